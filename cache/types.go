@@ -1,0 +1,141 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Type is the kind of a restic repository object.
+type Type string
+
+// The object types of a restic repository.
+const (
+	Config    Type = "config"
+	Data      Type = "data"
+	Keys      Type = "keys"
+	Locks     Type = "locks"
+	Snapshots Type = "snapshots"
+	Index     Type = "index"
+)
+
+// Types lists every object type, config first.
+var Types = []Type{Config, Data, Keys, Locks, Snapshots, Index}
+
+// ParseType returns the Type named s, or false when s is not a restic type.
+func ParseType(s string) (Type, bool) {
+	for _, t := range Types {
+		if string(t) == s {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// Handle names one object of one repository.
+//
+// Repo is the repository's path below the remote root, without leading or
+// trailing slash ("" for a repository at the root). Name is empty for Config
+// and a 64-character lowercase hex ID otherwise. The proxy validates both
+// before building a Handle; the cache checks them again (Validate) because a
+// bad name must never reach the remote.
+type Handle struct {
+	Repo string
+	Type Type
+	Name string
+}
+
+func (h Handle) String() string {
+	if h.Type == Config {
+		return path.Join("/", h.Repo, "config")
+	}
+	return path.Join("/", h.Repo, string(h.Type), h.Name)
+}
+
+// Errors returned by the Store. The proxy maps them to status codes.
+var (
+	ErrNotFound     = errors.New("object not found")
+	ErrExists       = errors.New("object already exists")
+	ErrHashMismatch = errors.New("content does not match its name (SHA-256)")
+	ErrSizeMismatch = errors.New("body length does not match the declared size")
+	ErrInvalid      = errors.New("invalid object handle")
+)
+
+// IsHexID reports whether s is a restic object ID: 64 lowercase hex digits.
+func IsHexID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidRepoSegment reports whether s may be one folder of a repository path:
+// no empty, "." or ".." segments, no separators or control characters, and
+// not a restic type name (which would make routing ambiguous).
+func ValidRepoSegment(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 255 {
+		return false
+	}
+	if _, isType := ParseType(s); isType {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || r == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks the handle so that no malformed path reaches the remote.
+func (h Handle) Validate() error {
+	if h.Repo != "" {
+		for _, seg := range strings.Split(h.Repo, "/") {
+			if !ValidRepoSegment(seg) {
+				return fmt.Errorf("%w: repository path %q", ErrInvalid, h.Repo)
+			}
+		}
+	}
+	switch {
+	case h.Type == Config:
+		if h.Name != "" {
+			return fmt.Errorf("%w: config has no name", ErrInvalid)
+		}
+	case h.Type == "":
+		return fmt.Errorf("%w: no type", ErrInvalid)
+	default:
+		if _, ok := ParseType(string(h.Type)); !ok {
+			return fmt.Errorf("%w: unknown type %q", ErrInvalid, h.Type)
+		}
+		if !IsHexID(h.Name) {
+			return fmt.Errorf("%w: name %q is not a 64-digit hex ID", ErrInvalid, h.Name)
+		}
+	}
+	return nil
+}
+
+// remotePath is where the object lives below the remote root. data objects
+// sit in two-character prefix folders, as restic's own layout has them, so
+// that `restic -r rclone:remote:path` opens the same repository.
+func (h Handle) remotePath() string {
+	switch h.Type {
+	case Config:
+		return path.Join(h.Repo, "config")
+	case Data:
+		return path.Join(h.Repo, "data", h.Name[:2], h.Name)
+	default:
+		return path.Join(h.Repo, string(h.Type), h.Name)
+	}
+}
+
+// typeDir is the folder that holds every object of type t in repo.
+func typeDir(repo string, t Type) string {
+	return path.Join(repo, string(t))
+}
