@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/steadyrest/steadyrest/cache"
+)
+
+// defaultMaxRepoDepth bounds repository paths when Options.MaxRepoDepth is 0.
+const defaultMaxRepoDepth = 8
+
+// kind says what a request path names.
+type kind int
+
+const (
+	kindRepo   kind = iota // the repository itself: /{repo}/
+	kindConfig             // /{repo}/config
+	kindDir                // /{repo}/{type}/
+	kindObject             // /{repo}/{type}/{name}
+	kindBad                // a well-formed path the protocol has no route for
+)
+
+// route is a parsed request path.
+type route struct {
+	kind kind
+	repo []string   // repository folders; empty for a repository at the root
+	typ  cache.Type // for kindConfig, kindDir, kindObject
+	name string     // for kindObject
+}
+
+func (r route) repoPath() string { return strings.Join(r.repo, "/") }
+
+// errBadPath is a path that is dangerous or malformed: it is answered with
+// 400 and never reaches the store.
+var errBadPath = errors.New("malformed path")
+
+// errTooDeep is a repository path with more folders than allowed.
+var errTooDeep = errors.New("repository path too deep")
+
+// checkRawPath rejects escaped paths that could smuggle a separator or a
+// traversal past the decoded-segment checks. Go decodes %2f into "/" in
+// URL.Path, and a double-encoded "%252e" would decode to "%2e" in a name
+// that some other layer might decode again; neither has a use in the
+// protocol, so both are refused outright.
+func checkRawPath(raw string) error {
+	if !strings.HasPrefix(raw, "/") {
+		return errBadPath
+	}
+	if strings.ContainsAny(raw, "\\\x00") {
+		return errBadPath
+	}
+	lower := strings.ToLower(raw)
+	for _, bad := range []string{"%2f", "%5c", "%00", "%25"} {
+		if strings.Contains(lower, bad) {
+			return errBadPath
+		}
+	}
+	return nil
+}
+
+// parsePath splits a request path into a route. raw is the escaped path
+// (URL.EscapedPath), decoded is URL.Path. maxDepth is the largest number of
+// repository folders allowed.
+func parsePath(raw, decoded string, maxDepth int) (route, error) {
+	if err := checkRawPath(raw); err != nil {
+		return route{}, err
+	}
+	if !strings.HasPrefix(decoded, "/") || strings.ContainsAny(decoded, "\\\x00") {
+		return route{}, errBadPath
+	}
+	p := decoded[1:]
+	trailing := strings.HasSuffix(p, "/")
+	if trailing {
+		p = p[:len(p)-1]
+	}
+	var segs []string
+	if p != "" {
+		segs = strings.Split(p, "/")
+	} else if trailing {
+		return route{}, errBadPath // "//"
+	}
+	// Every segment, not only repository folders, must be clean: an empty,
+	// "." or ".." segment is a traversal attempt or a client bug.
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			return route{}, errBadPath
+		}
+	}
+
+	i := 0
+	for i < len(segs) {
+		if _, isType := cache.ParseType(segs[i]); isType {
+			break
+		}
+		i++
+	}
+	repo, rest := segs[:i], segs[i:]
+	for _, s := range repo {
+		if !cache.ValidRepoSegment(s) {
+			return route{}, errBadPath
+		}
+	}
+	if len(repo) > maxDepth {
+		return route{}, errTooDeep
+	}
+	rt := route{repo: repo}
+	if len(rest) == 0 {
+		rt.kind = kindRepo
+		return rt, nil
+	}
+	rt.typ, _ = cache.ParseType(rest[0])
+	switch {
+	case rt.typ == cache.Config && len(rest) == 1 && !trailing:
+		rt.kind = kindConfig
+	case rt.typ == cache.Config:
+		rt.kind = kindBad // "config/" is not a folder
+	case len(rest) == 1:
+		rt.kind = kindDir
+	case len(rest) == 2 && !trailing && cache.IsHexID(rest[1]):
+		rt.kind = kindObject
+		rt.name = rest[1]
+	default:
+		rt.kind = kindBad
+	}
+	return rt, nil
+}
+
+// badRouteStatus is the status for a request with no route: reads and
+// deletes of something that cannot exist are "not found", writes are bad
+// requests (as rest-server answers).
+func badRouteStatus(method string) int {
+	if method == http.MethodPost {
+		return http.StatusBadRequest
+	}
+	return http.StatusNotFound
+}

@@ -1,0 +1,282 @@
+// Package proxy serves the restic REST protocol (v1 and v2) over a
+// cache.Store.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyrest/steadyrest/cache"
+)
+
+// Options configure a Server.
+type Options struct {
+	AppendOnly     bool
+	PrivateRepos   bool
+	NoVerifyUpload bool  // skip the SHA-256-vs-name check
+	MaxSize        int64 // max upload body bytes; 0 = unlimited
+	MaxRepoDepth   int   // max folders in a repository path; 0 means default 8
+	Auth           Authenticator
+	Logger         *slog.Logger
+	Observer       func(RequestInfo) // called once per finished request
+}
+
+// RequestInfo describes one finished request for metrics. Repo and Type are
+// empty when the path was invalid; there are no per-object fields so that
+// metric labels stay bounded.
+type RequestInfo struct {
+	Method   string
+	Repo     string
+	Type     string
+	Status   int
+	Duration time.Duration
+	BytesIn  int64
+	BytesOut int64
+	User     string
+}
+
+// Server is an http.Handler for the restic REST protocol.
+type Server struct {
+	store    *cache.Store
+	opt      Options
+	log      *slog.Logger
+	maxDepth int
+}
+
+// New returns a Server over store.
+func New(store *cache.Store, opt Options) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("proxy: nil store")
+	}
+	if opt.PrivateRepos && opt.Auth == nil {
+		return nil, errors.New("proxy: private repositories need authentication")
+	}
+	if opt.MaxSize < 0 {
+		return nil, fmt.Errorf("proxy: negative max size %d", opt.MaxSize)
+	}
+	if opt.MaxRepoDepth < 0 {
+		return nil, fmt.Errorf("proxy: negative max repository depth %d", opt.MaxRepoDepth)
+	}
+	s := &Server{store: store, opt: opt, log: opt.Logger, maxDepth: opt.MaxRepoDepth}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxDepth == 0 {
+		s.maxDepth = defaultMaxRepoDepth
+	}
+	return s, nil
+}
+
+// request carries per-request state through the handlers.
+type request struct {
+	w    *countingWriter
+	r    *http.Request
+	body *countingReader
+	user string
+	rt   route
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	cw := &countingWriter{ResponseWriter: w}
+	req := &request{w: cw, r: r}
+	var info RequestInfo
+	if r.Body != nil {
+		req.body = &countingReader{r: r.Body}
+		r.Body = req.body
+	}
+	defer func() {
+		info.Method = r.Method
+		info.Status = cw.status()
+		info.Duration = time.Since(start)
+		info.BytesOut = cw.n
+		if req.body != nil {
+			info.BytesIn = req.body.n.Load()
+		}
+		info.User = req.user
+		s.log.Info("request",
+			"method", r.Method, "path", r.URL.EscapedPath(), "status", info.Status,
+			"bytes_in", info.BytesIn, "bytes_out", info.BytesOut,
+			"duration", info.Duration, "remote", r.RemoteAddr, "user", req.user)
+		if s.opt.Observer != nil {
+			s.opt.Observer(info)
+		}
+	}()
+
+	if s.opt.Auth != nil {
+		user, pass, ok := r.BasicAuth()
+		if !ok || !s.opt.Auth.Authenticate(user, pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="steadyrest"`)
+			s.fail(req, http.StatusUnauthorized, nil)
+			return
+		}
+		req.user = user
+	}
+
+	rt, err := parsePath(r.URL.EscapedPath(), r.URL.Path, s.maxDepth)
+	switch {
+	case errors.Is(err, errTooDeep) && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		s.fail(req, http.StatusNotFound, err)
+		return
+	case err != nil:
+		s.fail(req, http.StatusBadRequest, err)
+		return
+	}
+	req.rt = rt
+
+	// rest-server answers 401 when a user reaches into another user's
+	// repositories, so that a client retries with other credentials.
+	if s.opt.PrivateRepos && (len(rt.repo) == 0 || rt.repo[0] != req.user) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="steadyrest"`)
+		s.fail(req, http.StatusUnauthorized, nil)
+		return
+	}
+	info.Repo = rt.repoPath()
+	if rt.kind == kindConfig || rt.kind == kindDir || rt.kind == kindObject {
+		info.Type = string(rt.typ)
+	}
+
+	switch rt.kind {
+	case kindRepo:
+		if r.Method == http.MethodPost && r.URL.Query().Get("create") == "true" {
+			s.createRepo(req)
+			return
+		}
+		s.fail(req, badRouteStatus(r.Method), nil)
+	case kindConfig, kindObject:
+		switch r.Method {
+		case http.MethodHead:
+			s.head(req)
+		case http.MethodGet:
+			s.get(req)
+		case http.MethodPost:
+			s.post(req)
+		case http.MethodDelete:
+			s.delete(req)
+		default:
+			s.fail(req, http.StatusMethodNotAllowed, nil)
+		}
+	case kindDir:
+		if r.Method == http.MethodGet {
+			s.list(req)
+			return
+		}
+		s.fail(req, badRouteStatus(r.Method), nil)
+	default:
+		s.fail(req, badRouteStatus(r.Method), nil)
+	}
+}
+
+func (rq *request) handle() cache.Handle {
+	return cache.Handle{Repo: rq.rt.repoPath(), Type: rq.rt.typ, Name: rq.rt.name}
+}
+
+// fail answers status with a short text body. err, when set, is logged at
+// a level that fits: server errors are warnings, client errors debug.
+func (s *Server) fail(rq *request, status int, err error) {
+	if err != nil {
+		lvl := slog.LevelDebug
+		if status >= 500 {
+			lvl = slog.LevelWarn
+		}
+		s.log.Log(rq.r.Context(), lvl, "request failed",
+			"method", rq.r.Method, "path", rq.r.URL.EscapedPath(), "status", status, "err", err)
+	}
+	h := rq.w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	if status != http.StatusRequestedRangeNotSatisfiable {
+		h.Del("Content-Range") // a 416 carries "bytes */SIZE"
+	}
+	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
+	rq.w.WriteHeader(status)
+	if rq.r.Method != http.MethodHead {
+		_, _ = rq.w.Write([]byte(msg))
+	}
+}
+
+// statusFor maps a store error to an HTTP status.
+func statusFor(err error) int {
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, cache.ErrExists):
+		return http.StatusForbidden
+	case errors.Is(err, cache.ErrHashMismatch), errors.Is(err, cache.ErrSizeMismatch), errors.Is(err, cache.ErrInvalid):
+		return http.StatusBadRequest
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// countingWriter records the status and the body bytes written.
+type countingWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.code == 0 {
+		c.code = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) status() int {
+	if c.code == 0 {
+		return http.StatusOK
+	}
+	return c.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// countingReader counts request body bytes and remembers a read failure
+// (a client that hung up mid-upload) so it can be told from a store error.
+// Some backends read the body from their own goroutine, hence the locking.
+type countingReader struct {
+	r   io.ReadCloser
+	n   atomic.Int64
+	mu  sync.Mutex
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
+
+func (c *countingReader) readErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
