@@ -1,0 +1,498 @@
+// Package metrics exposes steadyrest's Prometheus metrics.
+//
+// It imports none of steadyrest's other packages: the proxy and the cache
+// feed it through plain method calls and one gauge callback, so either can
+// be tested without it.
+//
+// Every label has a closed set of values (unknown values become "other"),
+// and the repository label is capped, so no client can grow the series
+// count without bound by choosing URLs.
+package metrics
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "steadyrest"
+
+// Label values the rest of steadyrest passes in.
+const (
+	OpPut    = "put"
+	OpGet    = "get"
+	OpDelete = "delete"
+	OpList   = "list"
+	OpStat   = "stat"
+	OpMkdir  = "mkdir"
+
+	ResultOK       = "ok"
+	ResultNotFound = "not_found"
+	ResultError    = "error"
+
+	LagCreate = "create"
+	LagDelete = "delete"
+
+	// Overlay events (see design.md, the consistency contract).
+	EventMaskedStaleListing   = "masked_stale_listing"    // a listing showed an object we deleted; hidden
+	EventAddedMissingListing  = "added_missing_listing"   // a listing lacked an object we wrote; added
+	EventReadDespiteRemote404 = "read_despite_remote_404" // a read answered from the overlay while the remote said 404
+	EventDeleteAbsorbed       = "delete_absorbed"         // a delete the remote answered 404 for, accepted with a tombstone
+	EventReapDone             = "reap_done"               // the reaper removed a tombstoned object
+	EventRetiredConfirmed     = "retired_confirmed"       // an overlay record retired because the remote agreed
+	EventRetiredTimeout       = "retired_timeout"         // an overlay record retired by the settle window: the guarantee may lapse
+)
+
+// other replaces any label value outside the known set.
+const other = "other"
+
+var (
+	knownOps     = []string{OpPut, OpGet, OpDelete, OpList, OpStat, OpMkdir}
+	knownResults = []string{ResultOK, ResultNotFound, ResultError}
+	knownKinds   = []string{LagCreate, LagDelete}
+	knownEvents  = []string{
+		EventMaskedStaleListing, EventAddedMissingListing, EventReadDespiteRemote404,
+		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout,
+	}
+	knownTypes   = []string{"config", "data", "keys", "locks", "snapshots", "index"}
+	knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
+)
+
+// Histogram buckets, in seconds.
+var (
+	// HTTP requests range from a cached HEAD (sub-millisecond) to a large
+	// pack upload to a slow cloud (minutes).
+	httpBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	// Remote calls: a cloud API round trip is tens of milliseconds at best.
+	remoteBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+	// Visibility lag: pCloud shows seconds; the settle window is 10 minutes
+	// by default, so the buckets reach it.
+	lagBuckets = []float64{.1, .25, .5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}
+)
+
+// DefaultMaxRepos is how many distinct repositories get their own label
+// value before the rest are counted under "other".
+const DefaultMaxRepos = 100
+
+// Option changes how New builds Metrics.
+type Option func(*Metrics)
+
+// WithMaxRepos caps the distinct values of the repo label (n < 1 means 1).
+func WithMaxRepos(n int) Option {
+	return func(m *Metrics) {
+		if n < 1 {
+			n = 1
+		}
+		m.maxRepos = n
+	}
+}
+
+// WithLogger sets where scrape errors are logged (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(m *Metrics) { m.log = l }
+}
+
+// Metrics holds every steadyrest metric. Its methods are safe for
+// concurrent use; a nil *Metrics ignores every call, so callers need no
+// "metrics enabled" checks.
+type Metrics struct {
+	reg prometheus.Registerer
+	log *slog.Logger
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+
+	blobRead         *prometheus.CounterVec
+	blobReadBytes    *prometheus.CounterVec
+	blobWritten      *prometheus.CounterVec
+	blobWrittenBytes *prometheus.CounterVec
+	blobDeleted      *prometheus.CounterVec
+
+	remoteOps      *prometheus.CounterVec
+	remoteDuration *prometheus.HistogramVec
+	remoteRetries  *prometheus.CounterVec
+	visibilityLag  *prometheus.HistogramVec
+	overlayEvents  *prometheus.CounterVec
+
+	overlay *overlayCollector
+
+	maxRepos int
+	reposMu  sync.Mutex
+	repos    map[string]struct{}
+}
+
+// New creates the metrics and registers them, with the Go and process
+// collectors, on reg. Call it once per registry: registering steadyrest's
+// metrics twice panics. The Go and process collectors may already be there
+// (as on prometheus.DefaultRegisterer); that is fine.
+func New(reg prometheus.Registerer, opts ...Option) *Metrics {
+	m := &Metrics{
+		reg:      reg,
+		log:      slog.Default(),
+		maxRepos: DefaultMaxRepos,
+		repos:    make(map[string]struct{}),
+	}
+	for _, o := range opts {
+		o(m)
+	}
+
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "http", Name: "requests_total",
+		Help: "REST requests answered, by method, restic file type and status code.",
+	}, []string{"method", "type", "code"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "http", Name: "request_duration_seconds",
+		Help:    "Time from request start to the last byte of the answer.",
+		Buckets: httpBuckets,
+	}, []string{"method", "type"})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "http", Name: "requests_in_flight",
+		Help: "REST requests being served now.",
+	})
+
+	repoType := []string{"repo", "type"}
+	m.blobRead = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "blob", Name: "read_total",
+		Help: "Objects served by successful GET requests.",
+	}, repoType)
+	m.blobReadBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "blob", Name: "read_bytes_total",
+		Help: "Bytes of object content served by successful GET requests.",
+	}, repoType)
+	m.blobWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "blob", Name: "written_total",
+		Help: "Objects stored by successful POST requests.",
+	}, repoType)
+	m.blobWrittenBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "blob", Name: "written_bytes_total",
+		Help: "Bytes of object content stored by successful POST requests.",
+	}, repoType)
+	m.blobDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "blob", Name: "deleted_total",
+		Help: "Objects removed by successful DELETE requests.",
+	}, repoType)
+
+	m.remoteOps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "remote", Name: "operations_total",
+		Help: "Calls to the rclone remote, by operation and result (ok, not_found, error).",
+	}, []string{"op", "result"})
+	m.remoteDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "remote", Name: "operation_duration_seconds",
+		Help:    "Duration of calls to the rclone remote.",
+		Buckets: remoteBuckets,
+	}, []string{"op"})
+	m.remoteRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "remote", Name: "retries_total",
+		Help: "Calls to the rclone remote repeated after a failure.",
+	}, []string{"op"})
+	m.visibilityLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "remote", Name: "visibility_lag_seconds",
+		Help:    "Time from a confirmed write (create) or delete until the remote's listing agreed.",
+		Buckets: lagBuckets,
+	}, []string{"kind"})
+	m.overlayEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "overlay", Name: "events_total",
+		Help: "Times the overlay corrected or outlived the remote, by event.",
+	}, []string{"event"})
+	m.overlay = &overlayCollector{}
+
+	reg.MustRegister(
+		m.httpRequests, m.httpDuration, m.inFlight,
+		m.blobRead, m.blobReadBytes, m.blobWritten, m.blobWrittenBytes, m.blobDeleted,
+		m.remoteOps, m.remoteDuration, m.remoteRetries, m.visibilityLag, m.overlayEvents,
+		m.overlay, buildInfoCollector{},
+	)
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
+				panic(err)
+			}
+		}
+	}
+
+	// Series that alerts and rate() read exist from the start at zero, so
+	// "no series" never hides "no event yet".
+	for _, op := range knownOps {
+		for _, r := range knownResults {
+			m.remoteOps.WithLabelValues(op, r)
+		}
+		m.remoteRetries.WithLabelValues(op)
+		m.remoteDuration.WithLabelValues(op)
+	}
+	for _, k := range knownKinds {
+		m.visibilityLag.WithLabelValues(k)
+	}
+	for _, e := range knownEvents {
+		m.overlayEvents.WithLabelValues(e)
+	}
+	return m
+}
+
+// Handler serves the metrics gathered from g (usually the registry given to
+// New), in OpenMetrics when the scraper asks for it. It also counts its own
+// scrapes in promhttp_metric_handler_requests_total on the registerer given
+// to New. Collector errors are logged and the rest of the scrape is served.
+func (m *Metrics) Handler(g prometheus.Gatherer) http.Handler {
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorHandling:     promhttp.ContinueOnError,
+		ErrorLog:          slogErrorLog{m.log},
+		// Bound a slow scrape so it cannot pile up.
+		Timeout:             30 * time.Second,
+		MaxRequestsInFlight: 4,
+	})
+	return promhttp.InstrumentMetricHandler(m.reg, h)
+}
+
+type slogErrorLog struct{ l *slog.Logger }
+
+func (s slogErrorLog) Println(v ...any) {
+	s.l.Error("metrics scrape", "error", strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// InFlight is the gauge of requests being served, for callers that track it
+// themselves; Middleware does it for a handler.
+func (m *Metrics) InFlight() prometheus.Gauge {
+	if m == nil {
+		// A detached gauge keeps nil-safety for callers.
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "detached"})
+	}
+	return m.inFlight
+}
+
+// Middleware counts requests in flight around next.
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Request describes one finished REST request.
+type Request struct {
+	Method string
+	Repo   string // repository path, "" for the root repository
+	Type   string // restic file type (config, data, ...), "" for repository-level requests
+	// List marks GET /{type}/: it counts as a request but not as a blob read.
+	List     bool
+	Status   int
+	Duration time.Duration
+	BytesIn  int64 // request body bytes read
+	BytesOut int64 // answer body bytes written
+}
+
+// ObserveRequest records one finished REST request; a GET of a listing is
+// recorded as a blob read, so callers that know better use Observe.
+func (m *Metrics) ObserveRequest(method, repo, typ string, status int, d time.Duration, bytesIn, bytesOut int64) {
+	m.Observe(Request{Method: method, Repo: repo, Type: typ, Status: status, Duration: d, BytesIn: bytesIn, BytesOut: bytesOut})
+}
+
+// Observe records one finished REST request.
+func (m *Metrics) Observe(r Request) {
+	if m == nil {
+		return
+	}
+	method := oneOf(strings.ToUpper(r.Method), knownMethods, "OTHER")
+	typ := "repo"
+	if r.Type != "" {
+		typ = oneOf(r.Type, knownTypes, other)
+	}
+	m.httpRequests.WithLabelValues(method, typ, strconv.Itoa(r.Status)).Inc()
+	m.httpDuration.WithLabelValues(method, typ).Observe(r.Duration.Seconds())
+
+	// Blob counters follow rest-server: successful object requests only.
+	if r.Status < 200 || r.Status > 299 || r.Type == "" || typ == other {
+		return
+	}
+	repo := m.repoLabel(r.Repo)
+	switch {
+	case method == http.MethodGet && !r.List:
+		m.blobRead.WithLabelValues(repo, typ).Inc()
+		m.blobReadBytes.WithLabelValues(repo, typ).Add(float64(max(r.BytesOut, 0)))
+	case method == http.MethodPost:
+		m.blobWritten.WithLabelValues(repo, typ).Inc()
+		m.blobWrittenBytes.WithLabelValues(repo, typ).Add(float64(max(r.BytesIn, 0)))
+	case method == http.MethodDelete:
+		m.blobDeleted.WithLabelValues(repo, typ).Inc()
+	}
+}
+
+// repoLabel returns the label value for repo: itself while fewer than
+// maxRepos distinct repositories have been seen, "other" after that.
+func (m *Metrics) repoLabel(repo string) string {
+	repo = "/" + strings.Trim(repo, "/")
+	m.reposMu.Lock()
+	defer m.reposMu.Unlock()
+	if _, ok := m.repos[repo]; ok {
+		return repo
+	}
+	if len(m.repos) >= m.maxRepos {
+		return other
+	}
+	m.repos[repo] = struct{}{}
+	return repo
+}
+
+// ObserveRemote records one call to the rclone remote; op is one of the Op
+// constants, result one of the Result constants.
+func (m *Metrics) ObserveRemote(op, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	op = oneOf(op, knownOps, other)
+	m.remoteOps.WithLabelValues(op, oneOf(result, knownResults, other)).Inc()
+	m.remoteDuration.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// RemoteRetry counts one retry of a remote call.
+func (m *Metrics) RemoteRetry(op string) {
+	if m == nil {
+		return
+	}
+	m.remoteRetries.WithLabelValues(oneOf(op, knownOps, other)).Inc()
+}
+
+// ObserveVisibleLag records how long the remote took to show a create or
+// hide a delete in its listing (kind is LagCreate or LagDelete).
+func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.visibilityLag.WithLabelValues(oneOf(kind, knownKinds, other)).Observe(d.Seconds())
+}
+
+// OverlayEvent counts one overlay event (one of the Event constants).
+func (m *Metrics) OverlayEvent(event string) {
+	if m == nil {
+		return
+	}
+	m.overlayEvents.WithLabelValues(oneOf(event, knownEvents, other)).Inc()
+}
+
+// OverlayGauges is the cache's state, read at scrape time.
+type OverlayGauges struct {
+	Created     int // presence records the remote has not confirmed yet
+	Tombstones  int // deleted objects the remote may still list
+	PendingReap int // tombstones whose remote removal is still to be retried
+
+	// OldestPendingReap is the age of the oldest pending reap, 0 if none:
+	// a reaper that is stuck shows here before the count grows.
+	OldestPendingReap time.Duration
+
+	ContentCacheBytes  int64
+	ContentCacheHits   uint64 // since start; exposed as a counter
+	ContentCacheMisses uint64 // since start; exposed as a counter
+	JournalBytes       int64
+}
+
+// SetOverlayGauges sets the function called at each scrape for the
+// overlay's state; nil removes it. The function must be quick and safe for
+// concurrent use. Until it is set, those metrics are absent.
+func (m *Metrics) SetOverlayGauges(f func() OverlayGauges) {
+	if m == nil {
+		return
+	}
+	m.overlay.f.Store(&f)
+}
+
+func oneOf(v string, known []string, fallback string) string {
+	for _, k := range known {
+		if v == k {
+			return v
+		}
+	}
+	return fallback
+}
+
+var (
+	descRecords = prometheus.NewDesc(namespace+"_overlay_records",
+		"Overlay records the remote has not confirmed yet, by state.", []string{"state"}, nil)
+	descOldestReap = prometheus.NewDesc(namespace+"_overlay_oldest_pending_reap_seconds",
+		"Age of the oldest tombstone still waiting for its remote removal, 0 if none.", nil, nil)
+	descCacheBytes = prometheus.NewDesc(namespace+"_content_cache_bytes",
+		"Bytes of object content held in the content cache.", nil, nil)
+	descCacheHits = prometheus.NewDesc(namespace+"_content_cache_hits_total",
+		"Reads answered from the content cache.", nil, nil)
+	descCacheMisses = prometheus.NewDesc(namespace+"_content_cache_misses_total",
+		"Reads of cacheable objects that had to go to the remote.", nil, nil)
+	descJournalBytes = prometheus.NewDesc(namespace+"_journal_bytes",
+		"Size of the overlay journal on disk.", nil, nil)
+	descBuildInfo = prometheus.NewDesc(namespace+"_build_info",
+		"Always 1; the labels name the running build.", []string{"version", "revision", "goversion"}, nil)
+)
+
+// overlayCollector asks the cache for its state at scrape time, so the
+// cache needs no metrics calls on its hot paths for these figures.
+type overlayCollector struct {
+	f atomic.Pointer[func() OverlayGauges]
+}
+
+func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes} {
+		ch <- d
+	}
+}
+
+func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.f.Load()
+	if p == nil || *p == nil {
+		return
+	}
+	g := (*p)()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descRecords, float64(g.Created), "created")
+	gauge(descRecords, float64(g.Tombstones), "tombstone")
+	gauge(descRecords, float64(g.PendingReap), "pending_reap")
+	gauge(descOldestReap, g.OldestPendingReap.Seconds())
+	gauge(descCacheBytes, float64(g.ContentCacheBytes))
+	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(g.ContentCacheHits))
+	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(g.ContentCacheMisses))
+	gauge(descJournalBytes, float64(g.JournalBytes))
+}
+
+// The build labels are process-wide, like the binary they describe.
+var build atomic.Pointer[[2]string]
+
+// SetBuildInfo names the running build in steadyrest_build_info; call it
+// once at start (before or after New). Empty values read "unknown".
+func SetBuildInfo(version, revision string) {
+	if version == "" {
+		version = "unknown"
+	}
+	if revision == "" {
+		revision = "unknown"
+	}
+	build.Store(&[2]string{version, revision})
+}
+
+type buildInfoCollector struct{}
+
+func (buildInfoCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBuildInfo }
+
+func (buildInfoCollector) Collect(ch chan<- prometheus.Metric) {
+	v := [2]string{"unknown", "unknown"}
+	if p := build.Load(); p != nil {
+		v = *p
+	}
+	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, v[0], v[1], runtime.Version())
+}
