@@ -1,0 +1,507 @@
+// Package lagfs is an rclone backend ("lag") that wraps another rclone
+// remote and makes it eventually consistent the way pCloud is reported to
+// be: fresh writes stay invisible to listings and lookups for create_lag,
+// removed objects stay listed for delete_lag, every call can be slowed by
+// latency and can fail at random with a transient error.
+//
+// It is a test fixture for steadyrest and also compiled into the steadyrest
+// binary so users can reproduce their cloud's behaviour. Importing the
+// package registers the backend:
+//
+//	import _ "github.com/steadyrest/steadyrest/lagfs"
+//	f, err := fs.NewFs(ctx, ":lag,remote=/tmp/repo,create_lag=3s:")
+//	lf, _ := lagfs.FromFs(f) // *lagfs.Fs, for Stats()
+package lagfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rclone/rclone/backend/overview"
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/cache"
+	"github.com/rclone/rclone/fs/config/configmap"
+	"github.com/rclone/rclone/fs/config/configstruct"
+	"github.com/rclone/rclone/fs/fserrors"
+	"github.com/rclone/rclone/fs/fspath"
+	"github.com/rclone/rclone/fs/hash"
+)
+
+// Operation classes selectable in error_ops.
+const (
+	OpList   = "list"   // List, ListR
+	OpStat   = "stat"   // NewObject, About
+	OpGet    = "get"    // Object.Open
+	OpPut    = "put"    // Put, PutStream, Object.Update, Object.SetModTime, Mkdir
+	OpDelete = "delete" // Object.Remove, Rmdir
+)
+
+var allOps = []string{OpList, OpStat, OpGet, OpPut, OpDelete}
+
+// ErrInjected is wrapped by every error produced by the error_rate knob
+// (inside an fserrors.RetryError, so rclone treats it as transient).
+var ErrInjected = errors.New("lag: injected transient error: 503 Service Unavailable")
+
+func init() {
+	fs.Register(&fs.RegInfo{
+		Name:        "lag",
+		Description: "Wrap a remote and make it eventually consistent (test fixture, lags like pCloud)",
+		NewFs:       NewFs,
+		// rclone looks up docs data for registered backends; ours is not in
+		// its tree, so supply the overview instead of logging an error.
+		Overview: &overview.BackendConfig{
+			Backend: "lag", Name: "Lag", Tier: "Tier 5", Maintainers: "steadyrest",
+			Docs: "lagfs/README.md in steadyrest", Virtual: true,
+		},
+		Options: []fs.Option{{
+			Name:     "remote",
+			Help:     "Remote or path to wrap.\n\nE.g. \"myremote:path\", \"/local/path\" or \":memory:bucket\".",
+			Required: true,
+		}, {
+			Name:    "create_lag",
+			Help:    "How long a freshly written object stays missing from List and NewObject.\n\nDuring this time Remove of it answers not found and leaves it in place.",
+			Default: fs.Duration(0),
+		}, {
+			Name:    "delete_lag",
+			Help:    "How long a removed object stays in List results.",
+			Default: fs.Duration(0),
+		}, {
+			Name:    "jitter",
+			Help:    "Extra uniformly random 0..jitter added to each object's lag.",
+			Default: fs.Duration(0),
+		}, {
+			Name:    "latency",
+			Help:    "Delay added to every remote call.",
+			Default: fs.Duration(0),
+		}, {
+			Name:    "error_rate",
+			Help:    "Probability (0..1) that a call fails with a transient error before reaching the wrapped remote.",
+			Default: float64(0),
+		}, {
+			Name:    "error_ops",
+			Help:    "Comma separated operations error_rate applies to: list,stat,get,put,delete.",
+			Default: fs.CommaSepList(allOps),
+		}, {
+			Name:    "seed",
+			Help:    "Seed for jitter and error injection (0 = time based).",
+			Default: int64(0),
+		}},
+	})
+}
+
+// Options are the lag backend's configuration.
+type Options struct {
+	Remote    string          `config:"remote"`
+	CreateLag fs.Duration     `config:"create_lag"`
+	DeleteLag fs.Duration     `config:"delete_lag"`
+	Jitter    fs.Duration     `config:"jitter"`
+	Latency   fs.Duration     `config:"latency"`
+	ErrorRate float64         `config:"error_rate"`
+	ErrorOps  fs.CommaSepList `config:"error_ops"`
+	Seed      int64           `config:"seed"`
+}
+
+// Fs is a lagging view of a wrapped rclone remote. To get it from an fs.Fs
+// returned by fs.NewFs or cache.Get use FromFs (or a type assertion
+// f.(*lagfs.Fs)).
+type Fs struct {
+	name     string
+	root     string
+	rootKey  string // root without slashes, for state paths
+	base     fs.Fs
+	opt      Options
+	errOps   map[string]bool
+	features *fs.Features
+	wrapper  fs.Fs
+	st       *state
+	stats    counters
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+}
+
+// NewFs builds a lag Fs from its config; rclone calls it for "lag" remotes.
+func NewFs(ctx context.Context, name, root string, m configmap.Mapper) (fs.Fs, error) {
+	var opt Options
+	if err := configstruct.Set(m, &opt); err != nil {
+		return nil, fmt.Errorf("lag: read options: %w", err)
+	}
+	if opt.Remote == "" {
+		return nil, errors.New("lag: the remote option is required")
+	}
+	if strings.HasPrefix(opt.Remote, name+":") {
+		return nil, errors.New("lag: can't point remote at itself")
+	}
+	if opt.ErrorRate < 0 || opt.ErrorRate > 1 {
+		return nil, fmt.Errorf("lag: error_rate %v is outside 0..1", opt.ErrorRate)
+	}
+	for _, d := range []fs.Duration{opt.CreateLag, opt.DeleteLag, opt.Jitter, opt.Latency} {
+		if d < 0 {
+			return nil, fmt.Errorf("lag: negative duration %v", d)
+		}
+	}
+	errOps := map[string]bool{}
+	for _, op := range opt.ErrorOps {
+		op = strings.TrimSpace(strings.ToLower(op))
+		if op == "" {
+			continue
+		}
+		if !isOp(op) {
+			return nil, fmt.Errorf("lag: unknown operation %q in error_ops (want some of %s)", op, strings.Join(allOps, ","))
+		}
+		errOps[op] = true
+	}
+
+	base, err := cache.Get(ctx, fspath.JoinRootPath(opt.Remote, root))
+	if err != nil && !errors.Is(err, fs.ErrorIsFile) {
+		return nil, fmt.Errorf("lag: open wrapped remote %q: %w", opt.Remote, err)
+	}
+	isFile := err != nil
+	if isFile {
+		// The base now points at the file's parent; follow it.
+		root = path.Dir(strings.TrimRight(root, "/"))
+		if root == "." || root == "/" {
+			root = ""
+		}
+	}
+	seed := opt.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	f := &Fs{
+		name:    name,
+		root:    root,
+		rootKey: strings.Trim(root, "/"),
+		base:    base,
+		opt:     opt,
+		errOps:  errOps,
+		st:      stateFor(opt.Remote),
+		rng:     rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
+	}
+	f.features = (&fs.Features{
+		CaseInsensitive:         true,
+		DuplicateFiles:          false,
+		ReadMimeType:            true,
+		WriteMimeType:           true,
+		CanHaveEmptyDirectories: true,
+		BucketBased:             true,
+		BucketBasedRootOK:       true,
+		SlowModTime:             true,
+		SlowHash:                true,
+		PartialUploads:          true,
+	}).Fill(ctx, f).Mask(ctx, base).WrapsFs(f, base)
+	cache.PinUntilFinalized(base, f)
+	if isFile {
+		return f, fs.ErrorIsFile
+	}
+	return f, nil
+}
+
+func isOp(op string) bool {
+	for _, o := range allOps {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// FromFs returns the *Fs behind f, looking through wrappers that implement
+// UnWrap. It reports false if f is not (and does not wrap) a lag Fs.
+func FromFs(f fs.Fs) (*Fs, bool) {
+	for f != nil {
+		if lf, ok := f.(*Fs); ok {
+			return lf, true
+		}
+		unwrap := f.Features().UnWrap
+		if unwrap == nil {
+			return nil, false
+		}
+		f = unwrap()
+	}
+	return nil, false
+}
+
+// Options returns the parsed configuration.
+func (f *Fs) Options() Options { return f.opt }
+
+// Name of the remote (as passed into NewFs).
+func (f *Fs) Name() string { return f.name }
+
+// Root of the remote (as passed into NewFs).
+func (f *Fs) Root() string { return f.root }
+
+// String describes the Fs.
+func (f *Fs) String() string { return fmt.Sprintf("lag root '%s' over %s", f.root, f.base) }
+
+// Precision of the wrapped remote.
+func (f *Fs) Precision() time.Duration { return f.base.Precision() }
+
+// Hashes of the wrapped remote.
+func (f *Fs) Hashes() hash.Set { return f.base.Hashes() }
+
+// Features of the lag Fs (those of the wrapped remote we pass through).
+func (f *Fs) Features() *fs.Features { return f.features }
+
+// UnWrap returns the wrapped remote.
+func (f *Fs) UnWrap() fs.Fs { return f.base }
+
+// WrapFs returns the Fs wrapping this one, if any.
+func (f *Fs) WrapFs() fs.Fs { return f.wrapper }
+
+// SetWrapper records the Fs wrapping this one.
+func (f *Fs) SetWrapper(w fs.Fs) { f.wrapper = w }
+
+// key maps a remote relative to this Fs to a path in the shared state.
+func (f *Fs) key(remote string) string {
+	if f.rootKey == "" {
+		return strings.Trim(remote, "/")
+	}
+	return strings.Trim(path.Join(f.rootKey, remote), "/")
+}
+
+// rel is the inverse of key for paths known to lie under the root.
+func (f *Fs) rel(p string) string {
+	if f.rootKey == "" {
+		return p
+	}
+	return strings.TrimPrefix(p, f.rootKey+"/")
+}
+
+// enter simulates the far cloud: it waits the configured latency, then may
+// fail the call with an injected transient error before it reaches the
+// wrapped remote.
+func (f *Fs) enter(ctx context.Context, op, what string) error {
+	if d := time.Duration(f.opt.Latency); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("lag: %s %q: %w", op, what, ctx.Err())
+		}
+	}
+	if f.opt.ErrorRate > 0 && f.errOps[op] && f.chance(f.opt.ErrorRate) {
+		f.stats.injected.Add(1)
+		return fserrors.RetryError(fmt.Errorf("lag: %s %q: %w", op, what, ErrInjected))
+	}
+	return nil
+}
+
+func (f *Fs) chance(p float64) bool {
+	if p >= 1 {
+		return true
+	}
+	f.rngMu.Lock()
+	defer f.rngMu.Unlock()
+	return f.rng.Float64() < p
+}
+
+// lagFor returns lag plus this object's random share of the jitter.
+func (f *Fs) lagFor(lag fs.Duration) time.Duration {
+	d := time.Duration(lag)
+	if j := time.Duration(f.opt.Jitter); j > 0 {
+		f.rngMu.Lock()
+		d += time.Duration(f.rng.Int64N(int64(j) + 1))
+		f.rngMu.Unlock()
+	}
+	return d
+}
+
+// wrote records a successful write of remote for the create lag.
+func (f *Fs) wrote(remote string) {
+	if f.opt.CreateLag <= 0 && f.opt.Jitter <= 0 {
+		// Still clear a ghost of an earlier delete: the object is back.
+		f.st.created(f.key(remote), time.Time{})
+		return
+	}
+	f.st.created(f.key(remote), time.Now().Add(f.lagFor(f.opt.CreateLag)))
+}
+
+// hidden reports whether the create lag still hides remote.
+func (f *Fs) hidden(remote string) bool {
+	if f.st.isPending(f.key(remote)) {
+		f.stats.lagNotFound.Add(1)
+		return true
+	}
+	return false
+}
+
+// List the directory dir, as the lagging remote would: fresh objects left
+// out, recently removed ones still in.
+func (f *Fs) List(ctx context.Context, dir string) (fs.DirEntries, error) {
+	f.stats.list.Add(1)
+	if err := f.enter(ctx, OpList, dir); err != nil {
+		return nil, err
+	}
+	entries, err := f.base.List(ctx, dir)
+	if err != nil && !errors.Is(err, fs.ErrorDirNotFound) {
+		return nil, err
+	}
+	v := f.st.snapshot(f.key(dir), false)
+	if err != nil && len(v.ghosts) == 0 {
+		return nil, err
+	}
+	return f.filter(entries, v), nil
+}
+
+// ListR lists dir recursively with the same lag view as List.
+func (f *Fs) ListR(ctx context.Context, dir string, callback fs.ListRCallback) error {
+	f.stats.listR.Add(1)
+	if err := f.enter(ctx, OpList, dir); err != nil {
+		return err
+	}
+	listR := f.base.Features().ListR
+	if listR == nil {
+		return fs.ErrorNotImplemented
+	}
+	// Take the view before listing so ghosts are not lost to a sweep, but
+	// filter pending entries with the view as well: both reflect the moment
+	// the listing started.
+	v := f.st.snapshot(f.key(dir), true)
+	err := listR(ctx, dir, func(entries fs.DirEntries) error {
+		out := f.filter(entries, view{pending: v.pending})
+		if len(out) == 0 {
+			return nil
+		}
+		return callback(out)
+	})
+	if err != nil && !(errors.Is(err, fs.ErrorDirNotFound) && len(v.ghosts) > 0) {
+		return err
+	}
+	if g := f.ghostEntries(v.ghosts); len(g) > 0 {
+		return callback(g)
+	}
+	return nil
+}
+
+// filter wraps base entries, drops pending objects and appends ghosts.
+func (f *Fs) filter(entries fs.DirEntries, v view) fs.DirEntries {
+	out := make(fs.DirEntries, 0, len(entries)+len(v.ghosts))
+	for _, e := range entries {
+		switch x := e.(type) {
+		case fs.Object:
+			if _, ok := v.pending[f.key(x.Remote())]; ok {
+				f.stats.lagHidden.Add(1)
+				continue
+			}
+			out = append(out, &Object{Object: x, f: f})
+		default:
+			out = append(out, e)
+		}
+	}
+	return append(out, f.ghostEntries(v.ghosts)...)
+}
+
+func (f *Fs) ghostEntries(ghosts map[string]ghost) fs.DirEntries {
+	out := make(fs.DirEntries, 0, len(ghosts))
+	for p, g := range ghosts {
+		out = append(out, &ghostObject{f: f, remote: f.rel(p), size: g.size, modTime: g.modTime})
+	}
+	return out
+}
+
+// NewObject finds remote unless the lag still hides it.
+func (f *Fs) NewObject(ctx context.Context, remote string) (fs.Object, error) {
+	f.stats.newObject.Add(1)
+	if err := f.enter(ctx, OpStat, remote); err != nil {
+		return nil, err
+	}
+	if f.hidden(remote) {
+		return nil, fs.ErrorObjectNotFound
+	}
+	o, err := f.base.NewObject(ctx, remote)
+	if err != nil {
+		return nil, err
+	}
+	return &Object{Object: o, f: f}, nil
+}
+
+// Put uploads to the wrapped remote; the object then stays invisible to
+// lookups for create_lag, but the returned handle works at once.
+func (f *Fs) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	f.stats.put.Add(1)
+	return f.put(ctx, f.base.Put, in, src, options...)
+}
+
+// PutStream uploads an object of unknown size, like Put.
+func (f *Fs) PutStream(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	f.stats.put.Add(1)
+	do := f.base.Features().PutStream
+	if do == nil {
+		return nil, errors.New("lag: PutStream not supported by the wrapped remote")
+	}
+	return f.put(ctx, do, in, src, options...)
+}
+
+type putFn func(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error)
+
+func (f *Fs) put(ctx context.Context, do putFn, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	if err := f.enter(ctx, OpPut, src.Remote()); err != nil {
+		return nil, err
+	}
+	o, err := do(ctx, in, src, options...)
+	if o != nil {
+		// The remote may hold the object even when the call failed.
+		f.wrote(src.Remote())
+		return &Object{Object: o, f: f, handle: true}, err
+	}
+	return nil, err
+}
+
+// Mkdir makes dir on the wrapped remote.
+func (f *Fs) Mkdir(ctx context.Context, dir string) error {
+	f.stats.mkdir.Add(1)
+	if err := f.enter(ctx, OpPut, dir); err != nil {
+		return err
+	}
+	return f.base.Mkdir(ctx, dir)
+}
+
+// Rmdir removes dir from the wrapped remote.
+func (f *Fs) Rmdir(ctx context.Context, dir string) error {
+	f.stats.rmdir.Add(1)
+	if err := f.enter(ctx, OpDelete, dir); err != nil {
+		return err
+	}
+	return f.base.Rmdir(ctx, dir)
+}
+
+// About reports the wrapped remote's quota.
+func (f *Fs) About(ctx context.Context) (*fs.Usage, error) {
+	f.stats.about.Add(1)
+	if err := f.enter(ctx, OpStat, ""); err != nil {
+		return nil, err
+	}
+	do := f.base.Features().About
+	if do == nil {
+		return nil, errors.New("lag: About not supported by the wrapped remote")
+	}
+	return do(ctx)
+}
+
+// Shutdown passes through to the wrapped remote.
+func (f *Fs) Shutdown(ctx context.Context) error {
+	if do := f.base.Features().Shutdown; do != nil {
+		return do(ctx)
+	}
+	return nil
+}
+
+// Check the interfaces are satisfied.
+var (
+	_ fs.Fs          = (*Fs)(nil)
+	_ fs.ListRer     = (*Fs)(nil)
+	_ fs.PutStreamer = (*Fs)(nil)
+	_ fs.Abouter     = (*Fs)(nil)
+	_ fs.Shutdowner  = (*Fs)(nil)
+	_ fs.UnWrapper   = (*Fs)(nil)
+	_ fs.Wrapper     = (*Fs)(nil)
+)
