@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Which server the tests drive: E2E_SERVER=steadyrest (default) or
+// E2E_SERVER=rclone (rclone serve restic from ./cmd/rclone-lag, the same
+// rclone version), so the suite can be pointed at the reference server.
+// E2E_RACE=1 builds the server with the race detector.
+var (
+	serverKind string
+	serverBin  string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	serverKind = os.Getenv("E2E_SERVER")
+	if serverKind == "" {
+		serverKind = "steadyrest"
+	}
+	pkg := "./cmd/steadyrest"
+	switch serverKind {
+	case "steadyrest":
+	case "rclone":
+		pkg = "./cmd/rclone-lag"
+	default:
+		fmt.Fprintf(os.Stderr, "e2e: unknown E2E_SERVER=%q (want steadyrest or rclone)\n", serverKind)
+		return 2
+	}
+	dir, err := os.MkdirTemp("", "steadyrest-e2e-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	var flags []string
+	if os.Getenv("E2E_RACE") != "" {
+		flags = append(flags, "-race")
+	}
+	serverBin, err = BuildBinary(dir, pkg, flags...)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n", pkg, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// startServer starts the server under test on remote.
+func startServer(t *testing.T, remote string) *Server {
+	t.Helper()
+	if serverKind == "rclone" {
+		return StartServer(t, RcloneServeResticSpec(serverBin, remote))
+	}
+	return StartServer(t, SteadyrestSpec(serverBin, remote, t.TempDir()))
+}
