@@ -168,7 +168,7 @@ func (h *Htpasswd) maybeReload() {
 
 // Authenticate reports whether user and pass match the file.
 func (h *Htpasswd) Authenticate(user, pass string) bool {
-	key := cacheKey{user: user, pass: sha256.Sum256([]byte(pass))}
+	key := cacheKey{user: user, pass: sha256Sum(pass)}
 
 	h.mu.Lock()
 	h.maybeReload()
@@ -230,3 +230,5 @@ func (h *Htpasswd) evict(now time.Time) {
 		clear(h.cache)
 	}
 }
+
+func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
