@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -20,28 +22,229 @@ import (
 
 // Options configure a Store.
 type Options struct {
+	// StateDir holds the journal. Empty keeps records in memory only: a
+	// restart then forgets them (tests, or a remote that does not lag).
+	StateDir string
+	// SettleWindow is the longest a record waits for the remote to confirm
+	// it before it retires anyway (counted and logged). Default 10m.
+	SettleWindow time.Duration
+	// ContentCacheBytes bounds the cache of recent small uploads (default
+	// 64 MiB; negative disables it). ContentMaxObject is the largest object
+	// cached (default 1 MiB).
+	ContentCacheBytes int64
+	ContentMaxObject  int64
+	// ReadRetry bounds how long a read of a recent upload retries the
+	// remote when neither the content cache nor the upload's handle can
+	// serve it. Default 2m: well under restic's 5-minute watchdog.
+	ReadRetry time.Duration
+	// Observer receives remote-call timings and overlay events (metrics).
+	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
+// Observer is told what the store does, for metrics. Calls must be cheap
+// and must not call back into the store.
+type Observer interface {
+	// RemoteOp reports one call to the remote: op is put, get, delete,
+	// list or stat; err is its outcome.
+	RemoteOp(op string, d time.Duration, err error)
+	// Event counts an overlay event (the Event* names).
+	Event(name string)
+	// Visible reports how long the remote took to show a write ("create")
+	// or a delete ("delete") after we acknowledged it.
+	Visible(kind string, lag time.Duration)
+}
+
+// Overlay events, counted in Stats and passed to the Observer.
+const (
+	EventMaskedStale      = "masked_stale_listing"    // a listed object hidden by a tombstone
+	EventAddedMissing     = "added_missing_listing"   // a recent create added to a listing that lacked it
+	EventReadFromOverlay  = "read_from_overlay"       // HEAD/GET of a write the remote has not confirmed yet
+	EventReadAfterRemote  = "read_despite_remote_404" // a read the remote answered not-found, served anyway
+	EventDeleteAbsorbed   = "delete_absorbed"         // a DELETE answered 200 while the remote could not remove yet
+	EventReapDone         = "reap_done"               // the reaper removed an object the remote had refused to
+	EventRetiredConfirmed = "retired_confirmed"       // a record retired because the remote agreed
+	EventRetiredTimeout   = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
+)
+
+var eventNames = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
+	EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout}
+
+// Stats is a snapshot of the store's state, for metrics and tests.
+type Stats struct {
+	Created, Tombstones, PendingReaps int
+	ContentBytes                      int64
+	ContentHits, ContentMisses        uint64
+	JournalBytes                      int64
+	Events                            map[string]uint64
+}
+
 // Store presents the repositories below one rclone remote path to the
-// protocol layer. It is safe for concurrent use.
+// protocol layer, strongly consistent even when the remote is not (see
+// the consistency contract in the README). It is safe for concurrent use.
 type Store struct {
 	f      fs.Fs
 	log    *slog.Logger
+	obs    Observer
+	opt    Options
 	verify hash.Type // the remote's hash used to confirm uploads, or hash.None
 
-	lists singleflight.Group
-	locks keyedMutex
+	ov      *overlay
+	journal *journal // nil without a state folder
+	content *contentCache
+	lists   singleflight.Group
+	locks   keyedMutex
+	events  map[string]*atomic.Uint64
+
+	confirmMu   sync.Mutex
+	lastConfirm map[string]time.Time // dir -> when the confirmer last listed it
+
+	stop chan struct{}
+	done chan struct{}
 }
 
-// New returns a Store over f.
+// New returns a Store over f, reloading the journal from opt.StateDir.
 func New(f fs.Fs, opt Options) (*Store, error) {
-	log := opt.Logger
-	if log == nil {
-		log = slog.Default()
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
 	}
-	return &Store{f: f, log: log, verify: confirmHash(f.Hashes())}, nil
+	if opt.SettleWindow <= 0 {
+		opt.SettleWindow = 10 * time.Minute
+	}
+	if opt.ContentCacheBytes == 0 {
+		opt.ContentCacheBytes = 64 << 20
+	}
+	if opt.ContentMaxObject <= 0 {
+		opt.ContentMaxObject = 1 << 20
+	}
+	if opt.ReadRetry <= 0 {
+		opt.ReadRetry = 2 * time.Minute
+	}
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
+	}
+	s := &Store{
+		f:           f,
+		log:         opt.Logger,
+		obs:         opt.Observer,
+		opt:         opt,
+		verify:      confirmHash(f.Hashes()),
+		ov:          newOverlay(),
+		content:     newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
+		events:      map[string]*atomic.Uint64{},
+		lastConfirm: map[string]time.Time{},
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	for _, e := range eventNames {
+		s.events[e] = new(atomic.Uint64)
+	}
+	if opt.StateDir != "" {
+		j, err := openJournal(opt.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		s.journal = j
+		if err := s.reload(); err != nil {
+			j.close()
+			return nil, err
+		}
+	}
+	go s.background()
+	return s, nil
+}
+
+// reload brings the journal's records back after a restart.
+func (s *Store) reload() error {
+	var n int
+	err := s.journal.load(func(key string, jr journalRecord) error {
+		dir, name, ok := splitKey(key)
+		if !ok {
+			return fmt.Errorf("journal record %q: not an object path", key)
+		}
+		r := &record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm}
+		switch jr.Kind {
+		case "c":
+			r.kind = created
+		case "t":
+			r.kind = tombstone
+		default:
+			return fmt.Errorf("journal record %q: unknown kind %q", key, jr.Kind)
+		}
+		s.ov.set(r)
+		n++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reload journal: %w", err)
+	}
+	if n > 0 {
+		c, t, p := s.ov.counts()
+		s.log.Info("overlay records reloaded from the journal", "created", c, "tombstones", t, "pending_reaps", p)
+	}
+	return nil
+}
+
+// splitKey splits a journal key (an object's remote path) into the folder
+// it is listed under and its name.
+func splitKey(key string) (dir, name string, ok bool) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	dir, name = key[:i], key[i+1:]
+	// data objects sit one prefix folder deeper than they are listed.
+	if j := strings.LastIndexByte(dir, '/'); j >= 0 && len(dir)-j-1 == 2 && isDataDir(dir[:j]) {
+		dir = dir[:j]
+	}
+	return dir, name, IsHexID(name)
+}
+
+// Close stops the background work and closes the journal. Records stay in
+// the journal for the next start.
+func (s *Store) Close() error {
+	close(s.stop)
+	<-s.done
+	if s.journal != nil {
+		return s.journal.close()
+	}
+	return nil
+}
+
+// Fs returns the remote the store writes to.
+func (s *Store) Fs() fs.Fs { return s.f }
+
+// Stats returns a snapshot of the overlay's state.
+func (s *Store) Stats() Stats {
+	c, t, p := s.ov.counts()
+	st := Stats{Created: c, Tombstones: t, PendingReaps: p, ContentBytes: s.content.size(),
+		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), Events: map[string]uint64{}}
+	if s.journal != nil {
+		st.JournalBytes = s.journal.size()
+	}
+	for name, v := range s.events {
+		st.Events[name] = v.Load()
+	}
+	return st
+}
+
+func (s *Store) event(name string, n int) {
+	if n <= 0 {
+		return
+	}
+	s.events[name].Add(uint64(n))
+	for range n {
+		s.obs.Event(name)
+	}
+}
+
+// remote times one call to the remote and reports it.
+func (s *Store) remote(op string, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	s.obs.RemoteOp(op, time.Since(start), err)
+	return err
 }
 
 // confirmHash picks the hash the remote keeps that we compute while streaming
@@ -56,12 +259,6 @@ func confirmHash(set hash.Set) hash.Type {
 	return hash.None
 }
 
-// Close releases the store's resources.
-func (s *Store) Close() error { return nil }
-
-// Fs returns the remote the store writes to.
-func (s *Store) Fs() fs.Fs { return s.f }
-
 // CreateRepo makes the folders of a new repository. It is idempotent.
 // data/ prefix folders are left to the first upload: on bucket-style remotes
 // folders do not exist, and on pCloud 256 folder creations would cost 256
@@ -72,8 +269,8 @@ func (s *Store) CreateRepo(ctx context.Context, repo string) error {
 	}
 	for _, t := range Types[1:] {
 		dir := typeDir(repo, t)
-		if err := s.f.Mkdir(ctx, dir); err != nil {
-			return fmt.Errorf("create repository folder %q: %w", dir, err)
+		if err := s.remote("mkdir", func() error { return s.f.Mkdir(ctx, dir) }); err != nil {
+			return &RemoteError{Op: fmt.Sprintf("create repository folder %q", dir), Err: err}
 		}
 	}
 	return nil
@@ -81,28 +278,105 @@ func (s *Store) CreateRepo(ctx context.Context, repo string) error {
 
 // Object is an object found by Lookup.
 type Object struct {
-	h   Handle
-	obj fs.Object
+	s    *Store
+	h    Handle
+	size int64
+	obj  fs.Object // as the remote listed it; nil for an overlay record
+	rec  *record   // the overlay's record of a recent write
 }
 
 // Size is the object's length in bytes.
-func (o *Object) Size() int64 { return o.obj.Size() }
+func (o *Object) Size() int64 { return o.size }
 
 // Open reads length bytes from offset; length < 0 reads to the end.
 func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
-	var opts []fs.OpenOption
-	if offset > 0 || length >= 0 {
-		end := int64(-1)
-		if length >= 0 {
-			end = offset + length - 1
-		}
-		opts = append(opts, &fs.RangeOption{Start: offset, End: end})
+	if offset < 0 || offset > o.size {
+		return nil, fmt.Errorf("%w: offset %d outside 0..%d", ErrInvalid, offset, o.size)
 	}
-	rc, err := o.obj.Open(ctx, opts...)
+	if length < 0 || offset+length > o.size {
+		length = o.size - offset
+	}
+	if o.rec == nil {
+		return o.s.open(ctx, o.h, o.obj, offset, length)
+	}
+	return o.s.openRecent(ctx, o.h, o.rec, offset, length)
+}
+
+func rangeOptions(offset, length int64) []fs.OpenOption {
+	if offset == 0 && length < 0 {
+		return nil
+	}
+	end := int64(-1)
+	if length >= 0 {
+		end = offset + length - 1
+	}
+	return []fs.OpenOption{&fs.RangeOption{Start: offset, End: end}}
+}
+
+func (s *Store) open(ctx context.Context, h Handle, obj fs.Object, offset, length int64) (io.ReadCloser, error) {
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	var rc io.ReadCloser
+	err := s.remote("get", func() (err error) {
+		rc, err = obj.Open(ctx, rangeOptions(offset, length)...)
+		return err
+	})
 	if err != nil {
-		return nil, remoteErr(fmt.Sprintf("open %s", o.h), err)
+		return nil, remoteErr(fmt.Sprintf("open %s", h), err)
 	}
 	return rc, nil
+}
+
+// openRecent reads an object written through us that the remote may not
+// show yet: from the content cache, then through the upload's own handle,
+// then by asking the remote again with backoff. It never answers not-found
+// for an object we wrote and did not delete.
+func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, length int64) (io.ReadCloser, error) {
+	key := h.remotePath()
+	if b, ok := s.content.get(key); ok && int64(len(b)) == rec.size {
+		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
+	}
+	if rec.obj != nil {
+		rc, err := s.open(ctx, h, rec.obj, offset, length)
+		if err == nil {
+			return rc, nil
+		}
+		s.log.Debug("reading a recent upload through its handle failed; asking the remote again", "object", h, "err", err)
+	}
+	deadline := time.Now().Add(s.opt.ReadRetry)
+	wait := 100 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		var obj fs.Object
+		err := s.remote("stat", func() (err error) {
+			obj, err = s.f.NewObject(ctx, key)
+			return err
+		})
+		if err == nil {
+			rc, oerr := s.open(ctx, h, obj, offset, length)
+			if oerr == nil {
+				if attempt > 0 {
+					s.event(EventReadAfterRemote, 1)
+				}
+				return rc, nil
+			}
+			err = oerr
+		}
+		lastErr = err
+		if time.Now().Add(wait).After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read %s: %w", h, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	// Not ErrNotFound: the object exists, the remote just cannot serve it
+	// yet. A 5xx makes restic retry.
+	return nil, &RemoteError{Op: fmt.Sprintf("read recent upload %s", h), Err: lastErr}
 }
 
 // Lookup finds an object; ErrNotFound when it does not exist.
@@ -110,11 +384,32 @@ func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
-	obj, err := s.f.NewObject(ctx, h.remotePath())
+	key := h.remotePath()
+	if rec := s.ov.get(key); rec != nil {
+		if rec.kind == tombstone {
+			return nil, fmt.Errorf("look up %s: %w", h, ErrNotFound)
+		}
+		s.event(EventReadFromOverlay, 1)
+		return &Object{s: s, h: h, size: rec.size, rec: rec}, nil
+	}
+	var obj fs.Object
+	err := s.remote("stat", func() (err error) {
+		obj, err = s.f.NewObject(ctx, key)
+		return err
+	})
 	if err != nil {
 		return nil, remoteErr(fmt.Sprintf("look up %s", h), err)
 	}
-	return &Object{h: h, obj: obj}, nil
+	return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
+}
+
+// exists reports whether h exists, the overlay first.
+func (s *Store) exists(ctx context.Context, h Handle) (bool, error) {
+	_, err := s.Lookup(ctx, h)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // PutOptions qualify an upload.
@@ -127,9 +422,9 @@ type PutOptions struct {
 }
 
 // Put stores size bytes read from body under h. It returns only after the
-// remote confirmed the write (size, and hash where the remote keeps one).
-// A body that is shorter or longer than size, or whose digest differs from
-// opt.SHA256, stores nothing.
+// remote confirmed the write (size, and hash where the remote keeps one)
+// and the overlay journaled it. A body that is shorter or longer than size,
+// or whose digest differs from opt.SHA256, stores nothing.
 func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, opt PutOptions) error {
 	if err := h.Validate(); err != nil {
 		return err
@@ -137,16 +432,17 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if size < 0 {
 		return fmt.Errorf("%w: unknown size", ErrSizeMismatch)
 	}
-	unlock := s.locks.lock(h.remotePath())
+	key := h.remotePath()
+	unlock := s.locks.lock(key)
 	defer unlock()
 
 	if opt.NoOverwrite {
-		_, err := s.f.NewObject(ctx, h.remotePath())
-		if err == nil {
-			return fmt.Errorf("put %s: %w", h, ErrExists)
+		found, err := s.exists(ctx, h)
+		if err != nil {
+			return err
 		}
-		if !isNotFound(err) {
-			return remoteErr(fmt.Sprintf("look up %s", h), err)
+		if found {
+			return fmt.Errorf("put %s: %w", h, ErrExists)
 		}
 	}
 
@@ -154,21 +450,49 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if err != nil {
 		return err
 	}
-	info := object.NewStaticObjectInfo(h.remotePath(), time.Now(), size, true, nil, s.f)
-	obj, err := s.f.Put(ctx, vr, info, &fs.HashesOption{Hashes: hash.NewHashSet(s.verify)})
+	// Small objects are kept to serve reads while the remote lags.
+	var kept *bytes.Buffer
+	var in io.Reader = vr
+	if s.content.fits(size) {
+		kept = bytes.NewBuffer(make([]byte, 0, size))
+		in = io.TeeReader(vr, kept)
+	}
+	info := object.NewStaticObjectInfo(key, time.Now(), size, true, nil, s.f)
+	var obj fs.Object
+	err = s.remote("put", func() (err error) {
+		obj, err = s.f.Put(ctx, in, info, &fs.HashesOption{Hashes: hash.NewHashSet(s.verify)})
+		return err
+	})
 	if vr.err != nil {
 		// The body was bad: the backend saw a read error and stored nothing.
 		if obj != nil {
 			s.removeQuietly(ctx, obj)
 		}
-		return vr.err
+		return fmt.Errorf("upload %s: %w", h, vr.err)
 	}
 	if err != nil {
 		return remoteErr(fmt.Sprintf("upload %s", h), err)
 	}
 	if err := s.confirm(ctx, obj, size, vr); err != nil {
 		s.removeQuietly(ctx, obj)
-		return fmt.Errorf("upload %s: %w", h, err)
+		return &RemoteError{Op: fmt.Sprintf("upload %s", h), Err: err}
+	}
+
+	now := time.Now()
+	if s.journal != nil {
+		// The remote has the object; without the journal entry a restart
+		// could not keep it visible, so the client is not told it is saved
+		// and will retry.
+		if err := s.journal.put(key, journalRecord{Kind: "c", Size: size, At: now}); err != nil {
+			return fmt.Errorf("upload %s: %w", h, err)
+		}
+	}
+	dir, name, _ := splitKey(key)
+	s.ov.set(&record{kind: created, key: key, dir: dir, name: name, size: size, obj: obj, at: now})
+	if kept != nil {
+		s.content.add(key, kept.Bytes())
+	} else {
+		s.content.remove(key)
 	}
 	return nil
 }
@@ -193,27 +517,77 @@ func (s *Store) confirm(ctx context.Context, obj fs.Object, size int64, vr *veri
 }
 
 func (s *Store) removeQuietly(ctx context.Context, obj fs.Object) {
-	if err := obj.Remove(ctx); err != nil && !isNotFound(err) {
-		s.log.Warn("could not remove rejected upload", "object", obj.Remote(), "err", err)
+	err := s.remote("delete", func() error { return obj.Remove(ctx) })
+	if err != nil && !isNotFound(err) {
+		s.log.Warn("could not remove a rejected upload", "object", obj.Remote(), "err", err)
 	}
 }
 
-// Remove deletes an object. Removing an object that does not exist succeeds.
+// Remove deletes an object. Removing an object that does not exist
+// succeeds. The delete sticks even when the remote cannot remove the
+// object yet: a journaled tombstone hides it, and the reaper retries the
+// removal until the remote confirms it.
 func (s *Store) Remove(ctx context.Context, h Handle) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	unlock := s.locks.lock(h.remotePath())
+	key := h.remotePath()
+	unlock := s.locks.lock(key)
 	defer unlock()
-	obj, err := s.f.NewObject(ctx, h.remotePath())
-	if isNotFound(err) {
-		return nil
+
+	prev := s.ov.get(key)
+	if prev != nil && prev.kind == tombstone {
+		return nil // deleted already; the reaper owns what is left to do
 	}
-	if err != nil {
-		return remoteErr(fmt.Sprintf("look up %s", h), err)
+	now := time.Now()
+	dir, name, _ := splitKey(key)
+	ts := &record{kind: tombstone, key: key, dir: dir, name: name, at: now, reap: true}
+	// Journal first: a crash between the remote removal and the record
+	// must not let a lagging listing bring the object back.
+	if s.journal != nil {
+		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Reap: true}); err != nil {
+			return fmt.Errorf("delete %s: %w", h, err)
+		}
 	}
-	if err := obj.Remove(ctx); err != nil && !isNotFound(err) {
-		return remoteErr(fmt.Sprintf("delete %s", h), err)
+	known := prev != nil // we wrote it
+
+	obj := (fs.Object)(nil)
+	if prev != nil {
+		obj = prev.obj
+	}
+	var err error
+	if obj == nil {
+		err = s.remote("stat", func() (err error) {
+			obj, err = s.f.NewObject(ctx, key)
+			return err
+		})
+	}
+	if err == nil {
+		known = true
+		err = s.remote("delete", func() error { return obj.Remove(ctx) })
+	}
+	switch {
+	case err == nil:
+		ts.reap, ts.removedAt = false, time.Now()
+	case isNotFound(err) && !known:
+		// Nothing we know of: the tombstone only masks a lagging listing,
+		// and turns into a reap if a listing shows the object after all.
+		ts.reap = false
+	default:
+		// The remote could not remove an object we know exists (it still
+		// hides a fresh upload, or failed): absorb the delete, reap later.
+		s.event(EventDeleteAbsorbed, 1)
+		s.log.Info("delete absorbed: the remote could not remove the object yet; the reaper will retry",
+			"object", h, "err", err)
+	}
+	s.ov.set(ts)
+	s.content.remove(key)
+	if s.journal != nil && !ts.reap {
+		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Rm: ts.removedAt}); err != nil {
+			// The record on disk still says reap: after a restart the
+			// reaper finds the object gone, which is harmless.
+			s.log.Warn("could not update the journal", "object", h, "err", err)
+		}
 	}
 	return nil
 }
@@ -224,58 +598,185 @@ type Entry struct {
 	Size int64  `json:"size"`
 }
 
-// List returns the objects of type t in repo, sorted by name. A missing
-// folder is an empty list; a remote error is an error, never an empty list.
+// List returns the objects of type t in repo, sorted by name: the remote's
+// listing plus recent creates minus recent deletes. A missing folder is an
+// empty list; a remote error is an error, never an empty list.
 func (s *Store) List(ctx context.Context, repo string, t Type) ([]Entry, error) {
 	if t == Config {
 		return nil, fmt.Errorf("%w: config is not a folder", ErrInvalid)
 	}
-	if err := (Handle{Repo: repo, Type: Config}).Validate(); err != nil {
+	if err := (Handle{Repo: repo, Type: t, Name: strings.Repeat("0", 64)}).Validate(); err != nil {
 		return nil, err
 	}
-	dir := typeDir(repo, t)
-	// Concurrent listings of one folder share one remote call. The result is
-	// shared read-only; callers get their own copy.
+	return s.list(ctx, typeDir(repo, t), t == Data)
+}
+
+// listing is one remote listing and when it started.
+type listing struct {
+	entries []Entry
+	start   time.Time
+}
+
+func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, error) {
+	// Concurrent listings of one folder share one remote call; each caller
+	// applies the overlay after it returns, so a write acknowledged while
+	// the call was in flight still shows.
 	v, err, _ := s.lists.Do(dir, func() (any, error) {
-		return s.listRemote(context.WithoutCancel(ctx), dir, t)
+		start := time.Now()
+		entries, err := s.listRemote(context.WithoutCancel(ctx), dir, nested)
+		return listing{entries: entries, start: start}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	shared := v.([]Entry)
-	out := make([]Entry, len(shared))
-	copy(out, shared)
-	return out, nil
+	return s.merge(dir, v.(listing)), nil
 }
 
-func (s *Store) listRemote(ctx context.Context, dir string, t Type) ([]Entry, error) {
+func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entry, error) {
 	depth := 1
-	if t == Data {
+	if nested {
 		depth = 2
 	}
 	entries := []Entry{}
-	err := walk.ListR(ctx, s.f, dir, true, depth, walk.ListObjects, func(des fs.DirEntries) error {
-		for _, de := range des {
-			o, ok := de.(fs.Object)
-			if !ok {
-				continue
+	err := s.remote("list", func() error {
+		return walk.ListR(ctx, s.f, dir, true, depth, walk.ListObjects, func(des fs.DirEntries) error {
+			for _, de := range des {
+				o, ok := de.(fs.Object)
+				if !ok {
+					continue
+				}
+				name := o.Remote()[strings.LastIndexByte(o.Remote(), '/')+1:]
+				if !IsHexID(name) {
+					continue // not a restic object (a partial upload, a stray file)
+				}
+				entries = append(entries, Entry{Name: name, Size: o.Size()})
 			}
-			name := o.Remote()[strings.LastIndexByte(o.Remote(), '/')+1:]
-			if !IsHexID(name) {
-				continue // not a restic object (a partial upload, a stray file)
-			}
-			entries = append(entries, Entry{Name: name, Size: o.Size()})
-		}
-		return nil
+			return nil
+		})
 	})
 	if errors.Is(err, fs.ErrorDirNotFound) {
 		return []Entry{}, nil
 	}
 	if err != nil {
-		return nil, remoteErr(fmt.Sprintf("list %s", dir), err)
+		return nil, &RemoteError{Op: fmt.Sprintf("list %s", dir), Err: err}
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	return entries, nil
+}
+
+// merge applies the overlay to a remote listing of dir, and retires the
+// records the listing confirms. It returns a new, sorted slice.
+func (s *Store) merge(dir string, l listing) []Entry {
+	var retired []string        // journal keys to drop
+	var flipped []string        // tombstones that turned into reaps
+	var lags []time.Duration    // create lags confirmed
+	var delLags []time.Duration // delete lags confirmed
+	var masked, added, confirmedN int
+
+	s.ov.mu.Lock()
+	names := s.ov.byDir[dir]
+	out := make([]Entry, 0, len(l.entries)+len(names))
+	seen := make(map[string]bool, len(names))
+	for _, e := range l.entries {
+		r := names[e.Name]
+		if r == nil {
+			out = append(out, e)
+			continue
+		}
+		seen[e.Name] = true
+		switch r.kind {
+		case tombstone:
+			masked++
+			if !r.reap && r.removedAt.IsZero() && l.start.After(r.at) {
+				// A delete of an object we did not know of, and the remote
+				// shows it after all: remove it for real.
+				r.reap = true
+				flipped = append(flipped, r.key)
+			}
+		case created:
+			out = append(out, Entry{Name: e.Name, Size: r.size})
+			if e.Size == r.size && l.start.After(r.at) {
+				lags = append(lags, time.Since(r.at))
+				s.retireLocked(r, &retired)
+				confirmedN++
+			}
+		}
+	}
+	for name, r := range names {
+		if seen[name] {
+			continue
+		}
+		switch {
+		case r.kind == created:
+			out = append(out, Entry{Name: name, Size: r.size})
+			added++
+		case r.reap:
+			// Absence proves nothing: a fresh upload the remote refused to
+			// remove may still be hidden by its create lag.
+		case !r.removedAt.IsZero() && l.start.After(r.removedAt):
+			delLags = append(delLags, time.Since(r.removedAt))
+			s.retireLocked(r, &retired)
+			confirmedN++
+		case r.removedAt.IsZero() && l.start.After(r.at):
+			s.retireLocked(r, &retired)
+			confirmedN++
+		}
+	}
+	s.ov.mu.Unlock()
+
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	s.event(EventMaskedStale, masked)
+	s.event(EventAddedMissing, added)
+	s.event(EventRetiredConfirmed, confirmedN)
+	for _, d := range lags {
+		s.obs.Visible("create", d)
+	}
+	for _, d := range delLags {
+		s.obs.Visible("delete", d)
+	}
+	s.journalDrop(retired)
+	for _, key := range flipped {
+		s.journalTombstone(key)
+	}
+	return out
+}
+
+// retireLocked drops r from the overlay (caller holds s.ov.mu) and notes
+// its journal key.
+func (s *Store) retireLocked(r *record, keys *[]string) {
+	if s.ov.dropLocked(r) {
+		*keys = append(*keys, r.key)
+	}
+}
+
+func (s *Store) journalDrop(keys []string) {
+	if s.journal == nil {
+		return
+	}
+	for _, key := range keys {
+		if err := s.journal.delete(key); err != nil {
+			s.log.Warn("could not drop a retired record from the journal", "key", key, "err", err)
+		}
+	}
+}
+
+// journalTombstone rewrites the journal entry of a tombstone from memory.
+func (s *Store) journalTombstone(key string) {
+	if s.journal == nil {
+		return
+	}
+	s.ov.mu.RLock()
+	r := s.ov.byKey[key]
+	var jr journalRecord
+	if r != nil {
+		jr = journalRecord{Kind: "t", At: r.at, Reap: r.reap, Rm: r.removedAt}
+	}
+	s.ov.mu.RUnlock()
+	if r == nil {
+		return
+	}
+	if err := s.journal.put(key, jr); err != nil {
+		s.log.Warn("could not update the journal", "key", key, "err", err)
+	}
 }
 
 func isNotFound(err error) bool {
@@ -299,6 +800,12 @@ func remoteErr(op string, err error) error {
 	}
 	return &RemoteError{Op: op, Err: err}
 }
+
+type nopObserver struct{}
+
+func (nopObserver) RemoteOp(string, time.Duration, error) {}
+func (nopObserver) Event(string)                          {}
+func (nopObserver) Visible(string, time.Duration)         {}
 
 // keyedMutex orders operations on one object name: a POST and a DELETE of
 // the same object never interleave.

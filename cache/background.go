@@ -1,0 +1,171 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// tick is how often the background loop looks for work.
+const tick = 500 * time.Millisecond
+
+// background runs the reaper, the confirmer and the settle-window valve
+// until Close.
+func (s *Store) background() {
+	defer close(s.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		now := time.Now()
+		s.expire(now)
+		s.reapDue(ctx, now)
+		s.confirmDue(ctx, now)
+		cancel()
+	}
+}
+
+// expire retires records older than the settle window: the safety valve.
+// This is the one place the guarantee can lapse, so each is logged.
+func (s *Store) expire(now time.Time) {
+	var retired []string
+	var expired []*record
+	s.ov.mu.Lock()
+	for _, r := range s.ov.byKey {
+		if now.Sub(r.at) > s.opt.SettleWindow {
+			expired = append(expired, r)
+			s.retireLocked(r, &retired)
+		}
+	}
+	s.ov.mu.Unlock()
+	for _, r := range expired {
+		state := "created"
+		switch {
+		case r.kind == tombstone && r.reap:
+			state = "pending reap"
+		case r.kind == tombstone:
+			state = "tombstone"
+		}
+		s.log.Warn("overlay record retired at the settle window without the remote confirming it",
+			"object", r.key, "state", state, "age", now.Sub(r.at).Round(time.Second))
+	}
+	s.event(EventRetiredTimeout, len(expired))
+	s.journalDrop(retired)
+}
+
+// reapDue retries the removals the remote refused, with backoff.
+func (s *Store) reapDue(ctx context.Context, now time.Time) {
+	var due []*record
+	s.ov.mu.RLock()
+	for _, r := range s.ov.byKey {
+		if r.kind == tombstone && r.reap && !now.Before(r.nextReap) {
+			due = append(due, r)
+		}
+	}
+	s.ov.mu.RUnlock()
+	for _, r := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		s.reap(ctx, r)
+	}
+}
+
+func (s *Store) reap(ctx context.Context, r *record) {
+	unlock := s.locks.lock(r.key)
+	defer unlock()
+	if s.ov.get(r.key) != r {
+		return // written again or retired meanwhile
+	}
+	var obj fs.Object
+	err := s.remote("stat", func() (err error) {
+		obj, err = s.f.NewObject(ctx, r.key)
+		return err
+	})
+	if err == nil {
+		err = s.remote("delete", func() error { return obj.Remove(ctx) })
+	}
+	s.ov.mu.Lock()
+	if err == nil {
+		r.reap, r.removedAt = false, time.Now()
+	} else {
+		r.reapTries++
+		r.nextReap = time.Now().Add(min(time.Second<<min(r.reapTries, 6), time.Minute))
+	}
+	s.ov.mu.Unlock()
+	if err != nil {
+		if !isNotFound(err) {
+			s.log.Warn("reaper could not remove an object yet", "object", r.key, "tries", r.reapTries, "err", err)
+		}
+		return
+	}
+	s.event(EventReapDone, 1)
+	s.log.Info("reaper removed a deleted object", "object", r.key, "after", time.Since(r.at).Round(time.Millisecond))
+	s.journalTombstone(r.key)
+}
+
+// confirmDue lists the folders that hold unconfirmed records, so that
+// records retire by the remote's confirmation even where restic does not
+// list (data/ between prunes). The interval grows with the oldest record's
+// age, so a slow remote is not hammered.
+func (s *Store) confirmDue(ctx context.Context, now time.Time) {
+	type due struct {
+		dir    string
+		nested bool
+	}
+	var dirs []due
+	s.ov.mu.RLock()
+	for dir, names := range s.ov.byDir {
+		oldest := now
+		for _, r := range names {
+			if r.at.Before(oldest) {
+				oldest = r.at
+			}
+		}
+		interval := min(max(now.Sub(oldest)/4, time.Second), time.Minute)
+		s.confirmMu.Lock()
+		last := s.lastConfirm[dir]
+		s.confirmMu.Unlock()
+		if now.Sub(last) >= interval && now.Sub(oldest) >= time.Second {
+			dirs = append(dirs, due{dir: dir, nested: isDataDir(dir)})
+		}
+	}
+	s.ov.mu.RUnlock()
+	for _, d := range dirs {
+		if ctx.Err() != nil {
+			return
+		}
+		s.confirmMu.Lock()
+		s.lastConfirm[d.dir] = now
+		s.confirmMu.Unlock()
+		if _, err := s.list(ctx, d.dir, d.nested); err != nil {
+			s.log.Debug("confirming listing failed", "dir", d.dir, "err", err)
+		}
+	}
+	// Forget folders without records.
+	s.confirmMu.Lock()
+	for dir := range s.lastConfirm {
+		if !s.ov.hasDir(dir) {
+			delete(s.lastConfirm, dir)
+		}
+	}
+	s.confirmMu.Unlock()
+}
+
+func isDataDir(dir string) bool {
+	return dir == string(Data) || strings.HasSuffix(dir, "/"+string(Data))
+}

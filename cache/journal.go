@@ -1,0 +1,107 @@
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// journal keeps overlay records on local disk so that a restart inside the
+// settle window keeps the contract: a lock deleted before a crash stays
+// deleted, a pending reap is retried. It is a bbolt file: one well-kept,
+// crash-safe embedded store (already in rclone's dependency tree) instead
+// of a home-made log.
+type journal struct {
+	db *bolt.DB
+}
+
+var recordsBucket = []byte("records")
+
+// journalRecord is the on-disk form of a record.
+type journalRecord struct {
+	Kind string    `json:"k"` // "c" created, "t" tombstone
+	Size int64     `json:"s,omitempty"`
+	At   time.Time `json:"at"`
+	Reap bool      `json:"r,omitempty"` // tombstone: remote removal not yet confirmed
+	Rm   time.Time `json:"rm,omitzero"` // tombstone: when the remote accepted the removal
+}
+
+// openJournal opens (or creates) the journal in dir. A damaged file or one
+// held by another instance is an error: running without a sound journal
+// would silently weaken the guarantee.
+func openJournal(dir string) (*journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state folder: %w", err)
+	}
+	path := filepath.Join(dir, "overlay.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("journal %s is locked: is another steadyrest using this state folder? %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(recordsBucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	return &journal{db: db}, nil
+}
+
+// load calls fn for every record in the journal.
+func (j *journal) load(fn func(key string, r journalRecord) error) error {
+	return j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(recordsBucket).ForEach(func(k, v []byte) error {
+			var r journalRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("journal record %q is damaged: %w", k, err)
+			}
+			return fn(string(k), r)
+		})
+	})
+}
+
+// put writes a record durably. Batch coalesces concurrent writers into one
+// fsync.
+func (j *journal) put(key string, r journalRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode journal record: %w", err)
+	}
+	if err := j.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(recordsBucket).Put([]byte(key), v)
+	}); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	return nil
+}
+
+// delete drops a retired record.
+func (j *journal) delete(key string) error {
+	if err := j.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(recordsBucket).Delete([]byte(key))
+	}); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	return nil
+}
+
+// size is the journal file's size in bytes.
+func (j *journal) size() int64 {
+	var n int64
+	_ = j.db.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n
+}
+
+func (j *journal) close() error { return j.db.Close() }

@@ -1,0 +1,107 @@
+package cache
+
+import (
+	"sync"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// recKind tells what a record remembers.
+type recKind uint8
+
+const (
+	created   recKind = iota + 1 // written through us, maybe not yet shown by the remote
+	tombstone                    // deleted through us, maybe still shown by the remote
+)
+
+// record is the overlay's memory of one object. Records live until the
+// remote confirms them (its listing agrees) or the settle window passes.
+type record struct {
+	kind recKind
+	key  string // the object's remote path
+	dir  string // the type folder the object is listed under (repo/type)
+	name string
+	size int64     // created: the size written
+	obj  fs.Object // created: the handle the upload returned (nil after a restart)
+	at   time.Time // when the write or delete was acknowledged
+
+	// Tombstones only. reap: the remote has not confirmed the removal yet
+	// (it answered not-found for an object we know exists, or failed), so
+	// the reaper keeps trying. removedAt: when the remote accepted the
+	// removal; a listing that started after it and leaves the object out
+	// confirms the delete.
+	reap      bool
+	removedAt time.Time
+	nextReap  time.Time
+	reapTries int
+}
+
+// overlay is the set of records, indexed by remote path and by folder.
+type overlay struct {
+	mu    sync.RWMutex
+	byKey map[string]*record
+	byDir map[string]map[string]*record // dir -> name -> record
+}
+
+func newOverlay() *overlay {
+	return &overlay{byKey: map[string]*record{}, byDir: map[string]map[string]*record{}}
+}
+
+func (o *overlay) get(key string) *record {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.byKey[key]
+}
+
+// set replaces the record for key.
+func (o *overlay) set(r *record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.byKey[r.key] = r
+	names := o.byDir[r.dir]
+	if names == nil {
+		names = map[string]*record{}
+		o.byDir[r.dir] = names
+	}
+	names[r.name] = r
+}
+
+// dropLocked removes r if it is still the record of its object (a newer
+// record for the same name stays).
+func (o *overlay) dropLocked(r *record) bool {
+	if o.byKey[r.key] != r {
+		return false
+	}
+	delete(o.byKey, r.key)
+	if names := o.byDir[r.dir]; names != nil {
+		delete(names, r.name)
+		if len(names) == 0 {
+			delete(o.byDir, r.dir)
+		}
+	}
+	return true
+}
+
+// counts returns the number of records by state.
+func (o *overlay) counts() (createdN, tombstones, reaps int) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, r := range o.byKey {
+		switch {
+		case r.kind == created:
+			createdN++
+		case r.reap:
+			reaps++
+		default:
+			tombstones++
+		}
+	}
+	return
+}
+
+func (o *overlay) hasDir(dir string) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.byDir[dir] != nil
+}
