@@ -17,7 +17,7 @@ else
 	log "building restic $RESTIC_VERSION into $bin_dir"
 	mkdir -p "$bin_dir"
 	# Run outside the repo so our go.mod does not take part in the build.
-	(cd / && GOBIN="$bin_dir" GOFLAGS=-mod=mod go install "github.com/restic/restic/cmd/restic@v$RESTIC_VERSION")
+	(cd / && GOBIN="$bin_dir" GOFLAGS= go install "github.com/restic/restic/cmd/restic@v$RESTIC_VERSION")
 	"$bin_dir/restic" version
 fi
 
