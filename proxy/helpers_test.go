@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 type countingFs struct {
 	fs.Fs
 	calls    atomic.Int64
+	failList atomic.Bool // makes List fail, as a remote outage would
 	features *fs.Features
 	once     sync.Once
 }
@@ -39,6 +41,9 @@ func (c *countingFs) Features() *fs.Features {
 
 func (c *countingFs) List(ctx context.Context, dir string) (fs.DirEntries, error) {
 	c.calls.Add(1)
+	if c.failList.Load() {
+		return nil, errors.New("injected remote failure")
+	}
 	return c.Fs.List(ctx, dir)
 }
 
