@@ -1,0 +1,443 @@
+package pcloudemu_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/rclone/rclone/backend/pcloud"
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/config"
+	"github.com/rclone/rclone/fs/config/configfile"
+	"github.com/rclone/rclone/fs/hash"
+	"github.com/rclone/rclone/fs/object"
+	"github.com/rclone/rclone/fs/walk"
+
+	"github.com/steadyrest/steadyrest/pcloudemu"
+)
+
+func newServer(t *testing.T, opt pcloudemu.Options) *pcloudemu.Server {
+	t.Helper()
+	srv, err := pcloudemu.New(opt)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return srv
+}
+
+// newFs opens rclone's real pcloud backend on the emulator. A short
+// low-level retry budget keeps error-injection tests fast.
+func newFs(t *testing.T, srv *pcloudemu.Server, root string) (context.Context, fs.Fs) {
+	t.Helper()
+	return newFsRetries(t, srv, root, 2)
+}
+
+func newFsRetries(t *testing.T, srv *pcloudemu.Server, root string, retries int) (context.Context, fs.Fs) {
+	t.Helper()
+	ctx, ci := fs.AddConfig(context.Background())
+	ci.LowLevelRetries = retries
+	f, err := fs.NewFs(ctx, srv.RcloneRemote()+root)
+	if err != nil {
+		t.Fatalf("NewFs: %v", err)
+	}
+	return ctx, f
+}
+
+func put(ctx context.Context, t *testing.T, f fs.Fs, remote string, data []byte) fs.Object {
+	t.Helper()
+	info := object.NewStaticObjectInfo(remote, time.Unix(1_700_000_000, 0), int64(len(data)), true, nil, f)
+	o, err := f.Put(ctx, bytes.NewReader(data), info)
+	if err != nil {
+		t.Fatalf("Put %s: %v", remote, err)
+	}
+	return o
+}
+
+func read(ctx context.Context, t *testing.T, o fs.Object, opts ...fs.OpenOption) []byte {
+	t.Helper()
+	rc, err := o.Open(ctx, opts...)
+	if err != nil {
+		t.Fatalf("Open %s: %v", o.Remote(), err)
+	}
+	defer func() { _ = rc.Close() }()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s: %v", o.Remote(), err)
+	}
+	return b
+}
+
+func names(entries fs.DirEntries) []string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Remote())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func listNames(ctx context.Context, t *testing.T, f fs.Fs, dir string) []string {
+	t.Helper()
+	entries, err := f.List(ctx, dir)
+	if err != nil {
+		t.Fatalf("List %q: %v", dir, err)
+	}
+	return names(entries)
+}
+
+func TestRcloneBackendRoundTrip(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{})
+	ctx, f := newFs(t, srv, "repo")
+
+	if err := f.Mkdir(ctx, ""); err != nil {
+		t.Fatalf("Mkdir root: %v", err)
+	}
+	if err := f.Mkdir(ctx, "data/00"); err != nil {
+		t.Fatalf("Mkdir data/00: %v", err)
+	}
+	content := []byte(strings.Repeat("0123456789", 1000))
+	o := put(ctx, t, f, "data/00/pack", content)
+	put(ctx, t, f, "config", []byte("cfg"))
+	put(ctx, t, f, "keys/empty", nil) // zero bytes goes as a multipart POST
+
+	if got := listNames(ctx, t, f, ""); strings.Join(got, ",") != "config,data,keys" {
+		t.Fatalf("List root = %v", got)
+	}
+	if got := listNames(ctx, t, f, "data/00"); strings.Join(got, ",") != "data/00/pack" {
+		t.Fatalf("List data/00 = %v", got)
+	}
+	// Recursive listing through ListR (listfolder recursive=1).
+	var all []string
+	err := walk.ListR(ctx, f, "", true, -1, walk.ListAll, func(entries fs.DirEntries) error {
+		all = append(all, names(entries)...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ListR: %v", err)
+	}
+	sort.Strings(all)
+	if want := "config,data,data/00,data/00/pack,keys,keys/empty"; strings.Join(all, ",") != want {
+		t.Fatalf("ListR = %v, want %s", all, want)
+	}
+
+	// NewObject sees the exact size; Open reads whole and ranges.
+	no, err := f.NewObject(ctx, "data/00/pack")
+	if err != nil {
+		t.Fatalf("NewObject: %v", err)
+	}
+	if no.Size() != int64(len(content)) {
+		t.Fatalf("size = %d, want %d", no.Size(), len(content))
+	}
+	if got := read(ctx, t, no); !bytes.Equal(got, content) {
+		t.Fatalf("full read differs (%d bytes)", len(got))
+	}
+	if got := read(ctx, t, no, &fs.RangeOption{Start: 5, End: 14}); string(got) != "5678901234" {
+		t.Fatalf("range read = %q", got)
+	}
+	if got := read(ctx, t, no, &fs.SeekOption{Offset: 9995}); string(got) != "56789" {
+		t.Fatalf("seek read = %q", got)
+	}
+	empty, err := f.NewObject(ctx, "keys/empty")
+	if err != nil || empty.Size() != 0 {
+		t.Fatalf("NewObject empty: %v size %d", err, empty.Size())
+	}
+	if got := read(ctx, t, empty); len(got) != 0 {
+		t.Fatalf("empty read = %q", got)
+	}
+
+	// Hashes as checksumfile returns them (from the upload answer, then
+	// from checksumfile for an object found by NewObject).
+	s1 := sha1.Sum(content)
+	m5 := md5.Sum(content)
+	for _, obj := range []fs.Object{o, no} {
+		if h, err := obj.Hash(ctx, hash.SHA1); err != nil || h != hex.EncodeToString(s1[:]) {
+			t.Fatalf("sha1 = %q, %v", h, err)
+		}
+		if h, err := obj.Hash(ctx, hash.MD5); err != nil || h != hex.EncodeToString(m5[:]) {
+			t.Fatalf("md5 = %q, %v", h, err)
+		}
+	}
+	if st := srv.Stats(); st.Calls["checksumfile"] == 0 {
+		t.Fatalf("checksumfile never called: %v", st.Calls)
+	}
+
+	// Overwrite keeps the file id and changes the content.
+	before, _ := srv.Stat("/repo/config")
+	put(ctx, t, f, "config", []byte("cfg2"))
+	after, ok := srv.Stat("/repo/config")
+	if !ok || after.ID != before.ID || after.Size != 4 {
+		t.Fatalf("overwrite: before %+v after %+v", before, after)
+	}
+
+	// About reports the bytes stored.
+	u, err := f.Features().About(ctx)
+	if err != nil {
+		t.Fatalf("About: %v", err)
+	}
+	if u.Used == nil || *u.Used != int64(len(content))+4 || u.Total == nil || *u.Total != 10<<30 {
+		t.Fatalf("About = used %v total %v", u.Used, u.Total)
+	}
+
+	// Rmdir refuses a non-empty folder, Remove and Rmdir then work.
+	if err := f.Rmdir(ctx, "data/00"); err == nil {
+		t.Fatal("Rmdir of non-empty folder succeeded")
+	}
+	if err := no.Remove(ctx); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if _, err := f.NewObject(ctx, "data/00/pack"); !errors.Is(err, fs.ErrorObjectNotFound) {
+		t.Fatalf("NewObject after Remove: %v", err)
+	}
+	if _, ok := srv.Stat("/repo/data/00/pack"); ok {
+		t.Fatal("file still stored after Remove")
+	}
+	if err := f.Rmdir(ctx, "data/00"); err != nil {
+		t.Fatalf("Rmdir: %v", err)
+	}
+	if got := listNames(ctx, t, f, "data"); len(got) != 0 {
+		t.Fatalf("List data after Rmdir = %v", got)
+	}
+	if _, err := f.List(ctx, "nope"); !errors.Is(err, fs.ErrorDirNotFound) {
+		t.Fatalf("List missing dir: %v", err)
+	}
+}
+
+func TestServerSideCopyMove(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{})
+	ctx, f := newFs(t, srv, "repo")
+	src := put(ctx, t, f, "a/src", []byte("hello"))
+	c, err := f.Features().Copy(ctx, src, "b/copy")
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if got := read(ctx, t, c); string(got) != "hello" {
+		t.Fatalf("copy content = %q", got)
+	}
+	m, err := f.Features().Move(ctx, src, "b/moved")
+	if err != nil {
+		t.Fatalf("Move: %v", err)
+	}
+	if got := read(ctx, t, m); string(got) != "hello" {
+		t.Fatalf("moved content = %q", got)
+	}
+	if _, ok := srv.Stat("/repo/a/src"); ok {
+		t.Fatal("move left the source")
+	}
+	want := time.Unix(1_600_000_000, 0)
+	if err := m.SetModTime(ctx, want); err != nil {
+		t.Fatalf("SetModTime: %v", err)
+	}
+	if fi, _ := srv.Stat("/repo/b/moved"); !fi.Modified.Equal(want) {
+		t.Fatalf("mtime = %v, want %v", fi.Modified, want)
+	}
+	if err := f.Features().Purge(ctx, "b"); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	if _, ok := srv.Stat("/repo/b/copy"); ok {
+		t.Fatal("Purge left a file")
+	}
+}
+
+func TestListLag(t *testing.T) {
+	const lag = 600 * time.Millisecond
+	srv := newServer(t, pcloudemu.Options{ListLag: lag})
+	ctx, f := newFs(t, srv, "repo")
+	if err := f.Mkdir(ctx, "locks"); err != nil {
+		t.Fatalf("Mkdir: %v", err)
+	}
+	start := time.Now()
+	o := put(ctx, t, f, "locks/l1", []byte("lock"))
+
+	// Fresh: stored, but missing from listings and from lookups by name
+	// (rclone's NewObject lists the folder).
+	if _, ok := srv.Stat("/repo/locks/l1"); !ok {
+		t.Fatal("upload not stored")
+	}
+	if got := listNames(ctx, t, f, "locks"); len(got) != 0 {
+		t.Fatalf("fresh file listed: %v", got)
+	}
+	if _, err := f.NewObject(ctx, "locks/l1"); !errors.Is(err, fs.ErrorObjectNotFound) {
+		t.Fatalf("NewObject of fresh file: %v, want not found", err)
+	}
+	// The object returned by Put still reads (getfilelink goes by file id).
+	if got := read(ctx, t, o); string(got) != "lock" {
+		t.Fatalf("read fresh = %q", got)
+	}
+	time.Sleep(time.Until(start.Add(lag + 50*time.Millisecond)))
+	if got := listNames(ctx, t, f, "locks"); strings.Join(got, ",") != "locks/l1" {
+		t.Fatalf("after lag, list = %v", got)
+	}
+
+	// Deleted: gone from storage at once, still listed for the lag.
+	if err := o.Remove(ctx); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	deleted := time.Now()
+	if got := listNames(ctx, t, f, "locks"); strings.Join(got, ",") != "locks/l1" {
+		t.Fatalf("deleted file not listed during lag: %v", got)
+	}
+	ghost, err := f.NewObject(ctx, "locks/l1")
+	if err != nil {
+		t.Fatalf("NewObject of ghost: %v", err)
+	}
+	if _, err := ghost.Open(ctx); err == nil || !strings.Contains(err.Error(), "2009") {
+		t.Fatalf("Open of ghost: %v, want pcloud 2009", err)
+	}
+	time.Sleep(time.Until(deleted.Add(lag + 50*time.Millisecond)))
+	if got := listNames(ctx, t, f, "locks"); len(got) != 0 {
+		t.Fatalf("after lag, deleted file still listed: %v", got)
+	}
+}
+
+func TestFreshDeleteFails(t *testing.T) {
+	const window = 500 * time.Millisecond
+	srv := newServer(t, pcloudemu.Options{FreshDeleteFails: true, FreshWindow: window})
+	ctx, f := newFs(t, srv, "repo")
+	o := put(ctx, t, f, "locks/l1", []byte("lock"))
+	start := time.Now() // after the upload, so start+window is past freshness
+	err := o.Remove(ctx)
+	if err == nil || !strings.Contains(err.Error(), "2009") {
+		t.Fatalf("Remove of fresh file: %v, want pcloud 2009", err)
+	}
+	if _, ok := srv.Stat("/repo/locks/l1"); !ok {
+		t.Fatal("refused delete removed the file")
+	}
+	if st := srv.Stats(); st.FreshDeleteRefusals != 1 {
+		t.Fatalf("FreshDeleteRefusals = %d", st.FreshDeleteRefusals)
+	}
+	time.Sleep(time.Until(start.Add(window + 50*time.Millisecond)))
+	if err := o.Remove(ctx); err != nil {
+		t.Fatalf("Remove after window: %v", err)
+	}
+	if _, ok := srv.Stat("/repo/locks/l1"); ok {
+		t.Fatal("file still stored")
+	}
+}
+
+func TestFreshLinkFails(t *testing.T) {
+	const window = 500 * time.Millisecond
+	srv := newServer(t, pcloudemu.Options{FreshLinkFails: true, FreshWindow: window})
+	ctx, f := newFs(t, srv, "repo")
+	o := put(ctx, t, f, "index/i1", []byte("idx"))
+	start := time.Now()
+	if _, err := o.Open(ctx); err == nil || !strings.Contains(err.Error(), "2009") {
+		t.Fatalf("Open of fresh file: %v, want pcloud 2009", err)
+	}
+	time.Sleep(time.Until(start.Add(window + 50*time.Millisecond)))
+	if got := read(ctx, t, o); string(got) != "idx" {
+		t.Fatalf("read after window = %q", got)
+	}
+	if st := srv.Stats(); st.FreshLinkRefusals != 1 {
+		t.Fatalf("FreshLinkRefusals = %d", st.FreshLinkRefusals)
+	}
+}
+
+func TestErrorRate(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{})
+	ctx, f := newFs(t, srv, "repo")
+	put(ctx, t, f, "x", []byte("x"))
+
+	srv.SetOptions(pcloudemu.Options{ErrorRate: 1, Seed: 7})
+	_, err := f.List(ctx, "")
+	if err == nil || !(strings.Contains(err.Error(), "(5000)") || strings.Contains(err.Error(), "(4000)")) {
+		t.Fatalf("List at error rate 1: %v", err)
+	}
+	if st := srv.Stats(); st.InjectedErrors < 2 { // rclone retried
+		t.Fatalf("InjectedErrors = %d", st.InjectedErrors)
+	}
+
+	// At a partial rate rclone's retries get through, and about the
+	// configured share of calls fails (seeded, so the count is stable).
+	srv.SetOptions(pcloudemu.Options{ErrorRate: 0.3, Seed: 42})
+	ctx, f = newFsRetries(t, srv, "repo", 10)
+	base := srv.Stats()
+	for range 20 {
+		if _, err := f.List(ctx, ""); err != nil {
+			t.Fatalf("List at error rate 0.3: %v", err)
+		}
+	}
+	st := srv.Stats()
+	calls := st.Calls["listfolder"] - base.Calls["listfolder"]
+	injected := st.InjectedErrors - base.InjectedErrors
+	if injected == 0 || calls != 20+injected {
+		t.Fatalf("calls %d, injected %d", calls, injected)
+	}
+	if share := float64(injected) / float64(calls); share < 0.1 || share > 0.5 {
+		t.Fatalf("injected share %.2f, want about 0.3", share)
+	}
+}
+
+func TestLatency(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{Latency: 100 * time.Millisecond})
+	ctx, f := newFs(t, srv, "")
+	start := time.Now()
+	if _, err := f.List(ctx, ""); err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("List took %v, want >= 100ms", d)
+	}
+}
+
+func TestAuthRequired(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{AccessToken: "right"})
+	ctx := context.Background()
+	bad := strings.Replace(srv.RcloneRemote(), `"access_token":"right"`, `"access_token":"wrong"`, 1)
+	// NewFs lists the root to find the path, so the bad token shows there.
+	if _, err := fs.NewFs(ctx, bad+"repo"); err == nil || !strings.Contains(err.Error(), "(2000)") {
+		t.Fatalf("NewFs with wrong token: %v, want 2000", err)
+	}
+	if _, err := fs.NewFs(ctx, srv.RcloneRemote()+"repo"); err != nil {
+		t.Fatalf("NewFs with right token: %v", err)
+	}
+}
+
+func TestWriteRcloneConf(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{})
+	path := filepath.Join(t.TempDir(), "rclone.conf")
+	if err := os.WriteFile(path, []byte("[other]\ntype = memory\n\n[emu]\ntype = local\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WriteRcloneConf(path, "emu"); err != nil {
+		t.Fatalf("WriteRcloneConf: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(b), "[emu]") != 1 || !strings.Contains(string(b), "[other]") || strings.Contains(string(b), "type = local") {
+		t.Fatalf("config:\n%s", b)
+	}
+	// rclone reads it and reaches the emulator through the named remote.
+	if err := config.SetConfigPath(path); err != nil {
+		t.Fatal(err)
+	}
+	configfile.Install()
+	ctx := context.Background()
+	f, err := fs.NewFs(ctx, "emu:repo")
+	if err != nil {
+		t.Fatalf("NewFs emu:repo: %v", err)
+	}
+	put(ctx, t, f, "config", []byte("c"))
+	if _, ok := srv.Stat("/repo/config"); !ok {
+		t.Fatal("upload through named remote not stored")
+	}
+	if got := listNames(ctx, t, f, ""); strings.Join(got, ",") != "config" {
+		t.Fatalf("list via named remote: %v", got)
+	}
+}
