@@ -83,8 +83,9 @@ func (o *overlay) dropLocked(r *record) bool {
 	return true
 }
 
-// counts returns the number of records by state.
-func (o *overlay) counts() (createdN, tombstones, reaps int) {
+// counts returns the number of records by state, and when the oldest
+// pending reap was recorded (zero if none).
+func (o *overlay) counts() (createdN, tombstones, reaps int, oldestReap time.Time) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
@@ -93,6 +94,9 @@ func (o *overlay) counts() (createdN, tombstones, reaps int) {
 			createdN++
 		case r.reap:
 			reaps++
+			if oldestReap.IsZero() || r.at.Before(oldestReap) {
+				oldestReap = r.at
+			}
 		default:
 			tombstones++
 		}

@@ -74,6 +74,7 @@ var eventNames = []string{EventMaskedStale, EventAddedMissing, EventReadFromOver
 // Stats is a snapshot of the store's state, for metrics and tests.
 type Stats struct {
 	Created, Tombstones, PendingReaps int
+	OldestPendingReap                 time.Duration // age of the oldest pending reap, 0 if none
 	ContentBytes                      int64
 	ContentHits, ContentMisses        uint64
 	JournalBytes                      int64
@@ -180,7 +181,7 @@ func (s *Store) reload() error {
 		return fmt.Errorf("reload journal: %w", err)
 	}
 	if n > 0 {
-		c, t, p := s.ov.counts()
+		c, t, p, _ := s.ov.counts()
 		s.log.Info("overlay records reloaded from the journal", "created", c, "tombstones", t, "pending_reaps", p)
 	}
 	return nil
@@ -217,9 +218,12 @@ func (s *Store) Fs() fs.Fs { return s.f }
 
 // Stats returns a snapshot of the overlay's state.
 func (s *Store) Stats() Stats {
-	c, t, p := s.ov.counts()
+	c, t, p, oldest := s.ov.counts()
 	st := Stats{Created: c, Tombstones: t, PendingReaps: p, ContentBytes: s.content.size(),
 		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), Events: map[string]uint64{}}
+	if !oldest.IsZero() {
+		st.OldestPendingReap = time.Since(oldest)
+	}
 	if s.journal != nil {
 		st.JournalBytes = s.journal.size()
 	}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/proxy"
+)
+
+// cacheObserver feeds the overlay's events and remote calls to the metrics.
+type cacheObserver struct{ m *metrics.Metrics }
+
+func (o cacheObserver) RemoteOp(op string, d time.Duration, err error) {
+	result := metrics.ResultOK
+	switch {
+	case errors.Is(err, fs.ErrorObjectNotFound), errors.Is(err, fs.ErrorDirNotFound):
+		result = metrics.ResultNotFound
+	case err != nil:
+		result = metrics.ResultError
+	}
+	o.m.ObserveRemote(op, result, d)
+}
+
+func (o cacheObserver) Event(name string)                      { o.m.OverlayEvent(name) }
+func (o cacheObserver) Visible(kind string, lag time.Duration) { o.m.ObserveVisibleLag(kind, lag) }
+
+// overlayGauges reads the store's state at scrape time.
+func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
+	return func() metrics.OverlayGauges {
+		st := s.Stats()
+		return metrics.OverlayGauges{
+			Created: st.Created, Tombstones: st.Tombstones, PendingReap: st.PendingReaps,
+			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes,
+			ContentCacheHits: st.ContentHits, ContentCacheMisses: st.ContentMisses,
+			JournalBytes: st.JournalBytes,
+		}
+	}
+}
+
+// requestObserver feeds finished requests to the metrics.
+func requestObserver(m *metrics.Metrics) func(proxy.RequestInfo) {
+	return func(ri proxy.RequestInfo) {
+		m.Observe(metrics.Request{Method: ri.Method, Repo: ri.Repo, Type: ri.Type,
+			Status: ri.Status, Duration: ri.Duration, BytesIn: ri.BytesIn, BytesOut: ri.BytesOut})
+	}
+}
+
+// readiness answers /readyz: 200 when the remote answered a cheap call and
+// the journal took a write within the last few seconds, 503 otherwise. The
+// result is kept briefly so that probes cannot hammer a slow remote.
+type readiness struct {
+	store *cache.Store
+
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+const readyCacheFor = 5 * time.Second
+
+func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rd.mu.Lock()
+	if time.Since(rd.checked) > readyCacheFor {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		rd.err = rd.store.Ready(ctx)
+		cancel()
+		rd.checked = time.Now()
+	}
+	err := rd.err
+	rd.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready: "+err.Error()+"\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// requireAuth guards h with the same credentials as the REST API.
+func requireAuth(auth proxy.Authenticator, h http.Handler) http.Handler {
+	if auth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || !auth.Authenticate(user, pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="steadyrest"`)
+			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
