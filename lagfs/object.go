@@ -32,6 +32,14 @@ func (o *Object) String() string {
 // UnWrap returns the wrapped remote's object.
 func (o *Object) UnWrap() fs.Object { return o.Object }
 
+// MimeType passes the wrapped object's content type through.
+func (o *Object) MimeType(ctx context.Context) string {
+	if do, ok := o.Object.(fs.MimeTyper); ok {
+		return do.MimeType(ctx)
+	}
+	return ""
+}
+
 // Open reads the object. A handle from a name lookup fails while the create
 // lag hides the name; the handle Put returned works.
 func (o *Object) Open(ctx context.Context, options ...fs.OpenOption) (io.ReadCloser, error) {
@@ -147,5 +155,6 @@ func (g *ghostObject) Remove(ctx context.Context) error {
 var (
 	_ fs.Object          = (*Object)(nil)
 	_ fs.ObjectUnWrapper = (*Object)(nil)
+	_ fs.MimeTyper       = (*Object)(nil)
 	_ fs.Object          = (*ghostObject)(nil)
 )
