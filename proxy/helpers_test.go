@@ -70,7 +70,7 @@ func (c *countingFs) Rmdir(ctx context.Context, dir string) error {
 // backends are the real rclone remotes every HTTP test runs against.
 var backends = []string{"memory", "local"}
 
-func newFs(t *testing.T, backend string) fs.Fs {
+func newFs(t testing.TB, backend string) fs.Fs {
 	t.Helper()
 	ctx := context.Background()
 	var root string

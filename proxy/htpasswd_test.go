@@ -264,3 +264,24 @@ func BenchmarkHtpasswdCached(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHtpasswdUncached is the cost the cache avoids per request.
+func BenchmarkHtpasswdUncached(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "htpasswd")
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.DefaultCost)
+	if err := os.WriteFile(path, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	h, err := LoadHtpasswd(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		h.mu.Lock()
+		clear(h.cache)
+		h.mu.Unlock()
+		if !h.Authenticate("alice", "pw") {
+			b.Fatal("refused")
+		}
+	}
+}
