@@ -74,7 +74,7 @@ func init() {
 			Default: fs.Duration(0),
 		}, {
 			Name:    "jitter",
-			Help:    "Extra uniformly random 0..jitter added to each object's lag.",
+			Help:    "Extra uniformly random 0..jitter added to each object's create or delete lag (when that lag is set).",
 			Default: fs.Duration(0),
 		}, {
 			Name:    "latency",
@@ -304,7 +304,9 @@ func (f *Fs) chance(p float64) bool {
 	return f.rng.Float64() < p
 }
 
-// lagFor returns lag plus this object's random share of the jitter.
+// lagFor returns lag plus this object's random share of the jitter. Callers
+// only ask for a configured (non-zero) lag: jitter stretches a lag, it does
+// not create one.
 func (f *Fs) lagFor(lag fs.Duration) time.Duration {
 	d := time.Duration(lag)
 	if j := time.Duration(f.opt.Jitter); j > 0 {
@@ -317,7 +319,7 @@ func (f *Fs) lagFor(lag fs.Duration) time.Duration {
 
 // wrote records a successful write of remote for the create lag.
 func (f *Fs) wrote(remote string) {
-	if f.opt.CreateLag <= 0 && f.opt.Jitter <= 0 {
+	if f.opt.CreateLag <= 0 {
 		// Still clear a ghost of an earlier delete: the object is back.
 		f.st.created(f.key(remote), time.Time{})
 		return
@@ -451,7 +453,9 @@ func (f *Fs) put(ctx context.Context, do putFn, in io.Reader, src fs.ObjectInfo,
 	if o != nil {
 		// The remote may hold the object even when the call failed.
 		f.wrote(src.Remote())
-		return &Object{Object: o, f: f, handle: true}, err
+		lo := &Object{Object: o, f: f}
+		lo.handle.Store(true)
+		return lo, err
 	}
 	return nil, err
 }

@@ -478,6 +478,13 @@ func TestJitter(t *testing.T) {
 	if hi-lo < 50*time.Millisecond {
 		t.Fatalf("jitter spread only %v..%v", lo, hi)
 	}
+
+	// Jitter stretches a configured lag; it does not invent a create lag.
+	g := newLag(t, t.TempDir(), "delete_lag=100ms,jitter=1s")
+	put(t, g, "now", "n")
+	if _, err := g.NewObject(ctx, "now"); err != nil {
+		t.Fatalf("jitter without create_lag hid a fresh object: %v", err)
+	}
 }
 
 func TestSharedStateAcrossRoots(t *testing.T) {

@@ -3,6 +3,7 @@ package lagfs
 import (
 	"context"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -15,7 +16,7 @@ type Object struct {
 	f *Fs
 	// handle marks the object returned by Put/Update: like a pCloud file
 	// id, it can be opened and hashed while lookups by name still fail.
-	handle bool
+	handle atomic.Bool
 }
 
 // Fs returns the lag Fs the object belongs to.
@@ -47,7 +48,7 @@ func (o *Object) Open(ctx context.Context, options ...fs.OpenOption) (io.ReadClo
 	if err := o.f.enter(ctx, OpGet, o.Remote()); err != nil {
 		return nil, err
 	}
-	if !o.handle && o.f.hidden(o.Remote()) {
+	if !o.handle.Load() && o.f.hidden(o.Remote()) {
 		return nil, fs.ErrorObjectNotFound
 	}
 	return o.Object.Open(ctx, options...)
@@ -63,7 +64,7 @@ func (o *Object) Update(ctx context.Context, in io.Reader, src fs.ObjectInfo, op
 	err := o.Object.Update(ctx, in, src, options...)
 	if err == nil {
 		o.f.wrote(o.Remote())
-		o.handle = true
+		o.handle.Store(true)
 	}
 	return err
 }
@@ -85,7 +86,7 @@ func (o *Object) Remove(ctx context.Context) error {
 		return err
 	}
 	until := time.Time{}
-	if o.f.opt.DeleteLag > 0 || o.f.opt.Jitter > 0 {
+	if o.f.opt.DeleteLag > 0 {
 		until = time.Now().Add(o.f.lagFor(o.f.opt.DeleteLag))
 	}
 	o.f.st.removed(o.f.key(o.Remote()), ghost{size: size, modTime: modTime, until: until})
