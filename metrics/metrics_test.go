@@ -475,3 +475,23 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("written bytes over repos = %v, want 1600", total)
 	}
 }
+
+// The proxy calls ObserveRequest once per request and the cache calls
+// ObserveRemote once per remote call: both must stay cheap.
+func BenchmarkObserveRequest(b *testing.B) {
+	m := New(prometheus.NewRegistry())
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.ObserveRequest("POST", "host/repo", "data", 200, 3*time.Millisecond, 4<<20, 0)
+		}
+	})
+}
+
+func BenchmarkObserveRemote(b *testing.B) {
+	m := New(prometheus.NewRegistry())
+	b.ReportAllocs()
+	for b.Loop() {
+		m.ObserveRemote(OpPut, ResultOK, 40*time.Millisecond)
+	}
+}
