@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -67,6 +68,8 @@ func (c *countingFs) Rmdir(ctx context.Context, dir string) error {
 	return c.Fs.Rmdir(ctx, dir)
 }
 
+var memRoots atomic.Int64
+
 // backends are the real rclone remotes every HTTP test runs against.
 var backends = []string{"memory", "local"}
 
@@ -76,9 +79,9 @@ func newFs(t testing.TB, backend string) fs.Fs {
 	var root string
 	switch backend {
 	case "memory":
-		// Each test gets its own bucket-like root: the memory backend is
-		// process-global.
-		root = ":memory:" + sanitize(t.Name())
+		// Each call gets its own bucket-like root: the memory backend is
+		// process-global, and -count=N reruns a test under the same name.
+		root = fmt.Sprintf(":memory:%s_%d", sanitize(t.Name()), memRoots.Add(1))
 	case "local":
 		root = t.TempDir()
 	default:
