@@ -64,6 +64,9 @@ var methods = map[string]handler{
 	"renamefile":              (*Server).renameFile,
 	"copyfile":                (*Server).copyFile,
 	"userinfo":                (*Server).userInfo,
+	"diff":                    (*Server).diff,
+	"getfilepublink":          (*Server).getFilePubLink,
+	"getfolderpublink":        (*Server).getFolderPubLink,
 }
 
 // ServeHTTP answers API methods at /<method> and downloads at /dl/.
@@ -328,6 +331,15 @@ func (s *Server) putFile(parent *node, name string, data []byte, ctype string, m
 	if s.usedBytes-oldSize+int64(len(data)) > s.opt.Quota {
 		return nil, errOverQuota
 	}
+	defer func() {
+		if n := parent.children[name]; n != nil {
+			ev := "createfile"
+			if old != nil {
+				ev = "modifyfile"
+			}
+			s.recordEvent(ev, n, now)
+		}
+	}()
 	if mtime.IsZero() {
 		mtime = now
 	}
@@ -365,6 +377,9 @@ func (s *Server) removeFile(n *node, now time.Time) {
 	s.detachFile(n, now)
 	delete(s.files, n.id)
 	s.usedBytes -= int64(len(n.data))
+	md := n.metadata()
+	md["isdeleted"] = true
+	s.recordEventMeta("deletefile", md, now)
 }
 
 // ---- methods ----
@@ -420,6 +435,7 @@ func (s *Server) mkdir(p url.Values, ifNotExists bool) (map[string]any, error) {
 	s.nextDir++
 	parent.children[name] = f
 	s.folders[f.id] = f
+	s.recordEvent("createfolder", f, time.Now())
 	res := map[string]any{"metadata": f.metadata()}
 	if ifNotExists {
 		res["created"] = true
@@ -452,6 +468,7 @@ func (s *Server) deleteFolder(_ *http.Request, p url.Values) (map[string]any, er
 	delete(s.folders, f.id)
 	md := f.metadata()
 	md["isdeleted"] = true
+	s.recordEventMeta("deletefolder", md, time.Now())
 	return map[string]any{"metadata": md}, nil
 }
 
@@ -466,6 +483,7 @@ func (s *Server) deleteFolderRecursive(_ *http.Request, p url.Values) (map[strin
 		return nil, errDeleteRoot
 	}
 	var files, folders int
+	now := time.Now()
 	var walk func(d *node)
 	walk = func(d *node) {
 		for _, c := range d.children {
@@ -476,9 +494,15 @@ func (s *Server) deleteFolderRecursive(_ *http.Request, p url.Values) (map[strin
 			delete(s.files, c.id)
 			s.usedBytes -= int64(len(c.data))
 			files++
+			md := c.metadata()
+			md["isdeleted"] = true
+			s.recordEventMeta("deletefile", md, now)
 		}
 		delete(s.folders, d.id)
 		folders++
+		md := d.metadata()
+		md["isdeleted"] = true
+		s.recordEventMeta("deletefolder", md, now)
 	}
 	walk(f)
 	delete(f.parent.children, f.name)
@@ -511,6 +535,7 @@ func (s *Server) renameFolder(_ *http.Request, p url.Values) (map[string]any, er
 	delete(f.parent.children, f.name)
 	f.parent, f.name = dst, name
 	dst.children[name] = f
+	s.recordEvent("modifyfolder", f, time.Now())
 	return map[string]any{"metadata": f.metadata()}, nil
 }
 
@@ -740,6 +765,7 @@ func (s *Server) renameFile(_ *http.Request, p url.Values) (map[string]any, erro
 	n.parent, n.name = dst, name
 	n.visibleFrom = now.Add(s.opt.ListLag) // a new name in the target listing
 	dst.children[name] = n
+	s.recordEvent("modifyfile", n, now)
 	return map[string]any{"metadata": n.metadata()}, nil
 }
 
@@ -764,6 +790,7 @@ func (s *Server) copyFile(_ *http.Request, p url.Values) (map[string]any, error)
 		if hasC {
 			n.created = ctime
 		}
+		s.recordEvent("modifyfile", n, time.Now())
 		return map[string]any{"metadata": n.metadata()}, nil
 	}
 	if old, ok := dst.children[name]; ok && !old.isFolder && isTrue(p.Get("noover")) {

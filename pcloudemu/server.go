@@ -66,12 +66,13 @@ type Stats struct {
 
 // Server is a running emulator.
 type Server struct {
-	ln      net.Listener
-	httpSrv *http.Server
-	dir     string
-	caPEM   []byte
-	caFile  string
-	done    chan struct{}
+	ln        net.Listener
+	httpSrv   *http.Server
+	dir       string
+	caPEM     []byte
+	caFile    string
+	done      chan struct{}
+	closeOnce sync.Once
 
 	mu        sync.Mutex
 	opt       Options
@@ -84,6 +85,11 @@ type Server struct {
 	usedBytes int64
 	links     map[string]*link
 	stats     Stats
+
+	diffs    []diffEvent
+	lastDiff int64
+	diffWake chan struct{} // closed and replaced on every event
+	closing  chan struct{} // closed by Close, ends blocked /diff calls
 }
 
 type link struct {
@@ -131,6 +137,8 @@ func New(opt Options) (*Server, error) {
 		nextFile: 1_000_001, // distinct from folder ids so a mixed-up id fails
 		links:    map[string]*link{},
 		stats:    Stats{Calls: map[string]int64{}},
+		diffWake: make(chan struct{}),
+		closing:  make(chan struct{}),
 	}
 	s.root = newFolder(0, "/", nil, now)
 	s.folders[0] = s.root
@@ -217,6 +225,7 @@ func (s *Server) AccessToken() string { return s.opt.AccessToken }
 // shutdown waits a second for clients' idle HTTP/2 connections, too slow for
 // a fixture created per test) and removes the CA file.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	err := s.httpSrv.Close()
 	<-s.done
 	if rmErr := os.RemoveAll(s.dir); rmErr != nil {
