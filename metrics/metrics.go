@@ -47,6 +47,7 @@ const (
 	EventMaskedStaleListing   = "masked_stale_listing"    // a listing showed an object we deleted; hidden
 	EventAddedMissingListing  = "added_missing_listing"   // a listing lacked an object we wrote; added
 	EventReadDespiteRemote404 = "read_despite_remote_404" // a read answered from the overlay while the remote said 404
+	EventReadFromOverlay      = "read_from_overlay"       // a HEAD/GET of a write the remote has not confirmed yet
 	EventDeleteAbsorbed       = "delete_absorbed"         // a delete the remote answered 404 for, accepted with a tombstone
 	EventReapDone             = "reap_done"               // the reaper removed a tombstoned object
 	EventRetiredConfirmed     = "retired_confirmed"       // an overlay record retired because the remote agreed
@@ -61,7 +62,7 @@ var (
 	knownResults = []string{ResultOK, ResultNotFound, ResultError}
 	knownKinds   = []string{LagCreate, LagDelete}
 	knownEvents  = []string{
-		EventMaskedStaleListing, EventAddedMissingListing, EventReadDespiteRemote404,
+		EventMaskedStaleListing, EventAddedMissingListing, EventReadDespiteRemote404, EventReadFromOverlay,
 		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout,
 	}
 	knownTypes   = []string{"config", "data", "keys", "locks", "snapshots", "index"}
