@@ -34,6 +34,15 @@ const (
 	authCacheMax = 1024
 )
 
+// dummyHash is compared against for unknown users.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte("steadyrest: no such user"), bcrypt.DefaultCost)
+	if err != nil {
+		panic(fmt.Sprintf("bcrypt: %v", err)) // only fails for invalid cost
+	}
+	return h
+})
+
 type credential struct {
 	bcrypt []byte // a bcrypt hash, or nil
 	sha1   []byte // a raw SHA-1 digest, or nil
@@ -183,6 +192,9 @@ func (h *Htpasswd) Authenticate(user, pass string) bool {
 	c, ok := h.users[user]
 	h.mu.Unlock()
 	if !ok {
+		// Spend a bcrypt anyway, so that response time does not tell
+		// which user names exist.
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
 		return false
 	}
 
