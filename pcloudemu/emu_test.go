@@ -5,12 +5,18 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -440,4 +446,186 @@ func TestWriteRcloneConf(t *testing.T) {
 	if got := listNames(ctx, t, f, ""); strings.Join(got, ",") != "config" {
 		t.Fatalf("list via named remote: %v", got)
 	}
+}
+
+func TestConcurrentClients(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{ListLag: 50 * time.Millisecond})
+	ctx, f := newFs(t, srv, "repo")
+	if err := f.Mkdir(ctx, "data"); err != nil {
+		t.Fatalf("Mkdir: %v", err)
+	}
+	const workers, each = 4, 10
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				name := "data/" + string(rune('a'+w)) + string(rune('0'+i))
+				info := object.NewStaticObjectInfo(name, time.Now(), 3, true, nil, f)
+				o, err := f.Put(ctx, bytes.NewReader([]byte(name[5:]+"!")), info)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := f.List(ctx, "data"); err != nil {
+					errs <- err
+					return
+				}
+				if i%2 == 0 {
+					if err := o.Remove(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatalf("worker: %v", err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let the listing catch up
+	if got := listNames(ctx, t, f, "data"); len(got) != workers*each/2 {
+		t.Fatalf("listed %d files, want %d: %v", len(got), workers*each/2, got)
+	}
+}
+
+func TestChangeNotify(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{})
+	ctx, f := newFs(t, srv, "repo")
+	if err := f.Mkdir(ctx, "dir"); err != nil {
+		t.Fatalf("Mkdir: %v", err)
+	}
+	if _, err := f.List(ctx, "dir"); err != nil { // caches dir's id for path resolution
+		t.Fatalf("List: %v", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan string, 16)
+	interval := make(chan time.Duration, 1)
+	interval <- time.Second
+	f.Features().ChangeNotify(ctx, func(p string, _ fs.EntryType) { got <- p }, interval)
+	time.Sleep(200 * time.Millisecond) // let the first /diff learn the current id
+	put(ctx, t, f, "dir/file", []byte("x"))
+	select {
+	case p := <-got:
+		if p != "dir/file" {
+			t.Fatalf("notified %q, want dir/file", p)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no change notification")
+	}
+	close(interval)
+}
+
+// TestSSLCertFileEnv checks the other way to trust the emulator: a process
+// (here a child of this test binary) that has SSL_CERT_FILE set and a remote
+// without override.ca_cert.
+func TestSSLCertFileEnv(t *testing.T) {
+	if remote := os.Getenv("PCLOUDEMU_CHILD_REMOTE"); remote != "" {
+		f, err := fs.NewFs(context.Background(), remote+"repo")
+		if err != nil {
+			t.Fatalf("child NewFs: %v", err)
+		}
+		put(context.Background(), t, f, "viaenv", []byte("ok"))
+		return
+	}
+	srv := newServer(t, pcloudemu.Options{})
+	remote := srv.RcloneRemote()
+	remote = remote[:strings.Index(remote, ",override.ca_cert=")] + ":"
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSSLCertFileEnv$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PCLOUDEMU_CHILD_REMOTE="+remote, "SSL_CERT_FILE="+srv.CAFile())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if _, ok := srv.Stat("/repo/viaenv"); !ok {
+		t.Fatal("child upload not stored")
+	}
+	// Without either, TLS verification must fail.
+	cmd = exec.Command(os.Args[0], "-test.run=^TestSSLCertFileEnv$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PCLOUDEMU_CHILD_REMOTE="+remote, "SSL_CERT_FILE=/nonexistent", "SSL_CERT_DIR=/nonexistent")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate") {
+		t.Fatalf("child without CA: err %v\n%s", err, out)
+	}
+}
+
+// TestRawAPI checks result codes and answers rclone does not surface.
+func TestRawAPI(t *testing.T) {
+	srv := newServer(t, pcloudemu.Options{})
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(srv.CACertPEM()) {
+		t.Fatal("bad CA PEM")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer client.CloseIdleConnections()
+	call := func(method, path string, body io.Reader) map[string]any {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL()+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+srv.AccessToken())
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+		return m
+	}
+	wantResult := func(m map[string]any, code float64) {
+		t.Helper()
+		if m["result"] != code {
+			t.Fatalf("result %v (%v), want %v", m["result"], m["error"], code)
+		}
+	}
+	wantResult(call("GET", "/listfolder?folderid=999", nil), 2005)
+	wantResult(call("POST", "/deletefile?fileid=12345", nil), 2009)
+	wantResult(call("GET", "/listfolder?folderid=0&recursive=1", nil), 1101)
+	wantResult(call("POST", "/createfolder?folderid=0&name=a", nil), 0)
+	wantResult(call("POST", "/createfolder?folderid=0&name=a", nil), 2004)
+	m := call("POST", "/createfolderifnotexists?path=/a", nil)
+	if m["created"] != false {
+		t.Fatalf("createfolderifnotexists: %v", m)
+	}
+	up := call("PUT", "/uploadfile?path=/a&filename=f.txt&nopartial=1&mtime=1700000000", strings.NewReader("hello world"))
+	wantResult(up, 0)
+	md := up["metadata"].([]any)[0].(map[string]any)
+	if md["size"] != 11.0 || md["modified"] != "Tue, 14 Nov 2023 22:13:20 +0000" || md["id"] != "f"+jsonNumber(md["fileid"]) {
+		t.Fatalf("upload metadata: %v", md)
+	}
+	sum := call("GET", "/checksumfile?path=/a/f.txt", nil)
+	if sum["sha1"] != "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed" || sum["md5"] != "5eb63bbbe01eeed093cb22bb8f5acdc3" {
+		t.Fatalf("checksumfile: %v", sum)
+	}
+	wantResult(call("POST", "/deletefolder?path=/a", nil), 2006)
+	link := call("GET", "/getfilelink?path=/a/f.txt", nil)
+	req, _ := http.NewRequest("GET", "https://"+link["hosts"].([]any)[0].(string)+link["path"].(string), nil)
+	req.Header.Set("Range", "bytes=6-")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(b) != "world" {
+		t.Fatalf("ranged download: %d %q", resp.StatusCode, b)
+	}
+	noAuth, err := client.Get(srv.URL() + "/userinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var na map[string]any
+	_ = json.NewDecoder(noAuth.Body).Decode(&na)
+	_ = noAuth.Body.Close()
+	wantResult(na, 1000)
+}
+
+func jsonNumber(v any) string {
+	f, _ := v.(float64)
+	return strconv.FormatInt(int64(f), 10)
 }
