@@ -34,15 +34,6 @@ const (
 	authCacheMax = 1024
 )
 
-// dummyHash is compared against for unknown users.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, err := bcrypt.GenerateFromPassword([]byte("steadyrest: no such user"), bcrypt.DefaultCost)
-	if err != nil {
-		panic(fmt.Sprintf("bcrypt: %v", err)) // only fails for invalid cost
-	}
-	return h
-})
-
 type credential struct {
 	bcrypt []byte // a bcrypt hash, or nil
 	sha1   []byte // a raw SHA-1 digest, or nil
@@ -66,6 +57,7 @@ type Htpasswd struct {
 	size      int64
 	lastCheck time.Time
 	cache     map[cacheKey]time.Time // successful checks -> expiry
+	dummy     []byte                 // bcrypt hash at the file's highest cost, for unknown users
 }
 
 // LoadHtpasswd reads path. A missing or unreadable file is an error; bad
@@ -129,11 +121,33 @@ func (h *Htpasswd) reload() error {
 		return fmt.Errorf("read htpasswd %s after line %d: %w", h.path, line, err)
 	}
 	h.users = users
+	h.dummy = dummyHash(users)
 	h.modTime = st.ModTime()
 	h.size = st.Size()
 	clear(h.cache)
 	h.log.Info("htpasswd loaded", "file", h.path, "users", len(users))
 	return nil
+}
+
+// dummyHash makes a bcrypt hash as costly as the dearest one in the file,
+// or nil when the file holds no bcrypt entries.
+func dummyHash(users map[string]credential) []byte {
+	cost := 0
+	for _, c := range users {
+		if c.bcrypt != nil {
+			if n, err := bcrypt.Cost(c.bcrypt); err == nil && n > cost {
+				cost = n
+			}
+		}
+	}
+	if cost == 0 {
+		return nil
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("steadyrest: no such user"), cost)
+	if err != nil {
+		return nil
+	}
+	return h
 }
 
 func parseCredential(hash string) (credential, bool) {
@@ -190,11 +204,14 @@ func (h *Htpasswd) Authenticate(user, pass string) bool {
 		delete(h.cache, key)
 	}
 	c, ok := h.users[user]
+	dummy := h.dummy
 	h.mu.Unlock()
 	if !ok {
 		// Spend a bcrypt anyway, so that response time does not tell
 		// which user names exist.
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pass))
+		if dummy != nil {
+			_ = bcrypt.CompareHashAndPassword(dummy, []byte(pass))
+		}
 		return false
 	}
 
