@@ -118,52 +118,63 @@ func (s *Store) reap(ctx context.Context, r *record) {
 	s.journalTombstone(r.key)
 }
 
-// confirmDue lists the folders that hold unconfirmed records, so that
-// records retire by the remote's confirmation even where restic does not
-// list (data/ between prunes). The interval grows with the oldest record's
-// age, so a slow remote is not hammered.
+// confirmDue lists the folders that hold records a listing can confirm, so
+// that records retire by the remote's confirmation even where restic does
+// not list (data/ between prunes). A folder's interval doubles, from 2 s to
+// a minute, while it keeps unconfirmed records, so that a long backup does
+// not make us list a large data/ folder every second.
 func (s *Store) confirmDue(ctx context.Context, now time.Time) {
-	type due struct {
-		dir    string
-		nested bool
-	}
-	var dirs []due
+	var dirs []string
 	s.ov.mu.RLock()
 	for dir, names := range s.ov.byDir {
-		oldest := now
 		for _, r := range names {
-			if r.at.Before(oldest) {
-				oldest = r.at
+			confirmable := r.kind == created || !r.reap
+			if confirmable && now.Sub(r.at) >= time.Second {
+				dirs = append(dirs, dir)
+				break
 			}
-		}
-		interval := min(max(now.Sub(oldest)/4, time.Second), time.Minute)
-		s.confirmMu.Lock()
-		last := s.lastConfirm[dir]
-		s.confirmMu.Unlock()
-		if now.Sub(last) >= interval && now.Sub(oldest) >= time.Second {
-			dirs = append(dirs, due{dir: dir, nested: isDataDir(dir)})
 		}
 	}
 	s.ov.mu.RUnlock()
-	for _, d := range dirs {
-		if ctx.Err() != nil {
-			return
-		}
-		s.confirmMu.Lock()
-		s.lastConfirm[d.dir] = now
-		s.confirmMu.Unlock()
-		if _, err := s.list(ctx, d.dir, d.nested); err != nil {
-			s.log.Debug("confirming listing failed", "dir", d.dir, "err", err)
-		}
-	}
-	// Forget folders without records.
+
 	s.confirmMu.Lock()
-	for dir := range s.lastConfirm {
-		if !s.ov.hasDir(dir) {
-			delete(s.lastConfirm, dir)
+	active := make(map[string]bool, len(dirs))
+	var due []string
+	for _, dir := range dirs {
+		active[dir] = true
+		st := s.pace[dir]
+		if st == nil {
+			st = &confirmState{}
+			s.pace[dir] = st
+		}
+		if now.Before(st.next) {
+			continue
+		}
+		st.interval = min(max(2*st.interval, 2*time.Second), time.Minute)
+		st.next = now.Add(st.interval)
+		due = append(due, dir)
+	}
+	for dir := range s.pace {
+		if !active[dir] {
+			delete(s.pace, dir) // nothing left to confirm: start over next time
 		}
 	}
 	s.confirmMu.Unlock()
+
+	for _, dir := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := s.list(ctx, dir, isDataDir(dir)); err != nil {
+			s.log.Debug("confirming listing failed", "dir", dir, "err", err)
+		}
+	}
+}
+
+// confirmState paces the confirmer's listings of one folder.
+type confirmState struct {
+	next     time.Time
+	interval time.Duration
 }
 
 func isDataDir(dir string) bool {

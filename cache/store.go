@@ -98,8 +98,8 @@ type Store struct {
 	locks   keyedMutex
 	events  map[string]*atomic.Uint64
 
-	confirmMu   sync.Mutex
-	lastConfirm map[string]time.Time // dir -> when the confirmer last listed it
+	confirmMu sync.Mutex
+	pace      map[string]*confirmState // dir -> when the confirmer lists it next
 
 	stop chan struct{}
 	done chan struct{}
@@ -126,17 +126,17 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		opt.Observer = nopObserver{}
 	}
 	s := &Store{
-		f:           f,
-		log:         opt.Logger,
-		obs:         opt.Observer,
-		opt:         opt,
-		verify:      confirmHash(f.Hashes()),
-		ov:          newOverlay(),
-		content:     newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
-		events:      map[string]*atomic.Uint64{},
-		lastConfirm: map[string]time.Time{},
-		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
+		f:       f,
+		log:     opt.Logger,
+		obs:     opt.Observer,
+		opt:     opt,
+		verify:  confirmHash(f.Hashes()),
+		ov:      newOverlay(),
+		content: newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
+		events:  map[string]*atomic.Uint64{},
+		pace:    map[string]*confirmState{},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	for _, e := range eventNames {
 		s.events[e] = new(atomic.Uint64)
@@ -388,12 +388,19 @@ func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
+	o, err := s.lookup(ctx, h)
+	if err == nil && o.rec != nil {
+		s.event(EventReadFromOverlay, 1)
+	}
+	return o, err
+}
+
+func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 	key := h.remotePath()
 	if rec := s.ov.get(key); rec != nil {
 		if rec.kind == tombstone {
 			return nil, fmt.Errorf("look up %s: %w", h, ErrNotFound)
 		}
-		s.event(EventReadFromOverlay, 1)
 		return &Object{s: s, h: h, size: rec.size, rec: rec}, nil
 	}
 	var obj fs.Object
@@ -409,7 +416,7 @@ func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
 
 // exists reports whether h exists, the overlay first.
 func (s *Store) exists(ctx context.Context, h Handle) (bool, error) {
-	_, err := s.Lookup(ctx, h)
+	_, err := s.lookup(ctx, h)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
