@@ -176,7 +176,7 @@ func (s *Server) checkAuth(r *http.Request, p url.Values) *apiError {
 	if tok == "" {
 		return errLoginRequired
 	}
-	if tok != s.opt.AccessToken {
+	if tok != s.token {
 		return errLoginFailed
 	}
 	return nil

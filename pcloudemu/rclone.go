@@ -14,7 +14,7 @@ import (
 // it (there is no oauth2_token endpoint here).
 func (s *Server) tokenJSON() string {
 	b, _ := json.Marshal(map[string]string{
-		"access_token": s.opt.AccessToken,
+		"access_token": s.token,
 		"token_type":   "bearer",
 		"expiry":       "0001-01-01T00:00:00Z",
 	})

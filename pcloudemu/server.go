@@ -71,6 +71,7 @@ type Server struct {
 	dir       string
 	caPEM     []byte
 	caFile    string
+	token     string // fixed at New; SetOptions cannot change it
 	done      chan struct{}
 	closeOnce sync.Once
 
@@ -128,6 +129,7 @@ func New(opt Options) (*Server, error) {
 		dir:      dir,
 		caPEM:    caPEM,
 		caFile:   caFile,
+		token:    opt.AccessToken,
 		done:     make(chan struct{}),
 		opt:      opt,
 		rng:      newRand(opt.Seed),
@@ -219,7 +221,7 @@ func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
 func (s *Server) CAFile() string { return s.caFile }
 
 // AccessToken is the bearer token the API accepts.
-func (s *Server) AccessToken() string { return s.opt.AccessToken }
+func (s *Server) AccessToken() string { return s.token }
 
 // Close stops serving at once (open connections are cut: a graceful
 // shutdown waits a second for clients' idle HTTP/2 connections, too slow for
