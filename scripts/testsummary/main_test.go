@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func feed(t *testing.T, lines ...string) (*summary, string, bool) {
+	t.Helper()
+	var out strings.Builder
+	s := &summary{out: &out, buf: map[testKey]*strings.Builder{}, elapsed: map[testKey]float64{}}
+	for _, l := range lines {
+		s.line([]byte(l))
+	}
+	ok := s.report()
+	return s, out.String(), ok
+}
+
+func TestSummaryCountsAndSkips(t *testing.T) {
+	s, out, ok := feed(t,
+		`{"Action":"run","Package":"p","Test":"TestA"}`,
+		`{"Action":"pass","Package":"p","Test":"TestA","Elapsed":1.5}`,
+		`{"Action":"output","Package":"p","Test":"TestB","Output":"=== RUN   TestB\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:3: RESTIC not set\n"}`,
+		`{"Action":"skip","Package":"p","Test":"TestB"}`,
+		`{"Action":"output","Package":"p","Output":"ok  \tp\t1.6s\n"}`,
+		`{"Action":"pass","Package":"p"}`,
+	)
+	if !ok || s.pass != 1 || len(s.skipped) != 1 || s.pkgOK != 1 {
+		t.Fatalf("ok=%v pass=%d skipped=%v pkgOK=%d\n%s", ok, s.pass, s.skipped, s.pkgOK, out)
+	}
+	for _, want := range []string{"1 passed, 0 failed, 1 skipped", "b_test.go:3: RESTIC not set", "SKIPPED (not counted as passed)", "RESULT: PASS", "ok  \tp\t1.6s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSummaryFailureShowsOutput(t *testing.T) {
+	_, out, ok := feed(t,
+		`{"Action":"output","Package":"p","Test":"TestC","Output":"    c_test.go:9: boom\n"}`,
+		`{"Action":"fail","Package":"p","Test":"TestC","Elapsed":0.1}`,
+		`{"Action":"fail","Package":"p"}`,
+		`# q`,
+		`{"Action":"fail","Package":"q","FailedBuild":"q"}`,
+	)
+	if ok {
+		t.Fatalf("failures reported as success:\n%s", out)
+	}
+	for _, want := range []string{"c_test.go:9: boom", "FAILED test: p TestC", "FAILED package: q (build failed: q)", "# q", "RESULT: FAIL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
