@@ -40,6 +40,7 @@ type RequestInfo struct {
 	BytesIn  int64
 	BytesOut int64
 	User     string
+	List     bool // GET /{type}/: a listing, not a blob read
 }
 
 // Server is an http.Handler for the restic REST protocol.
@@ -142,6 +143,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.kind == kindConfig || rt.kind == kindDir || rt.kind == kindObject {
 		info.Type = string(rt.typ)
 	}
+	info.List = rt.kind == kindDir
 
 	switch rt.kind {
 	case kindRepo:

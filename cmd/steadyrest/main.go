@@ -185,14 +185,12 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if !cfg.metricsNoAuth {
 		metricsHandler = requireAuth(auth, metricsHandler)
 	}
-	mux := http.NewServeMux()
-	// Exact paths only: /metrics/config is still a repository named metrics.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /readyz", &readiness{store: store})
-	mux.Handle("GET /metrics", metricsHandler)
-	mux.Handle("/", m.Middleware(handler))
+	mux := &routes{
+		healthz: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }),
+		readyz:  &readiness{store: store},
+		metrics: metricsHandler,
+		api:     m.Middleware(handler),
+	}
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -216,9 +214,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 			ln.Close()
 			return fmt.Errorf("listen for metrics on %s: %w", cfg.metricsListen, err)
 		}
-		mmux := http.NewServeMux()
-		mmux.Handle("GET /metrics", metricsHandler)
-		metricsSrv = &http.Server{Handler: mmux, ReadHeaderTimeout: 30 * time.Second}
+		metricsSrv = &http.Server{Handler: &routes{metrics: metricsHandler}, ReadHeaderTimeout: 30 * time.Second}
 		log.Info("serving metrics", "addr", mln.Addr().String())
 		go func() { errc <- metricsSrv.Serve(mln) }()
 	}

@@ -48,7 +48,7 @@ func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
 // requestObserver feeds finished requests to the metrics.
 func requestObserver(m *metrics.Metrics) func(proxy.RequestInfo) {
 	return func(ri proxy.RequestInfo) {
-		m.Observe(metrics.Request{Method: ri.Method, Repo: ri.Repo, Type: ri.Type,
+		m.Observe(metrics.Request{Method: ri.Method, Repo: ri.Repo, Type: ri.Type, List: ri.List,
 			Status: ri.Status, Duration: ri.Duration, BytesIn: ri.BytesIn, BytesOut: ri.BytesOut})
 	}
 }
@@ -99,4 +99,39 @@ func requireAuth(auth proxy.Authenticator, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// routes sends the service endpoints to their handlers and everything else
+// to the REST API. Not an http.ServeMux: it cleans paths and redirects
+// (/a/../config to /config), and the protocol layer must see the raw path
+// to refuse traversal with a 400. Exact paths only: /metrics/config is
+// still the config of a repository named metrics.
+type routes struct {
+	healthz, readyz, metrics, api http.Handler
+}
+
+func (rt *routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler
+	switch r.URL.Path {
+	case "/healthz":
+		h = rt.healthz
+	case "/readyz":
+		h = rt.readyz
+	case "/metrics":
+		h = rt.metrics
+	}
+	if h != nil {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+		return
+	}
+	if rt.api == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rt.api.ServeHTTP(w, r)
 }
