@@ -363,7 +363,7 @@ func TestObserver(t *testing.T) {
 		{Method: "POST", Repo: "x/y", Type: "", Status: 200},
 		{Method: "POST", Repo: "x/y", Type: "snapshots", Status: 200, BytesIn: int64(len(body))},
 		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(body))},
-		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(`["` + name + `"]`))},
+		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(`["` + name + `"]`)), List: true},
 		{Method: "GET", Repo: "", Type: "", Status: 400, BytesOut: int64(len("400 bad request\n"))},
 	}
 	if len(got) != len(want) {
