@@ -97,7 +97,10 @@ func (r *Restic) Run(args ...string) Result { return r.RunIn("", args...) }
 func (r *Restic) RunIn(dir string, args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), r.Timeout)
 	defer cancel()
-	full := append([]string{"-r", r.Repo}, args...)
+	full := args
+	if r.Repo != "" {
+		full = append([]string{"-r", r.Repo}, args...)
+	}
 	cmd := exec.CommandContext(ctx, r.Bin, full...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second

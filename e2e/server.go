@@ -125,6 +125,8 @@ type Server struct {
 	cmd    *exec.Cmd
 	log    *lockedBuffer
 	exited chan struct{}
+	// logDone is closed when all output has been read into log.
+	logDone chan struct{}
 	// waitErr is set before exited is closed.
 	waitErr  error
 	stopOnce sync.Once
@@ -152,12 +154,14 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 	if spec.StopTimeout == 0 {
 		spec.StopTimeout = 5 * time.Second
 	}
-	s := &Server{Spec: spec, log: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &Server{Spec: spec, log: &lockedBuffer{}, exited: make(chan struct{}), logDone: make(chan struct{})}
 	cmd := exec.Command(spec.Bin, spec.Args...)
 	cmd.Env = append(serverEnv(), spec.Env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
+	// Bound Wait if a child process keeps the output pipe open.
+	cmd.WaitDelay = 2 * time.Second
 	s.cmd = cmd
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", spec.Name, err)
@@ -172,6 +176,7 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 
 	addrCh := make(chan string, 1)
 	go func() {
+		defer close(s.logDone)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		found := false
@@ -190,7 +195,8 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 	}()
 
 	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
+		// An explicit Stop already handed its error to the caller.
+		if err := s.stopAt("cleanup"); err != nil {
 			t.Errorf("%v", err)
 		}
 		if t.Failed() {
@@ -203,8 +209,7 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 		t.Logf("%s listening on %s", spec.Name, s.Addr)
 		return s
 	case <-s.exited:
-		// Give the reader a moment to copy the last lines.
-		time.Sleep(50 * time.Millisecond)
+		<-s.logDone
 		t.Fatalf("%s exited before announcing its address: %v\n%s", spec.Name, s.waitErr, s.Log())
 	case <-time.After(spec.StartTimeout):
 		t.Fatalf("%s did not announce its address within %v\n%s", spec.Name, spec.StartTimeout, s.Log())
@@ -215,8 +220,18 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 // Stop sends SIGTERM and waits for the process to exit. It returns an error
 // if the process does not exit in time (it is then killed) or exits with a
 // code other than Spec.StopExitCode. Later calls return the first result.
-func (s *Server) Stop() error {
-	s.stopOnce.Do(func() { s.stopErr = s.stop() })
+func (s *Server) Stop() error { return s.stopAt("caller") }
+
+// stopAt stops the server once; only the first stopper gets the error.
+func (s *Server) stopAt(who string) error {
+	first := false
+	s.stopOnce.Do(func() {
+		first = true
+		s.stopErr = s.stop()
+	})
+	if !first && who == "cleanup" {
+		return nil
+	}
 	return s.stopErr
 }
 
@@ -236,6 +251,7 @@ func (s *Server) stop() error {
 		<-s.exited
 		return fmt.Errorf("%s did not exit within %v of SIGTERM; killed", s.Spec.Name, s.Spec.StopTimeout)
 	}
+	<-s.logDone
 	code := 0
 	if s.waitErr != nil {
 		var ee *exec.ExitError
@@ -245,7 +261,7 @@ func (s *Server) stop() error {
 		code = ee.ExitCode()
 	}
 	if code != s.Spec.StopExitCode {
-		return fmt.Errorf("%s exited with code %d after SIGTERM, want %d", s.Spec.Name, code, s.Spec.StopExitCode)
+		return fmt.Errorf("%s exited with code %d (%v) after SIGTERM, want %d", s.Spec.Name, code, s.waitErr, s.Spec.StopExitCode)
 	}
 	return nil
 }
