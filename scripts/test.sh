@@ -6,7 +6,9 @@
 # Environment:
 #   TEST_TIMEOUT  go test -timeout (default 15m)
 #   E2E_SERVER    steadyrest (default) or rclone: server the e2e tests drive
-#   E2E_RACE      non-empty: build the server under test with -race as well
+#   E2E_RACE      1 (default here): build the server the e2e tests start with
+#                 -race too, so a data race under real restic fails the run;
+#                 0 to build it without
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +60,7 @@ else
 	unset RESTIC014
 fi
 "$RESTIC" version
+export E2E_RACE="${E2E_RACE-1}"
 [[ -n ${RESTIC014:-} ]] && "$RESTIC014" version
 
 run_step "gofmt" check_gofmt
