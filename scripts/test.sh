@@ -65,6 +65,9 @@ export E2E_RACE="${E2E_RACE-1}"
 
 run_step "gofmt" check_gofmt
 run_step "go vet" go vet ./...
+# Installs promtool (Debian's prometheus package) if missing, which the
+# deploy/ Go tests need, and validates rules, alerts and the systemd unit.
+run_step "deploy checks" deploy/check.sh
 
 go_tests() {
 	mkdir -p .tools
