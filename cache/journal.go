@@ -16,11 +16,14 @@ import (
 // deleted, a pending reap is retried. It is a bbolt file: one well-kept,
 // crash-safe embedded store (already in rclone's dependency tree) instead
 // of a home-made log.
+//
+// Records are kept in one bucket per remote (named by rclone's config
+// string for it), so a state folder reused with another --remote does not
+// apply one remote's records to another.
 type journal struct {
-	db *bolt.DB
+	db     *bolt.DB
+	bucket []byte
 }
-
-var recordsBucket = []byte("records")
 
 // journalRecord is the on-disk form of a record.
 type journalRecord struct {
@@ -34,7 +37,7 @@ type journalRecord struct {
 // openJournal opens (or creates) the journal in dir. A damaged file or one
 // held by another instance is an error: running without a sound journal
 // would silently weaken the guarantee.
-func openJournal(dir string) (*journal, error) {
+func openJournal(dir, remote string) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state folder: %w", err)
 	}
@@ -46,20 +49,21 @@ func openJournal(dir string) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
+	j := &journal{db: db, bucket: []byte("records " + remote)}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(recordsBucket)
+		_, err := tx.CreateBucketIfNotExists(j.bucket)
 		return err
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	return &journal{db: db}, nil
+	return j, nil
 }
 
 // load calls fn for every record in the journal.
 func (j *journal) load(fn func(key string, r journalRecord) error) error {
 	return j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(recordsBucket).ForEach(func(k, v []byte) error {
+		return tx.Bucket(j.bucket).ForEach(func(k, v []byte) error {
 			var r journalRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("journal record %q is damaged: %w", k, err)
@@ -77,7 +81,7 @@ func (j *journal) put(key string, r journalRecord) error {
 		return fmt.Errorf("encode journal record: %w", err)
 	}
 	if err := j.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(recordsBucket).Put([]byte(key), v)
+		return tx.Bucket(j.bucket).Put([]byte(key), v)
 	}); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
@@ -87,7 +91,7 @@ func (j *journal) put(key string, r journalRecord) error {
 // delete drops a retired record.
 func (j *journal) delete(key string) error {
 	if err := j.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(recordsBucket).Delete([]byte(key))
+		return tx.Bucket(j.bucket).Delete([]byte(key))
 	}); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}

@@ -142,7 +142,7 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		s.events[e] = new(atomic.Uint64)
 	}
 	if opt.StateDir != "" {
-		j, err := openJournal(opt.StateDir)
+		j, err := openJournal(opt.StateDir, fs.ConfigString(f))
 		if err != nil {
 			return nil, err
 		}

@@ -246,6 +246,27 @@ func TestRestartKeepsRecords(t *testing.T) {
 	waitFor(t, "reap after restart", 8*time.Second, func() bool { return s2.Stats().Events[EventReapDone] == 1 })
 }
 
+func TestJournalIsPerRemote(t *testing.T) {
+	state := t.TempDir()
+	f1 := lagRemote(t, ",create_lag=1h")
+	s1, err := New(f1, Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := obj("on the first remote")
+	put(t, s1, h, "on the first remote")
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, lagRemote(t, ""), Options{StateDir: state})
+	if st := s2.Stats(); st.Created != 0 {
+		t.Fatalf("another remote's records were applied: %+v", st)
+	}
+	if _, err := s2.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("lookup on the second remote: %v", err)
+	}
+}
+
 func TestJournalLockedByAnotherInstance(t *testing.T) {
 	f := lagRemote(t, "")
 	state := t.TempDir()
