@@ -89,6 +89,26 @@ func init() {
 			Help:    "Comma separated operations error_rate applies to: list,stat,get,put,delete.",
 			Default: fs.CommaSepList(allOps),
 		}, {
+			Name:    "fail_put_after",
+			Help:    "Cut uploads after this many body bytes with a transient error (-1 = never).\n\nThe wrapped remote sees a failing body, so it stores nothing. Applied with probability fault_rate.",
+			Default: int64(-1),
+		}, {
+			Name:    "fail_get_after",
+			Help:    "Cut downloads after this many bytes with a transient error (-1 = never). Applied with probability fault_rate.",
+			Default: int64(-1),
+		}, {
+			Name:    "fault_rate",
+			Help:    "Probability (0..1) that an upload or download is cut by fail_put_after/fail_get_after.",
+			Default: float64(1),
+		}, {
+			Name:    "deny_ops",
+			Help:    "Comma separated operations (list,stat,get,put,delete) that always fail with a permanent permission-denied error.",
+			Default: fs.CommaSepList{},
+		}, {
+			Name:    "quota_bytes",
+			Help:    "Refuse uploads, with a permanent insufficient-storage error (ENOSPC), once the stored total would pass this (-1 = no quota).",
+			Default: int64(-1),
+		}, {
 			Name:    "seed",
 			Help:    "Seed for jitter and error injection (0 = time based).",
 			Default: int64(0),
@@ -106,6 +126,12 @@ type Options struct {
 	ErrorRate float64         `config:"error_rate"`
 	ErrorOps  fs.CommaSepList `config:"error_ops"`
 	Seed      int64           `config:"seed"`
+
+	FailPutAfter int64           `config:"fail_put_after"`
+	FailGetAfter int64           `config:"fail_get_after"`
+	FaultRate    float64         `config:"fault_rate"`
+	DenyOps      fs.CommaSepList `config:"deny_ops"`
+	QuotaBytes   int64           `config:"quota_bytes"`
 }
 
 // Fs is a lagging view of a wrapped rclone remote. To get it from an fs.Fs
@@ -118,6 +144,7 @@ type Fs struct {
 	base     fs.Fs
 	opt      Options
 	errOps   map[string]bool
+	denyOps  map[string]bool
 	features *fs.Features
 	wrapper  fs.Fs
 	st       *state
@@ -147,16 +174,16 @@ func NewFs(ctx context.Context, name, root string, m configmap.Mapper) (fs.Fs, e
 			return nil, fmt.Errorf("lag: negative duration %v", d)
 		}
 	}
-	errOps := map[string]bool{}
-	for _, op := range opt.ErrorOps {
-		op = strings.TrimSpace(strings.ToLower(op))
-		if op == "" {
-			continue
-		}
-		if !isOp(op) {
-			return nil, fmt.Errorf("lag: unknown operation %q in error_ops (want some of %s)", op, strings.Join(allOps, ","))
-		}
-		errOps[op] = true
+	if opt.FaultRate < 0 || opt.FaultRate > 1 {
+		return nil, fmt.Errorf("lag: fault_rate %v is outside 0..1", opt.FaultRate)
+	}
+	errOps, err := opSet("error_ops", opt.ErrorOps)
+	if err != nil {
+		return nil, err
+	}
+	denyOps, err := opSet("deny_ops", opt.DenyOps)
+	if err != nil {
+		return nil, err
 	}
 
 	base, err := cache.Get(ctx, fspath.JoinRootPath(opt.Remote, root))
@@ -182,6 +209,7 @@ func NewFs(ctx context.Context, name, root string, m configmap.Mapper) (fs.Fs, e
 		base:    base,
 		opt:     opt,
 		errOps:  errOps,
+		denyOps: denyOps,
 		st:      stateFor(opt.Remote),
 		rng:     rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
 	}
@@ -202,6 +230,22 @@ func NewFs(ctx context.Context, name, root string, m configmap.Mapper) (fs.Fs, e
 		return f, fs.ErrorIsFile
 	}
 	return f, nil
+}
+
+// opSet parses a list of operation classes.
+func opSet(knob string, list fs.CommaSepList) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, op := range list {
+		op = strings.TrimSpace(strings.ToLower(op))
+		if op == "" {
+			continue
+		}
+		if !isOp(op) {
+			return nil, fmt.Errorf("lag: unknown operation %q in %s (want some of %s)", op, knob, strings.Join(allOps, ","))
+		}
+		set[op] = true
+	}
+	return set, nil
 }
 
 func isOp(op string) bool {
@@ -287,6 +331,9 @@ func (f *Fs) enter(ctx context.Context, op, what string) error {
 			t.Stop()
 			return fmt.Errorf("lag: %s %q: %w", op, what, ctx.Err())
 		}
+	}
+	if err := f.denied(op, what); err != nil {
+		return err
 	}
 	if f.opt.ErrorRate > 0 && f.errOps[op] && f.chance(f.opt.ErrorRate) {
 		f.stats.injected.Add(1)
@@ -449,7 +496,18 @@ func (f *Fs) put(ctx context.Context, do putFn, in io.Reader, src fs.ObjectInfo,
 	if err := f.enter(ctx, OpPut, src.Remote()); err != nil {
 		return nil, err
 	}
+	size := src.Size()
+	if err := f.reserve(ctx, src.Remote(), size); err != nil {
+		return nil, err
+	}
+	if f.cutPut() {
+		f.stats.midPut.Add(1)
+		in = newCutReader(in, int64(f.opt.FailPutAfter), "put "+src.Remote())
+	}
 	o, err := do(ctx, in, src, options...)
+	if o == nil || err != nil {
+		f.release(size)
+	}
 	if o != nil {
 		// The remote may hold the object even when the call failed.
 		f.wrote(src.Remote())

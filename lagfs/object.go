@@ -51,7 +51,12 @@ func (o *Object) Open(ctx context.Context, options ...fs.OpenOption) (io.ReadClo
 	if !o.handle.Load() && o.f.hidden(o.Remote()) {
 		return nil, fs.ErrorObjectNotFound
 	}
-	return o.Object.Open(ctx, options...)
+	rc, err := o.Object.Open(ctx, options...)
+	if err == nil && o.f.cutGet() {
+		o.f.stats.midGet.Add(1)
+		rc = cutReadCloser{newCutReader(rc, o.f.opt.FailGetAfter, "get "+o.Remote()), rc}
+	}
+	return rc, err
 }
 
 // Update overwrites the object; the new version is then hidden for
@@ -61,7 +66,18 @@ func (o *Object) Update(ctx context.Context, in io.Reader, src fs.ObjectInfo, op
 	if err := o.f.enter(ctx, OpPut, o.Remote()); err != nil {
 		return err
 	}
+	old, size := o.Object.Size(), src.Size()
+	if err := o.f.reserve(ctx, o.Remote(), size-max(old, 0)); err != nil {
+		return err
+	}
+	if o.f.cutPut() {
+		o.f.stats.midPut.Add(1)
+		in = newCutReader(in, o.f.opt.FailPutAfter, "update "+o.Remote())
+	}
 	err := o.Object.Update(ctx, in, src, options...)
+	if err != nil {
+		o.f.release(size - max(old, 0))
+	}
 	if err == nil {
 		o.f.wrote(o.Remote())
 		o.handle.Store(true)
@@ -85,6 +101,7 @@ func (o *Object) Remove(ctx context.Context) error {
 	if err := o.Object.Remove(ctx); err != nil {
 		return err
 	}
+	o.f.release(size)
 	until := time.Time{}
 	if o.f.opt.DeleteLag > 0 {
 		until = time.Now().Add(o.f.lagFor(o.f.opt.DeleteLag))

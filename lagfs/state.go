@@ -25,6 +25,7 @@ type state struct {
 	pending   map[string]time.Time // path -> time it becomes visible
 	ghosts    map[string]ghost     // path -> still listed until ghost.until
 	nextSweep time.Time
+	quota     quota
 }
 
 // sweepEvery bounds how often a write scans the maps for expired entries;

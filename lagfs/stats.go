@@ -19,6 +19,10 @@ type Stats struct {
 
 	// Injected is the number of calls failed by error_rate.
 	Injected int64
+	// MidPut and MidGet count uploads and downloads cut by
+	// fail_put_after and fail_get_after; Denied counts calls refused by
+	// deny_ops; OverQuota counts puts refused by quota_bytes.
+	MidPut, MidGet, Denied, OverQuota int64
 	// LagNotFound is the number of NewObject/Open/Remove calls answered
 	// not found (or, for Open/Remove, refused) because of the create lag.
 	LagNotFound int64
@@ -34,7 +38,8 @@ func (s Stats) Calls() int64 {
 
 type counters struct {
 	list, listR, newObject, put, update, open, remove, setModTime,
-	mkdir, rmdir, about, injected, lagNotFound, lagHidden atomic.Int64
+	mkdir, rmdir, about, injected, lagNotFound, lagHidden,
+	midPut, midGet, denied, overQuota atomic.Int64
 }
 
 // Stats returns a snapshot of this Fs's call counters.
@@ -47,6 +52,8 @@ func (f *Fs) Stats() Stats {
 		Mkdir: c.mkdir.Load(), Rmdir: c.rmdir.Load(), About: c.about.Load(),
 		Injected: c.injected.Load(), LagNotFound: c.lagNotFound.Load(),
 		LagHidden: c.lagHidden.Load(),
+		MidPut:    c.midPut.Load(), MidGet: c.midGet.Load(),
+		Denied: c.denied.Load(), OverQuota: c.overQuota.Load(),
 	}
 }
 
@@ -55,7 +62,8 @@ func (f *Fs) ResetStats() {
 	c := &f.stats
 	for _, a := range []*atomic.Int64{&c.list, &c.listR, &c.newObject, &c.put,
 		&c.update, &c.open, &c.remove, &c.setModTime, &c.mkdir, &c.rmdir,
-		&c.about, &c.injected, &c.lagNotFound, &c.lagHidden} {
+		&c.about, &c.injected, &c.lagNotFound, &c.lagHidden,
+		&c.midPut, &c.midGet, &c.denied, &c.overQuota} {
 		a.Store(0)
 	}
 }
