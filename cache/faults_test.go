@@ -1,0 +1,214 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/fserrors"
+
+	"github.com/steadyrest/steadyrest/lagfs"
+)
+
+// faultRemote is a lag remote over a fresh local folder, returned with the
+// folder so tests can look at what really landed on disk.
+func faultRemote(t *testing.T, opts string) (fs.Fs, string) {
+	t.Helper()
+	dir := t.TempDir()
+	spec := fmt.Sprintf(":lag,remote='%s'%s:", dir, opts)
+	f, err := fs.NewFs(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("NewFs(%s): %v", spec, err)
+	}
+	return f, dir
+}
+
+// diskFiles lists the files below dir (partial uploads included).
+func diskFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tryPut(s *Store, h Handle, data string) error {
+	sum := sha256.Sum256([]byte(data))
+	return s.Put(context.Background(), h, strings.NewReader(data), int64(len(data)), PutOptions{SHA256: sum[:]})
+}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want Kind
+	}{
+		{errors.New("connection reset"), KindTransient},
+		{fserrors.RetryError(errors.New("503")), KindTransient},
+		{&os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, KindInsufficientStorage},
+		{&os.PathError{Op: "write", Path: "/x", Err: syscall.EDQUOT}, KindInsufficientStorage},
+		{errors.New("pcloud error: User is over quota. (2008)"), KindInsufficientStorage},
+		{errors.New("HTTP error 507 (507 Insufficient Storage)"), KindInsufficientStorage},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, KindPermissionDenied},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EPERM}, KindPermissionDenied},
+		{fmt.Errorf("wrapped: %w", fs.ErrorPermissionDenied), KindPermissionDenied},
+		{fserrors.NoRetryError(errors.New("bad request")), KindPermanent},
+		{lagfs.ErrQuota, KindInsufficientStorage},
+		{lagfs.ErrDenied, KindPermissionDenied},
+	} {
+		if got := Classify(c.err); got != c.want {
+			t.Errorf("Classify(%v) = %v, want %v", c.err, got, c.want)
+		}
+		re := &RemoteError{Op: "op", Err: c.err}
+		if errors.Is(re, ErrPermanent) != (c.want != KindTransient) || IsPermanent(re) != (c.want != KindTransient) {
+			t.Errorf("%v: permanent = %v, want %v", c.err, errors.Is(re, ErrPermanent), c.want != KindTransient)
+		}
+	}
+}
+
+func TestPutOverQuotaIsInsufficientStorage(t *testing.T) {
+	f, dir := faultRemote(t, ",quota_bytes=100")
+	s := newStore(t, f, Options{})
+	h, _ := obj(strings.Repeat("q", 200))
+	err := tryPut(s, h, strings.Repeat("q", 200))
+	if !errors.Is(err, ErrInsufficientStorage) || !IsPermanent(err) {
+		t.Fatalf("Put over quota: %v, want ErrInsufficientStorage", err)
+	}
+	if !strings.Contains(err.Error(), "insufficient storage") {
+		t.Fatalf("error text %q does not say what happened", err)
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("refused upload left %v", files)
+	}
+	if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused upload is visible: %v", err)
+	}
+}
+
+func TestPutDeniedIsPermissionDenied(t *testing.T) {
+	f, _ := faultRemote(t, `,deny_ops="put"`)
+	s := newStore(t, f, Options{})
+	h, _ := obj("denied")
+	start := time.Now()
+	err := tryPut(s, h, "denied")
+	if !errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrInsufficientStorage) {
+		t.Fatalf("denied Put: %v, want ErrPermissionDenied", err)
+	}
+	if lf, _ := lagfs.FromFs(f); lf.Stats().Put != 1 {
+		t.Fatalf("store called Put %d times for a permanent failure, want 1", lf.Stats().Put)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("denied Put took %v", d)
+	}
+}
+
+func TestPutCutMidStreamStoresNothing(t *testing.T) {
+	f, dir := faultRemote(t, ",fail_put_after=300")
+	s := newStore(t, f, Options{})
+	for i := range 5 {
+		data := strings.Repeat(fmt.Sprint(i), 2000)
+		h, _ := obj(data)
+		h.Type = Data
+		err := tryPut(s, h, data)
+		var re *RemoteError
+		if !errors.As(err, &re) || IsPermanent(err) || !errors.Is(err, lagfs.ErrMidStream) {
+			t.Fatalf("cut Put: %v, want a transient RemoteError", err)
+		}
+		if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("cut upload is visible: %v", err)
+		}
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("cut uploads left files under final names: %v", files)
+	}
+}
+
+// A read of a recent upload retries the remote while it lags, but not when
+// the remote refuses for good.
+func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
+	dir := t.TempDir()
+	plain, err := fs.NewFs(context.Background(), fmt.Sprintf(":lag,remote='%s':", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, plain, Options{ContentCacheBytes: -1, ReadRetry: 10 * time.Second})
+	h, _ := obj("recent")
+	if err := tryPut(s, h, "recent"); err != nil {
+		t.Fatal(err)
+	}
+	denied, err := fs.NewFs(context.Background(), fmt.Sprintf(":lag,remote='%s',deny_ops=get:", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, denied, Options{ContentCacheBytes: -1, ReadRetry: 10 * time.Second})
+	// s2 learns of the object as a recent write through the overlay.
+	// s2 learns of the object as a recent write through the overlay,
+	// without the upload's handle (as after a restart).
+	rec := *s.ov.get(h.remotePath())
+	rec.obj = nil
+	s2.ov.set(&rec)
+	o, err := s2.Lookup(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = o.Open(context.Background(), 0, -1)
+	if !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("Open through deny_ops=get: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a permanent read failure was retried for %v", d)
+	}
+}
+
+// The journal is below the acknowledgement: if it cannot be written, the
+// upload fails (the proxy answers 500) and restic will retry it.
+func TestJournalWriteFailureFailsPut(t *testing.T) {
+	f, _ := faultRemote(t, "")
+	s, err := New(f, Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, _ := obj("journal")
+	if err := tryPut(s, h, "journal"); err != nil {
+		t.Fatal(err)
+	}
+	// Pull the journal from under the store.
+	if err := s.journal.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := obj("journal2")
+	err = tryPut(s, h2, "journal2")
+	if err == nil {
+		t.Fatal("Put acknowledged without a journal record")
+	}
+	var re *RemoteError
+	if errors.As(err, &re) || !strings.Contains(err.Error(), "journal") {
+		t.Fatalf("journal failure reported as %v (%T); want a non-remote error naming the journal", err, err)
+	}
+	if rec := s.ov.get(h2.remotePath()); rec != nil {
+		t.Fatal("an unjournaled upload entered the overlay")
+	}
+	// A delete cannot be promised either.
+	if err := s.Remove(context.Background(), h); err == nil || !strings.Contains(err.Error(), "journal") {
+		t.Fatalf("Remove without a journal: %v", err)
+	}
+}
