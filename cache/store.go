@@ -248,6 +248,12 @@ func (s *Store) remote(op string, fn func() error) error {
 	start := time.Now()
 	err := fn()
 	s.obs.RemoteOp(op, time.Since(start), err)
+	if err != nil && !isNotFound(err) {
+		if k := Classify(err); k != KindTransient {
+			// One clear line per refused call; these are never retried.
+			s.log.Error("remote refused the operation: "+k.String()+"; not retrying", "op", op, "kind", k.String(), "err", err)
+		}
+	}
 	return err
 }
 
@@ -368,7 +374,7 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 			err = oerr
 		}
 		lastErr = err
-		if time.Now().Add(wait).After(deadline) {
+		if time.Now().Add(wait).After(deadline) || IsPermanent(err) {
 			break
 		}
 		select {
@@ -801,7 +807,12 @@ type RemoteError struct {
 	Err error
 }
 
-func (e *RemoteError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *RemoteError) Error() string {
+	if k := e.Kind(); k != KindTransient {
+		return e.Op + ": remote " + k.String() + ": " + e.Err.Error()
+	}
+	return e.Op + ": " + e.Err.Error()
+}
 func (e *RemoteError) Unwrap() error { return e.Err }
 
 // remoteErr maps rclone's not-found errors to ErrNotFound and wraps the rest.
