@@ -214,9 +214,26 @@ func statusFor(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, cache.ErrHashMismatch), errors.Is(err, cache.ErrSizeMismatch), errors.Is(err, cache.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, cache.ErrInsufficientStorage):
+		// 507, as rest-server answers a full disk; restic gives up at once.
+		return http.StatusInsufficientStorage
+	case errors.Is(err, cache.ErrPermissionDenied), errors.Is(err, cache.ErrPermanent):
+		// Not 500/502: restic 0.19 retries every 5xx for up to 15 minutes,
+		// which a permission the remote refuses will never survive. restic
+		// treats 403 as permanent and stops with an error at once; the
+		// reason is in steadyrest's log.
+		return http.StatusForbidden
+	case isRemote(err):
+		// A remote failure that may heal: restic retries 5xx.
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+func isRemote(err error) bool {
+	var re *cache.RemoteError
+	return errors.As(err, &re)
 }
 
 // countingWriter records the status and the body bytes written.
