@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,6 +49,14 @@ func (s *Server) head(rq *request) {
 func (s *Server) get(rq *request) {
 	ctx := rq.r.Context()
 	h := rq.handle()
+	// A malformed Range is refused before the lookup, so that garbage
+	// headers cost no remote call; only satisfiability needs the size.
+	if rh := rq.r.Header.Get("Range"); rh != "" {
+		if _, _, err := parseRange(rh, math.MaxInt64); errors.Is(err, errRangeMalformed) {
+			s.fail(rq, http.StatusBadRequest, fmt.Errorf("%w: %q", err, rh))
+			return
+		}
+	}
 	obj, err := s.store.Lookup(ctx, h)
 	if err != nil {
 		s.fail(rq, statusFor(err), fmt.Errorf("look up %s: %w", h, err))
