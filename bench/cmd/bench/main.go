@@ -1,0 +1,261 @@
+// Command bench compares steadyrest with `rclone serve restic` (same rclone
+// version, same remote) on four scenarios, alternating the two servers
+// (A B A B ...) and printing medians and ratios as a markdown table:
+//
+//  1. throughput: backup then restore of incompressible data on a local
+//     folder, and each server's peak RSS;
+//  2. far cloud: small operations on a lag remote with latency=50ms and a
+//     repository of many snapshots, with the remote calls each server made;
+//  3. storm: N back-to-back plans (backup --json, forget --json
+//     --keep-last 1) on a remote with create_lag=3s,delete_lag=3s and on
+//     the same remote without lag;
+//  4. listing: GET /data/ (v2) of a repository with 100,000 packs.
+//
+// Run it through bench/run.sh, which builds the binaries. It only talks to
+// 127.0.0.1 and stops by itself.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/e2e"
+)
+
+type config struct {
+	steadyrest, rclone, rcloneStats, restic string
+	work                                    string
+	rounds, stormRounds                     int
+	size                                    fs.SizeSuffix
+	snapshots, plans, packs                 int
+	scenarios                               map[string]bool
+	jsonOut                                 string
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func main() {
+	if err := run(); err != nil {
+		logf("bench: %v", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	c := config{size: fs.SizeSuffix(1 << 30)}
+	var scen string
+	flag.StringVar(&c.steadyrest, "steadyrest", "", "steadyrest binary")
+	flag.StringVar(&c.rclone, "rclone", "", "rclone-lag binary (rclone v1.76.0 CLI with the lag backend)")
+	flag.StringVar(&c.rcloneStats, "rclone-stats", "", "rclone-lag-stats binary (rclone-lag that also writes the lag call counters), for the far-cloud call counts")
+	flag.StringVar(&c.restic, "restic", "restic", "restic binary")
+	flag.StringVar(&c.work, "work", "", "work folder (generated data is kept and reused between runs)")
+	flag.IntVar(&c.rounds, "rounds", 2, "rounds of A B per scenario (throughput, far cloud, listing)")
+	flag.IntVar(&c.stormRounds, "storm-rounds", 1, "rounds of the storm scenario (rclone on the lagging remote takes minutes)")
+	flag.Var(&c.size, "size", "bytes of data for the throughput scenario (e.g. 1G, 256M)")
+	flag.IntVar(&c.snapshots, "snapshots", 200, "snapshots in the far-cloud repository")
+	flag.IntVar(&c.plans, "plans", 15, "plans in the storm")
+	flag.IntVar(&c.packs, "packs", 100000, "data packs in the listing scenario")
+	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list", "scenarios to run, comma separated")
+	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
+	flag.Parse()
+	if c.steadyrest == "" || c.rclone == "" || c.work == "" {
+		flag.Usage()
+		return fmt.Errorf("--steadyrest, --rclone and --work are required")
+	}
+	if c.rcloneStats == "" {
+		c.rcloneStats = c.rclone
+	}
+	c.scenarios = map[string]bool{}
+	for _, s := range strings.Split(scen, ",") {
+		c.scenarios[strings.TrimSpace(s)] = true
+	}
+	if err := os.MkdirAll(c.work, 0o755); err != nil {
+		return fmt.Errorf("work folder: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	b := &bench{c: c, r: &restic{bin: c.restic, password: "steadyrest-bench", timeout: 30 * time.Minute}, res: &results{}}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"throughput", b.throughput},
+		{"farcloud", b.farCloud},
+		{"storm", b.storm},
+		{"list", b.listing},
+	}
+	for _, s := range steps {
+		if !c.scenarios[s.name] {
+			continue
+		}
+		logf("== scenario %s", s.name)
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	fmt.Print(b.res.markdown(c))
+	if c.jsonOut != "" {
+		j, err := json.MarshalIndent(b.res.samples, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode samples: %w", err)
+		}
+		if err := os.WriteFile(c.jsonOut, j, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", c.jsonOut, err)
+		}
+	}
+	return nil
+}
+
+type bench struct {
+	c   config
+	r   *restic
+	res *results
+}
+
+// kind names the two servers compared.
+const (
+	steady = "steadyrest"
+	rclone = "rclone serve restic"
+)
+
+var kinds = []string{steady, rclone}
+
+// spec returns how to run server kind over remote; stateDir is
+// steadyrest's journal folder. statsFile, if set, asks rclone-lag-stats to
+// write the lag counters of remote there.
+func (b *bench) spec(kind, remote, stateDir, statsFile string) e2e.ServerSpec {
+	if kind == steady {
+		return e2e.SteadyrestSpec(b.c.steadyrest, remote, stateDir, "--no-request-log", "--metrics-no-auth")
+	}
+	if statsFile != "" {
+		sp := e2e.RcloneServeResticSpec(b.c.rcloneStats, remote)
+		sp.Env = append(sp.Env, "BENCH_LAGSTATS_FILE="+statsFile, "BENCH_LAGSTATS_REMOTE="+remote)
+		return sp
+	}
+	return e2e.RcloneServeResticSpec(b.c.rclone, remote)
+}
+
+// sample is one measurement of one server in one round.
+type sample struct {
+	Scenario string  `json:"scenario"`
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	Server   string  `json:"server"`
+	Round    int     `json:"round"`
+	Value    float64 `json:"value"`
+	Note     string  `json:"note,omitempty"`
+}
+
+type results struct {
+	samples []sample
+	order   []string // scenario|metric in first-seen order
+	notes   []string
+}
+
+func (r *results) add(s sample) {
+	key := s.Scenario + "|" + s.Metric + "|" + s.Unit
+	found := false
+	for _, k := range r.order {
+		if k == key {
+			found = true
+		}
+	}
+	if !found {
+		r.order = append(r.order, key)
+	}
+	r.samples = append(r.samples, s)
+	logf("  %-10s %-34s %-20s round %d: %.3f %s %s", s.Scenario, s.Metric, s.Server, s.Round, s.Value, s.Unit, s.Note)
+}
+
+func (r *results) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	r.notes = append(r.notes, n)
+	logf("  note: %s", n)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (r *results) markdown(c config) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n| scenario | metric | steadyrest | rclone serve restic | ratio steadyrest / rclone | samples (steadyrest; rclone) |\n|---|---|---|---|---|---|\n")
+	for _, key := range r.order {
+		parts := strings.SplitN(key, "|", 3)
+		vals := map[string][]float64{}
+		for _, s := range r.samples {
+			if s.Scenario == parts[0] && s.Metric == parts[1] && s.Unit == parts[2] {
+				vals[s.Server] = append(vals[s.Server], s.Value)
+			}
+		}
+		a, bm := median(vals[steady]), median(vals[rclone])
+		ratio := "-"
+		if bm != 0 {
+			ratio = fmt.Sprintf("%.2f", a/bm)
+		}
+		fmt.Fprintf(&sb, "| %s | %s (%s) | %s | %s | %s | %s; %s |\n", parts[0], parts[1], parts[2],
+			num(a), num(bm), ratio, nums(vals[steady]), nums(vals[rclone]))
+	}
+	for _, n := range r.notes {
+		fmt.Fprintf(&sb, "\n- %s", n)
+	}
+	sb.WriteString("\n")
+	return sb.String()
+}
+
+func num(v float64) string {
+	switch {
+	case v == float64(int64(v)):
+		return fmt.Sprintf("%d", int64(v))
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+func nums(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = num(x)
+	}
+	return strings.Join(s, " ")
+}
+
+// roundDir is a fresh folder for one server in one round of a scenario.
+func (b *bench) roundDir(scenario, kind string, round int) (string, error) {
+	short := "steady"
+	if kind == rclone {
+		short = "rclone"
+	}
+	d := filepath.Join(b.c.work, "runs", fmt.Sprintf("%s-%s-%d", scenario, short, round))
+	if err := os.RemoveAll(d); err != nil {
+		return "", fmt.Errorf("clean %s: %w", d, err)
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", fmt.Errorf("mkdir %s: %w", d, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/steadyrest/steadyrest/e2e/consistency"
+)
+
+// genData writes size bytes of incompressible data as 64 MiB files into
+// dir once; a marker file makes later runs reuse it.
+func genData(dir string, size int64) error {
+	marker := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clean %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	src := rand.NewChaCha8([32]byte{'b', 'e', 'n', 'c', 'h'})
+	const chunk = 64 << 20
+	for i := 0; size > 0; i++ {
+		n := min(size, chunk)
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("blob%03d.bin", i)))
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		_, err = io.CopyN(f, src, n)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write data: %w", err)
+		}
+		size -= n
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		return fmt.Errorf("write marker: %w", err)
+	}
+	return nil
+}
+
+// throughput: backup then restore of incompressible data on a local
+// folder, fresh repository per server and round.
+func (b *bench) throughput(ctx context.Context) error {
+	size := int64(b.c.size)
+	data := filepath.Join(b.c.work, fmt.Sprintf("data-%d", size))
+	logf("generating %s of data in %s (once)", b.c.size, data)
+	if err := genData(data, size); err != nil {
+		return err
+	}
+	mib := float64(size) / (1 << 20)
+	for round := 1; round <= b.c.rounds; round++ {
+		for _, kind := range kinds {
+			dir, err := b.roundDir("throughput", kind, round)
+			if err != nil {
+				return err
+			}
+			srv, err := startServer(b.spec(kind, filepath.Join(dir, "remote"), filepath.Join(dir, "state"), ""))
+			if err != nil {
+				return err
+			}
+			err = func() error {
+				repo := srv.repoURL("repo")
+				cache := filepath.Join(dir, "cache")
+				if _, _, err := b.r.run(ctx, repo, cache, "init"); err != nil {
+					return err
+				}
+				d, _, err := b.r.run(ctx, repo, cache, "backup", "--no-scan", data)
+				if err != nil {
+					return err
+				}
+				b.res.add(sample{Scenario: "throughput", Metric: "backup " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
+				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after backup", Unit: "MiB", Server: kind, Round: round, Value: srv.peakMiB()})
+				d, _, err = b.r.run(ctx, repo, cache, "restore", "latest", "--target", filepath.Join(dir, "restore"))
+				if err != nil {
+					return err
+				}
+				b.res.add(sample{Scenario: "throughput", Metric: "restore " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
+				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after restore", Unit: "MiB", Server: kind, Round: round, Value: srv.peakMiB()})
+				return nil
+			}()
+			srv.stop()
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", kind, round, err)
+			}
+			// Free the disk before the next run.
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("clean: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// farBase builds, once, a repository with n snapshots of a small source
+// folder, through restic's own local backend (neutral to both servers),
+// plus the restic cache that goes with it.
+func (b *bench) farBase(ctx context.Context) (base string, err error) {
+	base = filepath.Join(b.c.work, fmt.Sprintf("far-base-%d", b.c.snapshots))
+	marker := filepath.Join(base, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return base, nil
+	}
+	if err := os.RemoveAll(base); err != nil {
+		return "", fmt.Errorf("clean %s: %w", base, err)
+	}
+	src := filepath.Join(base, "src")
+	if err := consistency.GenerateFiles(src, 7, 50, 16<<10); err != nil {
+		return "", err
+	}
+	repo := filepath.Join(base, "remote", "repo")
+	cache := filepath.Join(base, "cache")
+	if _, _, err := b.r.run(ctx, repo, cache, "init"); err != nil {
+		return "", err
+	}
+	logf("building a repository with %d snapshots (once) in %s", b.c.snapshots, base)
+	for i := 0; i < b.c.snapshots; i++ {
+		// One changed file per snapshot, so each snapshot is distinct.
+		if err := consistency.GenerateFiles(filepath.Join(src, "changing"), uint64(1000+i), 1, 1<<10); err != nil {
+			return "", err
+		}
+		if _, _, err := b.r.run(ctx, repo, cache, "backup", "-q", src); err != nil {
+			return "", err
+		}
+		if (i+1)%50 == 0 {
+			logf("  %d snapshots", i+1)
+		}
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		return "", fmt.Errorf("write marker: %w", err)
+	}
+	return base, nil
+}
+
+// callCounter reads how many remote calls a server has made so far.
+type callCounter func() (float64, error)
+
+var remoteOpsRE = regexp.MustCompile(`(?m)^steadyrest_remote_operations_total\{[^}]*\} ([0-9.e+]+)$`)
+
+// steadyCalls sums steadyrest_remote_operations_total over all labels.
+func steadyCalls(addr string) callCounter {
+	return func() (float64, error) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return 0, fmt.Errorf("metrics: %w", err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, fmt.Errorf("metrics: %w", err)
+		}
+		var sum float64
+		for _, m := range remoteOpsRE.FindAllStringSubmatch(string(body), -1) {
+			v, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("metrics value %q: %w", m[1], err)
+			}
+			sum += v
+		}
+		return sum, nil
+	}
+}
+
+// rcloneCalls reads the lag counters rclone-lag-stats writes.
+func rcloneCalls(file string) callCounter {
+	return func() (float64, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return 0, fmt.Errorf("lag stats: %w", err)
+		}
+		var st struct{ Calls float64 }
+		if err := json.Unmarshal(b, &st); err != nil {
+			return 0, fmt.Errorf("lag stats: %w", err)
+		}
+		return st.Calls, nil
+	}
+}
+
+// farCloud: small operations on a 50ms-latency remote over a copy of the
+// base repository (so forget really deletes, every round from the same
+// state), with a warm restic cache copied along.
+func (b *bench) farCloud(ctx context.Context) error {
+	base, err := b.farBase(ctx)
+	if err != nil {
+		return err
+	}
+	for round := 1; round <= b.c.rounds; round++ {
+		for _, kind := range kinds {
+			dir, err := b.roundDir("farcloud", kind, round)
+			if err != nil {
+				return err
+			}
+			for _, sub := range []string{"remote", "cache", "src"} {
+				if err := copyTree(filepath.Join(base, sub), filepath.Join(dir, sub)); err != nil {
+					return err
+				}
+			}
+			remote := fmt.Sprintf(":lag,remote=%q,latency=50ms:", filepath.Join(dir, "remote"))
+			statsFile := filepath.Join(dir, "lagstats.json")
+			srv, err := startServer(b.spec(kind, remote, filepath.Join(dir, "state"), statsFile))
+			if err != nil {
+				return err
+			}
+			err = b.farOps(ctx, kind, round, dir, srv, statsFile)
+			srv.stop()
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w\n%s", kind, round, err, tail(srv.log.String(), 3000))
+			}
+		}
+	}
+	b.res.note("far cloud: lag remote latency=50ms (each remote call), repository of %d snapshots copied fresh per run with its warm restic cache; forget --keep-last 1 runs for real on that copy; the lock cycle is `restic cat config` (read lock: upload lock, list locks, read config, delete lock).", b.c.snapshots)
+	b.res.note("remote calls: steadyrest from its own steadyrest_remote_operations_total (one per fs call it makes; a nested data/ listing counts once), rclone from the lag backend's in-process counters (one per fs.Fs/Object call) via bench/cmd/rclone-lag-stats. Calls counted from just before to 300ms after each command; 'total' includes the pauses between commands (background confirm listings of steadyrest).")
+	return nil
+}
+
+func (b *bench) farOps(ctx context.Context, kind string, round int, dir string, srv *server, statsFile string) error {
+	repo := srv.repoURL("repo")
+	cache := filepath.Join(dir, "cache")
+	var calls callCounter
+	if kind == steady {
+		calls = steadyCalls(srv.addr)
+	} else {
+		calls = rcloneCalls(statsFile)
+		// Wait for the first dump of the counters.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := calls(); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	settle := func() { time.Sleep(300 * time.Millisecond) }
+	start, err := calls()
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(dir, "src")
+	ops := []struct {
+		name string
+		prep func() error
+		args []string
+	}{
+		{"snapshots", nil, []string{"snapshots", "-q"}},
+		{"backup 10 changed files", func() error {
+			// Rewrite 10 of the 50 files with new content for this run.
+			return consistency.GenerateFiles(src, uint64(100+round*10+len(kind)), 10, 16<<10)
+		}, []string{"backup", "-q", src}},
+		{fmt.Sprintf("forget --keep-last 1 (%d snapshots)", b.c.snapshots+1), nil, []string{"forget", "-q", "--keep-last", "1"}},
+		{"lock cycle (cat config)", nil, []string{"cat", "config"}},
+	}
+	for _, op := range ops {
+		if op.prep != nil {
+			if err := op.prep(); err != nil {
+				return err
+			}
+		}
+		before, err := calls()
+		if err != nil {
+			return err
+		}
+		d, _, err := b.r.run(ctx, repo, cache, op.args...)
+		if err != nil {
+			return err
+		}
+		settle()
+		after, err := calls()
+		if err != nil {
+			return err
+		}
+		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "s", Server: kind, Round: round, Value: d.Seconds()})
+		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "remote calls", Server: kind, Round: round, Value: after - before})
+	}
+	end, err := calls()
+	if err != nil {
+		return err
+	}
+	b.res.add(sample{Scenario: "far cloud", Metric: "total of the 4 commands", Unit: "remote calls", Server: kind, Round: round, Value: end - start})
+	// forget must really have removed the snapshots.
+	_, out, err := b.r.run(ctx, repo, cache, "list", "snapshots")
+	if err != nil {
+		return err
+	}
+	if n := len(strings.Fields(out)); n != 1 {
+		return fmt.Errorf("after forget --keep-last 1 the repository lists %d snapshots, want 1", n)
+	}
+	return nil
+}
+
+// storm: back-to-back plans on a lagging remote and on the same remote
+// without lag.
+func (b *bench) storm(ctx context.Context) error {
+	remotes := []struct{ name, opts string }{
+		{"lag 3s", ",create_lag=3s,delete_lag=3s"},
+		{"no lag", ""},
+	}
+	for round := 1; round <= b.c.stormRounds; round++ {
+		for _, rm := range remotes {
+			for _, kind := range kinds {
+				dir, err := b.roundDir("storm-"+strings.ReplaceAll(rm.name, " ", ""), kind, round)
+				if err != nil {
+					return err
+				}
+				remote := fmt.Sprintf(":lag,remote=%q%s:", filepath.Join(dir, "remote"), rm.opts)
+				srv, err := startServer(b.spec(kind, remote, filepath.Join(dir, "state"), ""))
+				if err != nil {
+					return err
+				}
+				sc := consistency.StormConfig{Restic: b.c.restic, Repo: srv.repoURL("storm"), WorkDir: filepath.Join(dir, "work"),
+					Plans: b.c.plans, Timeout: 10 * time.Minute,
+					Logf: func(f string, a ...any) { logf("    "+f, a...) }}
+				err = sc.Prepare()
+				if err == nil {
+					err = sc.Init(ctx)
+				}
+				if err == nil {
+					// Let the init settle on the lagging remote, as a user's
+					// first scheduled run would.
+					time.Sleep(4 * time.Second)
+					res := sc.RunStorm(ctx)
+					ok, exit0, withWarn, lines := res.Summary()
+					metric := fmt.Sprintf("storm %d plans, %s", b.c.plans, rm.name)
+					b.res.add(sample{Scenario: "storm", Metric: metric, Unit: "s", Server: kind, Round: round, Value: res.Wall.Seconds(),
+						Note: fmt.Sprintf("%d/%d commands ok (exit 0 + JSON only), %d exit 0, %d with warnings, %d warning lines", ok, len(res.Commands), exit0, withWarn, lines)})
+					b.res.add(sample{Scenario: "storm", Metric: metric + ", commands not ok", Unit: "count", Server: kind, Round: round, Value: float64(len(res.Commands) - ok)})
+				}
+				srv.stop()
+				if err != nil {
+					return fmt.Errorf("%s %s round %d: %w", kind, rm.name, round, err)
+				}
+			}
+		}
+	}
+	b.res.note("storm: each plan is `backup --json --host planNN` of 4 x 4 KiB then `forget --json --keep-last 1 --host planNN --group-by host`, back to back (e2e/consistency runner); 'not ok' = exit code != 0 or output that is not JSON only.")
+	return nil
+}
+
+// listBase creates, once, a repository folder with n data packs of a few
+// bytes each, written directly into the folder.
+func (b *bench) listBase(n int) (string, error) {
+	base := filepath.Join(b.c.work, fmt.Sprintf("list-%d", n))
+	marker := filepath.Join(base, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return base, nil
+	}
+	if err := os.RemoveAll(base); err != nil {
+		return "", fmt.Errorf("clean %s: %w", base, err)
+	}
+	repo := filepath.Join(base, "remote", "repo")
+	for _, d := range []string{"keys", "locks", "snapshots", "index"} {
+		if err := os.MkdirAll(filepath.Join(repo, d), 0o755); err != nil {
+			return "", fmt.Errorf("mkdir: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(repo, "config"), []byte("bench"), 0o644); err != nil {
+		return "", fmt.Errorf("write config: %w", err)
+	}
+	src := rand.NewChaCha8([32]byte{'l', 'i', 's', 't'})
+	id := make([]byte, 32)
+	for i := 0; i < n; i++ {
+		_, _ = src.Read(id)
+		name := hex.EncodeToString(id)
+		d := filepath.Join(repo, "data", name[:2])
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", fmt.Errorf("mkdir: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(d, name), []byte("pack"), 0o644); err != nil {
+			return "", fmt.Errorf("write pack: %w", err)
+		}
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		return "", fmt.Errorf("write marker: %w", err)
+	}
+	return base, nil
+}
+
+// listing: GET /repo/data/ (v2) three times on a fresh server process.
+func (b *bench) listing(ctx context.Context) error {
+	logf("creating %d data packs (once)", b.c.packs)
+	base, err := b.listBase(b.c.packs)
+	if err != nil {
+		return err
+	}
+	for round := 1; round <= b.c.rounds; round++ {
+		for _, kind := range kinds {
+			dir, err := b.roundDir("list", kind, round)
+			if err != nil {
+				return err
+			}
+			srv, err := startServer(b.spec(kind, filepath.Join(base, "remote"), filepath.Join(dir, "state"), ""))
+			if err != nil {
+				return err
+			}
+			err = func() error {
+				var times []float64
+				for i := 0; i < 3; i++ {
+					d, n, err := listData(ctx, srv.addr)
+					if err != nil {
+						return err
+					}
+					if n != b.c.packs {
+						return fmt.Errorf("GET /repo/data/ listed %d packs, want %d", n, b.c.packs)
+					}
+					times = append(times, d.Seconds())
+				}
+				m := fmt.Sprintf("GET /data/ v2, %d packs", b.c.packs)
+				b.res.add(sample{Scenario: "listing", Metric: m + ", first", Unit: "s", Server: kind, Round: round, Value: times[0]})
+				b.res.add(sample{Scenario: "listing", Metric: m + ", median of 3", Unit: "s", Server: kind, Round: round, Value: median(times)})
+				b.res.add(sample{Scenario: "listing", Metric: m + ", server peak RSS", Unit: "MiB", Server: kind, Round: round, Value: srv.peakMiB()})
+				return nil
+			}()
+			srv.stop()
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", kind, round, err)
+			}
+		}
+	}
+	return nil
+}
+
+// listData lists /repo/data/ with the v2 API and returns the time to the
+// end of the body and the number of entries.
+func listData(ctx context.Context, addr string) (time.Duration, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/repo/data/", nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("request: %w", err)
+	}
+	req.Header.Set("Accept", "application/vnd.x.restic.rest.v2")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("GET /repo/data/: %w", err)
+	}
+	defer resp.Body.Close()
+	var entries []struct {
+		Name string `json:"name"`
+		Size int64  `json:"size"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return 0, 0, fmt.Errorf("GET /repo/data/: %s: %s", resp.Status, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
+		return 0, 0, fmt.Errorf("decode listing: %w", err)
+	}
+	return time.Since(start), len(entries), nil
+}
