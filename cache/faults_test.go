@@ -212,3 +212,29 @@ func TestJournalWriteFailureFailsPut(t *testing.T) {
 		t.Fatalf("Remove without a journal: %v", err)
 	}
 }
+
+// restic writes config at init; a restart inside the settle window must
+// reload its journal record and serve, not refuse to start.
+func TestRestartAfterConfigWrite(t *testing.T) {
+	f, _ := faultRemote(t, "")
+	state := t.TempDir()
+	s, err := New(f, Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Handle{Repo: "repo", Type: Config}
+	if err := s.Put(context.Background(), cfg, strings.NewReader("cfg"), 3, PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(f, Options{StateDir: state})
+	if err != nil {
+		t.Fatalf("restart after a config write: %v", err)
+	}
+	defer s2.Close()
+	if o, err := s2.Lookup(context.Background(), cfg); err != nil || o.Size() != 3 {
+		t.Fatalf("config after restart: %v", err)
+	}
+}
