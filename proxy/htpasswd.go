@@ -34,6 +34,9 @@ const (
 	authCacheMax = 1024
 )
 
+// maxBcryptCost is the highest bcrypt cost accepted (Apache's limit).
+const maxBcryptCost = 17
+
 type credential struct {
 	bcrypt []byte // a bcrypt hash, or nil
 	sha1   []byte // a raw SHA-1 digest, or nil
@@ -153,7 +156,11 @@ func dummyHash(users map[string]credential) []byte {
 func parseCredential(hash string) (credential, bool) {
 	switch {
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		// Apache's htpasswd makes costs 4 to 17. A higher cost is a typo
+		// or an attack on the server: cost 31 takes days per check, and
+		// the unknown-user dummy hash is made at the file's highest cost,
+		// so one such line would hang the start.
+		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > maxBcryptCost {
 			return credential{}, false
 		}
 		return credential{bcrypt: []byte(hash)}, true
