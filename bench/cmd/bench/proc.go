@@ -207,4 +207,3 @@ func copyTree(src, dst string) error {
 	}
 	return nil
 }
-

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -147,47 +148,66 @@ func (b *bench) farBase(ctx context.Context) (base string, err error) {
 	return base, nil
 }
 
-// callCounter reads how many remote calls a server has made so far.
-type callCounter func() (float64, error)
+// callCounter reads how many remote calls a server has made so far, in
+// total and by kind.
+type callCounter func() (float64, map[string]float64, error)
 
-var remoteOpsRE = regexp.MustCompile(`(?m)^steadyrest_remote_operations_total\{[^}]*\} ([0-9.e+]+)$`)
+// breakdown formats the per-kind difference between two counter readings.
+func breakdown(before, after map[string]float64) string {
+	var parts []string
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%g", k, d))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+var remoteOpsRE = regexp.MustCompile(`(?m)^steadyrest_remote_operations_total\{([^}]*)\} ([0-9.e+]+)$`)
 
 // steadyCalls sums steadyrest_remote_operations_total over all labels.
 func steadyCalls(addr string) callCounter {
-	return func() (float64, error) {
+	return func() (float64, map[string]float64, error) {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
-			return 0, fmt.Errorf("metrics: %w", err)
+			return 0, nil, fmt.Errorf("metrics: %w", err)
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
 		if err != nil {
-			return 0, fmt.Errorf("metrics: %w", err)
+			return 0, nil, fmt.Errorf("metrics: %w", err)
 		}
 		var sum float64
+		by := map[string]float64{}
 		for _, m := range remoteOpsRE.FindAllStringSubmatch(string(body), -1) {
-			v, err := strconv.ParseFloat(m[1], 64)
+			v, err := strconv.ParseFloat(m[2], 64)
 			if err != nil {
-				return 0, fmt.Errorf("metrics value %q: %w", m[1], err)
+				return 0, nil, fmt.Errorf("metrics value %q: %w", m[2], err)
 			}
 			sum += v
+			by[strings.ReplaceAll(m[1], `"`, "")] += v
 		}
-		return sum, nil
+		return sum, by, nil
 	}
 }
 
 // rcloneCalls reads the lag counters rclone-lag-stats writes.
 func rcloneCalls(file string) callCounter {
-	return func() (float64, error) {
+	return func() (float64, map[string]float64, error) {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return 0, fmt.Errorf("lag stats: %w", err)
+			return 0, nil, fmt.Errorf("lag stats: %w", err)
 		}
-		var st struct{ Calls float64 }
-		if err := json.Unmarshal(b, &st); err != nil {
-			return 0, fmt.Errorf("lag stats: %w", err)
+		by := map[string]float64{}
+		if err := json.Unmarshal(b, &by); err != nil {
+			return 0, nil, fmt.Errorf("lag stats: %w", err)
 		}
-		return st.Calls, nil
+		total := by["Calls"]
+		for _, k := range []string{"Calls", "Injected", "MidPut", "MidGet", "Denied", "OverQuota", "LagNotFound", "LagHidden"} {
+			delete(by, k)
+		}
+		return total, by, nil
 	}
 }
 
@@ -205,7 +225,7 @@ func (b *bench) farCloud(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			for _, sub := range []string{"remote", "cache", "src"} {
+			for _, sub := range []string{"remote", "cache"} {
 				if err := copyTree(filepath.Join(base, sub), filepath.Join(dir, sub)); err != nil {
 					return err
 				}
@@ -216,7 +236,7 @@ func (b *bench) farCloud(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			err = b.farOps(ctx, kind, round, dir, srv, statsFile)
+			err = b.farOps(ctx, kind, round, dir, filepath.Join(base, "src"), srv, statsFile)
 			srv.stop()
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w\n%s", kind, round, err, tail(srv.log.String(), 3000))
@@ -228,7 +248,10 @@ func (b *bench) farCloud(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) farOps(ctx context.Context, kind string, round int, dir string, srv *server, statsFile string) error {
+// farOps runs the measured commands. src is the base's source folder: the
+// backup must name the same path as the 200 snapshots for restic to use a
+// parent and for forget to group them together.
+func (b *bench) farOps(ctx context.Context, kind string, round int, dir, src string, srv *server, statsFile string) error {
 	repo := srv.repoURL("repo")
 	cache := filepath.Join(dir, "cache")
 	var calls callCounter
@@ -239,7 +262,7 @@ func (b *bench) farOps(ctx context.Context, kind string, round int, dir string, 
 		// Wait for the first dump of the counters.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if _, err := calls(); err == nil {
+			if _, _, err := calls(); err == nil {
 				break
 			} else if time.Now().After(deadline) {
 				return err
@@ -248,11 +271,10 @@ func (b *bench) farOps(ctx context.Context, kind string, round int, dir string, 
 		}
 	}
 	settle := func() { time.Sleep(300 * time.Millisecond) }
-	start, err := calls()
+	start, _, err := calls()
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(dir, "src")
 	ops := []struct {
 		name string
 		prep func() error
@@ -272,7 +294,7 @@ func (b *bench) farOps(ctx context.Context, kind string, round int, dir string, 
 				return err
 			}
 		}
-		before, err := calls()
+		before, byBefore, err := calls()
 		if err != nil {
 			return err
 		}
@@ -281,14 +303,15 @@ func (b *bench) farOps(ctx context.Context, kind string, round int, dir string, 
 			return err
 		}
 		settle()
-		after, err := calls()
+		after, byAfter, err := calls()
 		if err != nil {
 			return err
 		}
 		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "s", Server: kind, Round: round, Value: d.Seconds()})
-		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "remote calls", Server: kind, Round: round, Value: after - before})
+		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "remote calls", Server: kind, Round: round, Value: after - before,
+			Note: breakdown(byBefore, byAfter)})
 	}
-	end, err := calls()
+	end, _, err := calls()
 	if err != nil {
 		return err
 	}
