@@ -125,7 +125,14 @@ func (s *Store) reap(ctx context.Context, r *record) {
 // not make us list a large data/ folder every second.
 func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	var dirs []string
+	var configs []*record
 	s.ov.mu.RLock()
+	for _, r := range s.ov.byKey {
+		if r.isConfig() && (r.kind == created || !r.reap) && now.Sub(r.at) >= time.Second {
+			configs = append(configs, r)
+			dirs = append(dirs, r.key) // paced like a folder
+		}
+	}
 	for dir, names := range s.ov.byDir {
 		for _, r := range names {
 			confirmable := r.kind == created || !r.reap
@@ -161,13 +168,65 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	}
 	s.confirmMu.Unlock()
 
+	isDue := make(map[string]bool, len(due))
+	for _, d := range due {
+		isDue[d] = true
+	}
+	for _, r := range configs {
+		if isDue[r.key] && ctx.Err() == nil {
+			s.confirmByLookup(ctx, r)
+			delete(isDue, r.key)
+		}
+	}
 	for _, dir := range due {
 		if ctx.Err() != nil {
 			return
 		}
+		if !isDue[dir] {
+			continue // a config record, done above
+		}
 		if _, err := s.list(ctx, dir, isDataDir(dir)); err != nil {
 			s.log.Debug("confirming listing failed", "dir", dir, "err", err)
 		}
+	}
+}
+
+// confirmByLookup confirms a record that no listing shows (a repository's
+// config) by looking it up, and retires it when the remote agrees.
+func (s *Store) confirmByLookup(ctx context.Context, r *record) {
+	start := time.Now()
+	var obj fs.Object
+	err := s.remote("stat", func() (err error) {
+		obj, err = s.f.NewObject(ctx, r.key)
+		return err
+	})
+	if err != nil && !isNotFound(err) {
+		s.log.Debug("confirming lookup failed", "object", r.key, "err", err)
+		return
+	}
+	found := err == nil
+	var retired []string
+	var flipped bool
+	s.ov.mu.Lock()
+	switch {
+	case r.kind == created && found && obj.Size() == r.size && start.After(r.at):
+		s.obs.Visible("create", time.Since(r.at))
+		s.retireLocked(r, &retired)
+	case r.kind == tombstone && !r.reap && !found && !r.removedAt.IsZero() && start.After(r.removedAt):
+		s.obs.Visible("delete", time.Since(r.removedAt))
+		s.retireLocked(r, &retired)
+	case r.kind == tombstone && !r.reap && r.removedAt.IsZero() && start.After(r.at):
+		if found {
+			r.reap, flipped = true, true // it exists after all: remove it for real
+		} else {
+			s.retireLocked(r, &retired)
+		}
+	}
+	s.ov.mu.Unlock()
+	s.event(EventRetiredConfirmed, len(retired))
+	s.journalDrop(retired)
+	if flipped {
+		s.journalTombstone(r.key)
 	}
 }
 

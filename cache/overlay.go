@@ -37,6 +37,10 @@ type record struct {
 	reapTries int
 }
 
+// isConfig tells a repository's config record: it lives in no listed
+// folder, so a lookup confirms it instead of a listing.
+func (r *record) isConfig() bool { return r.name == string(Config) }
+
 // overlay is the set of records, indexed by remote path and by folder.
 type overlay struct {
 	mu    sync.RWMutex
@@ -59,6 +63,9 @@ func (o *overlay) set(r *record) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.byKey[r.key] = r
+	if r.isConfig() {
+		return // never listed: confirmed by a lookup instead
+	}
 	names := o.byDir[r.dir]
 	if names == nil {
 		names = map[string]*record{}

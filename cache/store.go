@@ -191,10 +191,16 @@ func (s *Store) reload() error {
 // it is listed under and its name.
 func splitKey(key string) (dir, name string, ok bool) {
 	i := strings.LastIndexByte(key, '/')
+	dir, name = "", key
+	if i >= 0 {
+		dir, name = key[:i], key[i+1:]
+	}
+	if name == string(Config) {
+		return dir, name, true
+	}
 	if i < 0 {
 		return "", "", false
 	}
-	dir, name = key[:i], key[i+1:]
 	// data objects sit one prefix folder deeper than they are listed.
 	if j := strings.LastIndexByte(dir, '/'); j >= 0 && len(dir)-j-1 == 2 && isDataDir(dir[:j]) {
 		dir = dir[:j]

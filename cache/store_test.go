@@ -340,6 +340,24 @@ func TestConcurrentPutDeleteList(t *testing.T) {
 	wg.Wait()
 }
 
+// config is in no listed folder: a lookup confirms it, and it must not
+// wait for the settle window.
+func TestConfigRecordRetiresByLookup(t *testing.T) {
+	f := lagRemote(t, ",create_lag=300ms")
+	s := newStore(t, f, Options{SettleWindow: time.Minute})
+	for _, repo := range []string{"", "a/b"} {
+		cfg := Handle{Repo: repo, Type: Config}
+		if err := s.Put(context.Background(), cfg, strings.NewReader("config"), 6, PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "config records confirmed", 10*time.Second, func() bool { return s.Stats().Created == 0 })
+	st := s.Stats()
+	if st.Events[EventRetiredConfirmed] != 2 || st.Events[EventRetiredTimeout] != 0 {
+		t.Fatalf("events: %v", st.Events)
+	}
+}
+
 func TestSplitKey(t *testing.T) {
 	id := strings.Repeat("ab", 32)
 	for _, tc := range []struct{ key, dir string }{
@@ -352,5 +370,13 @@ func TestSplitKey(t *testing.T) {
 		if !ok || dir != tc.dir || name != id {
 			t.Errorf("splitKey(%q) = %q, %q, %v; want %q", tc.key, dir, name, ok, tc.dir)
 		}
+	}
+	for key, dir := range map[string]string{"config": "", "a/b/config": "a/b"} {
+		if d, name, ok := splitKey(key); !ok || d != dir || name != "config" {
+			t.Errorf("splitKey(%q) = %q, %q, %v", key, d, name, ok)
+		}
+	}
+	if _, _, ok := splitKey("repo/locks/notanid"); ok {
+		t.Error("splitKey accepted a name that is not an ID")
 	}
 }
