@@ -529,3 +529,230 @@ func (be *badEnv) positiveControl(t *testing.T, env string) {
 		}
 	}
 }
+
+// slowConfirmFs is a real backend whose uploads take a while after the
+// last byte has arrived, as a cloud that checksums a large file does.
+type slowConfirmFs struct {
+	fs.Fs
+	delay time.Duration
+}
+
+func (s *slowConfirmFs) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("slow confirm: %w", ctx.Err())
+	case <-time.After(s.delay):
+	}
+	return s.Fs.Put(ctx, bytes.NewReader(b), src, options...)
+}
+
+// timeoutEnv serves a store over f with the given idle body timeout.
+func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *infoLog) {
+	t.Helper()
+	store, err := cache.New(f, cache.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("cache.New: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	infos := &infoLog{}
+	opt.Observer, opt.Logger = infos.add, testLogger(t)
+	h, err := New(store, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	if err := store.CreateRepo(context.Background(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	return &badEnv{addr: srv.Listener.Addr().String(), store: store, fs: &countingFs{Fs: f}}, infos
+}
+
+// startUpload sends the head of a POST declaring size bytes and returns
+// the connection for the caller to feed.
+func startUpload(t *testing.T, addr, target string, size int) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n", target, size); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func readAnswer(t *testing.T, conn net.Conn, method string) (int, []byte) {
+	t.Helper()
+	res, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res.StatusCode, b
+}
+
+func TestIdleBodyTimeout(t *testing.T) {
+	const idle = 500 * time.Millisecond
+	ctx := context.Background()
+	for _, backend := range backends {
+		t.Run(backend+"/stalled upload is cut off and stores nothing", func(t *testing.T) {
+			e, _ := timeoutEnv(t, newFs(t, backend), Options{IdleBodyTimeout: idle})
+			body, name := blob(strings.Repeat("stalled ", 125))
+			conn := startUpload(t, e.addr, "/r/data/"+name, len(body))
+			if _, err := conn.Write(body[:100]); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			status, _ := readAnswer(t, conn, "POST")
+			took := time.Since(start)
+			if status != http.StatusBadRequest {
+				t.Errorf("stalled upload: status %d, want 400", status)
+			}
+			if took < idle-50*time.Millisecond || took > idle+3*time.Second {
+				t.Errorf("stalled upload answered after %s, want about %s", took, idle)
+			}
+			h := cache.Handle{Repo: "r", Type: cache.Data, Name: name}
+			e.run(t, badCase{name: "stalled upload", method: "HEAD", target: "/r/data/" + name, want: 404, check: nothingStored, obj: h})
+		})
+
+		t.Run(backend+"/slow but steady upload succeeds", func(t *testing.T) {
+			e, _ := timeoutEnv(t, newFs(t, backend), Options{IdleBodyTimeout: idle})
+			body, name := blob(strings.Repeat("steady! ", 125)) // 1000 bytes in 25 pieces
+			conn := startUpload(t, e.addr, "/r/keys/"+name, len(body))
+			start := time.Now()
+			for i := 0; i < len(body); i += 40 {
+				time.Sleep(100 * time.Millisecond)
+				if _, err := conn.Write(body[i : i+40]); err != nil {
+					t.Fatalf("write after %s: %v", time.Since(start), err)
+				}
+			}
+			if status, b := readAnswer(t, conn, "POST"); status != 200 {
+				t.Fatalf("steady upload over %s: %d %q", time.Since(start), status, b)
+			}
+			if took := time.Since(start); took < 4*idle {
+				t.Fatalf("upload took %s, not longer than the timeout: proves nothing", took)
+			}
+			e.run(t, badCase{name: "steady upload", method: "GET", target: "/r/keys/" + name, want: 200, check: unchanged,
+				obj: cache.Handle{Repo: "r", Type: cache.Keys, Name: name}, orig: body})
+		})
+	}
+
+	t.Run("slow store after the last byte is not cut off", func(t *testing.T) {
+		// The read deadline must not outlive the body: net/http's
+		// background read would fire and cancel the store's work.
+		e, _ := timeoutEnv(t, &slowConfirmFs{Fs: newFs(t, "memory"), delay: 4 * idle}, Options{IdleBodyTimeout: idle})
+		body, name := blob("confirmed slowly")
+		conn := startUpload(t, e.addr, "/r/data/"+name, len(body))
+		if _, err := conn.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if status, b := readAnswer(t, conn, "POST"); status != 200 {
+			t.Fatalf("upload with a slow store: %d %q", status, b)
+		}
+	})
+
+	t.Run("refused upload of a stalled client closes the connection", func(t *testing.T) {
+		e, _ := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle, MaxSize: 100})
+		conn := startUpload(t, e.addr, "/r/data/"+hexA, 1000)
+		status, _ := readAnswer(t, conn, "POST")
+		if status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d, want 413", status)
+		}
+		// net/http drains a small unread body to reuse the connection; the
+		// deadline must bound that drain.
+		start := time.Now()
+		if _, err := conn.Read(make([]byte, 1)); err == nil {
+			t.Fatal("server sent more after the answer")
+		}
+		if took := time.Since(start); took > idle+3*time.Second {
+			t.Fatalf("connection held %s after the answer", took)
+		}
+	})
+
+	t.Run("download to a client that stops reading is cut off", func(t *testing.T) {
+		e, infos := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
+		// More than loopback socket buffers can hold, so writes block.
+		big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
+		h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
+		if err := e.store.Put(ctx, h, bytes.NewReader(big), int64(len(big)), cache.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /r/data/%s HTTP/1.1\r\nHost: test\r\n\r\n", hexA)
+		if _, err := io.ReadFull(conn, make([]byte, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		// Stop reading; the handler must give up and report the request.
+		deadline := time.Now().Add(idle + 10*time.Second)
+		for {
+			var got *RequestInfo
+			for _, ri := range infos.all() {
+				if ri.Method == "GET" {
+					got = &ri
+				}
+			}
+			if got != nil {
+				if got.BytesOut >= int64(len(big)) {
+					t.Fatalf("all %d bytes written to a client that stopped reading", got.BytesOut)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("download to a stalled reader still running")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("a slow steady reader gets everything", func(t *testing.T) {
+		e, _ := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
+		big := bytes.Repeat([]byte("fedcba9876543210"), 1<<20) // 16 MiB
+		h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
+		if err := e.store.Put(ctx, h, bytes.NewReader(big), int64(len(big)), cache.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /r/data/%s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", hexA)
+		res, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		// 1 MiB every 100 ms: a pause shorter than the timeout each time,
+		// over a transfer longer than it.
+		var got bytes.Buffer
+		start := time.Now()
+		for {
+			n, err := io.CopyN(&got, res.Body, 1<<20)
+			if err == io.EOF || n == 0 {
+				break
+			}
+			if err != nil {
+				t.Fatalf("after %d bytes: %v", got.Len(), err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !bytes.Equal(got.Bytes(), big) {
+			t.Fatalf("got %d bytes, want %d", got.Len(), len(big))
+		}
+		if took := time.Since(start); took < 2*idle {
+			t.Fatalf("read took %s: not longer than the timeout, proves nothing", took)
+		}
+	})
+}

@@ -26,6 +26,11 @@ type Options struct {
 	Auth           Authenticator
 	Logger         *slog.Logger
 	Observer       func(RequestInfo) // called once per finished request
+	// IdleBodyTimeout cuts off a client that stops sending its upload, or
+	// stops reading a download, for this long. Every read or write that
+	// makes progress pushes the deadline out again, so a large pack may
+	// take as long as it needs while it keeps moving. 0 disables it.
+	IdleBodyTimeout time.Duration
 }
 
 // RequestInfo describes one finished request for metrics. Repo and Type are
@@ -62,6 +67,9 @@ func New(store *cache.Store, opt Options) (*Server, error) {
 	if opt.MaxSize < 0 {
 		return nil, fmt.Errorf("proxy: negative max size %d", opt.MaxSize)
 	}
+	if opt.IdleBodyTimeout < 0 {
+		return nil, fmt.Errorf("proxy: negative idle body timeout %s", opt.IdleBodyTimeout)
+	}
 	if opt.MaxRepoDepth < 0 {
 		return nil, fmt.Errorf("proxy: negative max repository depth %d", opt.MaxRepoDepth)
 	}
@@ -92,6 +100,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		req.body = &countingReader{r: r.Body}
 		r.Body = req.body
+	}
+	if s.opt.IdleBodyTimeout > 0 {
+		dl := newIdleDeadline(w, s.opt.IdleBodyTimeout)
+		cw.deadline = dl
+		if req.body != nil && r.ContentLength != 0 {
+			req.body.deadline = dl
+			dl.bodyOpen.Store(true)
+		}
+		defer dl.finish()
 	}
 	defer func() {
 		info.Method = r.Method
@@ -239,8 +256,9 @@ func isRemote(err error) bool {
 // countingWriter records the status and the body bytes written.
 type countingWriter struct {
 	http.ResponseWriter
-	code int
-	n    int64
+	code     int
+	n        int64
+	deadline *idleDeadline // nil without IdleBodyTimeout
 }
 
 func (c *countingWriter) WriteHeader(code int) {
@@ -254,9 +272,33 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	if c.code == 0 {
 		c.code = http.StatusOK
 	}
+	if c.deadline != nil {
+		return c.writeSteps(p)
+	}
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// idleWriteStep is how much may be written per deadline extension.
+// io.Copy hands over a whole in-memory object in one Write (WriterTo), and
+// one extension for all of it would cut off a slow but steady reader.
+const idleWriteStep = 64 << 10
+
+func (c *countingWriter) writeSteps(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		step := p[:min(len(p), idleWriteStep)]
+		c.deadline.extendWrite()
+		n, err := c.ResponseWriter.Write(step)
+		c.n += int64(n)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p = p[n:]
+	}
+	return total, nil
 }
 
 func (c *countingWriter) status() int {
@@ -273,14 +315,21 @@ func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter 
 // (a client that hung up mid-upload) so it can be told from a store error.
 // Some backends read the body from their own goroutine, hence the locking.
 type countingReader struct {
-	r   io.ReadCloser
-	n   atomic.Int64
-	mu  sync.Mutex
-	err error
+	r        io.ReadCloser
+	n        atomic.Int64
+	mu       sync.Mutex
+	err      error
+	deadline *idleDeadline // nil without IdleBodyTimeout or body
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.deadline != nil {
+		c.deadline.extendRead()
+	}
 	n, err := c.r.Read(p)
+	if err != nil && c.deadline != nil {
+		c.deadline.bodyDone(err == io.EOF)
+	}
 	c.n.Add(int64(n))
 	if err != nil && err != io.EOF {
 		c.mu.Lock()
@@ -298,4 +347,78 @@ func (c *countingReader) readErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
+}
+
+// idleDeadline moves the connection's read and write deadlines forward as
+// a body makes progress: a client that stalls for longer than d is cut
+// off, however long the whole transfer takes.
+type idleDeadline struct {
+	rc *http.ResponseController
+	d  time.Duration
+	// Set once the connection says it cannot take deadlines, so that the
+	// failing call is not repeated on every read.
+	noRead, noWrite atomic.Bool
+	bodyOpen        atomic.Bool // a request body not yet read to its end
+}
+
+func newIdleDeadline(w http.ResponseWriter, d time.Duration) *idleDeadline {
+	dl := &idleDeadline{rc: http.NewResponseController(w), d: d}
+	// A write deadline from an earlier request on a kept-alive connection
+	// would otherwise still hold (net/http resets it only when the server
+	// has a WriteTimeout); this request may legitimately run for long.
+	dl.setWrite(time.Time{})
+	return dl
+}
+
+// extendRead runs before every body read; it may run on a backend's
+// goroutine, hence the atomics. Once the body is complete net/http starts
+// a background read to notice a client hanging up (clearing the deadline);
+// a deadline set after that would fire there and cancel the request while
+// the store still confirms the upload, so a read after the end extends
+// nothing.
+func (dl *idleDeadline) extendRead() {
+	if dl.bodyOpen.Load() {
+		dl.setRead(time.Now().Add(dl.d))
+	}
+}
+
+// bodyDone drops the read deadline once the body is complete (HTTP/2 has
+// no background read to clear it).
+// After a failed read (the deadline fired, the client hung up) the
+// deadline stays as it is, so that net/http's drain of the rest gives up
+// at once.
+func (dl *idleDeadline) bodyDone(complete bool) {
+	dl.bodyOpen.Store(false)
+	if complete {
+		dl.setRead(time.Time{})
+	}
+}
+
+func (dl *idleDeadline) extendWrite() { dl.setWrite(time.Now().Add(dl.d)) }
+
+// finish bounds the flush of what the handler left buffered, and the
+// drain net/http does of a body the handler refused unread (413, 401) so
+// that a stalled client cannot hold the connection there; the next request
+// on the connection resets both.
+func (dl *idleDeadline) finish() {
+	write := dl.d
+	if dl.bodyOpen.Load() {
+		// The drain runs before the answer is flushed: give the answer
+		// its own period after the drain's.
+		dl.setRead(time.Now().Add(dl.d))
+		write += dl.d
+	}
+	dl.setWrite(time.Now().Add(write))
+}
+
+func (dl *idleDeadline) setRead(t time.Time) {
+	if !dl.noRead.Load() && dl.rc.SetReadDeadline(t) != nil {
+		dl.noRead.Store(true)
+	}
+}
+
+func (dl *idleDeadline) setWrite(t time.Time) {
+	if !dl.noWrite.Load() && dl.rc.SetWriteDeadline(t) != nil {
+		dl.noWrite.Store(true)
+	}
 }
