@@ -1,0 +1,90 @@
+package consistency
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steadyrest/steadyrest/e2e"
+)
+
+const stormPlans = 15
+
+// runStormChecked runs a 15-plan storm on a fresh repository of srv and
+// asserts the consistency contract as restic sees it: every command exits
+// 0, prints only JSON lines, every plan has its (one) snapshot, and
+// restic check passes.
+func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, parallel, byTag bool) StormResult {
+	t.Helper()
+	ctx := context.Background()
+	c := &StormConfig{
+		Restic: restic, Repo: srv.URL(repo), WorkDir: t.TempDir(),
+		Plans: stormPlans, Parallel: parallel, ScopeByTag: byTag,
+		Timeout: 3 * time.Minute,
+	}
+	if err := c.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := c.RunStorm(ctx)
+	t.Logf("\n%s", res.Table())
+	for _, cr := range res.Commands {
+		if cr.Code != 0 || !cr.JSON {
+			t.Errorf("%s %s: exit %d, %d non-JSON lines: %q\n%s", PlanName(cr.Plan), cr.Command, cr.Code, cr.Warnings, cr.BadLines, cr.Output)
+		}
+	}
+	if want := 2 * stormPlans; len(res.Commands) != want {
+		t.Fatalf("%d commands ran, want %d", len(res.Commands), want)
+	}
+	snaps, err := c.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perPlan := map[string]int{}
+	for _, s := range snaps {
+		if byTag {
+			for _, tag := range s.Tags {
+				perPlan[tag]++
+			}
+		} else {
+			perPlan[s.Hostname]++
+		}
+	}
+	for i := 0; i < stormPlans; i++ {
+		// Each plan backed up once and kept the last one: exactly one.
+		if n := perPlan[PlanName(i)]; n != 1 {
+			t.Errorf("%s has %d snapshots after the storm, want 1 (all: %v)", PlanName(i), n, perPlan)
+		}
+	}
+	code, out, err := c.Run(ctx, "check", "check")
+	if err != nil || code != 0 || !strings.Contains(out, "no errors were found") {
+		t.Errorf("restic check after the storm: exit %d (%v)\n%s", code, err, out)
+	}
+	return res
+}
+
+// TestStorm is the "4am storm" of issue 3: 15 plans on one repository on a
+// remote with 3s create and delete lag, back to back and all at once, then
+// back to back without lag for the ratio.
+func TestStorm(t *testing.T) {
+	restic := e2e.DefaultRestic(t)
+	srv := startSteadyrest(t, lagRemote(t, "3s"))
+	var seq, par, noLag time.Duration
+	t.Run("lag-back-to-back", func(t *testing.T) {
+		seq = runStormChecked(t, restic, srv, "storm-seq", false, false).Wall
+	})
+	t.Run("lag-parallel", func(t *testing.T) {
+		par = runStormChecked(t, restic, srv, "storm-par", true, true).Wall
+	})
+	t.Run("nolag-back-to-back", func(t *testing.T) {
+		fast := startSteadyrest(t, lagRemote(t, "0"))
+		noLag = runStormChecked(t, restic, fast, "storm-seq", false, false).Wall
+	})
+	if seq > 0 && noLag > 0 {
+		t.Logf("storm of %d plans: back to back with 3s lag %v, all at once with 3s lag %v, back to back without lag %v; lag/no-lag = %.2f",
+			stormPlans, seq.Round(time.Millisecond), par.Round(time.Millisecond), noLag.Round(time.Millisecond), seq.Seconds()/noLag.Seconds())
+	}
+}
