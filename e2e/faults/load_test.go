@@ -1,0 +1,276 @@
+package faults
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// loadDuration is FAULTS_LOAD_DURATION (e.g. 5m for the long version),
+// default 30s.
+func loadDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("FAULTS_LOAD_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("FAULTS_LOAD_DURATION: %v", err)
+		}
+		return d
+	}
+	return 30 * time.Second
+}
+
+func vmRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+type latencies struct {
+	mu sync.Mutex
+	d  map[string][]time.Duration
+}
+
+func (l *latencies) add(kind string, d time.Duration) {
+	l.mu.Lock()
+	l.d[kind] = append(l.d[kind], d)
+	l.mu.Unlock()
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+// 50 clients replay restic's request mix against one steadyrest process on
+// a local folder: no request may fail, and its memory must stay flat.
+// Run the long version with FAULTS_LOAD_DURATION=5m.
+func TestLoad(t *testing.T) {
+	dur := loadDuration(t)
+	dir := t.TempDir()
+	srv := startSteadyrest(t, dir, t.TempDir(), "127.0.0.1:0", nil, "--no-request-log")
+	base := "http://" + srv.Addr + "/repo"
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	defer tr.CloseIdleConnections()
+
+	req := func(method, url string, body []byte, hdr ...string) (int, int64, error) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		r, err := http.NewRequest(method, url, rd)
+		if err != nil {
+			return 0, 0, err
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := client.Do(r)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, n, err
+	}
+	must := func(code int, _ int64, err error) {
+		t.Helper()
+		if err != nil || code != 200 {
+			t.Fatalf("setup request: %d %v", code, err)
+		}
+	}
+	must(req("POST", base+"/?create=true", nil))
+	must(req("POST", base+"/config", []byte("config-bytes")))
+	keyBody := []byte(`{"key":"fake"}`)
+	keySum := sha256.Sum256(keyBody)
+	keyID := hex.EncodeToString(keySum[:])
+	must(req("POST", base+"/keys/"+keyID, keyBody))
+
+	noise := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	var seq atomic.Uint64
+	var uploadedMu sync.Mutex
+	type blobRef struct {
+		id   string
+		size int
+	}
+	var uploaded []blobRef
+	lat := &latencies{d: map[string][]time.Duration{}}
+	var errs atomic.Int64
+	var errSample atomic.Value
+	var bytesUp, bytesDown atomic.Int64
+	// Uploads are paced so that disk use stays bounded (~20 MiB/s).
+	uploadTokens := time.NewTicker(100 * time.Millisecond)
+	defer uploadTokens.Stop()
+
+	stop := make(chan struct{})
+	var rss []int64
+	var rssWG sync.WaitGroup
+	rssWG.Add(1)
+	go func() {
+		defer rssWG.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if v, err := vmRSS(srv.Pid()); err == nil {
+					rss = append(rss, v)
+				}
+			}
+		}
+	}()
+
+	const clients = 50
+	end := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c), 77))
+			for time.Now().Before(end) {
+				var kind string
+				var code int
+				var err error
+				var n int64
+				start := time.Now()
+				ok := map[int]bool{200: true}
+				switch p := rng.IntN(100); {
+				case p < 10:
+					kind = "HEAD config"
+					code, n, err = req("HEAD", base+"/config", nil)
+				case p < 20:
+					kind = "GET config"
+					code, n, err = req("GET", base+"/config", nil)
+				case p < 28:
+					kind = "GET keys"
+					code, n, err = req("GET", base+"/keys/"+keyID, nil)
+				case p < 43:
+					kind = "POST+DELETE lock"
+					body := fmt.Appendf(nil, `{"time":"%s","pid":%d,"n":%d}`, time.Now().Format(time.RFC3339Nano), c, seq.Add(1))
+					sum := sha256.Sum256(body)
+					u := base + "/locks/" + hex.EncodeToString(sum[:])
+					if code, n, err = req("POST", u, body); err == nil && code == 200 {
+						code, n, err = req("DELETE", u, nil)
+					}
+				case p < 63:
+					t := []string{"locks", "snapshots", "index"}[rng.IntN(3)]
+					kind = "GET list " + t
+					code, n, err = req("GET", base+"/"+t+"/", nil, "Accept", "application/vnd.x.restic.rest.v2")
+				case p < 73:
+					select {
+					case <-uploadTokens.C:
+					default:
+						continue
+					}
+					kind = "POST data"
+					size := 64<<10 + rng.IntN(4<<20-64<<10)
+					body := bytes.Clone(noise[:size])
+					binary.LittleEndian.PutUint64(body, seq.Add(1))
+					sum := sha256.Sum256(body)
+					id := hex.EncodeToString(sum[:])
+					code, n, err = req("POST", base+"/data/"+id, body)
+					if err == nil && code == 200 {
+						bytesUp.Add(int64(size))
+						uploadedMu.Lock()
+						uploaded = append(uploaded, blobRef{id, size})
+						uploadedMu.Unlock()
+					}
+				default:
+					uploadedMu.Lock()
+					if len(uploaded) == 0 {
+						uploadedMu.Unlock()
+						continue
+					}
+					b := uploaded[rng.IntN(len(uploaded))]
+					uploadedMu.Unlock()
+					kind = "GET data range"
+					off := rng.IntN(b.size / 2)
+					ln := 1 + rng.IntN(min(b.size-off, 1<<20))
+					ok = map[int]bool{206: true}
+					code, n, err = req("GET", base+"/data/"+b.id, nil, "Range", fmt.Sprintf("bytes=%d-%d", off, off+ln-1))
+					if err == nil && n != int64(ln) {
+						err = fmt.Errorf("range read %d bytes, want %d", n, ln)
+					}
+					bytesDown.Add(n)
+				}
+				lat.add(kind, time.Since(start))
+				if err != nil || !ok[code] {
+					errs.Add(1)
+					errSample.Store(fmt.Sprintf("%s: status %d, err %v", kind, code, err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	rssWG.Wait()
+	srv.Stop()
+
+	total := 0
+	kinds := make([]string, 0, len(lat.d))
+	for k := range lat.d {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		d := lat.d[k]
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		total += len(d)
+		t.Logf("%-22s n=%6d p50=%8v p99=%8v", k, len(d), pct(d, 0.5).Round(10*time.Microsecond), pct(d, 0.99).Round(10*time.Microsecond))
+	}
+	secs := dur.Seconds()
+	t.Logf("%d clients, %v: %d requests (%.0f/s), up %.1f MiB/s, down %.1f MiB/s",
+		clients, dur, total, float64(total)/secs, float64(bytesUp.Load())/secs/(1<<20), float64(bytesDown.Load())/secs/(1<<20))
+	if n := errs.Load(); n > 0 {
+		t.Errorf("%d requests failed; e.g. %v", n, errSample.Load())
+	}
+	if len(rss) < 9 {
+		t.Fatalf("only %d RSS samples", len(rss))
+	}
+	third := len(rss) / 3
+	maxOf := func(s []int64) int64 {
+		m := int64(0)
+		for _, v := range s {
+			m = max(m, v)
+		}
+		return m
+	}
+	first, last := maxOf(rss[:third]), maxOf(rss[len(rss)-third:])
+	t.Logf("RSS: first third max %.1f MiB, last third max %.1f MiB, overall max %.1f MiB",
+		float64(first)/(1<<20), float64(last)/(1<<20), float64(maxOf(rss))/(1<<20))
+	// Flat: the last third may not outgrow the first by more than half
+	// plus 32 MiB (GC and content-cache noise).
+	if last > first*3/2+32<<20 {
+		t.Errorf("RSS grew: first third max %d, last third max %d", first, last)
+	}
+}
