@@ -2,6 +2,7 @@ package consistency
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 )
 
 const stormPlans = 15
+
+var lockLoadRaceRE = regexp.MustCompile(`^Load\(<lock/[0-9a-f]+>, 0, 0\) failed: <lock/[0-9a-f]+> does not exist$`)
 
 // runStormChecked runs a 15-plan storm on a fresh repository of srv and
 // asserts the consistency contract as restic sees it: every command exits
@@ -21,7 +24,8 @@ func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, 
 	c := &StormConfig{
 		Restic: restic, Repo: srv.URL(repo), WorkDir: t.TempDir(),
 		Plans: stormPlans, Parallel: parallel, ScopeByTag: byTag,
-		Timeout: 3 * time.Minute,
+		// Above --retry-lock 5m, so restic gives up before we kill it.
+		Timeout: 6 * time.Minute,
 	}
 	if err := c.Prepare(); err != nil {
 		t.Fatal(err)
@@ -31,10 +35,29 @@ func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, 
 	}
 	res := c.RunStorm(ctx)
 	t.Logf("\n%s", res.Table())
+	raced := 0
 	for _, cr := range res.Commands {
-		if cr.Code != 0 || !cr.JSON {
-			t.Errorf("%s %s: exit %d, %d non-JSON lines: %q\n%s", PlanName(cr.Plan), cr.Command, cr.Code, cr.Warnings, cr.BadLines, cr.Output)
+		bad := cr.BadLines
+		if parallel {
+			// restic's own list-then-load race between concurrent
+			// processes: A lists locks/, B removes its lock, A loads it.
+			// It shows on a plain local folder without lag as well, so
+			// it is not the remote's lag; anything else still fails.
+			bad = nil
+			for _, l := range cr.BadLines {
+				if lockLoadRaceRE.MatchString(l) {
+					raced++
+					continue
+				}
+				bad = append(bad, l)
+			}
 		}
+		if cr.Code != 0 || len(bad) > 0 {
+			t.Errorf("%s %s: exit %d, non-JSON lines: %q\n%s", PlanName(cr.Plan), cr.Command, cr.Code, cr.BadLines, cr.Output)
+		}
+	}
+	if raced > 0 {
+		t.Logf("%d lines of restic's concurrent lock list/load race (Load(<lock/...>) failed: does not exist) tolerated in the parallel storm", raced)
 	}
 	if want := 2 * stormPlans; len(res.Commands) != want {
 		t.Fatalf("%d commands ran, want %d", len(res.Commands), want)
@@ -67,24 +90,33 @@ func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, 
 }
 
 // TestStorm is the "4am storm" of issue 3: 15 plans on one repository on a
-// remote with 3s create and delete lag, back to back and all at once, then
-// back to back without lag for the ratio.
+// remote with 3s create and delete lag, back to back, then back to back
+// without lag for the ratio.
 func TestStorm(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
 	srv := startSteadyrest(t, lagRemote(t, "3s"))
-	var seq, par, noLag time.Duration
+	var seq, noLag time.Duration
 	t.Run("lag-back-to-back", func(t *testing.T) {
 		seq = runStormChecked(t, restic, srv, "storm-seq", false, false).Wall
-	})
-	t.Run("lag-parallel", func(t *testing.T) {
-		par = runStormChecked(t, restic, srv, "storm-par", true, true).Wall
 	})
 	t.Run("nolag-back-to-back", func(t *testing.T) {
 		fast := startSteadyrest(t, lagRemote(t, "0"))
 		noLag = runStormChecked(t, restic, fast, "storm-seq", false, false).Wall
 	})
 	if seq > 0 && noLag > 0 {
-		t.Logf("storm of %d plans: back to back with 3s lag %v, all at once with 3s lag %v, back to back without lag %v; lag/no-lag = %.2f",
-			stormPlans, seq.Round(time.Millisecond), par.Round(time.Millisecond), noLag.Round(time.Millisecond), seq.Seconds()/noLag.Seconds())
+		t.Logf("storm of %d plans back to back: with 3s lag %v, without lag %v; lag/no-lag = %.2f",
+			stormPlans, seq.Round(time.Millisecond), noLag.Round(time.Millisecond), seq.Seconds()/noLag.Seconds())
 	}
+}
+
+// TestStormParallel runs all 15 plans at once with --retry-lock 5m (tags
+// scope the plans). Most of its time is restic waiting for the exclusive
+// locks of the 15 forgets (its retry backs off 5s doubling to 60s), with
+// little CPU, so it runs in parallel with the other tests.
+func TestStormParallel(t *testing.T) {
+	t.Parallel()
+	restic := e2e.DefaultRestic(t)
+	srv := startSteadyrest(t, lagRemote(t, "3s"))
+	res := runStormChecked(t, restic, srv, "storm-par", true, true)
+	t.Logf("storm of %d plans all at once with 3s lag: %v", stormPlans, res.Wall.Round(time.Millisecond))
 }
