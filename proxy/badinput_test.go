@@ -717,6 +717,9 @@ func TestIdleBodyTimeout(t *testing.T) {
 	})
 
 	t.Run("a slow steady reader gets everything", func(t *testing.T) {
+		// A longer timeout than above: on a loaded machine (-race, two
+		// shared cores) the reader's own hiccups must stay well inside it.
+		const idle = 2 * idle
 		e, _ := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
 		big := bytes.Repeat([]byte("fedcba9876543210"), 1<<20) // 16 MiB
 		h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
@@ -734,12 +737,12 @@ func TestIdleBodyTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		// 1 MiB every 100 ms: a pause shorter than the timeout each time,
-		// over a transfer longer than it.
+		// 512 KiB every 100 ms: a pause a tenth of the timeout each time,
+		// over a transfer longer than twice the timeout.
 		var got bytes.Buffer
 		start := time.Now()
 		for {
-			n, err := io.CopyN(&got, res.Body, 1<<20)
+			n, err := io.CopyN(&got, res.Body, 512<<10)
 			if err == io.EOF || n == 0 {
 				break
 			}
