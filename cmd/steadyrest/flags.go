@@ -34,6 +34,8 @@ type config struct {
 	cacheMaxObject  int64
 	cacheBytes      int64
 	shutdownTimeout time.Duration
+	headerTimeout   time.Duration
+	bodyTimeout     time.Duration
 	metricsListen   string
 	metricsNoAuth   bool
 	logFormat       string
@@ -66,6 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.DurationVar(&c.settleWindow, "settle-window", 10*time.Minute, "longest time an overlay record waits for the remote to confirm it")
 	fl.Int64Var(&c.cacheMaxObject, "cache-max-object", 1<<20, "largest object kept in the content cache, in bytes")
 	fl.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "size of the content cache of recent small writes, in bytes")
+	fl.DurationVar(&c.headerTimeout, "header-timeout", 30*time.Second, "cut off a client that has not sent its request headers in this time")
+	fl.DurationVar(&c.bodyTimeout, "body-timeout", 2*time.Minute, "cut off a client that sends or reads nothing for this long during a transfer (0: never); total transfer time is not limited")
 	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "how long a shutdown waits for requests in flight")
 	fl.StringVar(&c.metricsListen, "metrics-listen", "", "also serve /metrics on this address (HOST:PORT)")
 	fl.BoolVar(&c.metricsNoAuth, "metrics-no-auth", false, "serve /metrics without authentication")

@@ -175,6 +175,8 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Auth:           auth,
 		Logger:         requestLogger(cfg, log),
 		Observer:       requestObserver(m),
+
+		IdleBodyTimeout: cfg.bodyTimeout,
 	})
 	if err != nil {
 		ln.Close()
@@ -194,7 +196,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
