@@ -81,4 +81,16 @@ go_tests() {
 }
 run_step "go test -race ./..." go_tests "$@"
 
+# A short run of each fuzz target on top of its committed seed corpus
+# (-fuzz takes one target per run). FUZZTIME=0 skips it.
+fuzz_short() {
+	local f
+	for f in FuzzParsePath FuzzParseRange FuzzHtpasswd; do
+		go test ./proxy/ -run '^$' -fuzz "^$f\$" -fuzztime "${FUZZTIME:-10s}" || return 1
+	done
+}
+if [[ $# -eq 0 && ${FUZZTIME:-10s} != 0 ]]; then
+	run_step "fuzz (short)" fuzz_short
+fi
+
 exit $status
