@@ -120,9 +120,12 @@ func (s *Store) reap(ctx context.Context, r *record) {
 
 // confirmDue lists the folders that hold records a listing can confirm, so
 // that records retire by the remote's confirmation even where restic does
-// not list (data/ between prunes). A folder's interval doubles, from 2 s to
-// a minute, while it keeps unconfirmed records, so that a long backup does
-// not make us list a large data/ folder every second.
+// not list (data/ between prunes). A folder's interval doubles, up to a
+// minute, while its listings confirm nothing (the remote lags), and drops
+// back to a floor that grows with the folder's size when they do: a busy
+// locks/ folder is listed every 2 s, so tombstones do not pile up under
+// load, while a long backup does not make us list a large data/ folder
+// every few seconds.
 func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	var dirs []string
 	var configs []*record
@@ -157,7 +160,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 		if now.Before(st.next) {
 			continue
 		}
-		st.interval = min(max(2*st.interval, 2*time.Second), time.Minute)
+		st.interval = min(max(2*st.interval, confirmFloor(0)), time.Minute)
 		st.next = now.Add(st.interval)
 		due = append(due, dir)
 	}
@@ -185,8 +188,18 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 		if !isDue[dir] {
 			continue // a config record, done above
 		}
-		if _, err := s.list(ctx, dir, isDataDir(dir)); err != nil {
+		entries, confirmed, err := s.listCounted(ctx, dir, isDataDir(dir))
+		if err != nil {
 			s.log.Debug("confirming listing failed", "dir", dir, "err", err)
+			continue
+		}
+		if confirmed > 0 {
+			s.confirmMu.Lock()
+			if st := s.pace[dir]; st != nil {
+				st.interval = confirmFloor(len(entries))
+				st.next = time.Now().Add(st.interval)
+			}
+			s.confirmMu.Unlock()
 		}
 	}
 }
@@ -228,6 +241,12 @@ func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 	if flipped {
 		s.journalTombstone(r.key)
 	}
+}
+
+// confirmFloor is the shortest interval between confirming listings of a
+// folder of n objects: 2 s, plus 2 s per thousand objects, up to a minute.
+func confirmFloor(n int) time.Duration {
+	return min(2*time.Second*time.Duration(1+n/1000), time.Minute)
 }
 
 // confirmState paces the confirmer's listings of one folder.

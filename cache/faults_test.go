@@ -238,3 +238,32 @@ func TestRestartAfterConfigWrite(t *testing.T) {
 		t.Fatalf("config after restart: %v", err)
 	}
 }
+
+// A delete the remote refuses for good is not absorbed: the client is
+// told, the object stays visible, and the journal keeps the create.
+func TestDeleteDeniedIsRefused(t *testing.T) {
+	f, _ := faultRemote(t, `,deny_ops="delete"`)
+	state := t.TempDir()
+	s, err := New(f, Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := obj("cannot delete")
+	put(t, s, h, "cannot delete")
+	if err := s.Remove(context.Background(), h); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("denied delete: %v, want ErrPermissionDenied", err)
+	}
+	if got, err := read(t, s, h); err != nil || got != "cannot delete" {
+		t.Fatalf("object after a refused delete: %q, %v", got, err)
+	}
+	if st := s.Stats(); st.Tombstones+st.PendingReaps != 0 || st.Events[EventDeleteAbsorbed] != 0 {
+		t.Fatalf("a refused delete left a tombstone: %+v", st)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, f, Options{StateDir: state})
+	if st := s2.Stats(); st.Created != 1 || st.Tombstones+st.PendingReaps != 0 {
+		t.Fatalf("journal after a refused delete: %+v", st)
+	}
+}

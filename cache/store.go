@@ -592,6 +592,12 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	switch {
 	case err == nil:
 		ts.reap, ts.removedAt = false, time.Now()
+	case !isNotFound(err) && Classify(err) != KindTransient:
+		// The remote refuses for good (permission, a permanent error):
+		// retrying cannot heal it, so the client is told instead of
+		// getting a 200 for a delete that will never happen.
+		s.journalRestore(key, prev)
+		return remoteErr(fmt.Sprintf("delete %s", h), err)
 	case isNotFound(err) && !known:
 		// Nothing we know of: the tombstone only masks a lagging listing,
 		// and turns into a reap if a listing shows the object after all.
@@ -641,6 +647,12 @@ type listing struct {
 }
 
 func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, error) {
+	out, _, err := s.listCounted(ctx, dir, nested)
+	return out, err
+}
+
+// listCounted is list, also telling how many records the listing confirmed.
+func (s *Store) listCounted(ctx context.Context, dir string, nested bool) ([]Entry, int, error) {
 	// Concurrent listings of one folder share one remote call; each caller
 	// applies the overlay after it returns, so a write acknowledged while
 	// the call was in flight still shows.
@@ -650,9 +662,10 @@ func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, err
 		return listing{entries: entries, start: start}, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return s.merge(dir, v.(listing)), nil
+	out, confirmed := s.merge(dir, v.(listing))
+	return out, confirmed, nil
 }
 
 func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entry, error) {
@@ -688,7 +701,7 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 
 // merge applies the overlay to a remote listing of dir, and retires the
 // records the listing confirms. It returns a new, sorted slice.
-func (s *Store) merge(dir string, l listing) []Entry {
+func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 	var retired []string        // journal keys to drop
 	var flipped []string        // tombstones that turned into reaps
 	var lags []time.Duration    // create lags confirmed
@@ -760,7 +773,7 @@ func (s *Store) merge(dir string, l listing) []Entry {
 	for _, key := range flipped {
 		s.journalTombstone(key)
 	}
-	return out
+	return out, confirmedN
 }
 
 // retireLocked drops r from the overlay (caller holds s.ov.mu) and notes
@@ -779,6 +792,23 @@ func (s *Store) journalDrop(keys []string) {
 		if err := s.journal.delete(key); err != nil {
 			s.log.Warn("could not drop a retired record from the journal", "key", key, "err", err)
 		}
+	}
+}
+
+// journalRestore puts back the journal entry a refused delete overwrote:
+// prev's, or none.
+func (s *Store) journalRestore(key string, prev *record) {
+	if s.journal == nil {
+		return
+	}
+	var err error
+	if prev != nil {
+		err = s.journal.put(key, journalRecord{Kind: "c", Size: prev.size, At: prev.at})
+	} else {
+		err = s.journal.delete(key)
+	}
+	if err != nil {
+		s.log.Warn("could not restore a journal record", "key", key, "err", err)
 	}
 }
 
