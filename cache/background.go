@@ -42,7 +42,7 @@ func (s *Store) background() {
 // expire retires records older than the settle window: the safety valve.
 // This is the one place the guarantee can lapse, so each is logged.
 func (s *Store) expire(now time.Time) {
-	var retired []string
+	var retired []retiredRec
 	var expired []*record
 	s.ov.mu.Lock()
 	for _, r := range s.ov.byKey {
@@ -218,7 +218,7 @@ func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 		return
 	}
 	found := err == nil
-	var retired []string
+	var retired []retiredRec
 	var flipped bool
 	s.ov.mu.Lock()
 	switch {

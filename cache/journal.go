@@ -49,6 +49,9 @@ func openJournal(dir, remote string) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
+	// Concurrent writers share one fsync; the default 10 ms wait for
+	// company is most of a lock upload's latency on a near remote.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	j := &journal{db: db, bucket: []byte("records " + remote)}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(j.bucket)
@@ -93,6 +96,33 @@ func (j *journal) delete(key string) error {
 	if err := j.db.Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(j.bucket).Delete([]byte(key))
 	}); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	return nil
+}
+
+// dropRetired deletes retired records in one transaction, each only if the
+// journal still holds that record (same time), not a newer one written
+// under the same key since.
+func (j *journal) dropRetired(retired []retiredRec) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(j.bucket)
+		for _, r := range retired {
+			v := b.Get([]byte(r.key))
+			if v == nil {
+				continue
+			}
+			var jr journalRecord
+			if err := json.Unmarshal(v, &jr); err == nil && !jr.At.Equal(r.at) {
+				continue
+			}
+			if err := b.Delete([]byte(r.key)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	return nil

@@ -35,6 +35,8 @@ type record struct {
 	removedAt time.Time
 	nextReap  time.Time
 	reapTries int
+
+	seen uint64 // the generation of the last merge whose listing showed it
 }
 
 // isConfig tells a repository's config record: it lives in no listed
@@ -46,6 +48,7 @@ type overlay struct {
 	mu    sync.RWMutex
 	byKey map[string]*record
 	byDir map[string]map[string]*record // dir -> name -> record
+	gen   uint64                        // merge generation, under mu
 }
 
 func newOverlay() *overlay {

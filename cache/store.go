@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,14 +95,16 @@ type Store struct {
 	journal *journal // nil without a state folder
 	content *contentCache
 	lists   singleflight.Group
+	handles *handleCache
 	locks   keyedMutex
 	events  map[string]*atomic.Uint64
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
 
-	stop chan struct{}
-	done chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	drops sync.WaitGroup // background journal drops
 }
 
 // New returns a Store over f, reloading the journal from opt.StateDir.
@@ -133,6 +135,7 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		verify:  confirmHash(f.Hashes()),
 		ov:      newOverlay(),
 		content: newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
+		handles: newHandleCache(),
 		events:  map[string]*atomic.Uint64{},
 		pace:    map[string]*confirmState{},
 		stop:    make(chan struct{}),
@@ -213,6 +216,7 @@ func splitKey(key string) (dir, name string, ok bool) {
 func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
+	s.drops.Wait()
 	if s.journal != nil {
 		return s.journal.close()
 	}
@@ -415,6 +419,10 @@ func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 		}
 		return &Object{s: s, h: h, size: rec.size, rec: rec}, nil
 	}
+	if obj := s.handles.get(key); obj != nil {
+		return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
+	}
+	start := time.Now()
 	var obj fs.Object
 	err := s.remote("stat", func() (err error) {
 		obj, err = s.f.NewObject(ctx, key)
@@ -423,6 +431,7 @@ func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 	if err != nil {
 		return nil, remoteErr(fmt.Sprintf("look up %s", h), err)
 	}
+	s.handles.add(key, obj, start)
 	return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
 }
 
@@ -512,6 +521,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	}
 	dir, name, _ := splitKey(key)
 	s.ov.set(&record{kind: created, key: key, dir: dir, name: name, size: size, obj: obj, at: now})
+	s.handles.remove(key) // the record holds the new handle
 	if kept != nil {
 		s.content.add(key, kept.Bytes())
 	} else {
@@ -572,12 +582,13 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 			return fmt.Errorf("delete %s: %w", h, err)
 		}
 	}
-	known := prev != nil // we wrote it
-
-	obj := (fs.Object)(nil)
+	// Known to exist: we wrote it, or the remote listed or showed it.
+	obj := s.handles.get(key)
+	known := prev != nil || obj != nil
 	if prev != nil {
 		obj = prev.obj
 	}
+	s.handles.remove(key)
 	var err error
 	if obj == nil {
 		err = s.remote("stat", func() (err error) {
@@ -669,6 +680,7 @@ func (s *Store) listCounted(ctx context.Context, dir string, nested bool) ([]Ent
 }
 
 func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entry, error) {
+	start := time.Now()
 	depth := 1
 	if nested {
 		depth = 2
@@ -686,6 +698,7 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 					continue // not a restic object (a partial upload, a stray file)
 				}
 				entries = append(entries, Entry{Name: name, Size: o.Size()})
+				s.handles.add(o.Remote(), o, start)
 			}
 			return nil
 		})
@@ -696,13 +709,14 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 	if err != nil {
 		return nil, &RemoteError{Op: fmt.Sprintf("list %s", dir), Err: err}
 	}
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	return entries, nil
 }
 
 // merge applies the overlay to a remote listing of dir, and retires the
 // records the listing confirms. It returns a new, sorted slice.
 func (s *Store) merge(dir string, l listing) ([]Entry, int) {
-	var retired []string        // journal keys to drop
+	var retired []retiredRec    // journal entries to drop
 	var flipped []string        // tombstones that turned into reaps
 	var lags []time.Duration    // create lags confirmed
 	var delLags []time.Duration // delete lags confirmed
@@ -710,15 +724,21 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 
 	s.ov.mu.Lock()
 	names := s.ov.byDir[dir]
-	out := make([]Entry, 0, len(l.entries)+len(names))
-	seen := make(map[string]bool, len(names))
+	// l.entries is sorted: keep its order and merge in the few additions,
+	// instead of sorting the whole result again.
+	kept := make([]Entry, 0, len(l.entries)+len(names))
+	var adds []Entry
+	// Records the listing shows are stamped with this merge's generation:
+	// cheaper than a set of seen names when a folder holds 100,000.
+	s.ov.gen++
+	gen := s.ov.gen
 	for _, e := range l.entries {
 		r := names[e.Name]
 		if r == nil {
-			out = append(out, e)
+			kept = append(kept, e)
 			continue
 		}
-		seen[e.Name] = true
+		r.seen = gen
 		switch r.kind {
 		case tombstone:
 			masked++
@@ -729,7 +749,7 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 				flipped = append(flipped, r.key)
 			}
 		case created:
-			out = append(out, Entry{Name: e.Name, Size: r.size})
+			kept = append(kept, Entry{Name: e.Name, Size: r.size})
 			if e.Size == r.size && l.start.After(r.at) {
 				lags = append(lags, time.Since(r.at))
 				s.retireLocked(r, &retired)
@@ -738,12 +758,12 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 		}
 	}
 	for name, r := range names {
-		if seen[name] {
+		if r.seen == gen {
 			continue
 		}
 		switch {
 		case r.kind == created:
-			out = append(out, Entry{Name: name, Size: r.size})
+			adds = append(adds, Entry{Name: name, Size: r.size})
 			added++
 		case r.reap:
 			// Absence proves nothing: a fresh upload the remote refused to
@@ -759,7 +779,7 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 	}
 	s.ov.mu.Unlock()
 
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	out := mergeSorted(kept, adds)
 	s.event(EventMaskedStale, masked)
 	s.event(EventAddedMissing, added)
 	s.event(EventRetiredConfirmed, confirmedN)
@@ -776,23 +796,59 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 	return out, confirmedN
 }
 
+// mergeSorted merges adds into the sorted slice kept, sorting adds first.
+// It may reuse kept's array.
+func mergeSorted(kept, adds []Entry) []Entry {
+	if len(adds) == 0 {
+		return kept
+	}
+	byName := func(a, b Entry) int { return strings.Compare(a.Name, b.Name) }
+	slices.SortFunc(adds, byName)
+	out := make([]Entry, 0, len(kept)+len(adds))
+	i, j := 0, 0
+	for i < len(kept) && j < len(adds) {
+		if kept[i].Name < adds[j].Name {
+			out = append(out, kept[i])
+			i++
+		} else {
+			out = append(out, adds[j])
+			j++
+		}
+	}
+	out = append(out, kept[i:]...)
+	return append(out, adds[j:]...)
+}
+
+// retiredRec names a retired record's journal entry: the key, and the time
+// that identifies this record (a newer record under the same key stays).
+type retiredRec struct {
+	key string
+	at  time.Time
+}
+
 // retireLocked drops r from the overlay (caller holds s.ov.mu) and notes
-// its journal key.
-func (s *Store) retireLocked(r *record, keys *[]string) {
+// its journal entry.
+func (s *Store) retireLocked(r *record, retired *[]retiredRec) {
 	if s.ov.dropLocked(r) {
-		*keys = append(*keys, r.key)
+		*retired = append(*retired, retiredRec{key: r.key, at: r.at})
 	}
 }
 
-func (s *Store) journalDrop(keys []string) {
-	if s.journal == nil {
+// journalDrop removes retired records from the journal in one transaction,
+// in the background: a retirement need not be durable (a stale entry
+// reloaded after a restart is confirmed again), and a listing that
+// confirms thousands of records must not wait for the disk.
+func (s *Store) journalDrop(retired []retiredRec) {
+	if s.journal == nil || len(retired) == 0 {
 		return
 	}
-	for _, key := range keys {
-		if err := s.journal.delete(key); err != nil {
-			s.log.Warn("could not drop a retired record from the journal", "key", key, "err", err)
+	s.drops.Add(1)
+	go func() {
+		defer s.drops.Done()
+		if err := s.journal.dropRetired(retired); err != nil {
+			s.log.Warn("could not drop retired records from the journal", "records", len(retired), "err", err)
 		}
-	}
+	}()
 }
 
 // journalRestore puts back the journal entry a refused delete overwrote:
