@@ -131,7 +131,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	var configs []*record
 	s.ov.mu.RLock()
 	for _, r := range s.ov.byKey {
-		if r.isConfig() && (r.kind == created || !r.reap) && now.Sub(r.at) >= time.Second {
+		if r.isConfig() && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge {
 			configs = append(configs, r)
 			dirs = append(dirs, r.key) // paced like a folder
 		}
@@ -139,7 +139,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	for dir, names := range s.ov.byDir {
 		for _, r := range names {
 			confirmable := r.kind == created || !r.reap
-			if confirmable && now.Sub(r.at) >= time.Second {
+			if confirmable && now.Sub(r.at) >= confirmMinAge {
 				dirs = append(dirs, dir)
 				break
 			}
@@ -242,6 +242,11 @@ func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 		s.journalTombstone(r.key)
 	}
 }
+
+// confirmMinAge is how long a record waits before the confirmer lists its
+// folder for it: restic lists locks/, snapshots/ and index/ itself at the
+// start of every command, and those listings confirm records for free.
+const confirmMinAge = 5 * time.Second
 
 // confirmFloor is the shortest interval between confirming listings of a
 // folder of n objects: 2 s, plus 2 s per thousand objects, up to a minute.
