@@ -32,7 +32,14 @@ type journalRecord struct {
 	At   time.Time `json:"at"`
 	Reap bool      `json:"r,omitempty"` // tombstone: remote removal not yet confirmed
 	Rm   time.Time `json:"rm,omitzero"` // tombstone: when the remote accepted the removal
+	// Data is a small created object's content (locks, keys, config,
+	// snapshots), so that after a restart it is served at once instead of
+	// waiting for the lagging remote to show it.
+	Data []byte `json:"d,omitempty"`
 }
+
+// journalDataMax is the largest object whose content the journal keeps.
+const journalDataMax = 64 << 10
 
 // openJournal opens (or creates) the journal in dir. A damaged file or one
 // held by another instance is an error: running without a sound journal

@@ -177,6 +177,9 @@ func (s *Store) reload() error {
 			return fmt.Errorf("journal record %q: unknown kind %q", key, jr.Kind)
 		}
 		s.ov.set(r)
+		if r.kind == created && len(jr.Data) > 0 && int64(len(jr.Data)) == jr.Size {
+			s.content.add(key, jr.Data)
+		}
 		n++
 		return nil
 	})
@@ -515,7 +518,11 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		// The remote has the object; without the journal entry a restart
 		// could not keep it visible, so the client is not told it is saved
 		// and will retry.
-		if err := s.journal.put(key, journalRecord{Kind: "c", Size: size, At: now}); err != nil {
+		jr := journalRecord{Kind: "c", Size: size, At: now}
+		if kept != nil && size <= journalDataMax {
+			jr.Data = kept.Bytes()
+		}
+		if err := s.journal.put(key, jr); err != nil {
 			return fmt.Errorf("upload %s: %w", h, err)
 		}
 	}

@@ -239,9 +239,13 @@ func TestRestartKeepsRecords(t *testing.T) {
 	if _, err := read(t, s2, gone); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted object after restart: %v", err)
 	}
-	// The content cache is gone; the read waits for the remote to serve it.
+	// The journal kept the small object's bytes: served at once, without
+	// waiting for the lagging remote.
 	if got, err := read(t, s2, kept); err != nil || got != "kept" {
 		t.Fatalf("read after restart: %q, %v", got, err)
+	}
+	if hits := s2.Stats().ContentHits; hits != 1 {
+		t.Errorf("read after restart: %d content-cache hits, want 1 (the journal's copy)", hits)
 	}
 	waitFor(t, "reap after restart", 8*time.Second, func() bool { return s2.Stats().Events[EventReapDone] == 1 })
 }
