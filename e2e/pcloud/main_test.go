@@ -106,11 +106,15 @@ func startEmulator(t *testing.T, opt pcloudemu.Options) *emulator {
 }
 
 // startSteadyrest runs steadyrest on the emulator's folder path through
-// the named remote of the emulator's rclone.conf.
-func startSteadyrest(t *testing.T, e *emulator, path string) *e2e.Server {
+// the named remote of the emulator's rclone.conf. With requestLog it logs
+// every request (for checkRequestLog).
+func startSteadyrest(t *testing.T, e *emulator, path string, requestLog bool) *e2e.Server {
 	t.Helper()
-	return e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, remoteName+":"+path, t.TempDir(),
-		"--rclone-config", e.conf, "--no-request-log"))
+	extra := []string{"--rclone-config", e.conf}
+	if !requestLog {
+		extra = append(extra, "--no-request-log")
+	}
+	return e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, remoteName+":"+path, t.TempDir(), extra...))
 }
 
 // startRclone runs rclone serve restic (rclone-lag: rclone v1.76.0's own

@@ -26,6 +26,7 @@ const (
 // error, retrying ...) or fails. It is the contrast to TestStormSteadyrest:
 // same restic, same rclone pcloud backend, same emulator behaviour.
 func TestStormRcloneServeRestic(t *testing.T) {
+	t.Parallel()
 	restic := e2e.DefaultRestic(t)
 	emu := startEmulator(t, pcloudKnobs())
 	srv := startRclone(t, emu, "rclone")

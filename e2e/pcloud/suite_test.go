@@ -86,13 +86,14 @@ func runResticSuite(t *testing.T, repo string) suiteResult {
 // drives the REST backend without restic's retrying layer, so one 503
 // would fail a subtest without saying anything about consistency.
 func TestResticSuiteSteadyrest(t *testing.T) {
+	t.Parallel()
 	emu := startEmulator(t, pcloudemu.Options{
 		ListLag:          2 * time.Second,
 		FreshDeleteFails: true,
 		FreshLinkFails:   true,
 		Latency:          2 * time.Millisecond,
 	})
-	srv := startSteadyrest(t, emu, "steadyrest")
+	srv := startSteadyrest(t, emu, "steadyrest", false)
 	r := runResticSuite(t, srv.URL("suite"))
 	var subs int
 	for _, n := range r.passed {
