@@ -4,7 +4,7 @@
 # Exits non-zero on any failure. Extra arguments go to `go test` (e.g. -run).
 #
 # Environment:
-#   TEST_TIMEOUT  go test -timeout (default 15m)
+#   TEST_TIMEOUT  go test -timeout (default 25m)
 #   E2E_SERVER    steadyrest (default) or rclone: server the e2e tests drive
 #   E2E_RACE      1 (default here): build the server the e2e tests start with
 #                 -race too, so a data race under real restic fails the run;
@@ -73,7 +73,7 @@ go_tests() {
 	mkdir -p .tools
 	local json=.tools/last-test.json
 	set +e
-	go test -race -count=1 -timeout "${TEST_TIMEOUT:-15m}" -json "$@" ./... 2>&1 | tee "$json" | go run ./scripts/testsummary
+	go test -race -count=1 -timeout "${TEST_TIMEOUT:-25m}" -json "$@" ./... 2>&1 | tee "$json" | go run ./scripts/testsummary
 	local rc=("${PIPESTATUS[@]}")
 	set -e
 	echo "raw go test -json output: $repo_root/$json"

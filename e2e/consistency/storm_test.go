@@ -24,8 +24,14 @@ func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, 
 	c := &StormConfig{
 		Restic: restic, Repo: srv.URL(repo), WorkDir: t.TempDir(),
 		Plans: stormPlans, Parallel: parallel, ScopeByTag: byTag,
-		// Above --retry-lock 5m, so restic gives up before we kill it.
-		Timeout: 6 * time.Minute,
+		// 15 exclusive forgets at once: restic's lock retry backs off 5 s
+		// doubling to 60 s, so one unlucky forget can wait minutes even on
+		// a plain local folder (through rclone serve restic without any
+		// lag, 4 of 15 did not get the lock within 5m). 10m keeps the
+		// lottery out of the result.
+		RetryLock: "10m",
+		// Above --retry-lock, so restic gives up before we kill it.
+		Timeout: 11 * time.Minute,
 	}
 	if err := c.Prepare(); err != nil {
 		t.Fatal(err)
@@ -109,7 +115,7 @@ func TestStorm(t *testing.T) {
 	}
 }
 
-// TestStormParallel runs all 15 plans at once with --retry-lock 5m (tags
+// TestStormParallel runs all 15 plans at once with --retry-lock 10m (tags
 // scope the plans). Most of its time is restic waiting for the exclusive
 // locks of the 15 forgets (its retry backs off 5s doubling to 60s), with
 // little CPU, so it runs in parallel with the other tests.
