@@ -133,4 +133,4 @@ done
 kill "$emu_pid" 2>/dev/null || true
 wait "$emu_pid" 2>/dev/null || true
 echo
-echo "emulator: $(sed -nE 's/.*msg=stopping (.*)/\1/p' "$work/emu.log")"
+echo "emulator: $(sed -nE 's/.*(msg=|INFO )stopping (.*)/\2/p' "$work/emu.log")"
