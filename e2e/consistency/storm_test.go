@@ -30,6 +30,7 @@ func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, 
 		// lag, 4 of 15 did not get the lock within 5m). 10m keeps the
 		// lottery out of the result.
 		RetryLock: "10m",
+		Stagger:   DefaultStagger,
 		// Above --retry-lock, so restic gives up before we kill it.
 		Timeout: 11 * time.Minute,
 	}
@@ -115,7 +116,8 @@ func TestStorm(t *testing.T) {
 	}
 }
 
-// TestStormParallel runs all 15 plans at once with --retry-lock 10m (tags
+// TestStormParallel runs all 15 plans at once with --retry-lock 10m, their
+// starts 1.5 s apart (StormConfig.Stagger says why) (tags
 // scope the plans). Most of its time is restic waiting for the exclusive
 // locks of the 15 forgets (its retry backs off 5s doubling to 60s), with
 // little CPU, so it runs in parallel with the other tests.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +18,9 @@ const stormPlans = 15
 // classify allows (retries after a 503, locks deleted by their owner
 // between restic's list and load); those are returned for checking
 // against the server's log.
-func stormPass(t *testing.T, c *consistency.StormConfig,
-	run func(*consistency.StormConfig, context.Context) consistency.StormResult) (consistency.StormResult, lineStats) {
+func stormPass(t *testing.T, c *consistency.StormConfig) (consistency.StormResult, lineStats) {
 	t.Helper()
-	res := run(c, context.Background())
+	res := c.RunStorm(context.Background())
 	t.Logf("\n%s", res.Table())
 	for _, cr := range res.Commands {
 		if cr.Code != 0 {
@@ -40,51 +38,6 @@ func stormPass(t *testing.T, c *consistency.StormConfig,
 	t.Logf("non-JSON lines: %d retries after a 503, %d recoveries, %d locks deleted by their owner between list and load, %d others",
 		st.retries, st.recovered, len(st.lockGone), len(st.other))
 	return res, st
-}
-
-// stormStagger is the gap between the starts of two plans of the parallel
-// storm. restic retries a busy lock after 5s, 10s, 20s, 40s, 60s, ...
-// without jitter, so exclusive locks (forget) whose first tries fall within
-// the same second collide again at every retry: the last forgets of 15
-// started at the same instant on 2 busy cores livelock for minutes on any
-// backend (seen here: 4 forgets creating and removing their locks within
-// 30ms of each other, 4 minutes in). Real schedulers start plans at least
-// this far apart.
-const stormStagger = 1500 * time.Millisecond
-
-// staggeredStorm runs all plans at once (with --retry-lock), like
-// StormConfig.RunStorm with Parallel set, but starts plan i after
-// i*stormStagger. (RunStorm's per-plan runner is unexported.)
-func staggeredStorm(c *consistency.StormConfig, ctx context.Context) consistency.StormResult {
-	res := consistency.StormResult{Plans: c.Plans, Parallel: true}
-	per := make([][]consistency.CommandResult, c.Plans)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < c.Plans; i++ {
-		wg.Go(func() {
-			time.Sleep(time.Duration(i) * stormStagger)
-			backup, forget := c.PlanArgs(i)
-			for _, args := range [][]string{backup, forget} {
-				t0 := time.Now()
-				code, out, err := c.Run(ctx, consistency.PlanName(i), args...)
-				clean, bad := consistency.JSONLines(out)
-				if err != nil {
-					bad = append(bad, err.Error())
-				}
-				r := consistency.CommandResult{Plan: i, Command: args[0], Args: args, Code: code, JSON: clean && err == nil,
-					Warnings: len(bad), BadLines: bad, Duration: time.Since(t0), Output: out}
-				c.Logf("%s %s: exit %d, json clean %v, %d warning lines, %v",
-					consistency.PlanName(i), args[0], code, r.JSON, len(bad), r.Duration.Round(time.Millisecond))
-				per[i] = append(per[i], r)
-			}
-		})
-	}
-	wg.Wait()
-	for _, p := range per {
-		res.Commands = append(res.Commands, p...)
-	}
-	res.Wall = time.Since(start)
-	return res
 }
 
 // latestPerPlan fails the test unless every plan has exactly one snapshot
@@ -124,7 +77,7 @@ func latestPerPlan(t *testing.T, c *consistency.StormConfig, since time.Time) ma
 // deletes and links, injected 5000/4000 answers and latency. The 15-plan
 // storm runs back to back, then (on new data, so that forget drops the
 // first generation and prune has packs to delete) all at once with
-// --retry-lock, starts staggered by stormStagger. Every command must exit 0
+// --retry-lock, starts staggered by consistency.DefaultStagger. Every command must exit 0
 // and print only JSON, but for retries after a 503 (an injected upload
 // error rclone does not retry) and locks their owner deleted between
 // restic's list and load; the request log must show no 404 between an
@@ -152,7 +105,7 @@ func TestStormSteadyrest(t *testing.T) {
 	}
 
 	start := time.Now()
-	seq, seqLines := stormPass(t, c, (*consistency.StormConfig).RunStorm)
+	seq, seqLines := stormPass(t, c)
 	latestPerPlan(t, c, start)
 
 	// Second generation of every plan's data, then the storm all at once.
@@ -162,9 +115,10 @@ func TestStormSteadyrest(t *testing.T) {
 		}
 	}
 	c.Parallel = true
+	c.Stagger = consistency.DefaultStagger
 	c.Timeout = 3 * time.Minute
 	start = time.Now()
-	par, parLines := stormPass(t, c, staggeredStorm)
+	par, parLines := stormPass(t, c)
 	kept := latestPerPlan(t, c, start)
 	if t.Failed() {
 		t.FailNow()

@@ -45,6 +45,7 @@ func run() (int, error) {
 	flag.IntVar(&c.Plans, "plans", 15, "number of plans")
 	flag.BoolVar(&c.Parallel, "parallel", false, "run all plans at once (with --retry-lock)")
 	flag.StringVar(&c.RetryLock, "retry-lock", "5m", "--retry-lock value for -parallel")
+	flag.DurationVar(&c.Stagger, "stagger", consistency.DefaultStagger, "with -parallel, start plan i after i*stagger (0: all in the same instant; restic's lock retry has no jitter, see StormConfig.Stagger)")
 	flag.BoolVar(&c.ScopeByTag, "tag", false, "scope plans by --tag instead of --host")
 	flag.IntVar(&c.Files, "files", 4, "files per plan")
 	flag.IntVar(&c.FileSize, "file-size", 4096, "bytes per file")
