@@ -46,9 +46,16 @@ func (s *Store) expire(now time.Time) {
 	var expired []*record
 	s.ov.mu.Lock()
 	for _, r := range s.ov.byKey {
-		if now.Sub(r.at) > s.opt.SettleWindow {
+		switch {
+		case !r.pending():
+			if now.Sub(r.confirmed) > retireGrace {
+				s.ov.dropLocked(r) // its journal entry went at confirmation
+			}
+		case now.Sub(r.at) > s.opt.SettleWindow:
 			expired = append(expired, r)
-			s.retireLocked(r, &retired)
+			if s.ov.dropLocked(r) {
+				retired = append(retired, retiredRec{key: r.key, at: r.at})
+			}
 		}
 	}
 	s.ov.mu.Unlock()
@@ -131,14 +138,14 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	var configs []*record
 	s.ov.mu.RLock()
 	for _, r := range s.ov.byKey {
-		if r.isConfig() && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge {
+		if r.isConfig() && r.pending() && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge {
 			configs = append(configs, r)
 			dirs = append(dirs, r.key) // paced like a folder
 		}
 	}
 	for dir, names := range s.ov.byDir {
 		for _, r := range names {
-			confirmable := r.kind == created || !r.reap
+			confirmable := r.pending() && (r.kind == created || !r.reap)
 			if confirmable && now.Sub(r.at) >= confirmMinAge {
 				dirs = append(dirs, dir)
 				break
@@ -222,17 +229,18 @@ func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 	var flipped bool
 	s.ov.mu.Lock()
 	switch {
+	case !r.pending():
 	case r.kind == created && found && obj.Size() == r.size && start.After(r.at):
 		s.obs.Visible("create", time.Since(r.at))
-		s.retireLocked(r, &retired)
+		s.confirmLocked(r, &retired)
 	case r.kind == tombstone && !r.reap && !found && !r.removedAt.IsZero() && start.After(r.removedAt):
 		s.obs.Visible("delete", time.Since(r.removedAt))
-		s.retireLocked(r, &retired)
+		s.confirmLocked(r, &retired)
 	case r.kind == tombstone && !r.reap && r.removedAt.IsZero() && start.After(r.at):
 		if found {
 			r.reap, flipped = true, true // it exists after all: remove it for real
 		} else {
-			s.retireLocked(r, &retired)
+			s.confirmLocked(r, &retired)
 		}
 	}
 	s.ov.mu.Unlock()

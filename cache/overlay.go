@@ -37,7 +37,20 @@ type record struct {
 	reapTries int
 
 	seen uint64 // the generation of the last merge whose listing showed it
+
+	// confirmed is when the remote confirmed the record. It stays a little
+	// longer (retireGrace) so that a listing that started before the
+	// confirmation, and returns after it, is still corrected.
+	confirmed time.Time
 }
+
+// retireGrace is how long a confirmed record outlives its confirmation:
+// longer than any listing in flight at that moment takes to return, and
+// than the handles those listings cached live (handleTTL).
+const retireGrace = handleTTL + 10*time.Second
+
+// pending reports whether the remote has not confirmed r yet.
+func (r *record) pending() bool { return r.confirmed.IsZero() }
 
 // isConfig tells a repository's config record: it lives in no listed
 // folder, so a lookup confirms it instead of a listing.
@@ -100,6 +113,7 @@ func (o *overlay) counts() (createdN, tombstones, reaps int, oldestReap time.Tim
 	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
 		switch {
+		case !r.pending():
 		case r.kind == created:
 			createdN++
 		case r.reap:

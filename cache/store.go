@@ -408,7 +408,7 @@ func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
 		return nil, err
 	}
 	o, err := s.lookup(ctx, h)
-	if err == nil && o.rec != nil {
+	if err == nil && o.rec != nil && o.rec.pending() {
 		s.event(EventReadFromOverlay, 1)
 	}
 	return o, err
@@ -749,7 +749,10 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 		switch r.kind {
 		case tombstone:
 			masked++
-			if !r.reap && r.removedAt.IsZero() && l.start.After(r.at) {
+			// The listing saw what we deleted (delete lag): its handle
+			// must not outlive the tombstone and bring the object back.
+			s.handles.remove(r.key)
+			if r.pending() && !r.reap && r.removedAt.IsZero() && l.start.After(r.at) {
 				// A delete of an object we did not know of, and the remote
 				// shows it after all: remove it for real.
 				r.reap = true
@@ -757,9 +760,9 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 			}
 		case created:
 			kept = append(kept, Entry{Name: e.Name, Size: r.size})
-			if e.Size == r.size && l.start.After(r.at) {
+			if r.pending() && e.Size == r.size && l.start.After(r.at) {
 				lags = append(lags, time.Since(r.at))
-				s.retireLocked(r, &retired)
+				s.confirmLocked(r, &retired)
 				confirmedN++
 			}
 		}
@@ -772,15 +775,17 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 		case r.kind == created:
 			adds = append(adds, Entry{Name: name, Size: r.size})
 			added++
+		case !r.pending():
+			// Confirmed already; kept only to correct older listings.
 		case r.reap:
 			// Absence proves nothing: a fresh upload the remote refused to
 			// remove may still be hidden by its create lag.
 		case !r.removedAt.IsZero() && l.start.After(r.removedAt):
 			delLags = append(delLags, time.Since(r.removedAt))
-			s.retireLocked(r, &retired)
+			s.confirmLocked(r, &retired)
 			confirmedN++
 		case r.removedAt.IsZero() && l.start.After(r.at):
-			s.retireLocked(r, &retired)
+			s.confirmLocked(r, &retired)
 			confirmedN++
 		}
 	}
@@ -833,12 +838,12 @@ type retiredRec struct {
 	at  time.Time
 }
 
-// retireLocked drops r from the overlay (caller holds s.ov.mu) and notes
-// its journal entry.
-func (s *Store) retireLocked(r *record, retired *[]retiredRec) {
-	if s.ov.dropLocked(r) {
-		*retired = append(*retired, retiredRec{key: r.key, at: r.at})
-	}
+// confirmLocked marks r confirmed by the remote (caller holds s.ov.mu) and
+// notes its journal entry, which is no longer needed: a restart forgets a
+// confirmed record safely. The record itself stays for retireGrace.
+func (s *Store) confirmLocked(r *record, retired *[]retiredRec) {
+	r.confirmed = time.Now()
+	*retired = append(*retired, retiredRec{key: r.key, at: r.at})
 }
 
 // journalDrop removes retired records from the journal in one transaction,

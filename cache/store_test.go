@@ -199,6 +199,35 @@ func TestDeleteOfFreshObjectIsReaped(t *testing.T) {
 	waitFor(t, "remote removal", 5*time.Second, func() bool { return len(rawNames(t, f, "repo/locks")) == 0 })
 }
 
+// A listing during the delete lag sees the deleted object (and caches its
+// handle); once a later listing confirms the delete, neither the handle
+// nor a listing that was in flight may bring it back.
+func TestConfirmedDeleteStaysDeleted(t *testing.T) {
+	f := lagRemote(t, ",delete_lag=1s")
+	s := newStore(t, f, Options{})
+	h, _ := obj("ghost")
+	put(t, s, h, "ghost")
+	names(t, s, "repo", Locks) // confirms the create
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, s, "repo", Locks); len(got) != 0 {
+		t.Fatalf("listing during the delete lag: %v", got)
+	}
+	waitFor(t, "delete confirmed", 5*time.Second, func() bool {
+		names(t, s, "repo", Locks)
+		return s.Stats().Tombstones == 0
+	})
+	if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("lookup after the confirmed delete: %v", err)
+	}
+	// A listing that started during the delete lag and returns now.
+	stale := listing{entries: []Entry{{Name: h.Name, Size: 5}}, start: time.Now().Add(-2 * time.Second)}
+	if out, _ := s.merge(typeDir("repo", Locks), stale); len(out) != 0 {
+		t.Fatalf("a listing in flight during the confirmation brought the object back: %v", out)
+	}
+}
+
 func TestSettleWindowRetiresByTimeout(t *testing.T) {
 	f := lagRemote(t, ",create_lag=1h")
 	s := newStore(t, f, Options{SettleWindow: 700 * time.Millisecond})

@@ -73,6 +73,9 @@ func RcloneServeResticSpec(bin, remote string, extra ...string) ServerSpec {
 		Env:          []string{"RCLONE_CONFIG=/nonexistent/rclone.conf"},
 		AddrFromLog:  RcloneAddr,
 		StopExitCode: 128 + int(syscall.SIGTERM),
+		// rclone waits for its lag-backend calls in flight before it
+		// exits; 5 s was seen to be too short on a loaded machine.
+		StopTimeout: 15 * time.Second,
 	}
 }
 
