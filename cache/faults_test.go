@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -266,4 +267,31 @@ func TestDeleteDeniedIsRefused(t *testing.T) {
 	if st := s2.Stats(); st.Created != 1 || st.Tombstones+st.PendingReaps != 0 {
 		t.Fatalf("journal after a refused delete: %+v", st)
 	}
+}
+
+// countingObserver counts the store's own retries.
+type countingObserver struct {
+	nopObserver
+	retries atomic.Int64
+}
+
+func (c *countingObserver) Retry(string) { c.retries.Add(1) }
+
+// Small uploads are retried by the store when the remote fails in a way
+// that may heal, so restic never sees those failures.
+func TestSmallUploadRetriesTransientFailures(t *testing.T) {
+	f, _ := faultRemote(t, `,error_rate=0.1,error_ops="put",seed=7`)
+	obs := &countingObserver{}
+	s := newStore(t, f, Options{Observer: obs})
+	for i := range 10 {
+		data := fmt.Sprintf("lock %d", i)
+		h, _ := obj(data)
+		if err := tryPut(s, h, data); err != nil {
+			t.Fatalf("put %d: %v (after %d retries in all)", i, err, obs.retries.Load())
+		}
+	}
+	if obs.retries.Load() == 0 {
+		t.Fatal("no put was retried: the fault knob did not bite")
+	}
+	t.Logf("10 uploads through a 10%% put failure rate: %d retries", obs.retries.Load())
 }

@@ -54,6 +54,9 @@ type Observer interface {
 	// Visible reports how long the remote took to show a write ("create")
 	// or a delete ("delete") after we acknowledged it.
 	Visible(kind string, lag time.Duration)
+	// Retry counts a remote call the store retries itself (op as in
+	// RemoteOp).
+	Retry(op string)
 }
 
 // Overlay events, counted in Stats and passed to the Observer.
@@ -319,10 +322,24 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 	if length < 0 || offset+length > o.size {
 		length = o.size - offset
 	}
+	var rc io.ReadCloser
+	var err error
 	if o.rec == nil {
-		return o.s.open(ctx, o.h, o.obj, offset, length)
+		rc, err = o.s.open(ctx, o.h, o.obj, offset, length)
+	} else {
+		rc, err = o.s.openRecent(ctx, o.h, o.rec, offset, length)
 	}
-	return o.s.openRecent(ctx, o.h, o.rec, offset, length)
+	if err != nil && o.s.deleted(o.h.remotePath()) {
+		// A DELETE won the race with this read: answer as after it.
+		return nil, fmt.Errorf("open %s: %w", o.h, ErrNotFound)
+	}
+	return rc, err
+}
+
+// deleted reports whether the overlay holds a tombstone for key.
+func (s *Store) deleted(key string) bool {
+	r := s.ov.get(key)
+	return r != nil && r.kind == tombstone
 }
 
 func rangeOptions(offset, length int64) []fs.OpenOption {
@@ -387,7 +404,7 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 			err = oerr
 		}
 		lastErr = err
-		if time.Now().Add(wait).After(deadline) || IsPermanent(err) {
+		if time.Now().Add(wait).After(deadline) || IsPermanent(err) || s.deleted(key) {
 			break
 		}
 		select {
@@ -485,25 +502,27 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if err != nil {
 		return err
 	}
-	// Small objects are kept to serve reads while the remote lags.
-	var kept *bytes.Buffer
-	var in io.Reader = vr
-	if s.content.fits(size) {
-		kept = bytes.NewBuffer(make([]byte, 0, size))
-		in = io.TeeReader(vr, kept)
-	}
-	info := object.NewStaticObjectInfo(key, time.Now(), size, true, nil, s.f)
+	var kept *bytes.Buffer // a small body, kept to serve reads while the remote lags
 	var obj fs.Object
-	err = s.remote("put", func() (err error) {
-		obj, err = s.f.Put(ctx, in, info, &fs.HashesOption{Hashes: hash.NewHashSet(s.verify)})
-		return err
-	})
-	if vr.err != nil {
-		// The body was bad: the backend saw a read error and stored nothing.
-		if obj != nil {
-			s.removeQuietly(ctx, obj)
+	if s.content.fits(size) {
+		// Read (and verify) a small body whole first: then a transient
+		// remote failure is retried here, instead of making restic print
+		// "returned error, retrying" (pCloud's upload is not retried by
+		// rclone).
+		kept = bytes.NewBuffer(make([]byte, 0, size))
+		if _, err := io.Copy(kept, vr); err != nil {
+			return fmt.Errorf("upload %s: %w", h, err)
 		}
-		return fmt.Errorf("upload %s: %w", h, vr.err)
+		obj, err = s.putSmall(ctx, key, kept.Bytes())
+	} else {
+		obj, err = s.putStream(ctx, key, vr, size)
+		if vr.err != nil {
+			// The body was bad: the backend saw a read error and stored nothing.
+			if obj != nil {
+				s.removeQuietly(ctx, obj)
+			}
+			return fmt.Errorf("upload %s: %w", h, vr.err)
+		}
 	}
 	if err != nil {
 		return remoteErr(fmt.Sprintf("upload %s", h), err)
@@ -535,6 +554,39 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		s.content.remove(key)
 	}
 	return nil
+}
+
+func (s *Store) putStream(ctx context.Context, key string, in io.Reader, size int64) (obj fs.Object, err error) {
+	info := object.NewStaticObjectInfo(key, time.Now(), size, true, nil, s.f)
+	err = s.remote("put", func() (err error) {
+		obj, err = s.f.Put(ctx, in, info, &fs.HashesOption{Hashes: hash.NewHashSet(s.verify)})
+		return err
+	})
+	return obj, err
+}
+
+// putRetries is how often a small upload is tried when the remote fails
+// in a way that may heal.
+const putRetries = 3
+
+// putSmall uploads a body held in memory, retrying transient failures with
+// a short backoff (well inside restic's patience).
+func (s *Store) putSmall(ctx context.Context, key string, data []byte) (fs.Object, error) {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		obj, err := s.putStream(ctx, key, bytes.NewReader(data), int64(len(data)))
+		if err == nil || attempt == putRetries || isNotFound(err) || Classify(err) != KindTransient {
+			return obj, err
+		}
+		s.obs.Retry("put")
+		s.log.Info("upload failed; retrying", "object", key, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // confirm checks that the remote holds what we sent.
@@ -932,6 +984,7 @@ type nopObserver struct{}
 func (nopObserver) RemoteOp(string, time.Duration, error) {}
 func (nopObserver) Event(string)                          {}
 func (nopObserver) Visible(string, time.Duration)         {}
+func (nopObserver) Retry(string)                          {}
 
 // keyedMutex orders operations on one object name: a POST and a DELETE of
 // the same object never interleave.

@@ -31,6 +31,7 @@ func (o cacheObserver) RemoteOp(op string, d time.Duration, err error) {
 
 func (o cacheObserver) Event(name string)                      { o.m.OverlayEvent(name) }
 func (o cacheObserver) Visible(kind string, lag time.Duration) { o.m.ObserveVisibleLag(kind, lag) }
+func (o cacheObserver) Retry(op string)                        { o.m.RemoteRetry(op) }
 
 // overlayGauges reads the store's state at scrape time.
 func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
