@@ -202,7 +202,9 @@ func (rq *request) handle() cache.Handle {
 func (s *Server) fail(rq *request, status int, err error) {
 	if err != nil {
 		lvl := slog.LevelDebug
-		if status >= 500 {
+		// A client that went away (restic cancels reads it no longer
+		// needs) is not a server problem.
+		if status >= 500 && rq.r.Context().Err() == nil {
 			lvl = slog.LevelWarn
 		}
 		s.log.Log(rq.r.Context(), lvl, "request failed",
