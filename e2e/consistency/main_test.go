@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -184,13 +183,4 @@ func (p *proc) kill9(t *testing.T) {
 		t.Fatalf("%s: want death by SIGKILL, got %v", p.name, p.err)
 	}
 	t.Logf("%s killed with SIGKILL", p.name)
-}
-
-// suiteModuleDir is the nested module holding restic's backend test suite.
-func suiteModuleDir(t *testing.T) string {
-	root, err := e2e.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(root, "conformance")
 }
