@@ -684,7 +684,8 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	if s.journal != nil && !ts.reap {
 		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Rm: ts.removedAt}); err != nil {
 			// The record on disk still says reap: after a restart the
-			// reaper finds the object gone, which is harmless.
+			// reaper finds the object gone and the tombstone retires at
+			// the settle window, still hiding it until then.
 			s.log.Warn("could not update the journal", "object", h, "err", err)
 		}
 	}
