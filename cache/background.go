@@ -33,6 +33,7 @@ func (s *Store) background() {
 		}()
 		now := time.Now()
 		s.expire(now)
+		s.dropStaleListings(now)
 		s.reapDue(ctx, now)
 		s.confirmDue(ctx, now)
 		cancel()
@@ -72,6 +73,18 @@ func (s *Store) expire(now time.Time) {
 	}
 	s.event(EventRetiredTimeout, len(expired))
 	s.journalDrop(retired)
+}
+
+// dropStaleListings forgets cached listings past listCacheTTL, so a large
+// data/ listing does not stay in memory after its use.
+func (s *Store) dropStaleListings(now time.Time) {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	for dir, l := range s.listCache {
+		if now.Sub(l.start) >= listCacheTTL {
+			delete(s.listCache, dir)
+		}
+	}
 }
 
 // reapDue retries the removals the remote refused, with backoff.
@@ -195,7 +208,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 		if !isDue[dir] {
 			continue // a config record, done above
 		}
-		entries, confirmed, err := s.listCounted(ctx, dir, isDataDir(dir))
+		entries, confirmed, err := s.listCounted(ctx, dir, isDataDir(dir), true)
 		if err != nil {
 			s.log.Debug("confirming listing failed", "dir", dir, "err", err)
 			continue

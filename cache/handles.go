@@ -13,9 +13,11 @@ import (
 // remote lookup per object, which on a far cloud is most of the time.
 const handleTTL = time.Minute
 
-// maxHandles bounds the handles kept (a prune of 100,000 packs keeps them
-// all: a few tens of MiB for a minute).
-const maxHandles = 200_000
+// maxHandles bounds the handles kept.
+const maxHandles = 50_000
+
+// maxListedHandles is the largest listing whose handles are kept.
+const maxListedHandles = 10_000
 
 // handleCache remembers recent fs.Object handles by remote path. It is
 // presence knowledge from the remote, not from us: the overlay's records

@@ -99,8 +99,11 @@ type Store struct {
 	content *contentCache
 	lists   singleflight.Group
 	handles *handleCache
-	locks   keyedMutex
-	events  map[string]*atomic.Uint64
+
+	listMu    sync.Mutex
+	listCache map[string]listing // dir -> the last remote listing (see listCacheTTL)
+	locks     keyedMutex
+	events    map[string]*atomic.Uint64
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
@@ -131,18 +134,19 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		opt.Observer = nopObserver{}
 	}
 	s := &Store{
-		f:       f,
-		log:     opt.Logger,
-		obs:     opt.Observer,
-		opt:     opt,
-		verify:  confirmHash(f.Hashes()),
-		ov:      newOverlay(),
-		content: newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
-		handles: newHandleCache(),
-		events:  map[string]*atomic.Uint64{},
-		pace:    map[string]*confirmState{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		f:         f,
+		log:       opt.Logger,
+		obs:       opt.Observer,
+		opt:       opt,
+		verify:    confirmHash(f.Hashes()),
+		ov:        newOverlay(),
+		content:   newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
+		handles:   newHandleCache(),
+		listCache: map[string]listing{},
+		events:    map[string]*atomic.Uint64{},
+		pace:      map[string]*confirmState{},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	for _, e := range eventNames {
 		s.events[e] = new(atomic.Uint64)
@@ -325,7 +329,7 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 	var rc io.ReadCloser
 	var err error
 	if o.rec == nil {
-		rc, err = o.s.open(ctx, o.h, o.obj, offset, length)
+		rc, err = o.s.openSmall(ctx, o, offset, length)
 	} else {
 		rc, err = o.s.openRecent(ctx, o.h, o.rec, offset, length)
 	}
@@ -334,6 +338,36 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 		return nil, fmt.Errorf("open %s: %w", o.h, ErrNotFound)
 	}
 	return rc, err
+}
+
+// openSmall reads an object the remote showed. A small one (keys,
+// snapshots, index files, config: read by every restic command) is read
+// whole once and then served from the content cache; restic objects are
+// named by their content, and config changes only through us.
+func (s *Store) openSmall(ctx context.Context, o *Object, offset, length int64) (io.ReadCloser, error) {
+	key := o.h.remotePath()
+	if !s.content.fits(o.size) {
+		return s.open(ctx, o.h, o.obj, offset, length)
+	}
+	if b, ok := s.content.get(key); ok && int64(len(b)) == o.size {
+		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
+	}
+	rc, err := s.open(ctx, o.h, o.obj, 0, o.size)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, o.size+1))
+	if err != nil {
+		return nil, &RemoteError{Op: fmt.Sprintf("read %s", o.h), Err: err}
+	}
+	if int64(len(b)) != o.size {
+		return nil, &RemoteError{Op: fmt.Sprintf("read %s", o.h), Err: fmt.Errorf("remote returned %d bytes, listed %d", len(b), o.size)}
+	}
+	if !s.deleted(key) {
+		s.content.add(key, b)
+	}
+	return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 }
 
 // deleted reports whether the overlay holds a tombstone for key.
@@ -718,19 +752,48 @@ type listing struct {
 }
 
 func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, error) {
-	out, _, err := s.listCounted(ctx, dir, nested)
+	out, _, err := s.listCounted(ctx, dir, nested, false)
 	return out, err
 }
 
-// listCounted is list, also telling how many records the listing confirmed.
-func (s *Store) listCounted(ctx context.Context, dir string, nested bool) ([]Entry, int, error) {
+// listCacheTTL is how long a client's listing reuses the last remote
+// listing of a folder. The overlay keeps that correct: every write and
+// delete through this instance since the listing is a record, and a
+// record outlives its confirmation (retireGrace) by more than this, while
+// the listing that confirms it replaces the cached one. Only writers that
+// bypass steadyrest go unseen for this long, as the contract allows. On a
+// far cloud it saves most of restic's listings (locks, keys, snapshots at
+// every command's start).
+const listCacheTTL = 30 * time.Second
+
+// listCounted is list, also telling how many records the listing
+// confirmed. fresh skips the cached listing (the confirmer needs the
+// remote's current view).
+func (s *Store) listCounted(ctx context.Context, dir string, nested, fresh bool) ([]Entry, int, error) {
+	if !fresh {
+		s.listMu.Lock()
+		l, ok := s.listCache[dir]
+		s.listMu.Unlock()
+		if ok && time.Since(l.start) < listCacheTTL {
+			out, confirmed := s.merge(dir, l)
+			return out, confirmed, nil
+		}
+	}
 	// Concurrent listings of one folder share one remote call; each caller
 	// applies the overlay after it returns, so a write acknowledged while
 	// the call was in flight still shows.
 	v, err, _ := s.lists.Do(dir, func() (any, error) {
 		start := time.Now()
 		entries, err := s.listRemote(context.WithoutCancel(ctx), dir, nested)
-		return listing{entries: entries, start: start}, err
+		l := listing{entries: entries, start: start}
+		if err == nil {
+			s.listMu.Lock()
+			if cur, ok := s.listCache[dir]; !ok || cur.start.Before(start) {
+				s.listCache[dir] = l
+			}
+			s.listMu.Unlock()
+		}
+		return l, err
 	})
 	if err != nil {
 		return nil, 0, err
@@ -746,6 +809,7 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 		depth = 2
 	}
 	entries := []Entry{}
+	var objs []fs.Object
 	err := s.remote("list", func() error {
 		return walk.ListR(ctx, s.f, dir, true, depth, walk.ListObjects, func(des fs.DirEntries) error {
 			for _, de := range des {
@@ -758,7 +822,7 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 					continue // not a restic object (a partial upload, a stray file)
 				}
 				entries = append(entries, Entry{Name: name, Size: o.Size()})
-				s.handles.add(o.Remote(), o, start)
+				objs = append(objs, o)
 			}
 			return nil
 		})
@@ -770,6 +834,14 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 		return nil, &RemoteError{Op: fmt.Sprintf("list %s", dir), Err: err}
 	}
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	// Keep the handles of a folder of ordinary size: restic reads or
+	// deletes what it just listed. A huge data/ listing would pin tens of
+	// MiB of handles for a minute to save a lookup per pack in a prune.
+	if len(objs) <= maxListedHandles {
+		for _, o := range objs {
+			s.handles.add(o.Remote(), o, start)
+		}
+	}
 	return entries, nil
 }
 
