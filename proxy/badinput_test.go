@@ -501,12 +501,15 @@ func (be *badEnv) positiveControl(t *testing.T, env string) {
 	ok := func(user, pass string) {
 		t.Helper()
 		be.fs.calls.Store(0)
-		c := badCase{method: "GET", target: "/r/keys/", user: user, pass: pass}
+		// A HEAD of a name nobody has asked about: no cache can answer
+		// it, so a valid request must reach the remote (and miss).
+		name := fmt.Sprintf("%064x", time.Now().UnixNano())
+		c := badCase{method: "HEAD", target: "/r/keys/" + name, user: user, pass: pass}
 		if env == "private" {
-			c.target = "/" + user + "/keys/"
+			c.target = "/" + user + "/keys/" + name
 		}
 		res, body := be.send(t, c)
-		if res.StatusCode != 200 {
+		if res.StatusCode != 404 {
 			t.Fatalf("control %s as %q: %d (%q)", c.target, user, res.StatusCode, body)
 		}
 		if be.fs.calls.Load() == 0 {
