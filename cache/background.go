@@ -49,7 +49,7 @@ func (s *Store) expire(now time.Time) {
 	for _, r := range s.ov.byKey {
 		switch {
 		case !r.pending():
-			if now.Sub(r.confirmed) > retireGrace {
+			if now.Sub(r.confirmedAt()) > retireGrace {
 				s.ov.dropLocked(r) // its journal entry went at confirmation
 			}
 		case now.Sub(r.at) > s.opt.SettleWindow:

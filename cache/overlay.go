@@ -2,6 +2,7 @@ package cache
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -41,7 +42,8 @@ type record struct {
 	// confirmed is when the remote confirmed the record. It stays a little
 	// longer (retireGrace) so that a listing that started before the
 	// confirmation, and returns after it, is still corrected.
-	confirmed time.Time
+	// It is atomic because Lookup asks pending() without the lock.
+	confirmed atomic.Int64 // unix nanoseconds, 0 while pending
 }
 
 // retireGrace is how long a confirmed record outlives its confirmation:
@@ -50,7 +52,15 @@ type record struct {
 const retireGrace = handleTTL + 10*time.Second
 
 // pending reports whether the remote has not confirmed r yet.
-func (r *record) pending() bool { return r.confirmed.IsZero() }
+func (r *record) pending() bool { return r.confirmed.Load() == 0 }
+
+// confirmedAt is when the remote confirmed r (zero while pending).
+func (r *record) confirmedAt() time.Time {
+	if n := r.confirmed.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // isConfig tells a repository's config record: it lives in no listed
 // folder, so a lookup confirms it instead of a listing.

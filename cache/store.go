@@ -967,7 +967,7 @@ type retiredRec struct {
 // notes its journal entry, which is no longer needed: a restart forgets a
 // confirmed record safely. The record itself stays for retireGrace.
 func (s *Store) confirmLocked(r *record, retired *[]retiredRec) {
-	r.confirmed = time.Now()
+	r.confirmed.Store(time.Now().UnixNano())
 	*retired = append(*retired, retiredRec{key: r.key, at: r.at})
 }
 

@@ -130,8 +130,10 @@ func TestReadYourWritesOnLaggingRemote(t *testing.T) {
 	if s.Stats().Events[EventAddedMissing] == 0 {
 		t.Error("added_missing_listing not counted")
 	}
-	// Once the remote shows it, the record retires by confirmation.
-	waitFor(t, "confirmation", 5*time.Second, func() bool {
+	// Once the remote shows it, the record retires by confirmation: the
+	// confirmer's fresh listing (client listings come from the 30 s
+	// listing cache, taken before the remote showed it).
+	waitFor(t, "confirmation", 15*time.Second, func() bool {
 		names(t, s, "repo", Locks)
 		return s.Stats().Created == 0
 	})
@@ -166,7 +168,7 @@ func TestDeleteSticksWhileRemoteStillLists(t *testing.T) {
 	if err := s.Remove(context.Background(), h); err != nil {
 		t.Fatalf("repeated delete: %v", err)
 	}
-	waitFor(t, "tombstone confirmation", 6*time.Second, func() bool {
+	waitFor(t, "tombstone confirmation", 15*time.Second, func() bool {
 		names(t, s, "repo", Locks)
 		return s.Stats().Tombstones == 0
 	})
@@ -214,7 +216,7 @@ func TestConfirmedDeleteStaysDeleted(t *testing.T) {
 	if got := names(t, s, "repo", Locks); len(got) != 0 {
 		t.Fatalf("listing during the delete lag: %v", got)
 	}
-	waitFor(t, "delete confirmed", 5*time.Second, func() bool {
+	waitFor(t, "delete confirmed", 15*time.Second, func() bool {
 		names(t, s, "repo", Locks)
 		return s.Stats().Tombstones == 0
 	})
@@ -384,7 +386,7 @@ func TestConfigRecordRetiresByLookup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "config records confirmed", 10*time.Second, func() bool { return s.Stats().Created == 0 })
+	waitFor(t, "config records confirmed", 15*time.Second, func() bool { return s.Stats().Created == 0 })
 	st := s.Stats()
 	if st.Events[EventRetiredConfirmed] != 2 || st.Events[EventRetiredTimeout] != 0 {
 		t.Fatalf("events: %v", st.Events)
