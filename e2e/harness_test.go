@@ -51,11 +51,17 @@ func TestHarnessStopsCleanly(t *testing.T) {
 	if s.Addr != "127.0.0.1:9" {
 		t.Fatalf("addr %q", s.Addr)
 	}
+	// The shell may not have run its second echo yet when the address
+	// line arrives; a TERM before it would (rightly) lose that line.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.Log(), "second line") {
+		if time.Now().After(deadline) {
+			t.Fatalf("log not captured: %q", s.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := s.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
-	}
-	if !strings.Contains(s.Log(), "second line") {
-		t.Fatalf("log not captured: %q", s.Log())
 	}
 }
 
