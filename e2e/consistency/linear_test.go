@@ -103,8 +103,15 @@ var registerModel = porcupine.Model{
 // recordHistory runs clients concurrent clients for about dur (and at most
 // opsPerClient operations each) against repo on base, on keys lock names,
 // and records every call and return. A list is recorded as one read per key.
-func recordHistory(t *testing.T, base string, clients, keys, opsPerClient int, dur time.Duration) []porcupine.Operation {
+// strict fails the test on a transport error or an unexpected status;
+// otherwise (the server under comparison) they are logged and end that
+// client's history, which is evidence enough against that server.
+func recordHistory(t *testing.T, base string, clients, keys, opsPerClient int, dur time.Duration, strict bool) []porcupine.Operation {
 	t.Helper()
+	report := t.Errorf
+	if !strict {
+		report = t.Logf
+	}
 	r := rest{t: t, base: base, c: &http.Client{Timeout: 30 * time.Second}}
 	r.must(http.MethodPost, "/?create=true", nil, http.StatusOK)
 	names := make([]string, keys)
@@ -145,7 +152,7 @@ func recordHistory(t *testing.T, base string, clients, keys, opsPerClient int, d
 					m, err := r.listNames("locks")
 					ret := time.Since(start).Nanoseconds()
 					if err != nil {
-						t.Errorf("client %d: list: %v", c, err)
+						report("client %d: list: %v", c, err)
 						return
 					}
 					for k2, n := range names {
@@ -161,7 +168,7 @@ func recordHistory(t *testing.T, base string, clients, keys, opsPerClient int, d
 					code, got, err := r.do(method, "/locks/"+names[k], body)
 					ret := time.Since(start).Nanoseconds()
 					if err != nil {
-						t.Errorf("client %d: %v", c, err)
+						report("client %d: %v", c, err)
 						return
 					}
 					out := linOutput{status: code, present: code == http.StatusOK}
@@ -169,7 +176,7 @@ func recordHistory(t *testing.T, base string, clients, keys, opsPerClient int, d
 						out.badContent = true
 					}
 					if kind != opPut && kind != opDelete && code != http.StatusOK && code != http.StatusNotFound {
-						t.Errorf("client %d: %s %s: unexpected status %d: %s", c, method, names[k][:10], code, got)
+						report("client %d: %s %s: unexpected status %d: %s", c, method, names[k][:10], code, got)
 						return
 					}
 					ops = append(ops, porcupine.Operation{ClientId: c, Input: linInput{k, kind}, Call: call, Output: out, Return: ret})
@@ -214,7 +221,7 @@ const (
 func TestLinearizableLocks(t *testing.T) {
 	t.Run("steadyrest", func(t *testing.T) {
 		srv := startSteadyrest(t, lagRemote(t, "3s", "jitter=1s"))
-		hist := recordHistory(t, "http://"+srv.Addr+"/lin", linClients, linKeys, linOpsPerClient, linDuration)
+		hist := recordHistory(t, "http://"+srv.Addr+"/lin", linClients, linKeys, linOpsPerClient, linDuration, true)
 		if len(hist) < 100 {
 			t.Fatalf("only %d operations recorded", len(hist))
 		}
@@ -226,7 +233,7 @@ func TestLinearizableLocks(t *testing.T) {
 	})
 	t.Run("rclone-serve-restic", func(t *testing.T) {
 		srv := startRclone(t, lagRemote(t, "3s", "jitter=1s"))
-		hist := recordHistory(t, "http://"+srv.Addr+"/lin", linClients, linKeys, linOpsPerClient, linDuration)
+		hist := recordHistory(t, "http://"+srv.Addr+"/lin", linClients, linKeys, linOpsPerClient, linDuration, false)
 		res := checkHistory(t, "rclone", hist, false)
 		if res != porcupine.Illegal {
 			t.Fatalf("history of %d operations through rclone serve restic on a lagging remote: porcupine says %v, want Illegal (not linearizable)", len(hist), res)
