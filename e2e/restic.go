@@ -104,7 +104,7 @@ func (r *Restic) RunIn(dir string, args ...string) Result {
 	cmd := exec.CommandContext(ctx, r.Bin, full...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Env = append(cleanEnv(),
+	cmd.Env = append(CleanEnv(),
 		"RESTIC_PASSWORD="+r.Password,
 		"RESTIC_CACHE_DIR="+r.CacheDir,
 	)
@@ -140,9 +140,9 @@ func (r *Restic) MustRunIn(dir string, args ...string) Result {
 	return res
 }
 
-// cleanEnv is the process environment without RESTIC_* and RCLONE_*
+// CleanEnv is the process environment without RESTIC_* and RCLONE_*
 // variables, so a developer's settings cannot leak into a test run.
-func cleanEnv() []string {
+func CleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "RESTIC_") || strings.HasPrefix(kv, "RCLONE_") {

@@ -85,7 +85,7 @@ func RunRESTSuite(t testing.TB, repo string, timeout time.Duration) SuiteResult 
 	cmd.Dir = filepath.Join(root, "conformance")
 	cmd.WaitDelay = 10 * time.Second
 	var env []string
-	for _, kv := range cleanEnv() {
+	for _, kv := range CleanEnv() {
 		if !strings.HasPrefix(kv, "GOFLAGS=") {
 			env = append(env, kv)
 		}

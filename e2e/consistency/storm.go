@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/steadyrest/steadyrest/e2e"
 )
 
 // StormConfig describes one storm: Plans plans on one repository, each
@@ -171,7 +173,7 @@ func (c *StormConfig) Run(ctx context.Context, cacheName string, args ...string)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Restic, append([]string{"-r", c.Repo}, args...)...)
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Env = append(cleanEnv(),
+	cmd.Env = append(e2e.CleanEnv(),
 		"RESTIC_PASSWORD="+c.Password,
 		"RESTIC_CACHE_DIR="+filepath.Join(c.WorkDir, "cache", cacheName),
 	)
@@ -341,18 +343,6 @@ func (r StormResult) Table() string {
 	fmt.Fprintf(&b, "storm: %d plans %s, %d/%d commands ok (exit 0 and JSON only), %d exit 0, %d with warning lines (%d lines), wall %.2fs\n",
 		r.Plans, mode, ok, len(r.Commands), exit0, ww, wl, r.Wall.Seconds())
 	return b.String()
-}
-
-// cleanEnv is the environment without RESTIC_* and RCLONE_* variables.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "RESTIC_") || strings.HasPrefix(kv, "RCLONE_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // lockedBuffer is a bytes.Buffer safe for the two copying goroutines exec

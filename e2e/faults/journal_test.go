@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/e2e"
 )
 
 // runToExit runs steadyrest expecting it to refuse to start: it must exit
@@ -18,7 +20,7 @@ func runToExit(t *testing.T, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, steadyrestBin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = e2e.CleanEnv()
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("steadyrest still running after 20s; want a refusal to start\n%s", out)

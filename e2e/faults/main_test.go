@@ -76,7 +76,7 @@ func startSteadyrest(t testing.TB, remote, stateDir, listen string, env []string
 	t.Helper()
 	args := append([]string{"--remote", remote, "--listen", listen, "--state-dir", stateDir, "--no-auth"}, extra...)
 	p := &proc{t: t, cmd: exec.Command(steadyrestBin, args...), done: make(chan struct{}), logDone: make(chan struct{})}
-	p.cmd.Env = append(cleanEnv(), env...)
+	p.cmd.Env = append(e2e.CleanEnv(), env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	p.cmd.WaitDelay = 2 * time.Second
@@ -165,17 +165,6 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "")
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "STEADYREST_") || strings.HasPrefix(kv, "RCLONE_") || strings.HasPrefix(kv, "RESTIC_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // lagRemote is a lag connection string over a local folder.

@@ -24,7 +24,7 @@ func startEmulator(t *testing.T, args ...string) string {
 	t.Helper()
 	conf := filepath.Join(t.TempDir(), "rclone.conf")
 	cmd := exec.Command(emulatorBin, append(args, "-rclone-conf", conf, "-remote-name", "pcloud")...)
-	cmd.Env = cleanEnv()
+	cmd.Env = e2e.CleanEnv()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
