@@ -71,3 +71,44 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// Binary is a package of the main module that a test binary's TestMain
+// builds once for its tests.
+type Binary struct {
+	Pkg string  // e.g. ./cmd/steadyrest
+	Dst *string // receives the built binary's path
+	// Race builds it with the race detector when E2E_RACE asks for that
+	// (set, and not 0): the servers under test, not test fixtures.
+	Race bool
+}
+
+// RaceRequested reports whether E2E_RACE asks for race-built servers.
+func RaceRequested() bool {
+	r := os.Getenv("E2E_RACE")
+	return r != "" && r != "0"
+}
+
+// RunWithBinaries is a TestMain body: it builds bins into a temporary
+// folder, runs the tests and removes the folder, returning the exit code.
+// name prefixes its error messages.
+func RunWithBinaries(m interface{ Run() int }, name string, bins ...Binary) int {
+	dir, err := os.MkdirTemp("", "steadyrest-"+name+"-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	for _, b := range bins {
+		var flags []string
+		if b.Race && RaceRequested() {
+			flags = append(flags, "-race")
+		}
+		p, err := BuildBinary(dir, b.Pkg, flags...)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: building %s: %v\n", name, b.Pkg, err)
+			return 1
+		}
+		*b.Dst = p
+	}
+	return m.Run()
+}

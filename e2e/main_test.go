@@ -41,7 +41,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	var flags []string
-	if r := os.Getenv("E2E_RACE"); r != "" && r != "0" {
+	if RaceRequested() {
 		flags = append(flags, "-race")
 	}
 	serverBin, err = BuildBinary(dir, pkg, flags...)

@@ -3,7 +3,6 @@ package consistency
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -25,35 +24,11 @@ var (
 	emulatorBin   string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "steadyrest-consistency-bin-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "consistency: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	var flags []string
-	if r := os.Getenv("E2E_RACE"); r != "" && r != "0" {
-		flags = append(flags, "-race")
-	}
-	for _, b := range []struct {
-		pkg string
-		dst *string
-	}{
-		{"./cmd/steadyrest", &steadyrestBin},
-		{"./cmd/rclone-lag", &rcloneLagBin},
-		{"./cmd/pcloud-emulator", &emulatorBin},
-	} {
-		p, err := e2e.BuildBinary(dir, b.pkg, flags...)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "consistency: building %s: %v\n", b.pkg, err)
-			return 1
-		}
-		*b.dst = p
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(e2e.RunWithBinaries(m, "consistency",
+		e2e.Binary{Pkg: "./cmd/steadyrest", Dst: &steadyrestBin, Race: true},
+		e2e.Binary{Pkg: "./cmd/rclone-lag", Dst: &rcloneLagBin, Race: true},
+		e2e.Binary{Pkg: "./cmd/pcloud-emulator", Dst: &emulatorBin, Race: true}))
 }
 
 // lagRemote is a fresh lagging remote over a temp folder.

@@ -29,29 +29,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "steadyrest-faults-bin-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	var flags []string
-	if r := os.Getenv("E2E_RACE"); r != "" && r != "0" {
-		flags = append(flags, "-race")
-	}
-	if steadyrestBin, err = e2e.BuildBinary(dir, "./cmd/steadyrest", flags...); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-		return 1
-	}
-	if emulatorBin, err = e2e.BuildBinary(dir, "./cmd/pcloud-emulator"); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2e.RunWithBinaries(m, "faults",
+		e2e.Binary{Pkg: "./cmd/steadyrest", Dst: &steadyrestBin, Race: true},
+		e2e.Binary{Pkg: "./cmd/pcloud-emulator", Dst: &emulatorBin}))
 }
 
 // proc is a steadyrest process this package starts itself (rather than

@@ -5,7 +5,6 @@
 package pcloud
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,34 +22,10 @@ var (
 	rcloneLagBin  string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "steadyrest-pcloud-bin-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pcloud e2e: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	var flags []string
-	if r := os.Getenv("E2E_RACE"); r != "" && r != "0" {
-		flags = append(flags, "-race")
-	}
-	for _, b := range []struct {
-		pkg string
-		dst *string
-	}{
-		{"./cmd/steadyrest", &steadyrestBin},
-		{"./cmd/rclone-lag", &rcloneLagBin},
-	} {
-		p, err := e2e.BuildBinary(dir, b.pkg, flags...)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "pcloud e2e: building %s: %v\n", b.pkg, err)
-			return 1
-		}
-		*b.dst = p
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(e2e.RunWithBinaries(m, "pcloud",
+		e2e.Binary{Pkg: "./cmd/steadyrest", Dst: &steadyrestBin, Race: true},
+		e2e.Binary{Pkg: "./cmd/rclone-lag", Dst: &rcloneLagBin, Race: true}))
 }
 
 // remoteName is the rclone.conf section the emulator is written under.
