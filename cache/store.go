@@ -233,9 +233,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Fs returns the remote the store writes to.
-func (s *Store) Fs() fs.Fs { return s.f }
-
 // Stats returns a snapshot of the overlay's state.
 func (s *Store) Stats() Stats {
 	c, t, p, oldest := s.ov.counts()

@@ -129,9 +129,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if s.opt.Auth != nil {
-		user, pass, ok := r.BasicAuth()
-		if !ok || !s.opt.Auth.Authenticate(user, pass) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="steadyrest"`)
+		user, ok := authenticate(s.opt.Auth, w, r)
+		if !ok {
 			s.fail(req, http.StatusUnauthorized, nil)
 			return
 		}
@@ -152,7 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// rest-server answers 401 when a user reaches into another user's
 	// repositories, so that a client retries with other credentials.
 	if s.opt.PrivateRepos && (len(rt.repo) == 0 || rt.repo[0] != req.user) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="steadyrest"`)
+		w.Header().Set("WWW-Authenticate", authChallenge)
 		s.fail(req, http.StatusUnauthorized, nil)
 		return
 	}
@@ -191,6 +190,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.fail(req, badRouteStatus(r.Method), nil)
 	}
+}
+
+// authChallenge goes with every 401.
+const authChallenge = `Basic realm="steadyrest"`
+
+// authenticate checks r's Basic credentials against auth and returns the
+// user; on failure it has set the challenge header and the caller answers
+// 401.
+func authenticate(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, bool) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || !auth.Authenticate(user, pass) {
+		w.Header().Set("WWW-Authenticate", authChallenge)
+		return "", false
+	}
+	return user, true
+}
+
+// RequireAuth guards h with the same credentials as the REST API, for
+// endpoints served beside it (/metrics). A nil auth lets everyone in.
+func RequireAuth(auth Authenticator, h http.Handler) http.Handler {
+	if auth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := authenticate(auth, w, r); !ok {
+			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (rq *request) handle() cache.Handle {

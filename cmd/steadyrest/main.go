@@ -185,7 +185,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 	metricsHandler := m.Handler(reg)
 	if !cfg.metricsNoAuth {
-		metricsHandler = requireAuth(auth, metricsHandler)
+		metricsHandler = proxy.RequireAuth(auth, metricsHandler)
 	}
 	mux := &routes{
 		healthz: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }),

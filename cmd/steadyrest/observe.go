@@ -86,22 +86,6 @@ func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ready\n")
 }
 
-// requireAuth guards h with the same credentials as the REST API.
-func requireAuth(auth proxy.Authenticator, h http.Handler) http.Handler {
-	if auth == nil {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if !ok || !auth.Authenticate(user, pass) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="steadyrest"`)
-			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 // routes sends the service endpoints to their handlers and everything else
 // to the REST API. Not an http.ServeMux: it cleans paths and redirects
 // (/a/../config to /config), and the protocol layer must see the raw path
