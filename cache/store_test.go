@@ -25,11 +25,7 @@ import (
 // lagRemote returns a real local-folder remote wrapped in the lag backend.
 func lagRemote(t *testing.T, opts string) fs.Fs {
 	t.Helper()
-	spec := fmt.Sprintf(":lag,remote='%s'%s:", t.TempDir(), opts)
-	f, err := fs.NewFs(context.Background(), spec)
-	if err != nil {
-		t.Fatalf("NewFs(%s): %v", spec, err)
-	}
+	f, _ := faultRemote(t, opts)
 	return f
 }
 
