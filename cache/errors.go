@@ -2,6 +2,7 @@ package cache
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -102,4 +103,31 @@ func IsPermanent(err error) bool {
 		return re.Kind() != KindTransient
 	}
 	return Classify(err) != KindTransient
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) ||
+		errors.Is(err, fs.ErrorIsDir)
+}
+
+// RemoteError is a failure of the remote (as opposed to a bad request).
+type RemoteError struct {
+	Op  string
+	Err error
+}
+
+func (e *RemoteError) Error() string {
+	if k := e.Kind(); k != KindTransient {
+		return e.Op + ": remote " + k.String() + ": " + e.Err.Error()
+	}
+	return e.Op + ": " + e.Err.Error()
+}
+func (e *RemoteError) Unwrap() error { return e.Err }
+
+// remoteErr maps rclone's not-found errors to ErrNotFound and wraps the rest.
+func remoteErr(op string, err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return &RemoteError{Op: op, Err: err}
 }

@@ -1,0 +1,21 @@
+// Package cache presents restic repositories below one rclone remote path
+// as a strongly consistent store, even when the remote is eventually
+// consistent (new files missing from listings, deleted ones still listed).
+//
+// Every write and delete through a Store leaves a record in an overlay:
+//
+//   - a POST is acknowledged only after the remote confirmed it (size, and
+//     hash where the remote has one) and its record is durable;
+//   - a listing is the remote's listing plus recent creates minus recent
+//     deletes; a lookup answers from the records first;
+//   - a DELETE the remote cannot carry out yet still answers success: a
+//     tombstone hides the object and a reaper retries the removal;
+//   - a record retires when the remote confirms it (a listing or lookup
+//     that started after it agrees), or at the settle window, which is
+//     counted and logged because the guarantee can lapse there;
+//   - records survive a restart (a bbolt journal), so a deleted lock does
+//     not come back.
+//
+// Writers that bypass the Store are not covered. See design.md for the
+// whole contract.
+package cache

@@ -1,0 +1,132 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/walk"
+)
+
+// Entry is one listed object.
+type Entry struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+}
+
+// List returns the objects of type t in repo, sorted by name: the remote's
+// listing plus recent creates minus recent deletes. A missing folder is an
+// empty list; a remote error is an error, never an empty list.
+func (s *Store) List(ctx context.Context, repo string, t Type) ([]Entry, error) {
+	if t == Config {
+		return nil, fmt.Errorf("%w: config is not a folder", ErrInvalid)
+	}
+	if err := (Handle{Repo: repo, Type: t, Name: strings.Repeat("0", 64)}).Validate(); err != nil {
+		return nil, err
+	}
+	return s.list(ctx, typeDir(repo, t), t == Data)
+}
+
+// listing is one remote listing and when it started.
+type listing struct {
+	entries []Entry
+	start   time.Time
+}
+
+func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, error) {
+	out, _, err := s.listCounted(ctx, dir, nested, false)
+	return out, err
+}
+
+// listCacheTTL is how long a client's listing reuses the last remote
+// listing of a folder. The overlay keeps that correct: every write and
+// delete through this instance since the listing is a record, and a
+// record outlives its confirmation (retireGrace) by more than this, while
+// the listing that confirms it replaces the cached one. Only writers that
+// bypass steadyrest go unseen for this long, as the contract allows. On a
+// far cloud it saves most of restic's listings (locks, keys, snapshots at
+// every command's start).
+const listCacheTTL = 30 * time.Second
+
+// listCounted is list, also telling how many records the listing
+// confirmed. fresh skips the cached listing (the confirmer needs the
+// remote's current view).
+func (s *Store) listCounted(ctx context.Context, dir string, nested, fresh bool) ([]Entry, int, error) {
+	if !fresh {
+		s.listMu.Lock()
+		l, ok := s.listCache[dir]
+		s.listMu.Unlock()
+		if ok && time.Since(l.start) < listCacheTTL {
+			out, confirmed := s.merge(dir, l)
+			return out, confirmed, nil
+		}
+	}
+	// Concurrent listings of one folder share one remote call; each caller
+	// applies the overlay after it returns, so a write acknowledged while
+	// the call was in flight still shows.
+	v, err, _ := s.lists.Do(dir, func() (any, error) {
+		start := time.Now()
+		entries, err := s.listRemote(context.WithoutCancel(ctx), dir, nested)
+		l := listing{entries: entries, start: start}
+		if err == nil {
+			s.listMu.Lock()
+			if cur, ok := s.listCache[dir]; !ok || cur.start.Before(start) {
+				s.listCache[dir] = l
+			}
+			s.listMu.Unlock()
+		}
+		return l, err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out, confirmed := s.merge(dir, v.(listing))
+	return out, confirmed, nil
+}
+
+func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entry, error) {
+	start := time.Now()
+	depth := 1
+	if nested {
+		depth = 2
+	}
+	entries := []Entry{}
+	var objs []fs.Object
+	err := s.remote("list", func() error {
+		return walk.ListR(ctx, s.f, dir, true, depth, walk.ListObjects, func(des fs.DirEntries) error {
+			for _, de := range des {
+				o, ok := de.(fs.Object)
+				if !ok {
+					continue
+				}
+				name := o.Remote()[strings.LastIndexByte(o.Remote(), '/')+1:]
+				if !IsHexID(name) {
+					continue // not a restic object (a partial upload, a stray file)
+				}
+				entries = append(entries, Entry{Name: name, Size: o.Size()})
+				objs = append(objs, o)
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, fs.ErrorDirNotFound) {
+		return []Entry{}, nil
+	}
+	if err != nil {
+		return nil, &RemoteError{Op: fmt.Sprintf("list %s", dir), Err: err}
+	}
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	// Keep the handles of a folder of ordinary size: restic reads or
+	// deletes what it just listed. A huge data/ listing would pin tens of
+	// MiB of handles for a minute to save a lookup per pack in a prune.
+	if len(objs) <= maxListedHandles {
+		for _, o := range objs {
+			s.handles.add(o.Remote(), o, start)
+		}
+	}
+	return entries, nil
+}

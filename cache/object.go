@@ -1,0 +1,205 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// Object is an object found by Lookup.
+type Object struct {
+	s    *Store
+	h    Handle
+	size int64
+	obj  fs.Object // as the remote listed it; nil for an overlay record
+	rec  *record   // the overlay's record of a recent write
+}
+
+// Size is the object's length in bytes.
+func (o *Object) Size() int64 { return o.size }
+
+// Open reads length bytes from offset; length < 0 reads to the end.
+func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || offset > o.size {
+		return nil, fmt.Errorf("%w: offset %d outside 0..%d", ErrInvalid, offset, o.size)
+	}
+	if length < 0 || offset+length > o.size {
+		length = o.size - offset
+	}
+	var rc io.ReadCloser
+	var err error
+	if o.rec == nil {
+		rc, err = o.s.openSmall(ctx, o, offset, length)
+	} else {
+		rc, err = o.s.openRecent(ctx, o.h, o.rec, offset, length)
+	}
+	if err != nil && o.s.deleted(o.h.remotePath()) {
+		// A DELETE won the race with this read: answer as after it.
+		return nil, fmt.Errorf("open %s: %w", o.h, ErrNotFound)
+	}
+	return rc, err
+}
+
+// openSmall reads an object the remote showed. A small one (keys,
+// snapshots, index files, config: read by every restic command) is read
+// whole once and then served from the content cache; restic objects are
+// named by their content, and config changes only through us.
+func (s *Store) openSmall(ctx context.Context, o *Object, offset, length int64) (io.ReadCloser, error) {
+	key := o.h.remotePath()
+	if !s.content.fits(o.size) {
+		return s.open(ctx, o.h, o.obj, offset, length)
+	}
+	if b, ok := s.content.get(key); ok && int64(len(b)) == o.size {
+		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
+	}
+	rc, err := s.open(ctx, o.h, o.obj, 0, o.size)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, o.size+1))
+	if err != nil {
+		return nil, &RemoteError{Op: fmt.Sprintf("read %s", o.h), Err: err}
+	}
+	if int64(len(b)) != o.size {
+		return nil, &RemoteError{Op: fmt.Sprintf("read %s", o.h), Err: fmt.Errorf("remote returned %d bytes, listed %d", len(b), o.size)}
+	}
+	if !s.deleted(key) {
+		s.content.add(key, b)
+	}
+	return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
+}
+
+// deleted reports whether the overlay holds a tombstone for key.
+func (s *Store) deleted(key string) bool {
+	r := s.ov.get(key)
+	return r != nil && r.kind == tombstone
+}
+
+func rangeOptions(offset, length int64) []fs.OpenOption {
+	if offset == 0 && length < 0 {
+		return nil
+	}
+	end := int64(-1)
+	if length >= 0 {
+		end = offset + length - 1
+	}
+	return []fs.OpenOption{&fs.RangeOption{Start: offset, End: end}}
+}
+
+func (s *Store) open(ctx context.Context, h Handle, obj fs.Object, offset, length int64) (io.ReadCloser, error) {
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	var rc io.ReadCloser
+	err := s.remote("get", func() (err error) {
+		rc, err = obj.Open(ctx, rangeOptions(offset, length)...)
+		return err
+	})
+	if err != nil {
+		return nil, remoteErr(fmt.Sprintf("open %s", h), err)
+	}
+	return rc, nil
+}
+
+// openRecent reads an object written through us that the remote may not
+// show yet: from the content cache, then through the upload's own handle,
+// then by asking the remote again with backoff. It never answers not-found
+// for an object we wrote and did not delete.
+func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, length int64) (io.ReadCloser, error) {
+	key := h.remotePath()
+	if b, ok := s.content.get(key); ok && int64(len(b)) == rec.size {
+		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
+	}
+	if rec.obj != nil {
+		rc, err := s.open(ctx, h, rec.obj, offset, length)
+		if err == nil {
+			return rc, nil
+		}
+		s.log.Debug("reading a recent upload through its handle failed; asking the remote again", "object", h, "err", err)
+	}
+	deadline := time.Now().Add(s.opt.ReadRetry)
+	wait := 100 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		var obj fs.Object
+		err := s.remote("stat", func() (err error) {
+			obj, err = s.f.NewObject(ctx, key)
+			return err
+		})
+		if err == nil {
+			rc, oerr := s.open(ctx, h, obj, offset, length)
+			if oerr == nil {
+				if attempt > 0 {
+					s.event(EventReadAfterRemote, 1)
+				}
+				return rc, nil
+			}
+			err = oerr
+		}
+		lastErr = err
+		if time.Now().Add(wait).After(deadline) || IsPermanent(err) || s.deleted(key) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read %s: %w", h, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	// Not ErrNotFound: the object exists, the remote just cannot serve it
+	// yet. A 5xx makes restic retry.
+	return nil, &RemoteError{Op: fmt.Sprintf("read recent upload %s", h), Err: lastErr}
+}
+
+// Lookup finds an object; ErrNotFound when it does not exist.
+func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	o, err := s.lookup(ctx, h)
+	if err == nil && o.rec != nil && o.rec.pending() {
+		s.event(EventReadFromOverlay, 1)
+	}
+	return o, err
+}
+
+func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
+	key := h.remotePath()
+	if rec := s.ov.get(key); rec != nil {
+		if rec.kind == tombstone {
+			return nil, fmt.Errorf("look up %s: %w", h, ErrNotFound)
+		}
+		return &Object{s: s, h: h, size: rec.size, rec: rec}, nil
+	}
+	if obj := s.handles.get(key); obj != nil {
+		return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
+	}
+	start := time.Now()
+	var obj fs.Object
+	err := s.remote("stat", func() (err error) {
+		obj, err = s.f.NewObject(ctx, key)
+		return err
+	})
+	if err != nil {
+		return nil, remoteErr(fmt.Sprintf("look up %s", h), err)
+	}
+	s.handles.add(key, obj, start)
+	return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
+}
+
+// exists reports whether h exists, the overlay first.
+func (s *Store) exists(ctx context.Context, h Handle) (bool, error) {
+	_, err := s.lookup(ctx, h)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

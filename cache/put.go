@@ -1,0 +1,165 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/hash"
+	"github.com/rclone/rclone/fs/object"
+)
+
+// PutOptions qualify an upload.
+type PutOptions struct {
+	// SHA256, when set, is the digest the body must have. The upload fails
+	// with ErrHashMismatch, storing nothing, when it differs.
+	SHA256 []byte
+	// NoOverwrite makes Put fail with ErrExists when the object exists.
+	NoOverwrite bool
+}
+
+// Put stores size bytes read from body under h. It returns only after the
+// remote confirmed the write (size, and hash where the remote keeps one)
+// and the overlay journaled it. A body that is shorter or longer than size,
+// or whose digest differs from opt.SHA256, stores nothing.
+func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, opt PutOptions) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if size < 0 {
+		return fmt.Errorf("%w: unknown size", ErrSizeMismatch)
+	}
+	key := h.remotePath()
+	unlock := s.locks.lock(key)
+	defer unlock()
+
+	if opt.NoOverwrite {
+		found, err := s.exists(ctx, h)
+		if err != nil {
+			return err
+		}
+		if found {
+			return fmt.Errorf("put %s: %w", h, ErrExists)
+		}
+	}
+
+	vr, err := newVerifyReader(body, size, opt.SHA256, s.verify)
+	if err != nil {
+		return err
+	}
+	var kept *bytes.Buffer // a small body, kept to serve reads while the remote lags
+	var obj fs.Object
+	if s.content.fits(size) {
+		// Read (and verify) a small body whole first: then a transient
+		// remote failure is retried here, instead of making restic print
+		// "returned error, retrying" (pCloud's upload is not retried by
+		// rclone).
+		kept = bytes.NewBuffer(make([]byte, 0, size))
+		if _, err := io.Copy(kept, vr); err != nil {
+			return fmt.Errorf("upload %s: %w", h, err)
+		}
+		obj, err = s.putSmall(ctx, key, kept.Bytes())
+	} else {
+		obj, err = s.putStream(ctx, key, vr, size)
+		if vr.err != nil {
+			// The body was bad: the backend saw a read error and stored nothing.
+			if obj != nil {
+				s.removeQuietly(ctx, obj)
+			}
+			return fmt.Errorf("upload %s: %w", h, vr.err)
+		}
+	}
+	if err != nil {
+		return remoteErr(fmt.Sprintf("upload %s", h), err)
+	}
+	if err := s.confirm(ctx, obj, size, vr); err != nil {
+		s.removeQuietly(ctx, obj)
+		return &RemoteError{Op: fmt.Sprintf("upload %s", h), Err: err}
+	}
+
+	now := time.Now()
+	if s.journal != nil {
+		// The remote has the object; without the journal entry a restart
+		// could not keep it visible, so the client is not told it is saved
+		// and will retry.
+		jr := journalRecord{Kind: "c", Size: size, At: now}
+		if kept != nil && size <= journalDataMax {
+			jr.Data = kept.Bytes()
+		}
+		if err := s.journal.put(key, jr); err != nil {
+			return fmt.Errorf("upload %s: %w", h, err)
+		}
+	}
+	dir, name, _ := splitKey(key)
+	s.ov.set(&record{kind: created, key: key, dir: dir, name: name, size: size, obj: obj, at: now})
+	s.handles.remove(key) // the record holds the new handle
+	if kept != nil {
+		s.content.add(key, kept.Bytes())
+	} else {
+		s.content.remove(key)
+	}
+	return nil
+}
+
+func (s *Store) putStream(ctx context.Context, key string, in io.Reader, size int64) (obj fs.Object, err error) {
+	info := object.NewStaticObjectInfo(key, time.Now(), size, true, nil, s.f)
+	err = s.remote("put", func() (err error) {
+		obj, err = s.f.Put(ctx, in, info, &fs.HashesOption{Hashes: hash.NewHashSet(s.verify)})
+		return err
+	})
+	return obj, err
+}
+
+// putRetries is how often a small upload is tried when the remote fails
+// in a way that may heal.
+const putRetries = 3
+
+// putSmall uploads a body held in memory, retrying transient failures with
+// a short backoff (well inside restic's patience).
+func (s *Store) putSmall(ctx context.Context, key string, data []byte) (fs.Object, error) {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		obj, err := s.putStream(ctx, key, bytes.NewReader(data), int64(len(data)))
+		if err == nil || attempt == putRetries || isNotFound(err) || Classify(err) != KindTransient {
+			return obj, err
+		}
+		s.obs.Retry("put")
+		s.log.Info("upload failed; retrying", "object", key, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// confirm checks that the remote holds what we sent.
+func (s *Store) confirm(ctx context.Context, obj fs.Object, size int64, vr *verifyReader) error {
+	if obj.Size() >= 0 && obj.Size() != size {
+		return fmt.Errorf("remote stored %d bytes, sent %d", obj.Size(), size)
+	}
+	if s.verify == hash.None {
+		return nil
+	}
+	got, err := obj.Hash(ctx, s.verify)
+	if err != nil || got == "" {
+		// The remote keeps no hash for this object; size has to do.
+		return nil
+	}
+	if want := vr.remoteSum(); !strings.EqualFold(got, want) {
+		return fmt.Errorf("remote %v %s differs from sent %s", s.verify, got, want)
+	}
+	return nil
+}
+
+func (s *Store) removeQuietly(ctx context.Context, obj fs.Object) {
+	err := s.remote("delete", func() error { return obj.Remove(ctx) })
+	if err != nil && !isNotFound(err) {
+		s.log.Warn("could not remove a rejected upload", "object", obj.Remote(), "err", err)
+	}
+}

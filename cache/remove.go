@@ -1,0 +1,84 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Remove deletes an object. Removing an object that does not exist
+// succeeds. The delete sticks even when the remote cannot remove the
+// object yet: a journaled tombstone hides it, and the reaper retries the
+// removal until the remote confirms it.
+func (s *Store) Remove(ctx context.Context, h Handle) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	key := h.remotePath()
+	unlock := s.locks.lock(key)
+	defer unlock()
+
+	prev := s.ov.get(key)
+	if prev != nil && prev.kind == tombstone {
+		return nil // deleted already; the reaper owns what is left to do
+	}
+	now := time.Now()
+	dir, name, _ := splitKey(key)
+	ts := &record{kind: tombstone, key: key, dir: dir, name: name, at: now, reap: true}
+	// Journal first: a crash between the remote removal and the record
+	// must not let a lagging listing bring the object back.
+	if s.journal != nil {
+		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Reap: true}); err != nil {
+			return fmt.Errorf("delete %s: %w", h, err)
+		}
+	}
+	// Known to exist: we wrote it, or the remote listed or showed it.
+	obj := s.handles.get(key)
+	known := prev != nil || obj != nil
+	if prev != nil {
+		obj = prev.obj
+	}
+	s.handles.remove(key)
+	var err error
+	if obj == nil {
+		err = s.remote("stat", func() (err error) {
+			obj, err = s.f.NewObject(ctx, key)
+			return err
+		})
+	}
+	if err == nil {
+		known = true
+		err = s.remote("delete", func() error { return obj.Remove(ctx) })
+	}
+	switch {
+	case err == nil:
+		ts.reap, ts.removedAt = false, time.Now()
+	case !isNotFound(err) && Classify(err) != KindTransient:
+		// The remote refuses for good (permission, a permanent error):
+		// retrying cannot heal it, so the client is told instead of
+		// getting a 200 for a delete that will never happen.
+		s.journalRestore(key, prev)
+		return remoteErr(fmt.Sprintf("delete %s", h), err)
+	case isNotFound(err) && !known:
+		// Nothing we know of: the tombstone only masks a lagging listing,
+		// and turns into a reap if a listing shows the object after all.
+		ts.reap = false
+	default:
+		// The remote could not remove an object we know exists (it still
+		// hides a fresh upload, or failed): absorb the delete, reap later.
+		s.event(EventDeleteAbsorbed, 1)
+		s.log.Info("delete absorbed: the remote could not remove the object yet; the reaper will retry",
+			"object", h, "err", err)
+	}
+	s.ov.set(ts)
+	s.content.remove(key)
+	if s.journal != nil && !ts.reap {
+		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Rm: ts.removedAt}); err != nil {
+			// The record on disk still says reap: after a restart the
+			// reaper finds the object gone and the tombstone retires at
+			// the settle window, still hiding it until then.
+			s.log.Warn("could not update the journal", "object", h, "err", err)
+		}
+	}
+	return nil
+}
