@@ -112,12 +112,12 @@ func (s *Store) reap(ctx context.Context, r *record) {
 		return // written again or retired meanwhile
 	}
 	var obj fs.Object
-	err := s.remote("stat", func() (err error) {
+	err := s.remote(OpStat, func() (err error) {
 		obj, err = s.f.NewObject(ctx, r.key)
 		return err
 	})
 	if err == nil {
-		err = s.remote("delete", func() error { return obj.Remove(ctx) })
+		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
 	}
 	s.ov.mu.Lock()
 	if err == nil {
@@ -229,7 +229,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 	start := time.Now()
 	var obj fs.Object
-	err := s.remote("stat", func() (err error) {
+	err := s.remote(OpStat, func() (err error) {
 		obj, err = s.f.NewObject(ctx, r.key)
 		return err
 	})
@@ -244,10 +244,10 @@ func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 	switch {
 	case !r.pending():
 	case r.kind == created && found && obj.Size() == r.size && start.After(r.at):
-		s.obs.Visible("create", time.Since(r.at))
+		s.obs.Visible(VisibleCreate, time.Since(r.at))
 		s.confirmLocked(r, &retired)
 	case r.kind == tombstone && !r.reap && !found && !r.removedAt.IsZero() && start.After(r.removedAt):
-		s.obs.Visible("delete", time.Since(r.removedAt))
+		s.obs.Visible(VisibleDelete, time.Since(r.removedAt))
 		s.confirmLocked(r, &retired)
 	case r.kind == tombstone && !r.reap && r.removedAt.IsZero() && start.After(r.at):
 		if found {

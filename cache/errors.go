@@ -11,31 +11,31 @@ import (
 	"github.com/rclone/rclone/fs/fserrors"
 )
 
-// Kind classifies a remote failure, so that the proxy can pick a status
-// restic handles well and the store never retries what cannot heal.
-type Kind int
+// failure classifies a remote failure, so that the proxy can pick a status
+// (through the Err* sentinels) restic handles well and the store never retries what cannot heal.
+type failure int
 
-// Kinds of remote failure.
+// Classes of remote failure.
 const (
-	// KindTransient may heal on retry (network trouble, 5xx, rate limit,
+	// failTransient may heal on retry (network trouble, 5xx, rate limit,
 	// anything not known to be permanent).
-	KindTransient Kind = iota
-	// KindInsufficientStorage: the remote is full or over quota.
-	KindInsufficientStorage
-	// KindPermissionDenied: the remote refuses the operation for good.
-	KindPermissionDenied
-	// KindPermanent: the backend marked the error as not worth retrying
+	failTransient failure = iota
+	// failStorage: the remote is full or over quota.
+	failStorage
+	// failDenied: the remote refuses the operation for good.
+	failDenied
+	// failPermanent: the backend marked the error as not worth retrying
 	// (fserrors.NoRetryError or FatalError) for another reason.
-	KindPermanent
+	failPermanent
 )
 
-func (k Kind) String() string {
+func (k failure) String() string {
 	switch k {
-	case KindInsufficientStorage:
+	case failStorage:
 		return "insufficient storage"
-	case KindPermissionDenied:
+	case failDenied:
 		return "permission denied"
-	case KindPermanent:
+	case failPermanent:
 		return "permanent"
 	default:
 		return "transient"
@@ -54,55 +54,55 @@ var (
 // OneDrive "quotaLimitReached", HTTP 507 "Insufficient Storage").
 var quotaPhrases = []string{"quota", "insufficient storage", "insufficient_storage", "no space left", "storage full", "not enough space"}
 
-// Classify tells what kind of remote failure err is.
-func Classify(err error) Kind {
+// classify tells what kind of remote failure err is.
+func classify(err error) failure {
 	if err == nil {
-		return KindTransient
+		return failTransient
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return KindInsufficientStorage
+		return failStorage
 	}
 	if errors.Is(err, fs.ErrorPermissionDenied) || errors.Is(err, os.ErrPermission) ||
 		errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS) {
-		return KindPermissionDenied
+		return failDenied
 	}
 	msg := strings.ToLower(err.Error())
 	for _, p := range quotaPhrases {
 		if strings.Contains(msg, p) {
-			return KindInsufficientStorage
+			return failStorage
 		}
 	}
 	if fserrors.IsNoRetryError(err) || fserrors.IsFatalError(err) {
-		return KindPermanent
+		return failPermanent
 	}
-	return KindTransient
+	return failTransient
 }
 
-// Kind classifies the remote failure.
-func (e *RemoteError) Kind() Kind { return Classify(e.Err) }
+// failure classifies the remote failure.
+func (e *RemoteError) failure() failure { return classify(e.Err) }
 
 // Is lets errors.Is(err, ErrInsufficientStorage / ErrPermissionDenied /
 // ErrPermanent) hold for a RemoteError of that kind.
 func (e *RemoteError) Is(target error) bool {
 	switch target {
 	case ErrInsufficientStorage:
-		return e.Kind() == KindInsufficientStorage
+		return e.failure() == failStorage
 	case ErrPermissionDenied:
-		return e.Kind() == KindPermissionDenied
+		return e.failure() == failDenied
 	case ErrPermanent:
-		return e.Kind() != KindTransient
+		return e.failure() != failTransient
 	}
 	return false
 }
 
-// IsPermanent reports whether err is a remote failure that retrying will
+// isPermanent reports whether err is a remote failure that retrying will
 // not fix (full, denied, or marked no-retry by the backend).
-func IsPermanent(err error) bool {
+func isPermanent(err error) bool {
 	var re *RemoteError
 	if errors.As(err, &re) {
-		return re.Kind() != KindTransient
+		return re.failure() != failTransient
 	}
-	return Classify(err) != KindTransient
+	return classify(err) != failTransient
 }
 
 func isNotFound(err error) bool {
@@ -117,7 +117,7 @@ type RemoteError struct {
 }
 
 func (e *RemoteError) Error() string {
-	if k := e.Kind(); k != KindTransient {
+	if k := e.failure(); k != failTransient {
 		return e.Op + ": remote " + k.String() + ": " + e.Err.Error()
 	}
 	return e.Op + ": " + e.Err.Error()
@@ -130,4 +130,17 @@ func remoteErr(op string, err error) error {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	return &RemoteError{Op: op, Err: err}
+}
+
+// resultOf classifies a remote call's outcome for the Observer, so that
+// callers need not know rclone's errors.
+func resultOf(err error) string {
+	switch {
+	case err == nil:
+		return ResultOK
+	case errors.Is(err, fs.ErrorObjectNotFound), errors.Is(err, fs.ErrorDirNotFound):
+		return ResultNotFound
+	default:
+		return ResultError
+	}
 }

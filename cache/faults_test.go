@@ -59,27 +59,27 @@ func tryPut(s *Store, h Handle, data string) error {
 func TestClassify(t *testing.T) {
 	for _, c := range []struct {
 		err  error
-		want Kind
+		want failure
 	}{
-		{errors.New("connection reset"), KindTransient},
-		{fserrors.RetryError(errors.New("503")), KindTransient},
-		{&os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, KindInsufficientStorage},
-		{&os.PathError{Op: "write", Path: "/x", Err: syscall.EDQUOT}, KindInsufficientStorage},
-		{errors.New("pcloud error: User is over quota. (2008)"), KindInsufficientStorage},
-		{errors.New("HTTP error 507 (507 Insufficient Storage)"), KindInsufficientStorage},
-		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, KindPermissionDenied},
-		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EPERM}, KindPermissionDenied},
-		{fmt.Errorf("wrapped: %w", fs.ErrorPermissionDenied), KindPermissionDenied},
-		{fserrors.NoRetryError(errors.New("bad request")), KindPermanent},
-		{lagfs.ErrQuota, KindInsufficientStorage},
-		{lagfs.ErrDenied, KindPermissionDenied},
+		{errors.New("connection reset"), failTransient},
+		{fserrors.RetryError(errors.New("503")), failTransient},
+		{&os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, failStorage},
+		{&os.PathError{Op: "write", Path: "/x", Err: syscall.EDQUOT}, failStorage},
+		{errors.New("pcloud error: User is over quota. (2008)"), failStorage},
+		{errors.New("HTTP error 507 (507 Insufficient Storage)"), failStorage},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, failDenied},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EPERM}, failDenied},
+		{fmt.Errorf("wrapped: %w", fs.ErrorPermissionDenied), failDenied},
+		{fserrors.NoRetryError(errors.New("bad request")), failPermanent},
+		{lagfs.ErrQuota, failStorage},
+		{lagfs.ErrDenied, failDenied},
 	} {
-		if got := Classify(c.err); got != c.want {
-			t.Errorf("Classify(%v) = %v, want %v", c.err, got, c.want)
+		if got := classify(c.err); got != c.want {
+			t.Errorf("classify(%v) = %v, want %v", c.err, got, c.want)
 		}
 		re := &RemoteError{Op: "op", Err: c.err}
-		if errors.Is(re, ErrPermanent) != (c.want != KindTransient) || IsPermanent(re) != (c.want != KindTransient) {
-			t.Errorf("%v: permanent = %v, want %v", c.err, errors.Is(re, ErrPermanent), c.want != KindTransient)
+		if errors.Is(re, ErrPermanent) != (c.want != failTransient) || isPermanent(re) != (c.want != failTransient) {
+			t.Errorf("%v: permanent = %v, want %v", c.err, errors.Is(re, ErrPermanent), c.want != failTransient)
 		}
 	}
 }
@@ -89,7 +89,7 @@ func TestPutOverQuotaIsInsufficientStorage(t *testing.T) {
 	s := newStore(t, f, Options{})
 	h, _ := obj(strings.Repeat("q", 200))
 	err := tryPut(s, h, strings.Repeat("q", 200))
-	if !errors.Is(err, ErrInsufficientStorage) || !IsPermanent(err) {
+	if !errors.Is(err, ErrInsufficientStorage) || !isPermanent(err) {
 		t.Fatalf("Put over quota: %v, want ErrInsufficientStorage", err)
 	}
 	if !strings.Contains(err.Error(), "insufficient storage") {
@@ -129,7 +129,7 @@ func TestPutCutMidStreamStoresNothing(t *testing.T) {
 		h.Type = Data
 		err := tryPut(s, h, data)
 		var re *RemoteError
-		if !errors.As(err, &re) || IsPermanent(err) || !errors.Is(err, lagfs.ErrMidStream) {
+		if !errors.As(err, &re) || isPermanent(err) || !errors.Is(err, lagfs.ErrMidStream) {
 			t.Fatalf("cut Put: %v, want a transient RemoteError", err)
 		}
 		if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
@@ -149,7 +149,7 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStore(t, plain, Options{ContentCacheBytes: -1, ReadRetry: 10 * time.Second})
+	s := newStore(t, plain, Options{ContentCacheBytes: -1, readRetry: 10 * time.Second})
 	h, _ := obj("recent")
 	if err := tryPut(s, h, "recent"); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2 := newStore(t, denied, Options{ContentCacheBytes: -1, ReadRetry: 10 * time.Second})
+	s2 := newStore(t, denied, Options{ContentCacheBytes: -1, readRetry: 10 * time.Second})
 	// s2 learns of the object as a recent write through the overlay.
 	// s2 learns of the object as a recent write through the overlay,
 	// without the upload's handle (as after a restart).

@@ -96,7 +96,7 @@ func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entr
 	}
 	entries := []Entry{}
 	var objs []fs.Object
-	err := s.remote("list", func() error {
+	err := s.remote(OpList, func() error {
 		return walk.ListR(ctx, s.f, dir, true, depth, walk.ListObjects, func(des fs.DirEntries) error {
 			for _, de := range des {
 				o, ok := de.(fs.Object)

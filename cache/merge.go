@@ -82,10 +82,10 @@ func (s *Store) merge(dir string, l listing) ([]Entry, int) {
 	s.event(EventAddedMissing, added)
 	s.event(EventRetiredConfirmed, confirmedN)
 	for _, d := range lags {
-		s.obs.Visible("create", d)
+		s.obs.Visible(VisibleCreate, d)
 	}
 	for _, d := range delLags {
-		s.obs.Visible("delete", d)
+		s.obs.Visible(VisibleDelete, d)
 	}
 	s.journalDrop(retired)
 	for _, key := range flipped {

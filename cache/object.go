@@ -98,7 +98,7 @@ func (s *Store) open(ctx context.Context, h Handle, obj fs.Object, offset, lengt
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	var rc io.ReadCloser
-	err := s.remote("get", func() (err error) {
+	err := s.remote(OpGet, func() (err error) {
 		rc, err = obj.Open(ctx, rangeOptions(offset, length)...)
 		return err
 	})
@@ -124,12 +124,12 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 		}
 		s.log.Debug("reading a recent upload through its handle failed; asking the remote again", "object", h, "err", err)
 	}
-	deadline := time.Now().Add(s.opt.ReadRetry)
+	deadline := time.Now().Add(s.opt.readRetry)
 	wait := 100 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		var obj fs.Object
-		err := s.remote("stat", func() (err error) {
+		err := s.remote(OpStat, func() (err error) {
 			obj, err = s.f.NewObject(ctx, key)
 			return err
 		})
@@ -144,7 +144,7 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 			err = oerr
 		}
 		lastErr = err
-		if time.Now().Add(wait).After(deadline) || IsPermanent(err) || s.deleted(key) {
+		if time.Now().Add(wait).After(deadline) || isPermanent(err) || s.deleted(key) {
 			break
 		}
 		select {
@@ -184,7 +184,7 @@ func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 	}
 	start := time.Now()
 	var obj fs.Object
-	err := s.remote("stat", func() (err error) {
+	err := s.remote(OpStat, func() (err error) {
 		obj, err = s.f.NewObject(ctx, key)
 		return err
 	})

@@ -107,7 +107,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 
 func (s *Store) putStream(ctx context.Context, key string, in io.Reader, size int64) (obj fs.Object, err error) {
 	info := object.NewStaticObjectInfo(key, time.Now(), size, true, nil, s.f)
-	err = s.remote("put", func() (err error) {
+	err = s.remote(OpPut, func() (err error) {
 		obj, err = s.f.Put(ctx, in, info, &fs.HashesOption{Hashes: hash.NewHashSet(s.verify)})
 		return err
 	})
@@ -124,10 +124,10 @@ func (s *Store) putSmall(ctx context.Context, key string, data []byte) (fs.Objec
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		obj, err := s.putStream(ctx, key, bytes.NewReader(data), int64(len(data)))
-		if err == nil || attempt == putRetries || isNotFound(err) || Classify(err) != KindTransient {
+		if err == nil || attempt == putRetries || isNotFound(err) || classify(err) != failTransient {
 			return obj, err
 		}
-		s.obs.Retry("put")
+		s.obs.Retry(OpPut)
 		s.log.Info("upload failed; retrying", "object", key, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
@@ -158,7 +158,7 @@ func (s *Store) confirm(ctx context.Context, obj fs.Object, size int64, vr *veri
 }
 
 func (s *Store) removeQuietly(ctx context.Context, obj fs.Object) {
-	err := s.remote("delete", func() error { return obj.Remove(ctx) })
+	err := s.remote(OpDelete, func() error { return obj.Remove(ctx) })
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("could not remove a rejected upload", "object", obj.Remote(), "err", err)
 	}

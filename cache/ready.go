@@ -15,7 +15,7 @@ const readyProbe = ".steadyrest-ready-probe"
 // Ready checks that the remote answers a cheap call and the journal can be
 // written: what a readiness probe needs to know.
 func (s *Store) Ready(ctx context.Context) error {
-	err := s.remote("stat", func() error {
+	err := s.remote(OpStat, func() error {
 		_, err := s.f.NewObject(ctx, readyProbe)
 		return err
 	})

@@ -41,19 +41,19 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	s.handles.remove(key)
 	var err error
 	if obj == nil {
-		err = s.remote("stat", func() (err error) {
+		err = s.remote(OpStat, func() (err error) {
 			obj, err = s.f.NewObject(ctx, key)
 			return err
 		})
 	}
 	if err == nil {
 		known = true
-		err = s.remote("delete", func() error { return obj.Remove(ctx) })
+		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
 	}
 	switch {
 	case err == nil:
 		ts.reap, ts.removedAt = false, time.Now()
-	case !isNotFound(err) && Classify(err) != KindTransient:
+	case !isNotFound(err) && classify(err) != failTransient:
 		// The remote refuses for good (permission, a permanent error):
 		// retrying cannot heal it, so the client is told instead of
 		// getting a 200 for a delete that will never happen.

@@ -27,10 +27,11 @@ type Options struct {
 	// cached (default 1 MiB).
 	ContentCacheBytes int64
 	ContentMaxObject  int64
-	// ReadRetry bounds how long a read of a recent upload retries the
+	// readRetry bounds how long a read of a recent upload retries the
 	// remote when neither the content cache nor the upload's handle can
 	// serve it. Default 2m: well under restic's 5-minute watchdog.
-	ReadRetry time.Duration
+	// Unexported: only tests shorten it.
+	readRetry time.Duration
 	// Observer receives remote-call timings and overlay events (metrics).
 	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
@@ -38,18 +39,18 @@ type Options struct {
 }
 
 // Observer is told what the store does, for metrics. Calls must be cheap
-// and must not call back into the store.
+// and must not call back into the store. Every string argument comes from
+// one of the vocabularies in vocab.go (Ops, Results, VisibleKinds, Events).
 type Observer interface {
-	// RemoteOp reports one call to the remote: op is put, get, delete,
-	// list or stat; err is its outcome.
-	RemoteOp(op string, d time.Duration, err error)
-	// Event counts an overlay event (the Event* names).
+	// RemoteOp reports one call to the remote: op is an Op* name, result
+	// its outcome (a Result* class).
+	RemoteOp(op, result string, d time.Duration)
+	// Event counts an overlay event (an Event* name).
 	Event(name string)
-	// Visible reports how long the remote took to show a write ("create")
-	// or a delete ("delete") after we acknowledged it.
+	// Visible reports how long the remote took to show a write
+	// (VisibleCreate) or a delete (VisibleDelete) after we acknowledged it.
 	Visible(kind string, lag time.Duration)
-	// Retry counts a remote call the store retries itself (op as in
-	// RemoteOp).
+	// Retry counts a remote call the store retries itself (an Op* name).
 	Retry(op string)
 }
 
@@ -106,8 +107,8 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 	if opt.ContentMaxObject <= 0 {
 		opt.ContentMaxObject = 1 << 20
 	}
-	if opt.ReadRetry <= 0 {
-		opt.ReadRetry = 2 * time.Minute
+	if opt.readRetry <= 0 {
+		opt.readRetry = 2 * time.Minute
 	}
 	if opt.Observer == nil {
 		opt.Observer = nopObserver{}
@@ -243,9 +244,9 @@ func (s *Store) event(name string, n int) {
 func (s *Store) remote(op string, fn func() error) error {
 	start := time.Now()
 	err := fn()
-	s.obs.RemoteOp(op, time.Since(start), err)
+	s.obs.RemoteOp(op, resultOf(err), time.Since(start))
 	if err != nil && !isNotFound(err) {
-		if k := Classify(err); k != KindTransient {
+		if k := classify(err); k != failTransient {
 			// One clear line per refused call; these are never retried.
 			s.log.Error("remote refused the operation: "+k.String()+"; not retrying", "op", op, "kind", k.String(), "err", err)
 		}
@@ -275,7 +276,7 @@ func (s *Store) CreateRepo(ctx context.Context, repo string) error {
 	}
 	for _, t := range Types[1:] {
 		dir := typeDir(repo, t)
-		if err := s.remote("mkdir", func() error { return s.f.Mkdir(ctx, dir) }); err != nil {
+		if err := s.remote(OpMkdir, func() error { return s.f.Mkdir(ctx, dir) }); err != nil {
 			return &RemoteError{Op: fmt.Sprintf("create repository folder %q", dir), Err: err}
 		}
 	}
@@ -284,7 +285,7 @@ func (s *Store) CreateRepo(ctx context.Context, repo string) error {
 
 type nopObserver struct{}
 
-func (nopObserver) RemoteOp(string, time.Duration, error) {}
-func (nopObserver) Event(string)                          {}
-func (nopObserver) Visible(string, time.Duration)         {}
-func (nopObserver) Retry(string)                          {}
+func (nopObserver) RemoteOp(string, string, time.Duration) {}
+func (nopObserver) Event(string)                           {}
+func (nopObserver) Visible(string, time.Duration)          {}
+func (nopObserver) Retry(string)                           {}

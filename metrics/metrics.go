@@ -1,8 +1,8 @@
 // Package metrics exposes steadyrest's Prometheus metrics.
 //
-// It imports none of steadyrest's other packages: the proxy and the cache
-// feed it through plain method calls and one gauge callback, so either can
-// be tested without it.
+// It imports only the cache, for the label vocabularies the cache owns; the
+// proxy and the cache feed it through plain method calls and one gauge
+// callback, so either can be tested without it.
 //
 // Every label has a closed set of values (unknown values become "other"),
 // and the repository label is capped, so no client can grow the series
@@ -23,49 +23,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/steadyrest/steadyrest/cache"
 )
 
 const namespace = "steadyrest"
 
-// Label values the rest of steadyrest passes in.
-const (
-	OpPut    = "put"
-	OpGet    = "get"
-	OpDelete = "delete"
-	OpList   = "list"
-	OpStat   = "stat"
-	OpMkdir  = "mkdir"
-
-	ResultOK       = "ok"
-	ResultNotFound = "not_found"
-	ResultError    = "error"
-
-	LagCreate = "create"
-	LagDelete = "delete"
-
-	// Overlay events (see design.md, the consistency contract).
-	EventMaskedStaleListing   = "masked_stale_listing"    // a listing showed an object we deleted; hidden
-	EventAddedMissingListing  = "added_missing_listing"   // a listing lacked an object we wrote; added
-	EventReadDespiteRemote404 = "read_despite_remote_404" // a read answered from the overlay while the remote said 404
-	EventReadFromOverlay      = "read_from_overlay"       // a HEAD/GET of a write the remote has not confirmed yet
-	EventDeleteAbsorbed       = "delete_absorbed"         // a delete the remote answered 404 for, accepted with a tombstone
-	EventReapDone             = "reap_done"               // the reaper removed a tombstoned object
-	EventRetiredConfirmed     = "retired_confirmed"       // an overlay record retired because the remote agreed
-	EventRetiredTimeout       = "retired_timeout"         // an overlay record retired by the settle window: the guarantee may lapse
-)
-
 // other replaces any label value outside the known set.
 const other = "other"
 
+// The closed label sets. The cache owns the names it reports (operations,
+// results, lag kinds, overlay events, object types); taking its lists,
+// rather than copies, keeps a rename from silently becoming "other".
 var (
-	knownOps     = []string{OpPut, OpGet, OpDelete, OpList, OpStat, OpMkdir}
-	knownResults = []string{ResultOK, ResultNotFound, ResultError}
-	knownKinds   = []string{LagCreate, LagDelete}
-	knownEvents  = []string{
-		EventMaskedStaleListing, EventAddedMissingListing, EventReadDespiteRemote404, EventReadFromOverlay,
-		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout,
-	}
-	knownTypes   = []string{"config", "data", "keys", "locks", "snapshots", "index"}
+	knownOps     = cache.Ops()
+	knownResults = cache.Results()
+	knownKinds   = cache.VisibleKinds()
+	knownEvents  = cache.Events()
+	knownTypes   = cache.TypeNames()
 	knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
 )
 
@@ -81,22 +56,12 @@ var (
 	lagBuckets = []float64{.1, .25, .5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}
 )
 
-// DefaultMaxRepos is how many distinct repositories get their own label
+// maxRepos is how many distinct repositories get their own label
 // value before the rest are counted under "other".
-const DefaultMaxRepos = 100
+const maxRepos = 100
 
 // Option changes how New builds Metrics.
 type Option func(*Metrics)
-
-// WithMaxRepos caps the distinct values of the repo label (n < 1 means 1).
-func WithMaxRepos(n int) Option {
-	return func(m *Metrics) {
-		if n < 1 {
-			n = 1
-		}
-		m.maxRepos = n
-	}
-}
 
 // WithLogger sets where scrape errors are logged (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
@@ -141,7 +106,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	m := &Metrics{
 		reg:      reg,
 		log:      slog.Default(),
-		maxRepos: DefaultMaxRepos,
+		maxRepos: maxRepos,
 		repos:    make(map[string]struct{}),
 	}
 	for _, o := range opts {
@@ -265,16 +230,6 @@ func (s slogErrorLog) Println(v ...any) {
 	s.l.Error("metrics scrape", "error", strings.TrimSpace(fmt.Sprintln(v...)))
 }
 
-// InFlight is the gauge of requests being served, for callers that track it
-// themselves; Middleware does it for a handler.
-func (m *Metrics) InFlight() prometheus.Gauge {
-	if m == nil {
-		// A detached gauge keeps nil-safety for callers.
-		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "detached"})
-	}
-	return m.inFlight
-}
-
 // Middleware counts requests in flight around next.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	if m == nil {
@@ -352,8 +307,8 @@ func (m *Metrics) repoLabel(repo string) string {
 	return repo
 }
 
-// ObserveRemote records one call to the rclone remote; op is one of the Op
-// constants, result one of the Result constants.
+// ObserveRemote records one call to the rclone remote; op is one of
+// cache.Ops, result one of cache.Results.
 func (m *Metrics) ObserveRemote(op, result string, d time.Duration) {
 	if m == nil {
 		return
@@ -372,7 +327,7 @@ func (m *Metrics) RemoteRetry(op string) {
 }
 
 // ObserveVisibleLag records how long the remote took to show a create or
-// hide a delete in its listing (kind is LagCreate or LagDelete).
+// hide a delete in its listing (kind is one of cache.VisibleKinds).
 func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 	if m == nil {
 		return
@@ -380,7 +335,7 @@ func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 	m.visibilityLag.WithLabelValues(oneOf(kind, knownKinds, other)).Observe(d.Seconds())
 }
 
-// OverlayEvent counts one overlay event (one of the Event constants).
+// OverlayEvent counts one overlay event (one of cache.Events).
 func (m *Metrics) OverlayEvent(event string) {
 	if m == nil {
 		return

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/steadyrest/steadyrest/cache"
 )
 
 // setup builds Metrics on a fresh registry and serves it from a real HTTP
@@ -174,7 +176,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestRepoLabelIsBounded(t *testing.T) {
-	m, srv := setup(t, WithMaxRepos(3))
+	m, srv := setup(t, func(m *Metrics) { m.maxRepos = 3 })
 	for i := range 10 {
 		m.ObserveRequest("POST", fmt.Sprintf("host%d", i), "data", 200, time.Millisecond, 10, 0)
 	}
@@ -197,7 +199,7 @@ func TestRemoteAndOverlay(t *testing.T) {
 
 	// Zero series exist before anything happens, so alerts can use rate().
 	f, _ := scrape(t, srv, "")
-	if got := value(t, f, "steadyrest_overlay_events_total", L{"event": EventRetiredTimeout}); got != 0 {
+	if got := value(t, f, "steadyrest_overlay_events_total", L{"event": cache.EventRetiredTimeout}); got != 0 {
 		t.Fatalf("retired_timeout starts at %v", got)
 	}
 	if got := value(t, f, "steadyrest_remote_operations_total", L{"op": "put", "result": "error"}); got != 0 {
@@ -207,15 +209,15 @@ func TestRemoteAndOverlay(t *testing.T) {
 		t.Fatal("overlay gauges present before a source is set")
 	}
 
-	m.ObserveRemote(OpPut, ResultOK, 300*time.Millisecond)
-	m.ObserveRemote(OpPut, ResultError, 2*time.Second)
-	m.ObserveRemote(OpStat, ResultNotFound, 10*time.Millisecond)
+	m.ObserveRemote(cache.OpPut, cache.ResultOK, 300*time.Millisecond)
+	m.ObserveRemote(cache.OpPut, cache.ResultError, 2*time.Second)
+	m.ObserveRemote(cache.OpStat, cache.ResultNotFound, 10*time.Millisecond)
 	m.ObserveRemote("frobnicate", "weird", time.Millisecond)
-	m.RemoteRetry(OpDelete)
-	m.RemoteRetry(OpDelete)
-	m.ObserveVisibleLag(LagCreate, 3*time.Second)
-	m.ObserveVisibleLag(LagDelete, 9*time.Minute)
-	for _, e := range []string{EventMaskedStaleListing, EventMaskedStaleListing, EventRetiredTimeout, EventReapDone, "bogus"} {
+	m.RemoteRetry(cache.OpDelete)
+	m.RemoteRetry(cache.OpDelete)
+	m.ObserveVisibleLag(cache.VisibleCreate, 3*time.Second)
+	m.ObserveVisibleLag(cache.VisibleDelete, 9*time.Minute)
+	for _, e := range []string{cache.EventMaskedStale, cache.EventMaskedStale, cache.EventRetiredTimeout, cache.EventReapDone, "bogus"} {
 		m.OverlayEvent(e)
 	}
 	var mu sync.Mutex
@@ -235,9 +237,9 @@ func TestRemoteAndOverlay(t *testing.T) {
 		{"steadyrest_remote_operations_total", L{"op": "other", "result": "other"}, 1},
 		{"steadyrest_remote_retries_total", L{"op": "delete"}, 2},
 		{"steadyrest_remote_retries_total", L{"op": "put"}, 0},
-		{"steadyrest_overlay_events_total", L{"event": EventMaskedStaleListing}, 2},
-		{"steadyrest_overlay_events_total", L{"event": EventRetiredTimeout}, 1},
-		{"steadyrest_overlay_events_total", L{"event": EventReapDone}, 1},
+		{"steadyrest_overlay_events_total", L{"event": cache.EventMaskedStale}, 2},
+		{"steadyrest_overlay_events_total", L{"event": cache.EventRetiredTimeout}, 1},
+		{"steadyrest_overlay_events_total", L{"event": cache.EventReapDone}, 1},
 		{"steadyrest_overlay_events_total", L{"event": "other"}, 1},
 		{"steadyrest_overlay_records", L{"state": "created"}, 5},
 		{"steadyrest_overlay_records", L{"state": "tombstone"}, 2},
@@ -329,11 +331,6 @@ func TestInFlightMiddleware(t *testing.T) {
 	if got := value(t, f, "steadyrest_http_requests_in_flight", nil); got != 0 {
 		t.Errorf("in flight after = %v, want 0", got)
 	}
-	m.InFlight().Inc()
-	f, _ = scrape(t, srv, "")
-	if got := value(t, f, "steadyrest_http_requests_in_flight", nil); got != 1 {
-		t.Errorf("in flight after InFlight().Inc() = %v, want 1", got)
-	}
 }
 
 func TestBuildInfoAndRuntimeCollectors(t *testing.T) {
@@ -411,12 +408,11 @@ func TestOpenMetricsNegotiation(t *testing.T) {
 func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *Metrics
 	m.ObserveRequest("GET", "r", "data", 200, time.Millisecond, 0, 1)
-	m.ObserveRemote(OpGet, ResultOK, time.Millisecond)
-	m.RemoteRetry(OpGet)
-	m.ObserveVisibleLag(LagCreate, time.Second)
-	m.OverlayEvent(EventReapDone)
+	m.ObserveRemote(cache.OpGet, cache.ResultOK, time.Millisecond)
+	m.RemoteRetry(cache.OpGet)
+	m.ObserveVisibleLag(cache.VisibleCreate, time.Second)
+	m.OverlayEvent(cache.EventReapDone)
 	m.SetOverlayGauges(func() OverlayGauges { return OverlayGauges{} })
-	m.InFlight().Inc()
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
@@ -431,7 +427,7 @@ func TestNewOnDefaultRegistererTolerant(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
 	m := New(reg)
-	m.OverlayEvent(EventDeleteAbsorbed)
+	m.OverlayEvent(cache.EventDeleteAbsorbed)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -456,8 +452,8 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for j := range 200 {
 				m.ObserveRequest("POST", fmt.Sprintf("r%d", (i+j)%5), "data", 200, time.Millisecond, 1, 0)
-				m.ObserveRemote(OpPut, ResultOK, time.Millisecond)
-				m.OverlayEvent(EventRetiredConfirmed)
+				m.ObserveRemote(cache.OpPut, cache.ResultOK, time.Millisecond)
+				m.OverlayEvent(cache.EventRetiredConfirmed)
 			}
 		}()
 	}
@@ -492,6 +488,54 @@ func BenchmarkObserveRemote(b *testing.B) {
 	m := New(prometheus.NewRegistry())
 	b.ReportAllocs()
 	for b.Loop() {
-		m.ObserveRemote(OpPut, ResultOK, 40*time.Millisecond)
+		m.ObserveRemote(cache.OpPut, cache.ResultOK, 40*time.Millisecond)
+	}
+}
+
+// Every name the cache reports gets its own label value: the vocabularies
+// come from the cache, so none falls into "other".
+func TestCacheVocabulariesAreKnownLabels(t *testing.T) {
+	m, srv := setup(t)
+	for _, e := range cache.Events() {
+		m.OverlayEvent(e)
+	}
+	for _, op := range cache.Ops() {
+		for _, r := range cache.Results() {
+			m.ObserveRemote(op, r, time.Millisecond)
+		}
+		m.RemoteRetry(op)
+	}
+	for _, k := range cache.VisibleKinds() {
+		m.ObserveVisibleLag(k, time.Second)
+	}
+	for _, typ := range cache.TypeNames() {
+		m.ObserveRequest("GET", "r", typ, 200, time.Millisecond, 0, 1)
+	}
+	f, _ := scrape(t, srv, "")
+	for _, e := range cache.Events() {
+		if got := value(t, f, "steadyrest_overlay_events_total", L{"event": e}); got != 1 {
+			t.Errorf("event %q counted %v times, want 1", e, got)
+		}
+	}
+	for _, op := range cache.Ops() {
+		for _, r := range cache.Results() {
+			if got := value(t, f, "steadyrest_remote_operations_total", L{"op": op, "result": r}); got != 1 {
+				t.Errorf("remote op %q result %q counted %v times, want 1", op, r, got)
+			}
+		}
+	}
+	for _, typ := range cache.TypeNames() {
+		if got := value(t, f, "steadyrest_blob_read_total", L{"repo": "/r", "type": typ}); got != 1 {
+			t.Errorf("type %q counted %v times, want 1", typ, got)
+		}
+	}
+	for _, name := range []string{"steadyrest_overlay_events_total", "steadyrest_remote_operations_total", "steadyrest_remote_retries_total", "steadyrest_remote_visibility_lag_seconds"} {
+		for _, mt := range f[name].GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if lp.GetValue() == other {
+					t.Errorf("%s has a series labelled %s=other", name, lp.GetName())
+				}
+			}
+		}
 	}
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/metrics"
@@ -18,20 +15,10 @@ import (
 // cacheObserver feeds the overlay's events and remote calls to the metrics.
 type cacheObserver struct{ m *metrics.Metrics }
 
-func (o cacheObserver) RemoteOp(op string, d time.Duration, err error) {
-	result := metrics.ResultOK
-	switch {
-	case errors.Is(err, fs.ErrorObjectNotFound), errors.Is(err, fs.ErrorDirNotFound):
-		result = metrics.ResultNotFound
-	case err != nil:
-		result = metrics.ResultError
-	}
-	o.m.ObserveRemote(op, result, d)
-}
-
-func (o cacheObserver) Event(name string)                      { o.m.OverlayEvent(name) }
-func (o cacheObserver) Visible(kind string, lag time.Duration) { o.m.ObserveVisibleLag(kind, lag) }
-func (o cacheObserver) Retry(op string)                        { o.m.RemoteRetry(op) }
+func (o cacheObserver) RemoteOp(op, result string, d time.Duration) { o.m.ObserveRemote(op, result, d) }
+func (o cacheObserver) Event(name string)                           { o.m.OverlayEvent(name) }
+func (o cacheObserver) Visible(kind string, lag time.Duration)      { o.m.ObserveVisibleLag(kind, lag) }
+func (o cacheObserver) Retry(op string)                             { o.m.RemoteRetry(op) }
 
 // overlayGauges reads the store's state at scrape time.
 func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {

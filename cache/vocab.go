@@ -1,0 +1,72 @@
+package cache
+
+import "slices"
+
+// The label vocabularies of what the store reports to its Observer. They
+// are owned here, next to the code that emits them; metrics takes these
+// lists instead of keeping copies, so a rename cannot silently become the
+// label "other" (TestEmittedLabelsAreKnown checks every call site).
+
+// Remote operations, passed to Observer.RemoteOp and Observer.Retry.
+const (
+	OpPut    = "put"
+	OpGet    = "get"
+	OpDelete = "delete"
+	OpList   = "list"
+	OpStat   = "stat"
+	OpMkdir  = "mkdir"
+)
+
+// Results of a remote operation, passed to Observer.RemoteOp.
+const (
+	ResultOK       = "ok"
+	ResultNotFound = "not_found"
+	ResultError    = "error"
+)
+
+// Kinds of visibility lag, passed to Observer.Visible.
+const (
+	VisibleCreate = "create" // the remote took this long to show a write
+	VisibleDelete = "delete" // the remote took this long to stop showing a delete
+)
+
+// Overlay events, counted in Stats and passed to Observer.Event.
+const (
+	EventMaskedStale      = "masked_stale_listing"    // a listed object hidden by a tombstone
+	EventAddedMissing     = "added_missing_listing"   // a recent create added to a listing that lacked it
+	EventReadFromOverlay  = "read_from_overlay"       // HEAD/GET of a write the remote has not confirmed yet
+	EventReadAfterRemote  = "read_despite_remote_404" // a read the remote answered not-found, served anyway
+	EventDeleteAbsorbed   = "delete_absorbed"         // a DELETE answered 200 while the remote could not remove yet
+	EventReapDone         = "reap_done"               // the reaper removed an object the remote had refused to
+	EventRetiredConfirmed = "retired_confirmed"       // a record retired because the remote agreed
+	EventRetiredTimeout   = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
+)
+
+var (
+	opNames      = []string{OpPut, OpGet, OpDelete, OpList, OpStat, OpMkdir}
+	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
+	visibleKinds = []string{VisibleCreate, VisibleDelete}
+	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
+		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout}
+)
+
+// Ops lists every remote operation name the store reports.
+func Ops() []string { return slices.Clone(opNames) }
+
+// Results lists every result class of a remote operation.
+func Results() []string { return slices.Clone(resultNames) }
+
+// VisibleKinds lists the kinds passed to Observer.Visible.
+func VisibleKinds() []string { return slices.Clone(visibleKinds) }
+
+// Events lists every overlay event the store emits.
+func Events() []string { return slices.Clone(eventNames) }
+
+// TypeNames lists the object type names (Types as strings).
+func TypeNames() []string {
+	out := make([]string, len(Types))
+	for i, t := range Types {
+		out[i] = string(t)
+	}
+	return out
+}
