@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,48 +32,37 @@ func (s *Store) background() {
 			case <-ctx.Done():
 			}
 		}()
-		now := time.Now()
-		s.expire(now)
-		s.dropStaleListings(now)
-		s.reapDue(ctx, now)
-		s.confirmDue(ctx, now)
+		s.runDue(ctx, time.Now())
 		cancel()
 	}
 }
 
-// expire retires records older than the settle window: the safety valve.
-// This is the one place the guarantee can lapse, so each is logged.
-func (s *Store) expire(now time.Time) {
-	var retired []retiredRec
-	var expired []*record
-	s.ov.mu.Lock()
-	for _, r := range s.ov.byKey {
-		switch {
-		case !r.pending():
-			if now.Sub(r.confirmedAt()) > retireGrace {
-				s.ov.dropLocked(r) // its journal entry went at confirmation
-			}
-		case now.Sub(r.at) > s.opt.SettleWindow:
-			expired = append(expired, r)
-			if s.ov.dropLocked(r) {
-				retired = append(retired, retiredRec{key: r.key, at: r.at})
-			}
-		}
+// runDue does one round of background work: the settle-window valve, the
+// reaper and the confirmer.
+func (s *Store) runDue(ctx context.Context, now time.Time) {
+	w, err := s.ov.due(ctx, now, s.opt.SettleWindow)
+	if err != nil {
+		s.log.Warn("overlay: could not read the background work", "err", err)
+		return
 	}
-	s.ov.mu.Unlock()
-	for _, r := range expired {
-		state := "created"
-		switch {
-		case r.kind == tombstone && r.reap:
-			state = "pending reap"
-		case r.kind == tombstone:
-			state = "tombstone"
-		}
-		s.log.Warn("overlay record retired at the settle window without the remote confirming it",
-			"object", r.key, "state", state, "age", now.Sub(r.at).Round(time.Second))
+	var cs []change
+	for _, r := range w.expire {
+		cs = append(cs, change{op: chExpire, rec: r, at: now})
 	}
-	s.event(EventRetiredTimeout, len(expired))
-	s.journalDrop(retired)
+	for _, r := range w.retire {
+		cs = append(cs, change{op: chRetire, rec: r, at: now})
+	}
+	if _, err := s.apply(ctx, cs); err != nil {
+		s.log.Warn("overlay: could not retire records", "err", err)
+	}
+	s.dropStaleListings(now)
+	for _, r := range w.reaps {
+		if ctx.Err() != nil {
+			return
+		}
+		s.reap(ctx, r)
+	}
+	s.confirmDue(ctx, now, w)
 }
 
 // dropStaleListings forgets cached listings past listCacheTTL, so a large
@@ -87,55 +77,35 @@ func (s *Store) dropStaleListings(now time.Time) {
 	}
 }
 
-// reapDue retries the removals the remote refused, with backoff.
-func (s *Store) reapDue(ctx context.Context, now time.Time) {
-	var due []*record
-	s.ov.mu.RLock()
-	for _, r := range s.ov.byKey {
-		if r.kind == tombstone && r.reap && !now.Before(r.nextReap) {
-			due = append(due, r)
-		}
+// reap retries a removal the remote refused, with backoff.
+func (s *Store) reap(ctx context.Context, r record) {
+	unlock, err := s.ov.lock(ctx, r.key)
+	if err != nil {
+		return
 	}
-	s.ov.mu.RUnlock()
-	for _, r := range due {
-		if ctx.Err() != nil {
-			return
-		}
-		s.reap(ctx, r)
-	}
-}
-
-func (s *Store) reap(ctx context.Context, r *record) {
-	unlock := s.locks.lock(r.key)
 	defer unlock()
-	if s.ov.get(r.key) != r {
+	if cur, ok, err := s.ov.get(ctx, r.key); err != nil || !ok || !r.unchanged(cur) {
 		return // written again or retired meanwhile
 	}
 	var obj fs.Object
-	err := s.remote(OpStat, func() (err error) {
+	err = s.remote(OpStat, func() (err error) {
 		obj, err = s.f.NewObject(ctx, r.key)
 		return err
 	})
 	if err == nil {
 		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
 	}
-	s.ov.mu.Lock()
-	if err == nil {
-		r.reap, r.removedAt = false, time.Now()
-	} else {
-		r.reapTries++
-		r.nextReap = time.Now().Add(min(time.Second<<min(r.reapTries, 6), time.Minute))
-	}
-	s.ov.mu.Unlock()
+	c := change{op: chReaped, rec: r, at: time.Now()}
 	if err != nil {
+		tries := r.reapTries + 1
+		c.op, c.at = chReapFailed, c.at.Add(min(time.Second<<min(tries, 6), time.Minute))
 		if !isNotFound(err) {
-			s.log.Warn("reaper could not remove an object yet", "object", r.key, "tries", r.reapTries, "err", err)
+			s.log.Warn("reaper could not remove an object yet", "object", r.key, "tries", tries, "err", err)
 		}
-		return
 	}
-	s.event(EventReapDone, 1)
-	s.log.Info("reaper removed a deleted object", "object", r.key, "after", time.Since(r.at).Round(time.Millisecond))
-	s.journalTombstone(r.key)
+	if _, err := s.apply(ctx, []change{c}); err != nil {
+		s.log.Warn("overlay: could not record a reap", "object", r.key, "err", err)
+	}
 }
 
 // confirmDue lists the folders that hold records a listing can confirm, so
@@ -146,26 +116,11 @@ func (s *Store) reap(ctx context.Context, r *record) {
 // locks/ folder is listed every 2 s, so tombstones do not pile up under
 // load, while a long backup does not make us list a large data/ folder
 // every few seconds.
-func (s *Store) confirmDue(ctx context.Context, now time.Time) {
-	var dirs []string
-	var configs []*record
-	s.ov.mu.RLock()
-	for _, r := range s.ov.byKey {
-		if r.isConfig() && r.pending() && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge {
-			configs = append(configs, r)
-			dirs = append(dirs, r.key) // paced like a folder
-		}
+func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
+	dirs := slices.Clone(w.dirs)
+	for _, r := range w.configs {
+		dirs = append(dirs, r.key) // paced like a folder
 	}
-	for dir, names := range s.ov.byDir {
-		for _, r := range names {
-			confirmable := r.pending() && (r.kind == created || !r.reap)
-			if confirmable && now.Sub(r.at) >= confirmMinAge {
-				dirs = append(dirs, dir)
-				break
-			}
-		}
-	}
-	s.ov.mu.RUnlock()
 
 	s.confirmMu.Lock()
 	active := make(map[string]bool, len(dirs))
@@ -195,7 +150,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 	for _, d := range due {
 		isDue[d] = true
 	}
-	for _, r := range configs {
+	for _, r := range w.configs {
 		if isDue[r.key] && ctx.Err() == nil {
 			s.confirmByLookup(ctx, r)
 			delete(isDue, r.key)
@@ -208,7 +163,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 		if !isDue[dir] {
 			continue // a config record, done above
 		}
-		entries, confirmed, err := s.listCounted(ctx, dir, isDataDir(dir), true)
+		entries, confirmed, err := s.listFresh(ctx, dir)
 		if err != nil {
 			s.log.Debug("confirming listing failed", "dir", dir, "err", err)
 			continue
@@ -225,8 +180,8 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time) {
 }
 
 // confirmByLookup confirms a record that no listing shows (a repository's
-// config) by looking it up, and retires it when the remote agrees.
-func (s *Store) confirmByLookup(ctx context.Context, r *record) {
+// config) by looking it up, with the rule listings use.
+func (s *Store) confirmByLookup(ctx context.Context, r record) {
 	start := time.Now()
 	var obj fs.Object
 	err := s.remote(OpStat, func() (err error) {
@@ -237,37 +192,16 @@ func (s *Store) confirmByLookup(ctx context.Context, r *record) {
 		s.log.Debug("confirming lookup failed", "object", r.key, "err", err)
 		return
 	}
-	found := err == nil
-	var retired []retiredRec
-	var flipped bool
-	s.ov.mu.Lock()
-	switch {
-	case !r.pending():
-	case r.kind == created && found && obj.Size() == r.size && start.After(r.at):
-		s.obs.Visible(VisibleCreate, time.Since(r.at))
-		s.confirmLocked(r, &retired)
-	case r.kind == tombstone && !r.reap && !found && !r.removedAt.IsZero() && start.After(r.removedAt):
-		s.obs.Visible(VisibleDelete, time.Since(r.removedAt))
-		s.confirmLocked(r, &retired)
-	case r.kind == tombstone && !r.reap && r.removedAt.IsZero() && start.After(r.at):
-		if found {
-			r.reap, flipped = true, true // it exists after all: remove it for real
-		} else {
-			s.confirmLocked(r, &retired)
+	var size int64
+	if err == nil {
+		size = obj.Size()
+	}
+	if c, ok := judge(r, err == nil, size, start); ok {
+		if _, err := s.apply(ctx, []change{c}); err != nil {
+			s.log.Warn("overlay: could not record a confirmation", "object", r.key, "err", err)
 		}
 	}
-	s.ov.mu.Unlock()
-	s.event(EventRetiredConfirmed, len(retired))
-	s.journalDrop(retired)
-	if flipped {
-		s.journalTombstone(r.key)
-	}
 }
-
-// confirmMinAge is how long a record waits before the confirmer lists its
-// folder for it: restic lists locks/, snapshots/ and index/ itself at the
-// start of every command, and those listings confirm records for free.
-const confirmMinAge = 5 * time.Second
 
 // confirmFloor is the shortest interval between confirming listings of a
 // folder of n objects: 2 s, plus 2 s per thousand objects, up to a minute.

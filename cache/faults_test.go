@@ -162,9 +162,9 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	// s2 learns of the object as a recent write through the overlay.
 	// s2 learns of the object as a recent write through the overlay,
 	// without the upload's handle (as after a restart).
-	rec := *s.ov.get(h.remotePath())
+	rec, _, _ := s.ov.get(context.Background(), h.remotePath())
 	rec.obj = nil
-	s2.ov.set(&rec)
+	mem(s2).set(&rec)
 	o, err := s2.Lookup(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestJournalWriteFailureFailsPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Pull the journal from under the store.
-	if err := s.journal.db.Close(); err != nil {
+	if err := mem(s).journal.db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	h2, _ := obj("journal2")
@@ -205,7 +205,7 @@ func TestJournalWriteFailureFailsPut(t *testing.T) {
 	if errors.As(err, &re) || !strings.Contains(err.Error(), "journal") {
 		t.Fatalf("journal failure reported as %v (%T); want a non-remote error naming the journal", err, err)
 	}
-	if rec := s.ov.get(h2.remotePath()); rec != nil {
+	if _, ok, _ := s.ov.get(context.Background(), h2.remotePath()); ok {
 		t.Fatal("an unjournaled upload entered the overlay")
 	}
 	// A delete cannot be promised either.

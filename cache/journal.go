@@ -147,56 +147,9 @@ func (j *journal) size() int64 {
 
 func (j *journal) close() error { return j.db.Close() }
 
-// journalDrop removes retired records from the journal in one transaction,
-// in the background: a retirement need not be durable (a stale entry
-// reloaded after a restart is confirmed again), and a listing that
-// confirms thousands of records must not wait for the disk.
-func (s *Store) journalDrop(retired []retiredRec) {
-	if s.journal == nil || len(retired) == 0 {
-		return
-	}
-	s.drops.Add(1)
-	go func() {
-		defer s.drops.Done()
-		if err := s.journal.dropRetired(retired); err != nil {
-			s.log.Warn("could not drop retired records from the journal", "records", len(retired), "err", err)
-		}
-	}()
-}
-
-// journalRestore puts back the journal entry a refused delete overwrote:
-// prev's, or none.
-func (s *Store) journalRestore(key string, prev *record) {
-	if s.journal == nil {
-		return
-	}
-	var err error
-	if prev != nil {
-		err = s.journal.put(key, journalRecord{Kind: "c", Size: prev.size, At: prev.at})
-	} else {
-		err = s.journal.delete(key)
-	}
-	if err != nil {
-		s.log.Warn("could not restore a journal record", "key", key, "err", err)
-	}
-}
-
-// journalTombstone rewrites the journal entry of a tombstone from memory.
-func (s *Store) journalTombstone(key string) {
-	if s.journal == nil {
-		return
-	}
-	s.ov.mu.RLock()
-	r := s.ov.byKey[key]
-	var jr journalRecord
-	if r != nil {
-		jr = journalRecord{Kind: "t", At: r.at, Reap: r.reap, Rm: r.removedAt}
-	}
-	s.ov.mu.RUnlock()
-	if r == nil {
-		return
-	}
-	if err := s.journal.put(key, jr); err != nil {
-		s.log.Warn("could not update the journal", "key", key, "err", err)
-	}
+// retiredRec names a retired record's journal entry: the key, and the time
+// that identifies this record (a newer record under the same key stays).
+type retiredRec struct {
+	key string
+	at  time.Time
 }

@@ -28,18 +28,13 @@ func (s *Store) List(ctx context.Context, repo string, t Type) ([]Entry, error) 
 	if err := (Handle{Repo: repo, Type: t, Name: strings.Repeat("0", 64)}).Validate(); err != nil {
 		return nil, err
 	}
-	return s.list(ctx, typeDir(repo, t), t == Data)
+	return s.list(ctx, typeDir(repo, t))
 }
 
-// listing is one remote listing and when it started.
+// listing is one remote listing, sorted by name, and when it started.
 type listing struct {
 	entries []Entry
 	start   time.Time
-}
-
-func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, error) {
-	out, _, err := s.listCounted(ctx, dir, nested, false)
-	return out, err
 }
 
 // listCacheTTL is how long a client's listing reuses the last remote
@@ -52,25 +47,30 @@ func (s *Store) list(ctx context.Context, dir string, nested bool) ([]Entry, err
 // every command's start).
 const listCacheTTL = 30 * time.Second
 
-// listCounted is list, also telling how many records the listing
-// confirmed. fresh skips the cached listing (the confirmer needs the
-// remote's current view).
-func (s *Store) listCounted(ctx context.Context, dir string, nested, fresh bool) ([]Entry, int, error) {
-	if !fresh {
-		s.listMu.Lock()
-		l, ok := s.listCache[dir]
-		s.listMu.Unlock()
-		if ok && time.Since(l.start) < listCacheTTL {
-			out, confirmed := s.merge(dir, l)
-			return out, confirmed, nil
-		}
+// list returns dir's listing with the overlay applied, reusing a recent
+// remote listing (listCacheTTL).
+func (s *Store) list(ctx context.Context, dir string) ([]Entry, error) {
+	s.listMu.Lock()
+	l, ok := s.listCache[dir]
+	s.listMu.Unlock()
+	if ok && time.Since(l.start) < listCacheTTL {
+		out, _, err := s.merge(ctx, dir, l)
+		return out, err
 	}
+	out, _, err := s.listFresh(ctx, dir)
+	return out, err
+}
+
+// listFresh lists dir on the remote (the confirmer needs its current view,
+// not a cached one) and applies the overlay. It also tells how many
+// records the listing confirmed.
+func (s *Store) listFresh(ctx context.Context, dir string) ([]Entry, int, error) {
 	// Concurrent listings of one folder share one remote call; each caller
 	// applies the overlay after it returns, so a write acknowledged while
 	// the call was in flight still shows.
 	v, err, _ := s.lists.Do(dir, func() (any, error) {
 		start := time.Now()
-		entries, err := s.listRemote(context.WithoutCancel(ctx), dir, nested)
+		entries, err := s.listRemote(context.WithoutCancel(ctx), dir)
 		l := listing{entries: entries, start: start}
 		if err == nil {
 			s.listMu.Lock()
@@ -84,15 +84,14 @@ func (s *Store) listCounted(ctx context.Context, dir string, nested, fresh bool)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, confirmed := s.merge(dir, v.(listing))
-	return out, confirmed, nil
+	return s.merge(ctx, dir, v.(listing))
 }
 
-func (s *Store) listRemote(ctx context.Context, dir string, nested bool) ([]Entry, error) {
+func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 	start := time.Now()
 	depth := 1
-	if nested {
-		depth = 2
+	if isDataDir(dir) {
+		depth = 2 // data objects sit in prefix folders
 	}
 	entries := []Entry{}
 	var objs []fs.Object

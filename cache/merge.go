@@ -1,97 +1,96 @@
 package cache
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 )
 
-// merge applies the overlay to a remote listing of dir, and retires the
-// records the listing confirms. It returns a new, sorted slice.
-func (s *Store) merge(dir string, l listing) ([]Entry, int) {
-	var retired []retiredRec    // journal entries to drop
-	var flipped []string        // tombstones that turned into reaps
-	var lags []time.Duration    // create lags confirmed
-	var delLags []time.Duration // delete lags confirmed
-	var masked, added, confirmedN int
+// The rules of the overlay: what a remote observation means for a record.
+// They are pure functions of the observation and the records, so that
+// every recordStore shares them, and they are tested without a remote.
 
-	s.ov.mu.Lock()
-	names := s.ov.byDir[dir]
+// judge applies the confirmation rule to one record and one observation of
+// the remote that started at start: shown tells whether the remote showed
+// the object (a listing entry, or a lookup that found it), size its size.
+// Listings and lookups both confirm through it.
+func judge(r record, shown bool, size int64, start time.Time) (change, bool) {
+	if !r.pending() {
+		return change{}, false // confirmed already; kept only to correct older listings
+	}
+	var op changeOp
+	switch {
+	case r.kind == created:
+		if shown && size == r.size && start.After(r.at) {
+			op = chConfirm
+		}
+	case r.reap:
+		// Absence proves nothing: a fresh upload the remote refused to
+		// remove may still be hidden by its create lag. The reaper decides.
+	case shown:
+		if r.removedAt.IsZero() && start.After(r.at) {
+			// A delete of an object we did not know of, and the remote
+			// shows it after all: remove it for real.
+			op = chFlip
+		}
+	case !r.removedAt.IsZero():
+		if start.After(r.removedAt) {
+			op = chConfirm
+		}
+	case start.After(r.at):
+		op = chConfirm // deleted before we knew of it, and still absent
+	}
+	if op == 0 {
+		return change{}, false
+	}
+	return change{op: op, rec: r}, true // at: set when applied
+}
+
+// merged is a listing with the overlay applied, and what it tells.
+type merged struct {
+	entries []Entry  // sorted by name
+	changes []change // transitions the listing proves (judge)
+	masked  []string // keys of listed objects a tombstone hides: their cached handles must go
+	added   int      // recent creates the listing lacked
+}
+
+// mergeListing applies the records of a folder to a remote listing of it
+// (sorted by name): listing = remote + recent creates - tombstones, with
+// the sizes we wrote. It returns a new slice.
+func mergeListing(l listing, recs dirRecords) merged {
+	var m merged
 	// l.entries is sorted: keep its order and merge in the few additions,
 	// instead of sorting the whole result again.
-	kept := make([]Entry, 0, len(l.entries)+len(names))
-	var adds []Entry
-	// Records the listing shows are stamped with this merge's generation:
-	// cheaper than a set of seen names when a folder holds 100,000.
-	s.ov.gen++
-	gen := s.ov.gen
+	kept := make([]Entry, 0, len(l.entries))
 	for _, e := range l.entries {
-		r := names[e.Name]
-		if r == nil {
+		r, ok := recs.lookup(e.Name)
+		if !ok {
 			kept = append(kept, e)
 			continue
 		}
-		r.seen = gen
-		switch r.kind {
-		case tombstone:
-			masked++
-			// The listing saw what we deleted (delete lag): its handle
-			// must not outlive the tombstone and bring the object back.
-			s.handles.remove(r.key)
-			if r.pending() && !r.reap && r.removedAt.IsZero() && l.start.After(r.at) {
-				// A delete of an object we did not know of, and the remote
-				// shows it after all: remove it for real.
-				r.reap = true
-				flipped = append(flipped, r.key)
-			}
-		case created:
+		if r.kind == tombstone {
+			m.masked = append(m.masked, r.key)
+		} else {
 			kept = append(kept, Entry{Name: e.Name, Size: r.size})
-			if r.pending() && e.Size == r.size && l.start.After(r.at) {
-				lags = append(lags, time.Since(r.at))
-				s.confirmLocked(r, &retired)
-				confirmedN++
-			}
+		}
+		if c, ok := judge(r, true, e.Size, l.start); ok {
+			m.changes = append(m.changes, c)
 		}
 	}
-	for name, r := range names {
-		if r.seen == gen {
-			continue
+	var adds []Entry
+	recs.eachMissed(func(r record) {
+		if r.kind == created {
+			adds = append(adds, Entry{Name: r.name, Size: r.size})
+			m.added++
 		}
-		switch {
-		case r.kind == created:
-			adds = append(adds, Entry{Name: name, Size: r.size})
-			added++
-		case !r.pending():
-			// Confirmed already; kept only to correct older listings.
-		case r.reap:
-			// Absence proves nothing: a fresh upload the remote refused to
-			// remove may still be hidden by its create lag.
-		case !r.removedAt.IsZero() && l.start.After(r.removedAt):
-			delLags = append(delLags, time.Since(r.removedAt))
-			s.confirmLocked(r, &retired)
-			confirmedN++
-		case r.removedAt.IsZero() && l.start.After(r.at):
-			s.confirmLocked(r, &retired)
-			confirmedN++
+		if c, ok := judge(r, false, 0, l.start); ok {
+			m.changes = append(m.changes, c)
 		}
-	}
-	s.ov.mu.Unlock()
-
-	out := mergeSorted(kept, adds)
-	s.event(EventMaskedStale, masked)
-	s.event(EventAddedMissing, added)
-	s.event(EventRetiredConfirmed, confirmedN)
-	for _, d := range lags {
-		s.obs.Visible(VisibleCreate, d)
-	}
-	for _, d := range delLags {
-		s.obs.Visible(VisibleDelete, d)
-	}
-	s.journalDrop(retired)
-	for _, key := range flipped {
-		s.journalTombstone(key)
-	}
-	return out, confirmedN
+	})
+	m.entries = mergeSorted(kept, adds)
+	return m
 }
 
 // mergeSorted merges adds into the sorted slice kept, sorting adds first.
@@ -117,17 +116,72 @@ func mergeSorted(kept, adds []Entry) []Entry {
 	return append(out, adds[j:]...)
 }
 
-// retiredRec names a retired record's journal entry: the key, and the time
-// that identifies this record (a newer record under the same key stays).
-type retiredRec struct {
-	key string
-	at  time.Time
+// merge applies the overlay to a remote listing of dir and the transitions
+// the listing proves. It returns the entries and how many records the
+// listing confirmed.
+func (s *Store) merge(ctx context.Context, dir string, l listing) ([]Entry, int, error) {
+	var m merged
+	if err := s.ov.viewDir(ctx, dir, func(recs dirRecords) { m = mergeListing(l, recs) }); err != nil {
+		return nil, 0, fmt.Errorf("list %s: overlay: %w", dir, err)
+	}
+	// The listing saw what we deleted (delete lag): its handles must not
+	// outlive the tombstones and bring the objects back.
+	for _, key := range m.masked {
+		s.handles.remove(key)
+	}
+	s.event(EventMaskedStale, len(m.masked))
+	s.event(EventAddedMissing, m.added)
+	confirmed, err := s.apply(ctx, m.changes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: overlay: %w", dir, err)
+	}
+	return m.entries, confirmed, nil
 }
 
-// confirmLocked marks r confirmed by the remote (caller holds s.ov.mu) and
-// notes its journal entry, which is no longer needed: a restart forgets a
-// confirmed record safely. The record itself stays for retireGrace.
-func (s *Store) confirmLocked(r *record, retired *[]retiredRec) {
-	r.confirmed.Store(time.Now().UnixNano())
-	*retired = append(*retired, retiredRec{key: r.key, at: r.at})
+// apply makes transitions through the recordStore and reports those it
+// made (events, visibility lags, logs). It returns how many records were
+// confirmed.
+func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
+	if len(cs) == 0 {
+		return 0, nil
+	}
+	now := time.Now()
+	for i := range cs {
+		if cs[i].at.IsZero() {
+			cs[i].at = now // a rule's decision takes effect now
+		}
+	}
+	applied, err := s.ov.apply(ctx, cs)
+	var confirmed, expired int
+	for _, c := range applied {
+		r := c.rec
+		switch c.op {
+		case chConfirm:
+			confirmed++
+			switch {
+			case r.kind == created:
+				s.obs.Visible(VisibleCreate, c.at.Sub(r.at))
+			case !r.removedAt.IsZero():
+				s.obs.Visible(VisibleDelete, c.at.Sub(r.removedAt))
+			}
+		case chReaped:
+			s.event(EventReapDone, 1)
+			s.log.Info("reaper removed a deleted object", "object", r.key, "after", c.at.Sub(r.at).Round(time.Millisecond))
+		case chExpire:
+			expired++
+			// The one place the guarantee can lapse, so each is logged.
+			state := "created"
+			switch {
+			case r.kind == tombstone && r.reap:
+				state = "pending reap"
+			case r.kind == tombstone:
+				state = "tombstone"
+			}
+			s.log.Warn("overlay record retired at the settle window without the remote confirming it",
+				"object", r.key, "state", state, "age", c.at.Sub(r.at).Round(time.Second))
+		}
+	}
+	s.event(EventRetiredConfirmed, confirmed)
+	s.event(EventRetiredTimeout, expired)
+	return confirmed, err
 }

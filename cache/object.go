@@ -18,7 +18,7 @@ type Object struct {
 	h    Handle
 	size int64
 	obj  fs.Object // as the remote listed it; nil for an overlay record
-	rec  *record   // the overlay's record of a recent write
+	rec  *record   // a copy of the overlay's record of a recent write
 }
 
 // Size is the object's length in bytes.
@@ -39,7 +39,7 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 	} else {
 		rc, err = o.s.openRecent(ctx, o.h, o.rec, offset, length)
 	}
-	if err != nil && o.s.deleted(o.h.remotePath()) {
+	if err != nil && o.s.deleted(ctx, o.h.remotePath()) {
 		// A DELETE won the race with this read: answer as after it.
 		return nil, fmt.Errorf("open %s: %w", o.h, ErrNotFound)
 	}
@@ -70,16 +70,18 @@ func (s *Store) openSmall(ctx context.Context, o *Object, offset, length int64) 
 	if int64(len(b)) != o.size {
 		return nil, &RemoteError{Op: fmt.Sprintf("read %s", o.h), Err: fmt.Errorf("remote returned %d bytes, listed %d", len(b), o.size)}
 	}
-	if !s.deleted(key) {
+	if !s.deleted(ctx, key) {
 		s.content.add(key, b)
 	}
 	return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 }
 
-// deleted reports whether the overlay holds a tombstone for key.
-func (s *Store) deleted(key string) bool {
-	r := s.ov.get(key)
-	return r != nil && r.kind == tombstone
+// deleted reports whether the overlay holds a tombstone for key. When the
+// overlay cannot answer it says no: its callers only use it to give up
+// early or to skip caching, and the lookup that follows reports the error.
+func (s *Store) deleted(ctx context.Context, key string) bool {
+	r, ok, err := s.ov.get(ctx, key)
+	return err == nil && ok && r.kind == tombstone
 }
 
 func rangeOptions(offset, length int64) []fs.OpenOption {
@@ -144,7 +146,7 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 			err = oerr
 		}
 		lastErr = err
-		if time.Now().Add(wait).After(deadline) || isPermanent(err) || s.deleted(key) {
+		if time.Now().Add(wait).After(deadline) || isPermanent(err) || s.deleted(ctx, key) {
 			break
 		}
 		select {
@@ -173,18 +175,22 @@ func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
 
 func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 	key := h.remotePath()
-	if rec := s.ov.get(key); rec != nil {
+	rec, ok, err := s.ov.get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: overlay: %w", h, err)
+	}
+	if ok {
 		if rec.kind == tombstone {
 			return nil, fmt.Errorf("look up %s: %w", h, ErrNotFound)
 		}
-		return &Object{s: s, h: h, size: rec.size, rec: rec}, nil
+		return &Object{s: s, h: h, size: rec.size, rec: &rec}, nil
 	}
 	if obj := s.handles.get(key); obj != nil {
 		return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
 	}
 	start := time.Now()
 	var obj fs.Object
-	err := s.remote(OpStat, func() (err error) {
+	err = s.remote(OpStat, func() (err error) {
 		obj, err = s.f.NewObject(ctx, key)
 		return err
 	})

@@ -1,87 +1,298 @@
 package cache
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/rclone/rclone/fs"
+	bolt "go.etcd.io/bbolt"
 )
 
-// recKind tells what a record remembers.
-type recKind uint8
-
-const (
-	created   recKind = iota + 1 // written through us, maybe not yet shown by the remote
-	tombstone                    // deleted through us, maybe still shown by the remote
-)
-
-// record is the overlay's memory of one object. Records live until the
-// remote confirms them (its listing agrees) or the settle window passes.
-type record struct {
-	kind recKind
-	key  string // the object's remote path
-	dir  string // the type folder the object is listed under (repo/type)
-	name string
-	size int64     // created: the size written
-	obj  fs.Object // created: the handle the upload returned (nil after a restart)
-	at   time.Time // when the write or delete was acknowledged
-
-	// Tombstones only. reap: the remote has not confirmed the removal yet
-	// (it answered not-found for an object we know exists, or failed), so
-	// the reaper keeps trying. removedAt: when the remote accepted the
-	// removal; a listing that started after it and leaves the object out
-	// confirms the delete.
-	reap      bool
-	removedAt time.Time
-	nextReap  time.Time
-	reapTries int
-
-	seen uint64 // the generation of the last merge whose listing showed it
-
-	// confirmed is when the remote confirmed the record. It stays a little
-	// longer (retireGrace) so that a listing that started before the
-	// confirmation, and returns after it, is still corrected.
-	// It is atomic because Lookup asks pending() without the lock.
-	confirmed atomic.Int64 // unix nanoseconds, 0 while pending
-}
-
-// retireGrace is how long a confirmed record outlives its confirmation:
-// longer than any listing in flight at that moment takes to return, and
-// than the handles those listings cached live (handleTTL).
-const retireGrace = handleTTL + 10*time.Second
-
-// pending reports whether the remote has not confirmed r yet.
-func (r *record) pending() bool { return r.confirmed.Load() == 0 }
-
-// confirmedAt is when the remote confirmed r (zero while pending).
-func (r *record) confirmedAt() time.Time {
-	if n := r.confirmed.Load(); n != 0 {
-		return time.Unix(0, n)
-	}
-	return time.Time{}
-}
-
-// isConfig tells a repository's config record: it lives in no listed
-// folder, so a lookup confirms it instead of a listing.
-func (r *record) isConfig() bool { return r.name == string(Config) }
-
-// overlay is the set of records, indexed by remote path and by folder.
+// overlay is the recordStore of one instance: records in memory, indexed
+// by remote path and by folder, made durable in a bbolt journal (nil
+// without a state folder). It is the only code that reads or changes
+// record state: everything else holds copies and asks for changes.
 type overlay struct {
 	mu    sync.RWMutex
 	byKey map[string]*record
 	byDir map[string]map[string]*record // dir -> name -> record
-	gen   uint64                        // merge generation, under mu
+	gen   uint64                        // merge views handed out, to stamp records
+
+	journal *journal
+	locks   keyedMutex
+	drops   sync.WaitGroup // background journal drops
+	log     *slog.Logger
 }
 
-func newOverlay() *overlay {
-	return &overlay{byKey: map[string]*record{}, byDir: map[string]map[string]*record{}}
+var _ recordStore = (*overlay)(nil)
+
+// openOverlay opens the overlay of the remote named remote, reloading the
+// journal in stateDir ("" keeps records in memory only). onData receives
+// the bytes the journal kept of small uploads.
+func openOverlay(stateDir, remote string, log *slog.Logger, onData func(key string, data []byte)) (*overlay, error) {
+	o := &overlay{byKey: map[string]*record{}, byDir: map[string]map[string]*record{}, log: log}
+	if stateDir == "" {
+		return o, nil
+	}
+	j, err := openJournal(stateDir, remote)
+	if err != nil {
+		return nil, err
+	}
+	o.journal = j
+	if err := o.reload(onData); err != nil {
+		j.close()
+		return nil, err
+	}
+	return o, nil
 }
 
-func (o *overlay) get(key string) *record {
+// reload brings the journal's records back after a restart.
+func (o *overlay) reload(onData func(key string, data []byte)) error {
+	err := o.journal.load(func(key string, jr journalRecord) error {
+		dir, name, ok := splitKey(key)
+		if !ok {
+			return fmt.Errorf("journal record %q: not an object path", key)
+		}
+		r := &record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm}
+		switch jr.Kind {
+		case "c":
+			r.kind = created
+		case "t":
+			r.kind = tombstone
+		default:
+			return fmt.Errorf("journal record %q: unknown kind %q", key, jr.Kind)
+		}
+		o.set(r)
+		if r.kind == created && len(jr.Data) > 0 && int64(len(jr.Data)) == jr.Size {
+			onData(key, jr.Data)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reload journal: %w", err)
+	}
+	return nil
+}
+
+func (o *overlay) lock(_ context.Context, key string) (func(), error) {
+	return o.locks.lock(key), nil
+}
+
+func (o *overlay) get(_ context.Context, key string) (record, bool, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	return o.byKey[key]
+	if r := o.byKey[key]; r != nil {
+		return *r, true, nil
+	}
+	return record{}, false, nil
+}
+
+func (o *overlay) create(_ context.Context, r record, data []byte) error {
+	if o.journal != nil {
+		// Without the journal entry a restart could not keep the object
+		// visible, so the caller must not acknowledge it.
+		jr := journalRecord{Kind: "c", Size: r.size, At: r.at}
+		if data != nil && r.size <= journalDataMax {
+			jr.Data = data
+		}
+		if err := o.journal.put(r.key, jr); err != nil {
+			return err
+		}
+	}
+	o.set(&r)
+	return nil
+}
+
+func (o *overlay) prepareDelete(_ context.Context, r record) error {
+	if o.journal == nil {
+		return nil
+	}
+	return o.journal.put(r.key, journalRecord{Kind: "t", At: r.at, Reap: true})
+}
+
+func (o *overlay) tombstone(_ context.Context, r record) error {
+	o.set(&r)
+	if o.journal == nil || r.reap {
+		return nil // the prepared entry already says reap
+	}
+	// If this fails the entry on disk still says reap: after a restart the
+	// reaper finds the object gone and the tombstone retires at the settle
+	// window, still hiding it until then.
+	return o.journal.put(r.key, journalRecord{Kind: "t", At: r.at, Rm: r.removedAt})
+}
+
+func (o *overlay) cancelDelete(_ context.Context, key string, prev *record) error {
+	if o.journal == nil {
+		return nil
+	}
+	if prev != nil {
+		return o.journal.put(key, journalRecord{Kind: "c", Size: prev.size, At: prev.at})
+	}
+	return o.journal.delete(key)
+}
+
+func (o *overlay) viewDir(_ context.Context, dir string, fn func(dirRecords)) error {
+	// Exclusive: the view stamps the records it returns (seen).
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.gen++
+	fn(&liveDir{names: o.byDir[dir], gen: o.gen})
+	return nil
+}
+
+// liveDir is a folder's records seen in place, under the overlay's lock.
+type liveDir struct {
+	names map[string]*record
+	gen   uint64 // this view's stamp
+}
+
+func (d *liveDir) lookup(name string) (record, bool) {
+	r := d.names[name]
+	if r == nil {
+		return record{}, false
+	}
+	r.seen = d.gen
+	return *r, true
+}
+
+func (d *liveDir) eachMissed(fn func(record)) {
+	for _, r := range d.names {
+		if r.seen != d.gen {
+			fn(*r)
+		}
+	}
+}
+
+func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
+	var applied []change
+	var drop []retiredRec // journal entries no longer needed
+	var rewrite []*record // tombstones whose journal entry changes
+	o.mu.Lock()
+	for _, c := range cs {
+		cur := o.byKey[c.rec.key]
+		if cur == nil || !c.rec.unchanged(*cur) {
+			continue // written again, retired, or changed since the decision
+		}
+		switch c.op {
+		case chConfirm:
+			// A restart forgets a confirmed record safely; the record
+			// itself stays for retireGrace.
+			cur.confirmed = c.at
+			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
+		case chFlip:
+			cur.reap = true
+			rewrite = append(rewrite, cur)
+		case chReaped:
+			cur.reap, cur.removedAt = false, c.at
+			rewrite = append(rewrite, cur)
+		case chReapFailed:
+			cur.reapTries++
+			cur.nextReap = c.at
+		case chExpire:
+			o.dropLocked(cur)
+			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
+		case chRetire:
+			o.dropLocked(cur) // its journal entry went at confirmation
+		}
+		c.rec = *cur
+		applied = append(applied, c)
+	}
+	jrs := make([]journalRecord, len(rewrite))
+	for i, r := range rewrite {
+		jrs[i] = journalRecord{Kind: "t", At: r.at, Reap: r.reap, Rm: r.removedAt}
+	}
+	o.mu.Unlock()
+	o.journalDrop(drop)
+	if o.journal != nil {
+		for i, r := range rewrite {
+			if err := o.journal.put(r.key, jrs[i]); err != nil {
+				o.log.Warn("could not update the journal", "key", r.key, "err", err)
+			}
+		}
+	}
+	return applied, nil
+}
+
+func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (work, error) {
+	var w work
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, r := range o.byKey {
+		switch {
+		case !r.pending():
+			if now.Sub(r.confirmed) > retireGrace {
+				w.retire = append(w.retire, *r)
+			}
+		case now.Sub(r.at) > settle:
+			w.expire = append(w.expire, *r)
+		default:
+			if r.reapDue(now) {
+				w.reaps = append(w.reaps, *r)
+			}
+			if r.isConfig() && r.confirmable(now) {
+				w.configs = append(w.configs, *r)
+			}
+		}
+	}
+	for dir, names := range o.byDir {
+		for _, r := range names {
+			if r.confirmable(now) && now.Sub(r.at) <= settle {
+				w.dirs = append(w.dirs, dir)
+				break
+			}
+		}
+	}
+	return w, nil
+}
+
+func (o *overlay) counts() counts {
+	var c counts
+	o.mu.RLock()
+	for _, r := range o.byKey {
+		switch {
+		case !r.pending():
+		case r.kind == created:
+			c.created++
+		case r.reap:
+			c.reaps++
+			if c.oldestReap.IsZero() || r.at.Before(c.oldestReap) {
+				c.oldestReap = r.at
+			}
+		default:
+			c.tombstones++
+		}
+	}
+	o.mu.RUnlock()
+	if o.journal != nil {
+		c.journalBytes = o.journal.size()
+	}
+	return c
+}
+
+func (o *overlay) ready(context.Context) error {
+	if o.journal == nil {
+		return nil
+	}
+	if err := o.journal.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("probe"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("ready"), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	}); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+func (o *overlay) close() error {
+	o.drops.Wait()
+	if o.journal != nil {
+		return o.journal.close()
+	}
+	return nil
 }
 
 // set replaces the record for key.
@@ -100,12 +311,8 @@ func (o *overlay) set(r *record) {
 	names[r.name] = r
 }
 
-// dropLocked removes r if it is still the record of its object (a newer
-// record for the same name stays).
-func (o *overlay) dropLocked(r *record) bool {
-	if o.byKey[r.key] != r {
-		return false
-	}
+// dropLocked removes r, the current record of its key (caller holds mu).
+func (o *overlay) dropLocked(r *record) {
 	delete(o.byKey, r.key)
 	if names := o.byDir[r.dir]; names != nil {
 		delete(names, r.name)
@@ -113,33 +320,21 @@ func (o *overlay) dropLocked(r *record) bool {
 			delete(o.byDir, r.dir)
 		}
 	}
-	return true
 }
 
-// counts returns the number of records by state, and when the oldest
-// pending reap was recorded (zero if none).
-func (o *overlay) counts() (createdN, tombstones, reaps int, oldestReap time.Time) {
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	for _, r := range o.byKey {
-		switch {
-		case !r.pending():
-		case r.kind == created:
-			createdN++
-		case r.reap:
-			reaps++
-			if oldestReap.IsZero() || r.at.Before(oldestReap) {
-				oldestReap = r.at
-			}
-		default:
-			tombstones++
-		}
+// journalDrop removes retired records from the journal in one transaction,
+// in the background: a retirement need not be durable (a stale entry
+// reloaded after a restart is confirmed again), and a listing that
+// confirms thousands of records must not wait for the disk.
+func (o *overlay) journalDrop(retired []retiredRec) {
+	if o.journal == nil || len(retired) == 0 {
+		return
 	}
-	return
-}
-
-func (o *overlay) hasDir(dir string) bool {
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	return o.byDir[dir] != nil
+	o.drops.Add(1)
+	go func() {
+		defer o.drops.Done()
+		if err := o.journal.dropRetired(retired); err != nil {
+			o.log.Warn("could not drop retired records from the journal", "records", len(retired), "err", err)
+		}
+	}()
 }

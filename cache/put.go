@@ -34,7 +34,10 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		return fmt.Errorf("%w: unknown size", ErrSizeMismatch)
 	}
 	key := h.remotePath()
-	unlock := s.locks.lock(key)
+	unlock, err := s.ov.lock(ctx, key)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", h, err)
+	}
 	defer unlock()
 
 	if opt.NoOverwrite {
@@ -81,21 +84,18 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		return &RemoteError{Op: fmt.Sprintf("upload %s", h), Err: err}
 	}
 
-	now := time.Now()
-	if s.journal != nil {
-		// The remote has the object; without the journal entry a restart
-		// could not keep it visible, so the client is not told it is saved
-		// and will retry.
-		jr := journalRecord{Kind: "c", Size: size, At: now}
-		if kept != nil && size <= journalDataMax {
-			jr.Data = kept.Bytes()
-		}
-		if err := s.journal.put(key, jr); err != nil {
-			return fmt.Errorf("upload %s: %w", h, err)
-		}
+	// The remote has the object; without a durable record a restart could
+	// not keep it visible, so the client is not told it is saved and will
+	// retry.
+	var data []byte
+	if kept != nil {
+		data = kept.Bytes()
 	}
 	dir, name, _ := splitKey(key)
-	s.ov.set(&record{kind: created, key: key, dir: dir, name: name, size: size, obj: obj, at: now})
+	rec := record{kind: created, key: key, dir: dir, name: name, size: size, obj: obj, at: time.Now()}
+	if err := s.ov.create(ctx, rec, data); err != nil {
+		return fmt.Errorf("upload %s: %w", h, err)
+	}
 	s.handles.remove(key) // the record holds the new handle
 	if kept != nil {
 		s.content.add(key, kept.Bytes())

@@ -15,31 +15,34 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		return err
 	}
 	key := h.remotePath()
-	unlock := s.locks.lock(key)
+	unlock, err := s.ov.lock(ctx, key)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", h, err)
+	}
 	defer unlock()
 
-	prev := s.ov.get(key)
-	if prev != nil && prev.kind == tombstone {
+	prev, had, err := s.ov.get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", h, err)
+	}
+	if had && prev.kind == tombstone {
 		return nil // deleted already; the reaper owns what is left to do
 	}
-	now := time.Now()
 	dir, name, _ := splitKey(key)
-	ts := &record{kind: tombstone, key: key, dir: dir, name: name, at: now, reap: true}
-	// Journal first: a crash between the remote removal and the record
-	// must not let a lagging listing bring the object back.
-	if s.journal != nil {
-		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Reap: true}); err != nil {
-			return fmt.Errorf("delete %s: %w", h, err)
-		}
+	ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now(), reap: true}
+	// Durable intent first: a crash between the remote removal and the
+	// record must not let a lagging listing bring the object back.
+	if err := s.ov.prepareDelete(ctx, ts); err != nil {
+		return fmt.Errorf("delete %s: %w", h, err)
 	}
 	// Known to exist: we wrote it, or the remote listed or showed it.
 	obj := s.handles.get(key)
-	known := prev != nil || obj != nil
-	if prev != nil {
-		obj = prev.obj
+	known := had || obj != nil
+	var prevp *record
+	if had {
+		obj, prevp = prev.obj, &prev
 	}
 	s.handles.remove(key)
-	var err error
 	if obj == nil {
 		err = s.remote(OpStat, func() (err error) {
 			obj, err = s.f.NewObject(ctx, key)
@@ -57,7 +60,9 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		// The remote refuses for good (permission, a permanent error):
 		// retrying cannot heal it, so the client is told instead of
 		// getting a 200 for a delete that will never happen.
-		s.journalRestore(key, prev)
+		if cerr := s.ov.cancelDelete(ctx, key, prevp); cerr != nil {
+			s.log.Warn("could not restore the overlay record of a refused delete", "object", h, "err", cerr)
+		}
 		return remoteErr(fmt.Sprintf("delete %s", h), err)
 	case isNotFound(err) && !known:
 		// Nothing we know of: the tombstone only masks a lagging listing,
@@ -70,15 +75,9 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		s.log.Info("delete absorbed: the remote could not remove the object yet; the reaper will retry",
 			"object", h, "err", err)
 	}
-	s.ov.set(ts)
-	s.content.remove(key)
-	if s.journal != nil && !ts.reap {
-		if err := s.journal.put(key, journalRecord{Kind: "t", At: now, Rm: ts.removedAt}); err != nil {
-			// The record on disk still says reap: after a restart the
-			// reaper finds the object gone and the tombstone retires at
-			// the settle window, still hiding it until then.
-			s.log.Warn("could not update the journal", "object", h, "err", err)
-		}
+	if err := s.ov.tombstone(ctx, ts); err != nil {
+		s.log.Warn("could not update the journal", "object", h, "err", err)
 	}
+	s.content.remove(key)
 	return nil
 }

@@ -74,23 +74,20 @@ type Store struct {
 	opt    Options
 	verify hash.Type // the remote's hash used to confirm uploads, or hash.None
 
-	ov      *overlay
-	journal *journal // nil without a state folder
+	ov      recordStore // the records: the only state the contract rests on
 	content *contentCache
 	lists   singleflight.Group
 	handles *handleCache
 
 	listMu    sync.Mutex
 	listCache map[string]listing // dir -> the last remote listing (see listCacheTTL)
-	locks     keyedMutex
 	events    map[string]*atomic.Uint64
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
 
-	stop  chan struct{}
-	done  chan struct{}
-	drops sync.WaitGroup // background journal drops
+	stop chan struct{}
+	done chan struct{}
 }
 
 // New returns a Store over f, reloading the journal from opt.StateDir.
@@ -119,7 +116,6 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		obs:       opt.Observer,
 		opt:       opt,
 		verify:    confirmHash(f.Hashes()),
-		ov:        newOverlay(),
 		content:   newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
 		handles:   newHandleCache(),
 		listCache: map[string]listing{},
@@ -131,53 +127,16 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 	for _, e := range eventNames {
 		s.events[e] = new(atomic.Uint64)
 	}
-	if opt.StateDir != "" {
-		j, err := openJournal(opt.StateDir, fs.ConfigString(f))
-		if err != nil {
-			return nil, err
-		}
-		s.journal = j
-		if err := s.reload(); err != nil {
-			j.close()
-			return nil, err
-		}
+	ov, err := openOverlay(opt.StateDir, fs.ConfigString(f), s.log, s.content.add)
+	if err != nil {
+		return nil, err
+	}
+	s.ov = ov
+	if c := ov.counts(); c.created+c.tombstones+c.reaps > 0 {
+		s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
 	}
 	go s.background()
 	return s, nil
-}
-
-// reload brings the journal's records back after a restart.
-func (s *Store) reload() error {
-	var n int
-	err := s.journal.load(func(key string, jr journalRecord) error {
-		dir, name, ok := splitKey(key)
-		if !ok {
-			return fmt.Errorf("journal record %q: not an object path", key)
-		}
-		r := &record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm}
-		switch jr.Kind {
-		case "c":
-			r.kind = created
-		case "t":
-			r.kind = tombstone
-		default:
-			return fmt.Errorf("journal record %q: unknown kind %q", key, jr.Kind)
-		}
-		s.ov.set(r)
-		if r.kind == created && len(jr.Data) > 0 && int64(len(jr.Data)) == jr.Size {
-			s.content.add(key, jr.Data)
-		}
-		n++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reload journal: %w", err)
-	}
-	if n > 0 {
-		c, t, p, _ := s.ov.counts()
-		s.log.Info("overlay records reloaded from the journal", "created", c, "tombstones", t, "pending_reaps", p)
-	}
-	return nil
 }
 
 // splitKey splits a journal key (an object's remote path) into the folder
@@ -206,23 +165,17 @@ func splitKey(key string) (dir, name string, ok bool) {
 func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
-	s.drops.Wait()
-	if s.journal != nil {
-		return s.journal.close()
-	}
-	return nil
+	return s.ov.close()
 }
 
 // Stats returns a snapshot of the overlay's state.
 func (s *Store) Stats() Stats {
-	c, t, p, oldest := s.ov.counts()
-	st := Stats{Created: c, Tombstones: t, PendingReaps: p, ContentBytes: s.content.size(),
-		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), Events: map[string]uint64{}}
-	if !oldest.IsZero() {
-		st.OldestPendingReap = time.Since(oldest)
-	}
-	if s.journal != nil {
-		st.JournalBytes = s.journal.size()
+	c := s.ov.counts()
+	st := Stats{Created: c.created, Tombstones: c.tombstones, PendingReaps: c.reaps, ContentBytes: s.content.size(),
+		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), JournalBytes: c.journalBytes,
+		Events: map[string]uint64{}}
+	if !c.oldestReap.IsZero() {
+		st.OldestPendingReap = time.Since(c.oldestReap)
 	}
 	for name, v := range s.events {
 		st.Events[name] = v.Load()

@@ -29,6 +29,9 @@ func lagRemote(t *testing.T, opts string) fs.Fs {
 	return f
 }
 
+// mem is the store's in-memory overlay, for tests that plant records.
+func mem(s *Store) *overlay { return s.ov.(*overlay) }
+
 func newStore(t *testing.T, f fs.Fs, opt Options) *Store {
 	t.Helper()
 	s, err := New(f, opt)
@@ -221,7 +224,7 @@ func TestConfirmedDeleteStaysDeleted(t *testing.T) {
 	}
 	// A listing that started during the delete lag and returns now.
 	stale := listing{entries: []Entry{{Name: h.Name, Size: 5}}, start: time.Now().Add(-2 * time.Second)}
-	if out, _ := s.merge(typeDir("repo", Locks), stale); len(out) != 0 {
+	if out, _, _ := s.merge(context.Background(), typeDir("repo", Locks), stale); len(out) != 0 {
 		t.Fatalf("a listing in flight during the confirmation brought the object back: %v", out)
 	}
 }

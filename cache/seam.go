@@ -1,0 +1,220 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// recordStore is the seam between the Store (protocol, remote calls,
+// caches) and the overlay's record state. overlay (memory plus a bbolt
+// journal) is the one implementation today; a store shared by several
+// instances (Redis) is meant to be another, with no change to the Store or
+// to the rules in merge.go. The rules decide (judge, mergeListing); a
+// recordStore only keeps records and applies the changes they return.
+//
+// Every method is safe for concurrent use. An error means the state
+// could not be read or made durable; the Store then refuses the request
+// rather than answer from a view it cannot trust.
+type recordStore interface {
+	// lock orders operations on one object until unlock is called: a Put
+	// and a Remove of one name never interleave. Shared by instances, it
+	// is a lease that lapses if its holder dies.
+	lock(ctx context.Context, key string) (unlock func(), err error)
+
+	// get returns key's current record, ok false when there is none.
+	get(ctx context.Context, key string) (r record, ok bool, err error)
+
+	// create records an upload the remote confirmed, replacing any
+	// record of key, and returns once it is durable (the Store
+	// acknowledges the upload only then). data, when not nil, is the
+	// whole body of a small object: kept with the record so that it can
+	// be served while the remote lags (after a restart, or elsewhere).
+	create(ctx context.Context, r record, data []byte) error
+
+	// prepareDelete makes the intent to delete durable without publishing
+	// it: reads still see the previous record, and after a crash the
+	// tombstone r (a pending reap) comes back. Then either tombstone(r)
+	// or cancelDelete follows.
+	prepareDelete(ctx context.Context, r record) error
+	// tombstone publishes r, replacing any record of its key. An error
+	// means r's final state may not be durable; the prepared intent is.
+	tombstone(ctx context.Context, r record) error
+	// cancelDelete undoes prepareDelete after the remote refused the
+	// delete: prev (nil for none) is what key had before.
+	cancelDelete(ctx context.Context, key string, prev *record) error
+
+	// viewDir calls fn with the records of one listed folder, unchanged
+	// during the call. fn must not call back into the recordStore.
+	viewDir(ctx context.Context, dir string, fn func(dirRecords)) error
+
+	// apply makes the changes whose record is still current and as the
+	// decision saw it (unchanged), skips the others, and returns those it
+	// made. A change never applies to a newer record of the same key.
+	apply(ctx context.Context, cs []change) ([]change, error)
+
+	// due returns the background work at now: pending reaps whose retry
+	// time came, what the confirmer may check, and records to expire or
+	// retire. Shared by instances, it hands each item to one of them.
+	due(ctx context.Context, now time.Time, settle time.Duration) (work, error)
+
+	// counts summarises the records, for Stats; it must be cheap.
+	counts() counts
+	// ready tells whether the state can be written now (readiness probe).
+	ready(ctx context.Context) error
+	// close releases the state; records stay for the next start.
+	close() error
+}
+
+// recKind tells what a record remembers.
+type recKind uint8
+
+const (
+	created   recKind = iota + 1 // written through us, maybe not yet shown by the remote
+	tombstone                    // deleted through us, maybe still shown by the remote
+)
+
+// record is the overlay's memory of one object, as a value: the Store
+// only ever holds copies. Records live until the remote confirms them
+// (its listing or a lookup agrees) or the settle window passes.
+type record struct {
+	kind recKind
+	key  string // the object's remote path
+	dir  string // the type folder the object is listed under (repo/type)
+	name string
+	size int64     // created: the size written
+	obj  fs.Object // created: the upload's handle; a local hint, nil after a restart or from a shared store
+	at   time.Time // when the write or delete was acknowledged; with key, names this record
+
+	// Tombstones only. reap: the remote has not confirmed the removal yet
+	// (it answered not-found for an object we know exists, or failed), so
+	// the reaper keeps trying. removedAt: when the remote accepted the
+	// removal; a listing that started after it and leaves the object out
+	// confirms the delete.
+	reap      bool
+	removedAt time.Time
+	nextReap  time.Time
+	reapTries int
+
+	// seen is the overlay's stamp of the last merge whose listing showed
+	// the record: cheaper than a set of names. Not part of its state.
+	seen uint64
+
+	// confirmed is when the remote confirmed the record (zero while
+	// pending). It stays a little longer (retireGrace) so that a listing
+	// that started before the confirmation, and returns after it, is
+	// still corrected.
+	confirmed time.Time
+}
+
+// retireGrace is how long a confirmed record outlives its confirmation:
+// longer than any listing in flight at that moment takes to return, and
+// than the handles those listings cached live (handleTTL).
+const retireGrace = handleTTL + 10*time.Second
+
+// confirmMinAge is how long a record waits before the confirmer lists its
+// folder for it: restic lists locks/, snapshots/ and index/ itself at the
+// start of every command, and those listings confirm records for free.
+const confirmMinAge = 5 * time.Second
+
+// pending reports whether the remote has not confirmed r yet.
+func (r record) pending() bool { return r.confirmed.IsZero() }
+
+// isConfig tells a repository's config record: it lives in no listed
+// folder, so a lookup confirms it instead of a listing.
+func (r record) isConfig() bool { return r.name == string(Config) }
+
+// unchanged reports whether cur is still the record a decision saw as r:
+// the same record (kind and time) in the same state.
+func (r record) unchanged(cur record) bool {
+	return r.kind == cur.kind && r.at.Equal(cur.at) && r.reap == cur.reap &&
+		r.removedAt.Equal(cur.removedAt) && r.confirmed.Equal(cur.confirmed)
+}
+
+// confirmable reports whether the confirmer should check r at now: the
+// remote can agree with it, and restic had its own chance to list first.
+func (r record) confirmable(now time.Time) bool {
+	return r.pending() && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge
+}
+
+// reapDue reports whether the reaper should retry r's removal at now.
+func (r record) reapDue(now time.Time) bool {
+	return r.kind == tombstone && r.reap && !now.Before(r.nextReap)
+}
+
+// changeOp is a transition of a record that a rule decided.
+type changeOp uint8
+
+const (
+	chConfirm    changeOp = iota + 1 // the remote agreed (listing or lookup); at: when
+	chFlip                           // a tombstone of an object not known to exist turns into a pending reap: the remote shows it
+	chReaped                         // the reaper removed the object; at: when
+	chReapFailed                     // the reaper could not remove it; at: the next attempt
+	chExpire                         // pending past the settle window: dropped without confirmation
+	chRetire                         // confirmed and past retireGrace: dropped
+)
+
+// change is one transition, made only if rec is still unchanged.
+type change struct {
+	op  changeOp
+	rec record // the record as the decision saw it
+	at  time.Time
+}
+
+// work is what the background loop has to do at one tick.
+type work struct {
+	reaps   []record // tombstones whose removal is due
+	dirs    []string // folders whose listing can confirm a record
+	configs []record // config records only a lookup can confirm
+	expire  []record // pending past the settle window
+	retire  []record // confirmed past retireGrace
+}
+
+// counts summarises the records by state.
+type counts struct {
+	created, tombstones, reaps int
+	oldestReap                 time.Time // when the oldest pending reap was recorded, zero if none
+	journalBytes               int64
+}
+
+// dirRecords is a read-only view of one folder's records, for one merge.
+type dirRecords interface {
+	// lookup returns name's record, and remembers it was asked for.
+	lookup(name string) (record, bool)
+	// eachMissed calls fn with every record lookup was not asked for:
+	// the records the listing does not show. (A set of names would do;
+	// the view can do it cheaper, and a folder may hold 100,000.)
+	eachMissed(fn func(record))
+}
+
+// recordMap is a dirRecords held by value (tests, or records fetched from
+// a shared store).
+type recordMap struct {
+	recs   map[string]record
+	looked map[string]bool
+}
+
+func newRecordMap(recs ...record) *recordMap {
+	m := &recordMap{recs: map[string]record{}, looked: map[string]bool{}}
+	for _, r := range recs {
+		m.recs[r.name] = r
+	}
+	return m
+}
+
+func (m *recordMap) lookup(name string) (record, bool) {
+	r, ok := m.recs[name]
+	if ok {
+		m.looked[name] = true
+	}
+	return r, ok
+}
+
+func (m *recordMap) eachMissed(fn func(record)) {
+	for name, r := range m.recs {
+		if !m.looked[name] {
+			fn(r)
+		}
+	}
+}
