@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/rclone/rclone/fs"
 )
 
 // tick is how often the background loop looks for work.
@@ -87,11 +85,7 @@ func (s *Store) reap(ctx context.Context, r record) {
 	if cur, ok, err := s.ov.get(ctx, r.key); err != nil || !ok || !r.unchanged(cur) {
 		return // written again or retired meanwhile
 	}
-	var obj fs.Object
-	err = s.remote(OpStat, func() (err error) {
-		obj, err = s.f.NewObject(ctx, r.key)
-		return err
-	})
+	obj, err := s.stat(ctx, r.key)
 	if err == nil {
 		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
 	}
@@ -183,11 +177,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 // config) by looking it up, with the rule listings use.
 func (s *Store) confirmByLookup(ctx context.Context, r record) {
 	start := time.Now()
-	var obj fs.Object
-	err := s.remote(OpStat, func() (err error) {
-		obj, err = s.f.NewObject(ctx, r.key)
-		return err
-	})
+	obj, err := s.stat(ctx, r.key)
 	if err != nil && !isNotFound(err) {
 		s.log.Debug("confirming lookup failed", "object", r.key, "err", err)
 		return

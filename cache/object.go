@@ -130,11 +130,7 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 	wait := 100 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		var obj fs.Object
-		err := s.remote(OpStat, func() (err error) {
-			obj, err = s.f.NewObject(ctx, key)
-			return err
-		})
+		obj, err := s.stat(ctx, key)
 		if err == nil {
 			rc, oerr := s.open(ctx, h, obj, offset, length)
 			if oerr == nil {
@@ -189,11 +185,7 @@ func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 		return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
 	}
 	start := time.Now()
-	var obj fs.Object
-	err = s.remote(OpStat, func() (err error) {
-		obj, err = s.f.NewObject(ctx, key)
-		return err
-	})
+	obj, err := s.stat(ctx, key)
 	if err != nil {
 		return nil, remoteErr(fmt.Sprintf("look up %s", h), err)
 	}

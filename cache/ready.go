@@ -12,10 +12,7 @@ const readyProbe = ".steadyrest-ready-probe"
 // Ready checks that the remote answers a cheap call and the overlay can be
 // written (the journal): what a readiness probe needs to know.
 func (s *Store) Ready(ctx context.Context) error {
-	err := s.remote(OpStat, func() error {
-		_, err := s.f.NewObject(ctx, readyProbe)
-		return err
-	})
+	_, err := s.stat(ctx, readyProbe)
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("remote: %w", err)
 	}

@@ -44,10 +44,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	}
 	s.handles.remove(key)
 	if obj == nil {
-		err = s.remote(OpStat, func() (err error) {
-			obj, err = s.f.NewObject(ctx, key)
-			return err
-		})
+		obj, err = s.stat(ctx, key)
 	}
 	if err == nil {
 		known = true

@@ -207,6 +207,15 @@ func (s *Store) remote(op string, fn func() error) error {
 	return err
 }
 
+// stat looks key up on the remote.
+func (s *Store) stat(ctx context.Context, key string) (obj fs.Object, err error) {
+	err = s.remote(OpStat, func() (err error) {
+		obj, err = s.f.NewObject(ctx, key)
+		return err
+	})
+	return obj, err
+}
+
 // confirmHash picks the hash the remote keeps that we compute while streaming
 // an upload, to confirm the remote stored what we sent. SHA-256 first: we
 // compute it anyway to check object names.
