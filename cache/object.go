@@ -119,6 +119,10 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 	if b, ok := s.content.get(key); ok && int64(len(b)) == rec.size {
 		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 	}
+	if b, ok, err := s.ov.content(ctx, key); err == nil && ok && int64(len(b)) == rec.size {
+		s.content.add(key, b)
+		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
+	}
 	if rec.obj != nil {
 		rc, err := s.open(ctx, h, rec.obj, offset, length)
 		if err == nil {

@@ -16,7 +16,10 @@ import (
 //
 // Every method is safe for concurrent use. An error means the state
 // could not be read or made durable; the Store then refuses the request
-// rather than answer from a view it cannot trust.
+// rather than answer from a view it cannot trust. The error's type picks
+// the status: a failure that may heal (a shared store out of reach)
+// should wrap a *RemoteError, which the proxy answers with 503 and restic
+// retries; a plain error (a local journal that cannot be written) is 500.
 type recordStore interface {
 	// lock orders operations on one object until unlock is called: a Put
 	// and a Remove of one name never interleave. Shared by instances, it
@@ -32,6 +35,11 @@ type recordStore interface {
 	// whole body of a small object: kept with the record so that it can
 	// be served while the remote lags (after a restart, or elsewhere).
 	create(ctx context.Context, r record, data []byte) error
+	// content returns the bytes create kept for key's current record, ok
+	// false when it has none. The Store asks only after its own content
+	// cache missed, so an implementation that feeds that cache itself
+	// (the local one, at reload) may always answer false.
+	content(ctx context.Context, key string) (data []byte, ok bool, err error)
 
 	// prepareDelete makes the intent to delete durable without publishing
 	// it: reads still see the previous record, and after a crash the

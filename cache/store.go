@@ -32,6 +32,8 @@ type Options struct {
 	// serve it. Default 2m: well under restic's 5-minute watchdog.
 	// Unexported: only tests shorten it.
 	readRetry time.Duration
+	// records replaces the local overlay (tests: two stores sharing one).
+	records recordStore
 	// Observer receives remote-call timings and overlay events (metrics).
 	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
@@ -127,12 +129,16 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 	for _, e := range eventNames {
 		s.events[e] = new(atomic.Uint64)
 	}
-	ov, err := openOverlay(opt.StateDir, fs.ConfigString(f), s.log, s.content.add)
-	if err != nil {
-		return nil, err
+	if opt.records != nil {
+		s.ov = opt.records
+	} else {
+		ov, err := openOverlay(opt.StateDir, fs.ConfigString(f), s.log, s.content.add)
+		if err != nil {
+			return nil, err
+		}
+		s.ov = ov
 	}
-	s.ov = ov
-	if c := ov.counts(); c.created+c.tombstones+c.reaps > 0 {
+	if c := s.ov.counts(); c.created+c.tombstones+c.reaps > 0 {
 		s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
 	}
 	go s.background()
