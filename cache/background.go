@@ -186,7 +186,7 @@ func (s *Store) confirmByLookup(ctx context.Context, r record) {
 	if err == nil {
 		size = obj.Size()
 	}
-	if c, ok := judge(r, err == nil, size, start); ok {
+	if c, ok := judge(&r, err == nil, size, start); ok {
 		if _, err := s.apply(ctx, []change{c}); err != nil {
 			s.log.Warn("overlay: could not record a confirmation", "object", r.key, "err", err)
 		}

@@ -16,7 +16,7 @@ import (
 // the remote that started at start: shown tells whether the remote showed
 // the object (a listing entry, or a lookup that found it), size its size.
 // Listings and lookups both confirm through it.
-func judge(r record, shown bool, size int64, start time.Time) (change, bool) {
+func judge(r *record, shown bool, size int64, start time.Time) (change, bool) {
 	if !r.pending() {
 		return change{}, false // confirmed already; kept only to correct older listings
 	}
@@ -45,7 +45,7 @@ func judge(r record, shown bool, size int64, start time.Time) (change, bool) {
 	if op == 0 {
 		return change{}, false
 	}
-	return change{op: op, rec: r}, true // at: set when applied
+	return change{op: op, rec: *r}, true // at: set when applied
 }
 
 // merged is a listing with the overlay applied, and what it tells.
@@ -65,8 +65,8 @@ func mergeListing(l listing, recs dirRecords) merged {
 	// instead of sorting the whole result again.
 	kept := make([]Entry, 0, len(l.entries))
 	for _, e := range l.entries {
-		r, ok := recs.lookup(e.Name)
-		if !ok {
+		r := recs.lookup(e.Name)
+		if r == nil {
 			kept = append(kept, e)
 			continue
 		}
@@ -80,7 +80,7 @@ func mergeListing(l listing, recs dirRecords) merged {
 		}
 	}
 	var adds []Entry
-	recs.eachMissed(func(r record) {
+	recs.eachMissed(func(r *record) {
 		if r.kind == created {
 			adds = append(adds, Entry{Name: r.name, Size: r.size})
 			m.added++

@@ -54,7 +54,7 @@ func TestJudge(t *testing.T) {
 		{"pending reap, shown", reaping, true, 10, after, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ok := judge(tc.r, tc.shown, tc.size, tc.start)
+			c, ok := judge(&tc.r, tc.shown, tc.size, tc.start)
 			if ok != (tc.want != 0) || c.op != tc.want {
 				t.Fatalf("judge = %v (%v), want %v", c.op, ok, tc.want)
 			}

@@ -152,19 +152,18 @@ type liveDir struct {
 	gen   uint64 // this view's stamp
 }
 
-func (d *liveDir) lookup(name string) (record, bool) {
+func (d *liveDir) lookup(name string) *record {
 	r := d.names[name]
-	if r == nil {
-		return record{}, false
+	if r != nil {
+		r.seen = d.gen
 	}
-	r.seen = d.gen
-	return *r, true
+	return r
 }
 
-func (d *liveDir) eachMissed(fn func(record)) {
+func (d *liveDir) eachMissed(fn func(*record)) {
 	for _, r := range d.names {
 		if r.seen != d.gen {
-			fn(*r)
+			fn(r)
 		}
 	}
 }

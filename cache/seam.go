@@ -186,14 +186,18 @@ type counts struct {
 	journalBytes               int64
 }
 
-// dirRecords is a read-only view of one folder's records, for one merge.
+// dirRecords is a view of one folder's records, for one merge. The
+// records it returns are read, never changed, and not kept past the call
+// (pointers: a folder may hold 100,000, and copies would double the cost
+// of a merge).
 type dirRecords interface {
-	// lookup returns name's record, and remembers it was asked for.
-	lookup(name string) (record, bool)
+	// lookup returns name's record (nil for none), and remembers it was
+	// asked for.
+	lookup(name string) *record
 	// eachMissed calls fn with every record lookup was not asked for:
 	// the records the listing does not show. (A set of names would do;
 	// the view can do it cheaper, and a folder may hold 100,000.)
-	eachMissed(fn func(record))
+	eachMissed(fn func(*record))
 }
 
 // recordMap is a dirRecords held by value (tests, or records fetched from
@@ -211,18 +215,19 @@ func newRecordMap(recs ...record) *recordMap {
 	return m
 }
 
-func (m *recordMap) lookup(name string) (record, bool) {
+func (m *recordMap) lookup(name string) *record {
 	r, ok := m.recs[name]
-	if ok {
-		m.looked[name] = true
+	if !ok {
+		return nil
 	}
-	return r, ok
+	m.looked[name] = true
+	return &r
 }
 
-func (m *recordMap) eachMissed(fn func(record)) {
+func (m *recordMap) eachMissed(fn func(*record)) {
 	for name, r := range m.recs {
 		if !m.looked[name] {
-			fn(r)
+			fn(&r)
 		}
 	}
 }
