@@ -56,7 +56,7 @@ func tryPut(s *Store, h Handle, data string) error {
 	return s.Put(context.Background(), h, strings.NewReader(data), int64(len(data)), PutOptions{SHA256: sum[:]})
 }
 
-func TestClassify(t *testing.T) {
+func TestClassifyFailures(t *testing.T) {
 	for _, c := range []struct {
 		err  error
 		want failure
