@@ -59,7 +59,8 @@ type recordStore interface {
 
 	// apply makes the changes whose record is still current and as the
 	// decision saw it (unchanged), skips the others, and returns those it
-	// made. A change never applies to a newer record of the same key.
+	// made, each with its record as it is now. A change never applies to
+	// a newer record of the same key.
 	apply(ctx context.Context, cs []change) ([]change, error)
 
 	// due returns the background work at now: pending reaps whose retry
@@ -67,7 +68,7 @@ type recordStore interface {
 	// retire. Shared by instances, it hands each item to one of them.
 	due(ctx context.Context, now time.Time, settle time.Duration) (work, error)
 
-	// counts summarises the records, for Stats; it must be cheap.
+	// counts summarises the records, for Stats (read at every scrape).
 	counts() counts
 	// ready tells whether the state can be written now (readiness probe).
 	ready(ctx context.Context) error
