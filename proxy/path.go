@@ -127,6 +127,16 @@ func parsePath(raw, decoded string, maxDepth int) (route, error) {
 	return rt, nil
 }
 
+// pathErrorStatus is the status for a path parsePath refused: a read of
+// a repository nested deeper than allowed is "not found" (it cannot
+// exist), anything else a bad request.
+func pathErrorStatus(method string, err error) int {
+	if errors.Is(err, errTooDeep) && (method == http.MethodGet || method == http.MethodHead) {
+		return http.StatusNotFound
+	}
+	return http.StatusBadRequest
+}
+
 // badRouteStatus is the status for a request with no route: reads and
 // deletes of something that cannot exist are "not found", writes are bad
 // requests (as rest-server answers).

@@ -1,16 +1,14 @@
 // Package proxy serves the restic REST protocol (v1 and v2) over a
-// cache.Store.
+// cache.Store, and the service routes beside it (/healthz, /readyz,
+// /metrics).
 package proxy
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/steadyrest/steadyrest/cache"
@@ -54,6 +52,7 @@ type Server struct {
 	opt      Options
 	log      *slog.Logger
 	maxDepth int
+	serve    func(*request) // routeRequest behind the auth middleware
 }
 
 // New returns a Server over store.
@@ -80,6 +79,7 @@ func New(store *cache.Store, opt Options) (*Server, error) {
 	if s.maxDepth == 0 {
 		s.maxDepth = defaultMaxRepoDepth
 	}
+	s.serve = s.requireUser(s.routeRequest)
 	return s, nil
 }
 
@@ -87,139 +87,98 @@ func New(store *cache.Store, opt Options) (*Server, error) {
 type request struct {
 	w    *countingWriter
 	r    *http.Request
-	body *countingReader
-	user string
-	rt   route
+	body *countingReader // nil when the request has no body
+	user string          // set by requireUser
+	rt   route           // set by routeRequest once the path is parsed and authorised
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	cw := &countingWriter{ResponseWriter: w}
-	req := &request{w: cw, r: r}
-	var info RequestInfo
-	if r.Body != nil {
-		req.body = &countingReader{r: r.Body}
-		r.Body = req.body
-	}
-	if s.opt.IdleBodyTimeout > 0 {
-		dl := newIdleDeadline(w, s.opt.IdleBodyTimeout)
-		cw.deadline = dl
-		if req.body != nil && r.ContentLength != 0 {
-			req.body.deadline = dl
-			dl.bodyOpen.Store(true)
-		}
-		defer dl.finish()
-	}
-	defer func() {
-		info.Method = r.Method
-		info.Status = cw.status()
-		info.Duration = time.Since(start)
-		info.BytesOut = cw.n
-		if req.body != nil {
-			info.BytesIn = req.body.n.Load()
-		}
-		info.User = req.user
-		s.log.Info("request",
-			"method", r.Method, "path", r.URL.EscapedPath(), "status", info.Status,
-			"bytes_in", info.BytesIn, "bytes_out", info.BytesOut,
-			"duration", info.Duration, "remote", r.RemoteAddr, "user", req.user)
-		if s.opt.Observer != nil {
-			s.opt.Observer(info)
-		}
-	}()
+	cw, body, finish := instrument(w, r, s.opt.IdleBodyTimeout)
+	defer finish()
+	rq := &request{w: cw, r: r, body: body}
+	defer s.record(rq, start)
+	s.serve(rq)
+}
 
-	if s.opt.Auth != nil {
-		user, ok := authenticate(s.opt.Auth, w, r)
-		if !ok {
-			s.fail(req, http.StatusUnauthorized, nil)
-			return
-		}
-		req.user = user
+// record logs a finished request and hands it to the Observer.
+func (s *Server) record(rq *request, start time.Time) {
+	r := rq.r
+	info := RequestInfo{
+		Method: r.Method, Status: rq.w.status(), Duration: time.Since(start),
+		BytesOut: rq.w.n, User: rq.user,
 	}
+	info.Repo, info.Type, info.List = labels(rq.rt)
+	if rq.body != nil {
+		info.BytesIn = rq.body.n.Load()
+	}
+	s.log.Info("request",
+		"method", r.Method, "path", r.URL.EscapedPath(), "status", info.Status,
+		"bytes_in", info.BytesIn, "bytes_out", info.BytesOut,
+		"duration", info.Duration, "remote", r.RemoteAddr, "user", rq.user)
+	if s.opt.Observer != nil {
+		s.opt.Observer(info)
+	}
+}
 
-	rt, err := parsePath(r.URL.EscapedPath(), r.URL.Path, s.maxDepth)
-	switch {
-	case errors.Is(err, errTooDeep) && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		s.fail(req, http.StatusNotFound, err)
-		return
-	case err != nil:
-		s.fail(req, http.StatusBadRequest, err)
-		return
-	}
-	req.rt = rt
-
-	// rest-server answers 401 when a user reaches into another user's
-	// repositories, so that a client retries with other credentials.
-	if s.opt.PrivateRepos && (len(rt.repo) == 0 || rt.repo[0] != req.user) {
-		w.Header().Set("WWW-Authenticate", authChallenge)
-		s.fail(req, http.StatusUnauthorized, nil)
-		return
-	}
-	info.Repo = rt.repoPath()
+// labels are the metric labels of a route. A request refused before it
+// was routed has the zero route, which has none.
+func labels(rt route) (repo, typ string, list bool) {
 	if rt.kind == kindConfig || rt.kind == kindDir || rt.kind == kindObject {
-		info.Type = string(rt.typ)
+		typ = string(rt.typ)
 	}
-	info.List = rt.kind == kindDir
+	return rt.repoPath(), typ, rt.kind == kindDir
+}
 
-	switch rt.kind {
+// routeRequest applies the path rules and the authorisation rule, then
+// dispatches.
+func (s *Server) routeRequest(rq *request) {
+	rt, err := parsePath(rq.r.URL.EscapedPath(), rq.r.URL.Path, s.maxDepth)
+	if err != nil {
+		s.fail(rq, pathErrorStatus(rq.r.Method, err), err)
+		return
+	}
+	if !s.mayReach(rq.user, rt) {
+		// rest-server answers 401 when a user reaches into another user's
+		// repositories, so that a client retries with other credentials.
+		rq.w.Header().Set("WWW-Authenticate", authChallenge)
+		s.fail(rq, http.StatusUnauthorized, nil)
+		return
+	}
+	rq.rt = rt
+	s.dispatch(rq)
+}
+
+// dispatch calls the handler for the route and the method.
+func (s *Server) dispatch(rq *request) {
+	method := rq.r.Method
+	switch rq.rt.kind {
 	case kindRepo:
-		if r.Method == http.MethodPost && r.URL.Query().Get("create") == "true" {
-			s.createRepo(req)
+		if method == http.MethodPost && rq.r.URL.Query().Get("create") == "true" {
+			s.createRepo(rq)
 			return
 		}
-		s.fail(req, badRouteStatus(r.Method), nil)
 	case kindConfig, kindObject:
-		switch r.Method {
+		switch method {
 		case http.MethodHead:
-			s.head(req)
+			s.head(rq)
 		case http.MethodGet:
-			s.get(req)
+			s.get(rq)
 		case http.MethodPost:
-			s.post(req)
+			s.post(rq)
 		case http.MethodDelete:
-			s.delete(req)
+			s.delete(rq)
 		default:
-			s.fail(req, http.StatusMethodNotAllowed, nil)
+			s.fail(rq, http.StatusMethodNotAllowed, nil)
 		}
+		return
 	case kindDir:
-		if r.Method == http.MethodGet {
-			s.list(req)
+		if method == http.MethodGet {
+			s.list(rq)
 			return
 		}
-		s.fail(req, badRouteStatus(r.Method), nil)
-	default:
-		s.fail(req, badRouteStatus(r.Method), nil)
 	}
-}
-
-// authChallenge goes with every 401.
-const authChallenge = `Basic realm="steadyrest"`
-
-// authenticate checks r's Basic credentials against auth and returns the
-// user; on failure it has set the challenge header and the caller answers
-// 401.
-func authenticate(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, bool) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || !auth.Authenticate(user, pass) {
-		w.Header().Set("WWW-Authenticate", authChallenge)
-		return "", false
-	}
-	return user, true
-}
-
-// RequireAuth guards h with the same credentials as the REST API, for
-// endpoints served beside it (/metrics). A nil auth lets everyone in.
-func RequireAuth(auth Authenticator, h http.Handler) http.Handler {
-	if auth == nil {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := authenticate(auth, w, r); !ok {
-			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	s.fail(rq, badRouteStatus(method), nil)
 }
 
 func (rq *request) handle() cache.Handle {
@@ -282,174 +241,4 @@ func statusFor(err error) int {
 func isRemote(err error) bool {
 	var re *cache.RemoteError
 	return errors.As(err, &re)
-}
-
-// countingWriter records the status and the body bytes written.
-type countingWriter struct {
-	http.ResponseWriter
-	code     int
-	n        int64
-	deadline *idleDeadline // nil without IdleBodyTimeout
-}
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.code == 0 {
-		c.code = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.code == 0 {
-		c.code = http.StatusOK
-	}
-	if c.deadline != nil {
-		return c.writeSteps(p)
-	}
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// idleWriteStep is how much may be written per deadline extension.
-// io.Copy hands over a whole in-memory object in one Write (WriterTo), and
-// one extension for all of it would cut off a slow but steady reader.
-const idleWriteStep = 64 << 10
-
-func (c *countingWriter) writeSteps(p []byte) (int, error) {
-	total := 0
-	for len(p) > 0 {
-		step := p[:min(len(p), idleWriteStep)]
-		c.deadline.extendWrite()
-		n, err := c.ResponseWriter.Write(step)
-		c.n += int64(n)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		p = p[n:]
-	}
-	return total, nil
-}
-
-func (c *countingWriter) status() int {
-	if c.code == 0 {
-		return http.StatusOK
-	}
-	return c.code
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-// countingReader counts request body bytes and remembers a read failure
-// (a client that hung up mid-upload) so it can be told from a store error.
-// Some backends read the body from their own goroutine, hence the locking.
-type countingReader struct {
-	r        io.ReadCloser
-	n        atomic.Int64
-	mu       sync.Mutex
-	err      error
-	deadline *idleDeadline // nil without IdleBodyTimeout or body
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	if c.deadline != nil {
-		c.deadline.extendRead()
-	}
-	n, err := c.r.Read(p)
-	if err != nil && c.deadline != nil {
-		c.deadline.bodyDone(err == io.EOF)
-	}
-	c.n.Add(int64(n))
-	if err != nil && err != io.EOF {
-		c.mu.Lock()
-		if c.err == nil {
-			c.err = err
-		}
-		c.mu.Unlock()
-	}
-	return n, err
-}
-
-func (c *countingReader) Close() error { return c.r.Close() }
-
-func (c *countingReader) readErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
-// idleDeadline moves the connection's read and write deadlines forward as
-// a body makes progress: a client that stalls for longer than d is cut
-// off, however long the whole transfer takes.
-type idleDeadline struct {
-	rc *http.ResponseController
-	d  time.Duration
-	// Set once the connection says it cannot take deadlines, so that the
-	// failing call is not repeated on every read.
-	noRead, noWrite atomic.Bool
-	bodyOpen        atomic.Bool // a request body not yet read to its end
-}
-
-func newIdleDeadline(w http.ResponseWriter, d time.Duration) *idleDeadline {
-	dl := &idleDeadline{rc: http.NewResponseController(w), d: d}
-	// A write deadline from an earlier request on a kept-alive connection
-	// would otherwise still hold (net/http resets it only when the server
-	// has a WriteTimeout); this request may legitimately run for long.
-	dl.setWrite(time.Time{})
-	return dl
-}
-
-// extendRead runs before every body read; it may run on a backend's
-// goroutine, hence the atomics. Once the body is complete net/http starts
-// a background read to notice a client hanging up (clearing the deadline);
-// a deadline set after that would fire there and cancel the request while
-// the store still confirms the upload, so a read after the end extends
-// nothing.
-func (dl *idleDeadline) extendRead() {
-	if dl.bodyOpen.Load() {
-		dl.setRead(time.Now().Add(dl.d))
-	}
-}
-
-// bodyDone drops the read deadline once the body is complete (HTTP/2 has
-// no background read to clear it).
-// After a failed read (the deadline fired, the client hung up) the
-// deadline stays as it is, so that net/http's drain of the rest gives up
-// at once.
-func (dl *idleDeadline) bodyDone(complete bool) {
-	dl.bodyOpen.Store(false)
-	if complete {
-		dl.setRead(time.Time{})
-	}
-}
-
-func (dl *idleDeadline) extendWrite() { dl.setWrite(time.Now().Add(dl.d)) }
-
-// finish bounds the flush of what the handler left buffered, and the
-// drain net/http does of a body the handler refused unread (413, 401) so
-// that a stalled client cannot hold the connection there; the next request
-// on the connection resets both.
-func (dl *idleDeadline) finish() {
-	write := dl.d
-	if dl.bodyOpen.Load() {
-		// The drain runs before the answer is flushed: give the answer
-		// its own period after the drain's.
-		dl.setRead(time.Now().Add(dl.d))
-		write += dl.d
-	}
-	dl.setWrite(time.Now().Add(write))
-}
-
-func (dl *idleDeadline) setRead(t time.Time) {
-	if !dl.noRead.Load() && dl.rc.SetReadDeadline(t) != nil {
-		dl.noRead.Store(true)
-	}
-}
-
-func (dl *idleDeadline) setWrite(t time.Time) {
-	if !dl.noWrite.Load() && dl.rc.SetWriteDeadline(t) != nil {
-		dl.noWrite.Store(true)
-	}
 }

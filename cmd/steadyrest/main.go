@@ -121,14 +121,47 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.stateDir == "" {
-		if cfg.stateDir, err = userDir("XDG_STATE_HOME", "state", ""); err != nil {
-			return err
-		}
-	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.WithLogger(log))
 	metrics.SetBuildInfo(versionString(), buildRevision())
+	store, err := openStore(f, cfg, log, m)
+	if err != nil {
+		return err
+	}
+	defer closeStore(store, log)
+	auth, closeAuth, err := loadAuth(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
+	ln, err := listenAPI(cfg, auth)
+	if err != nil {
+		return err
+	}
+	api, metricsOnly, err := buildHandlers(cfg, log, store, auth, m, reg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("steadyrest serving", "addr", ln.Addr().String(), "scheme", scheme, "remote", fs.ConfigString(f),
+		"state_dir", cfg.stateDir, "version", versionString())
+	return serve(ctx, cfg, log, ln, api, metricsOnly)
+}
+
+// openStore opens the overlay over f, with its journal in --state-dir, and
+// feeds its events and state to m.
+func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics) (*cache.Store, error) {
+	if cfg.stateDir == "" {
+		dir, err := userDir("XDG_STATE_HOME", "state", "")
+		if err != nil {
+			return nil, err
+		}
+		cfg.stateDir = dir
+	}
 	store, err := cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
 		SettleWindow:      cfg.settleWindow,
@@ -138,34 +171,50 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:            log,
 	})
 	if err != nil {
-		return fmt.Errorf("open overlay: %w", err)
+		return nil, fmt.Errorf("open overlay: %w", err)
 	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("close overlay", "err", err)
-		}
-	}()
 	m.SetOverlayGauges(overlayGauges(store))
+	return store, nil
+}
 
-	var auth proxy.Authenticator
-	if cfg.htpasswdFile != "" {
-		h, err := proxy.LoadHtpasswd(cfg.htpasswdFile, log)
-		if err != nil {
-			return fmt.Errorf("load htpasswd: %w", err)
-		}
-		defer h.Close()
-		auth = h
+func closeStore(store *cache.Store, log *slog.Logger) {
+	if err := store.Close(); err != nil {
+		log.Error("close overlay", "err", err)
 	}
+}
 
+// loadAuth loads --htpasswd-file; without it auth is nil and everyone is
+// let in. closeAuth must run when serving ends.
+func loadAuth(cfg *config, log *slog.Logger) (auth proxy.Authenticator, closeAuth func(), err error) {
+	if cfg.htpasswdFile == "" {
+		return nil, func() {}, nil
+	}
+	h, err := proxy.LoadHtpasswd(cfg.htpasswdFile, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load htpasswd: %w", err)
+	}
+	return h, func() { _ = h.Close() }, nil
+}
+
+// listenAPI listens on --listen, and refuses to serve an address other
+// machines reach without authentication unless --no-auth says a proxy in
+// front authenticates.
+func listenAPI(cfg *config, auth proxy.Authenticator) (net.Listener, error) {
 	ln, err := listen(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if auth == nil && !cfg.noAuth && !isLoopback(ln.Addr()) {
 		ln.Close()
-		return fmt.Errorf("refusing to serve %s without authentication: give --htpasswd-file, or --no-auth if a proxy in front authenticates", ln.Addr())
+		return nil, fmt.Errorf("refusing to serve %s without authentication: give --htpasswd-file, or --no-auth if a proxy in front authenticates", ln.Addr())
 	}
+	return ln, nil
+}
 
+// buildHandlers returns the handler of the main listener (the REST API and
+// the service routes) and the one of --metrics-listen (/metrics alone).
+func buildHandlers(cfg *config, log *slog.Logger, store *cache.Store, auth proxy.Authenticator,
+	m *metrics.Metrics, reg *prometheus.Registry) (api, metricsOnly http.Handler, err error) {
 	handler, err := proxy.New(store, proxy.Options{
 		AppendOnly:     cfg.appendOnly,
 		PrivateRepos:   cfg.privateRepos,
@@ -179,35 +228,31 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		IdleBodyTimeout: cfg.bodyTimeout,
 	})
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("set up protocol handler: %w", err)
+		return nil, nil, fmt.Errorf("set up protocol handler: %w", err)
 	}
-
 	metricsHandler := m.Handler(reg)
 	if !cfg.metricsNoAuth {
 		metricsHandler = proxy.RequireAuth(auth, metricsHandler)
 	}
-	mux := &routes{
-		healthz: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }),
-		readyz:  &readiness{store: store},
-		metrics: metricsHandler,
-		api:     m.Middleware(handler),
+	api = &proxy.Routes{
+		Healthz: http.HandlerFunc(proxy.Healthz),
+		Readyz:  proxy.NewReadiness(store.Ready),
+		Metrics: metricsHandler,
+		API:     m.Middleware(handler),
 	}
+	return api, &proxy.Routes{Metrics: metricsHandler}, nil
+}
 
+// serve answers on ln, and on --metrics-listen when given, until ctx ends
+// (then shuts down) or a server fails.
+func serve(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener, api, metricsOnly http.Handler) error {
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           api,
 		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	scheme := "http"
-	if cfg.tlsCert != "" {
-		scheme = "https"
-	}
-	log.Info("steadyrest serving", "addr", ln.Addr().String(), "scheme", scheme, "remote", fs.ConfigString(f),
-		"state_dir", cfg.stateDir, "version", versionString())
-
 	errc := make(chan error, 2)
 	var metricsSrv *http.Server
 	if cfg.metricsListen != "" {
@@ -216,7 +261,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 			ln.Close()
 			return fmt.Errorf("listen for metrics on %s: %w", cfg.metricsListen, err)
 		}
-		metricsSrv = &http.Server{Handler: &routes{metrics: metricsHandler}, ReadHeaderTimeout: 30 * time.Second}
+		metricsSrv = &http.Server{Handler: metricsOnly, ReadHeaderTimeout: 30 * time.Second}
 		log.Info("serving metrics", "addr", mln.Addr().String())
 		go func() { errc <- metricsSrv.Serve(mln) }()
 	}
@@ -232,13 +277,19 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing requests in flight", "timeout", cfg.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	return shutdown(log, cfg.shutdownTimeout, srv, metricsSrv)
+}
+
+// shutdown stops taking requests and waits up to timeout for those in
+// flight. metricsSrv may be nil.
+func shutdown(log *slog.Logger, timeout time.Duration, srv, metricsSrv *http.Server) error {
+	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(sctx)
+		_ = metricsSrv.Shutdown(ctx)
 	}
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	log.Info("stopped")

@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -65,41 +62,5 @@ func TestIsLoopback(t *testing.T) {
 			t.Errorf("isLoopback(%s) = %v", ln.Addr(), got)
 		}
 		ln.Close()
-	}
-}
-
-func TestRoutesKeepRawPathsForTheAPI(t *testing.T) {
-	named := func(name string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name+" "+r.URL.EscapedPath()) })
-	}
-	rt := &routes{healthz: named("healthz"), readyz: named("readyz"), metrics: named("metrics"), api: named("api")}
-	srv := httptest.NewServer(rt)
-	defer srv.Close()
-	for path, want := range map[string]string{
-		"/healthz":        "healthz /healthz",
-		"/metrics":        "metrics /metrics",
-		"/metrics/config": "api /metrics/config",
-		"/a/../config":    "api /a/../config", // not cleaned or redirected: the API refuses it
-		"/a//config":      "api /a//config",
-	} {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL+path, nil)
-		req.URL.Opaque = "//" + strings.TrimPrefix(srv.URL, "http://") + path // keep the path as written
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != want {
-			t.Errorf("GET %s: %q, want %q", path, body, want)
-		}
-	}
-	resp, err := http.Post(srv.URL+"/metrics", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /metrics: %d", resp.StatusCode)
 	}
 }

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Routes sends the service endpoints to their handlers and every other
+// path to the REST API. Not an http.ServeMux: that cleans paths and
+// redirects (/a/../config to /config), and the protocol layer must see the
+// raw path to refuse traversal with a 400. Exact paths only:
+// /metrics/config is still the config of a repository named metrics.
+// A nil handler leaves its path to the API; a nil API answers 404.
+type Routes struct {
+	Healthz, Readyz, Metrics, API http.Handler
+}
+
+func (rt *Routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler
+	switch r.URL.Path {
+	case "/healthz":
+		h = rt.Healthz
+	case "/readyz":
+		h = rt.Readyz
+	case "/metrics":
+		h = rt.Metrics
+	}
+	if h != nil {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+		return
+	}
+	if rt.API == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rt.API.ServeHTTP(w, r)
+}
+
+// Healthz answers /healthz: the process serves HTTP. It checks nothing
+// more, so that a remote outage does not get the process restarted.
+func Healthz(w http.ResponseWriter, _ *http.Request) {
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// A ReadyCheck reports whether one thing the service needs works, such as
+// "the remote answered a cheap call" or "the journal took a write"; nil
+// means it does.
+type ReadyCheck func(ctx context.Context) error
+
+const (
+	// readyCacheFor is how long a readiness result is reused, so that
+	// probes cannot hammer a slow remote.
+	readyCacheFor = 5 * time.Second
+	// readyTimeout bounds one round of checks.
+	readyTimeout = 10 * time.Second
+)
+
+// Readiness answers /readyz: 200 when every check passed within the last
+// few seconds, 503 with the first failure otherwise.
+type Readiness struct {
+	checks []ReadyCheck
+	now    func() time.Time // time.Now; tests move it
+
+	mu      sync.Mutex // held while checking: concurrent probes share one round
+	checked time.Time
+	err     error
+}
+
+// NewReadiness returns a /readyz handler that runs checks in order.
+func NewReadiness(checks ...ReadyCheck) *Readiness {
+	return &Readiness{checks: checks, now: time.Now}
+}
+
+func (rd *Readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	err := rd.result(r.Context())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// result is the last round's outcome, running a new round when it is stale.
+func (rd *Readiness) result(ctx context.Context) error {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if rd.now().Sub(rd.checked) <= readyCacheFor {
+		return rd.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	rd.err = nil
+	for _, check := range rd.checks {
+		if rd.err = check(ctx); rd.err != nil {
+			break
+		}
+	}
+	rd.checked = rd.now()
+	return rd.err
+}
