@@ -22,12 +22,19 @@ func peakMiB(s *e2e.Server) float64 {
 	return float64(kib) / 1024
 }
 
-// stop stops s; a server that exits badly is worth a warning, not the end
-// of the measurements.
-func stop(s *e2e.Server) {
-	if err := s.Stop(); err != nil {
-		logf("warning: %v\n%s", err, tail(s.Log(), 2000))
+// withServer starts spec, runs fn on the server and stops it. A server
+// that exits badly is worth a warning, not the end of the measurements.
+func withServer(spec e2e.ServerSpec, fn func(*e2e.Server) error) error {
+	srv, err := e2e.Start(spec)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			logf("warning: %v\n%s", err, tail(srv.Log(), 2000))
+		}
+	}()
+	return fn(srv)
 }
 
 func tail(s string, n int) string {
