@@ -28,7 +28,7 @@ type ServerSpec struct {
 	Name string
 	Bin  string
 	Args []string
-	// Env is added to the process environment.
+	// Env is added to the clean environment (CleanEnv).
 	Env []string
 	// AddrFromLog returns the listen address (host:port) if line announces it.
 	AddrFromLog func(line string) (addr string, ok bool)
