@@ -510,8 +510,8 @@ func checkPromQL(t *testing.T, exprs []string) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("promtool not found: install Debian's prometheus package (deploy/check.sh does)")
 		}
-		t.Log("promtool not found: dashboard queries not parsed")
-		return
+		// The dashboard's other checks have run; only the parse is left.
+		t.Skip("promtool not found: dashboard queries not parsed (deploy/check.sh installs it)")
 	}
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")

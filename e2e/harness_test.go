@@ -84,3 +84,48 @@ func TestHarnessKillsHungServer(t *testing.T) {
 		t.Fatalf("stop took %v", d)
 	}
 }
+
+func TestHarnessKill(t *testing.T) {
+	s := StartServer(t, fakeServer(`trap 'exit 0' TERM`))
+	if _, err := s.ProcStatusKiB("VmRSS"); err != nil {
+		t.Fatalf("pid %d: %v", s.Pid(), err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	// Ended once: a later Stop (and the cleanup) report the kill's result.
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stop after kill: %v", err)
+	}
+}
+
+func TestStartReportsEarlyExit(t *testing.T) {
+	spec := fakeServer(`exit 7`)
+	s, err := Start(spec)
+	if err == nil {
+		_ = s.Kill()
+		t.Fatal("Start of a process that exits at once succeeded")
+	}
+	if !strings.Contains(err.Error(), "exited before announcing") {
+		t.Fatalf("got %v, want an early-exit error", err)
+	}
+}
+
+func TestCleanEnv(t *testing.T) {
+	t.Setenv("STEADYREST_APPEND_ONLY", "true")
+	t.Setenv("RESTIC_PASSWORD", "x")
+	t.Setenv("RCLONE_CONFIG", "x")
+	t.Setenv("E2E_KEEP", "1")
+	kept := false
+	for _, kv := range CleanEnv() {
+		for _, p := range []string{"STEADYREST_", "RESTIC_", "RCLONE_"} {
+			if strings.HasPrefix(kv, p) {
+				t.Errorf("CleanEnv kept %s", kv)
+			}
+		}
+		kept = kept || kv == "E2E_KEEP=1"
+	}
+	if !kept {
+		t.Error("CleanEnv dropped an unrelated variable")
+	}
+}

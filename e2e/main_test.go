@@ -34,22 +34,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: unknown E2E_SERVER=%q (want steadyrest or rclone)\n", serverKind)
 		return 2
 	}
-	dir, err := os.MkdirTemp("", "steadyrest-e2e-bin-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	var flags []string
-	if RaceRequested() {
-		flags = append(flags, "-race")
-	}
-	serverBin, err = BuildBinary(dir, pkg, flags...)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n", pkg, err)
-		return 1
-	}
-	return m.Run()
+	return RunWithBinaries(m, "e2e", Binary{Pkg: pkg, Dst: &serverBin, Race: true})
 }
 
 // startServer starts the server under test on remote.

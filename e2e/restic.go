@@ -140,12 +140,14 @@ func (r *Restic) MustRunIn(dir string, args ...string) Result {
 	return res
 }
 
-// CleanEnv is the process environment without RESTIC_* and RCLONE_*
-// variables, so a developer's settings cannot leak into a test run.
+// CleanEnv is the process environment without STEADYREST_*, RESTIC_* and
+// RCLONE_* variables, so a developer's settings (say STEADYREST_APPEND_ONLY)
+// cannot leak into a server or restic under test; callers add what they
+// need.
 func CleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "RESTIC_") || strings.HasPrefix(kv, "RCLONE_") {
+		if strings.HasPrefix(kv, "STEADYREST_") || strings.HasPrefix(kv, "RESTIC_") || strings.HasPrefix(kv, "RCLONE_") {
 			continue
 		}
 		env = append(env, kv)

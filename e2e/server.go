@@ -28,7 +28,7 @@ type ServerSpec struct {
 	Name string
 	Bin  string
 	Args []string
-	// Env is added to the process environment.
+	// Env is added to the clean environment (CleanEnv).
 	Env []string
 	// AddrFromLog returns the listen address (host:port) if line announces it.
 	AddrFromLog func(line string) (addr string, ok bool)
@@ -119,6 +119,26 @@ func RcloneAddr(line string) (string, bool) {
 	return m[1], true
 }
 
+// PcloudEmulatorSpec runs cmd/pcloud-emulator with extra flags (e.g.
+// -list-lag 2s), writing an rclone.conf section named remoteName into conf.
+// It stops with exit 0. Addr is the emulator's URL, announced only after
+// its last start-up line, so Log then also holds its "CA file: " line.
+func PcloudEmulatorSpec(bin, conf, remoteName string, extra ...string) ServerSpec {
+	var url string
+	return ServerSpec{
+		Name: "pcloud-emulator",
+		Bin:  bin,
+		Args: append(append([]string{}, extra...), "-rclone-conf", conf, "-remote-name", remoteName),
+		// Lines arrive in order on one goroutine, so url needs no lock.
+		AddrFromLog: func(line string) (string, bool) {
+			if u, ok := strings.CutPrefix(line, "pCloud emulator listening on "); ok {
+				url = strings.TrimSpace(u)
+			}
+			return url, url != "" && strings.HasPrefix(line, "written to ")
+		},
+	}
+}
+
 // Server is a running server process.
 type Server struct {
 	Spec ServerSpec
@@ -126,14 +146,14 @@ type Server struct {
 	Addr string
 
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    lockedBuffer
 	exited chan struct{}
 	// logDone is closed when all output has been read into log.
 	logDone chan struct{}
 	// waitErr is set before exited is closed.
-	waitErr  error
-	stopOnce sync.Once
-	stopErr  error
+	waitErr error
+	endOnce sync.Once
+	endErr  error
 }
 
 // URL returns the restic repository string for repo on this server,
@@ -145,21 +165,41 @@ func (s *Server) URL(repo string) string {
 // Log returns everything the server wrote to stdout and stderr so far.
 func (s *Server) Log() string { return s.log.String() }
 
-// StartServer starts spec and waits until it announces its address. At
-// cleanup it stops the server (failing the test if it does not exit with
-// spec.StopExitCode in time) and, if the test failed, copies the server's
-// log into the test log.
-func StartServer(t testing.TB, spec ServerSpec) *Server {
-	t.Helper()
+// Pid is the server's process id (to sample /proc or send signals).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// ProcStatusKiB reads a field in kB, such as VmRSS or VmHWM, from the
+// server's /proc/PID/status.
+func (s *Server) ProcStatusKiB(field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Pid()))
+	if err != nil {
+		return 0, fmt.Errorf("read status of %s: %w", s.Spec.Name, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse %s %q: %w", field, v, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s in /proc/%d/status", s.Spec.Name, field, s.Pid())
+}
+
+// Start starts spec and waits until it announces its address. The caller
+// ends the server with Stop or Kill; StartServer does that for tests.
+func Start(spec ServerSpec) (*Server, error) {
 	if spec.StartTimeout == 0 {
 		spec.StartTimeout = 30 * time.Second
 	}
 	if spec.StopTimeout == 0 {
 		spec.StopTimeout = 5 * time.Second
 	}
-	s := &Server{Spec: spec, log: &lockedBuffer{}, exited: make(chan struct{}), logDone: make(chan struct{})}
+	s := &Server{Spec: spec, exited: make(chan struct{}), logDone: make(chan struct{})}
 	cmd := exec.Command(spec.Bin, spec.Args...)
-	cmd.Env = append(serverEnv(), spec.Env...)
+	cmd.Env = append(CleanEnv(), spec.Env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
@@ -167,9 +207,8 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 	cmd.WaitDelay = 2 * time.Second
 	s.cmd = cmd
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", spec.Name, err)
+		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
-	t.Logf("%s started (pid %d): %s %s", spec.Name, cmd.Process.Pid, spec.Bin, strings.Join(spec.Args, " "))
 
 	go func() {
 		s.waitErr = cmd.Wait()
@@ -197,45 +236,62 @@ func StartServer(t testing.TB, spec ServerSpec) *Server {
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 
+	select {
+	case s.Addr = <-addrCh:
+		return s, nil
+	case <-s.exited:
+		<-s.logDone
+		return nil, fmt.Errorf("%s exited before announcing its address: %v\n%s", spec.Name, s.waitErr, s.Log())
+	case <-time.After(spec.StartTimeout):
+		_ = s.Kill()
+		return nil, fmt.Errorf("%s did not announce its address within %v\n%s", spec.Name, spec.StartTimeout, s.Log())
+	}
+}
+
+// StartServer is Start for a test: it fails the test if the server does
+// not start. At cleanup it stops the server unless the test already
+// stopped or killed it (failing the test if it does not exit with
+// spec.StopExitCode in time) and, if the test failed, copies the server's
+// log into the test log.
+func StartServer(t testing.TB, spec ServerSpec) *Server {
+	t.Helper()
+	s, err := Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s (pid %d) listening on %s: %s %s", spec.Name, s.Pid(), s.Addr, spec.Bin, strings.Join(spec.Args, " "))
 	t.Cleanup(func() {
-		// An explicit Stop already handed its error to the caller.
-		if err := s.stopAt("cleanup"); err != nil {
-			t.Errorf("%v", err)
+		// An explicit Stop or Kill already handed its error to the caller.
+		first := false
+		s.endOnce.Do(func() {
+			first = true
+			s.endErr = s.stop()
+		})
+		if first && s.endErr != nil {
+			t.Errorf("%v", s.endErr)
 		}
 		if t.Failed() {
 			t.Logf("---- %s log ----\n%s---- end of %s log ----", spec.Name, s.Log(), spec.Name)
 		}
 	})
-
-	select {
-	case s.Addr = <-addrCh:
-		t.Logf("%s listening on %s", spec.Name, s.Addr)
-		return s
-	case <-s.exited:
-		<-s.logDone
-		t.Fatalf("%s exited before announcing its address: %v\n%s", spec.Name, s.waitErr, s.Log())
-	case <-time.After(spec.StartTimeout):
-		t.Fatalf("%s did not announce its address within %v\n%s", spec.Name, spec.StartTimeout, s.Log())
-	}
-	return nil
+	return s
 }
 
 // Stop sends SIGTERM and waits for the process to exit. It returns an error
 // if the process does not exit in time (it is then killed) or exits with a
-// code other than Spec.StopExitCode. Later calls return the first result.
-func (s *Server) Stop() error { return s.stopAt("caller") }
+// code other than Spec.StopExitCode. Stop and Kill end the process once;
+// later calls of either return the first result.
+func (s *Server) Stop() error {
+	s.endOnce.Do(func() { s.endErr = s.stop() })
+	return s.endErr
+}
 
-// stopAt stops the server once; only the first stopper gets the error.
-func (s *Server) stopAt(who string) error {
-	first := false
-	s.stopOnce.Do(func() {
-		first = true
-		s.stopErr = s.stop()
-	})
-	if !first && who == "cleanup" {
-		return nil
-	}
-	return s.stopErr
+// Kill sends SIGKILL (a crash) and waits for the process to be gone. It
+// returns an error unless SIGKILL is what ended it. See Stop for repeated
+// calls.
+func (s *Server) Kill() error {
+	s.endOnce.Do(func() { s.endErr = s.kill() })
+	return s.endErr
 }
 
 func (s *Server) stop() error {
@@ -269,6 +325,20 @@ func (s *Server) stop() error {
 	return nil
 }
 
+func (s *Server) kill() error {
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		<-s.exited
+		return fmt.Errorf("SIGKILL %s: %w (it had exited: %v)", s.Spec.Name, err, s.waitErr)
+	}
+	<-s.exited
+	<-s.logDone
+	var ee *exec.ExitError
+	if !errors.As(s.waitErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		return fmt.Errorf("%s: want death by SIGKILL, got %v", s.Spec.Name, s.waitErr)
+	}
+	return nil
+}
+
 // lockedBuffer is a bytes.Buffer safe for one writer and many readers.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -285,18 +355,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// serverEnv is the process environment without STEADYREST_*, RCLONE_* and
-// RESTIC_* variables, so a developer's settings cannot change a server
-// under test; specs add what they need.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "STEADYREST_") || strings.HasPrefix(kv, "RCLONE_") || strings.HasPrefix(kv, "RESTIC_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }

@@ -17,11 +17,8 @@ import (
 	"github.com/steadyrest/steadyrest/e2e"
 )
 
-var (
-	emuCARE   = regexp.MustCompile(`^CA file: (\S+)`)
-	emuURLRE  = regexp.MustCompile(`^pCloud emulator listening on (\S+)`)
-	srvAddrRE = regexp.MustCompile(`msg="steadyrest serving".* addr=(\S+)`)
-)
+// emuCARE finds the emulator's CA file in its start-up output.
+var emuCARE = regexp.MustCompile(`(?m)^CA file: (\S+)$`)
 
 // emulator runs the pCloud emulator as its own process, so its lag state
 // survives a SIGKILL of steadyrest. It returns the rclone.conf path (remote
@@ -29,23 +26,24 @@ var (
 func emulator(t *testing.T, listLag time.Duration) (conf, ca string) {
 	t.Helper()
 	conf = filepath.Join(t.TempDir(), "rclone.conf")
-	p := startProc(t, "pcloud-emulator", emulatorBin, nil,
-		"-list-lag", listLag.String(), "-fresh-delete-fails", "-rclone-conf", conf, "-remote-name", "pcloud")
-	url := p.waitLine(t, emuURLRE, 20*time.Second)
-	ca = p.waitLine(t, emuCARE, 5*time.Second)
-	t.Logf("pCloud emulator at %s (list lag %v, fresh deletes fail), CA %s", url, listLag, ca)
-	return conf, ca
+	emu := e2e.StartServer(t, e2e.PcloudEmulatorSpec(emulatorBin, conf, "pcloud",
+		"-list-lag", listLag.String(), "-fresh-delete-fails"))
+	m := emuCARE.FindStringSubmatch(emu.Log())
+	if m == nil {
+		t.Fatalf("no CA file line in the emulator's output:\n%s", emu.Log())
+	}
+	t.Logf("pCloud emulator at %s (list lag %v, fresh deletes fail), CA %s", emu.Addr, listLag, m[1])
+	return conf, m[1]
 }
 
-// steadyrestOnPcloud starts steadyrest as a killable process on the
-// emulator, with state in stateDir, and returns it and its base URL.
-func steadyrestOnPcloud(t *testing.T, conf, ca, stateDir string) (*proc, string) {
+// steadyrestOnPcloud starts steadyrest on the emulator, with state in
+// stateDir, and returns it and its base URL.
+func steadyrestOnPcloud(t *testing.T, conf, ca, stateDir string) (*e2e.Server, string) {
 	t.Helper()
-	p := startProc(t, "steadyrest", steadyrestBin, []string{"SSL_CERT_FILE=" + ca},
-		"--remote", "pcloud:steadyrest", "--rclone-config", conf, "--listen", "127.0.0.1:0",
-		"--state-dir", stateDir, "--no-auth")
-	addr := p.waitLine(t, srvAddrRE, 30*time.Second)
-	return p, "http://" + strings.Trim(addr, `"`)
+	spec := e2e.SteadyrestSpec(steadyrestBin, "pcloud:steadyrest", stateDir, "--rclone-config", conf)
+	spec.Env = []string{"SSL_CERT_FILE=" + ca}
+	srv := e2e.StartServer(t, spec)
+	return srv, "http://" + srv.Addr
 }
 
 // rest is a minimal client of the REST protocol (v2) for one repository.
@@ -140,7 +138,9 @@ func TestRestartInsideSettleWindow(t *testing.T) {
 	r.must(http.MethodDelete, "/locks/"+oldName, nil, http.StatusOK)
 	r.must(http.MethodDelete, "/locks/"+freshName, nil, http.StatusOK)
 	r.must(http.MethodPost, "/locks/"+newName, newData, http.StatusOK)
-	srv.kill9(t)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	killed := time.Now()
 
 	srv2, base2 := steadyrestOnPcloud(t, conf, ca, state)
@@ -225,7 +225,9 @@ func TestRestartAfterResticBackup(t *testing.T) {
 	}
 	r.MustRun("init")
 	r.MustRun("backup", "--json", "--host", "restart", src)
-	srv.kill9(t)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	killed := time.Now()
 
 	_, base2 := steadyrestOnPcloud(t, conf, ca, state)

@@ -177,18 +177,16 @@ func (c *StormConfig) Run(ctx context.Context, cacheName string, args ...string)
 		"RESTIC_PASSWORD="+c.Password,
 		"RESTIC_CACHE_DIR="+filepath.Join(c.WorkDir, "cache", cacheName),
 	)
-	var buf lockedBuffer
-	cmd.Stdout = &buf
-	cmd.Stderr = &buf
-	err = cmd.Run()
+	// One writer for both streams: exec then serialises the writes.
+	b, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return 0, buf.String(), nil
+		return 0, string(b), nil
 	case errors.As(err, &ee) && ctx.Err() == nil:
-		return ee.ExitCode(), buf.String(), nil
+		return ee.ExitCode(), string(b), nil
 	default:
-		return -1, buf.String(), fmt.Errorf("restic %s: %w", strings.Join(args, " "), err)
+		return -1, string(b), fmt.Errorf("restic %s: %w", strings.Join(args, " "), err)
 	}
 }
 
@@ -343,23 +341,4 @@ func (r StormResult) Table() string {
 	fmt.Fprintf(&b, "storm: %d plans %s, %d/%d commands ok (exit 0 and JSON only), %d exit 0, %d with warning lines (%d lines), wall %.2fs\n",
 		r.Plans, mode, ok, len(r.Commands), exit0, ww, wl, r.Wall.Seconds())
 	return b.String()
-}
-
-// lockedBuffer is a bytes.Buffer safe for the two copying goroutines exec
-// starts when stdout and stderr are different writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

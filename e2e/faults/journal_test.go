@@ -65,5 +65,5 @@ func TestLockedJournalRefusesStart(t *testing.T) {
 		t.Fatalf("exit %d; want non-zero and a message that another steadyrest holds the journal:\n%s", code, out)
 	}
 	t.Logf("locked journal: exit %d after %v: %s", code, time.Since(start).Round(time.Millisecond), lastLine(out))
-	first.Stop()
+	mustStop(t, first)
 }

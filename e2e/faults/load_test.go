@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,20 +28,6 @@ func loadDuration(t *testing.T) time.Duration {
 		return d
 	}
 	return 30 * time.Second
-}
-
-func vmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 type latencies struct {
@@ -142,8 +126,8 @@ func TestLoad(t *testing.T) {
 			case <-stop:
 				return
 			case <-tick.C:
-				if v, err := vmRSS(srv.Pid()); err == nil {
-					rss = append(rss, v)
+				if v, err := srv.ProcStatusKiB("VmRSS"); err == nil {
+					rss = append(rss, v<<10)
 				}
 			}
 		}
@@ -234,7 +218,7 @@ func TestLoad(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	rssWG.Wait()
-	srv.Stop()
+	mustStop(t, srv)
 
 	total := 0
 	kinds := make([]string, 0, len(lat.d))

@@ -45,7 +45,7 @@ func TestResticSurvivesTransientFaults(t *testing.T) {
 	log := srv.Log()
 	n503 := countMatches(log, `status=503`)
 	cut := countMatches(log, `Removing partially written file`)
-	srv.Stop()
+	mustStop(t, srv)
 	if os.Getenv("FAULTS_DUMP") != "" {
 		_ = os.WriteFile(os.Getenv("FAULTS_DUMP"), []byte(log), 0o600)
 	}
@@ -92,7 +92,7 @@ func TestResticPermanentFailures(t *testing.T) {
 			small := t.TempDir()
 			e2e.GenerateTree(t, small, e2e.TreeOptions{Seed: 9, Dirs: 1, FilesPerDir: 5})
 			r.MustRunIn(small, "backup", ".")
-			ok.Stop()
+			mustStop(t, ok)
 
 			bad := startSteadyrest(t, lagRemote(dir, c.opts), stateDir, "127.0.0.1:0", nil)
 			r.Repo = bad.URL("repo")
@@ -113,7 +113,7 @@ func TestResticPermanentFailures(t *testing.T) {
 			}
 			t.Logf("%s: restic failed in %v with exit %d: %s", c.name, took.Round(time.Millisecond), res.Code,
 				lastLine(res.Output))
-			bad.Stop()
+			mustStop(t, bad)
 
 			// A fresh state folder: the remote does not lag, and the journal
 			// of the first server holds repo/config, whose reload is the

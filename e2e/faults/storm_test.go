@@ -1,17 +1,14 @@
 package faults
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,42 +20,7 @@ import (
 func startEmulator(t *testing.T, args ...string) string {
 	t.Helper()
 	conf := filepath.Join(t.TempDir(), "rclone.conf")
-	cmd := exec.Command(emulatorBin, append(args, "-rclone-conf", conf, "-remote-name", "pcloud")...)
-	cmd.Env = e2e.CleanEnv()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start pcloud emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		once := sync.Once{}
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "written to ") {
-				once.Do(func() { close(ready) })
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		t.Fatal("pcloud emulator did not write its rclone.conf within 20s")
-	}
+	e2e.StartServer(t, e2e.PcloudEmulatorSpec(emulatorBin, conf, "pcloud", args...))
 	return conf
 }
 
@@ -93,7 +55,7 @@ func TestSigkillDuringStorm(t *testing.T) {
 	// folder, then given time to show in listings).
 	initSrv := startSteadyrest(t, remote, t.TempDir(), "127.0.0.1:0", env)
 	e2e.NewRestic(t, restic, initSrv.URL("r")).MustRun("init")
-	initSrv.Stop()
+	mustStop(t, initSrv)
 	time.Sleep(3 * time.Second)
 
 	state := t.TempDir()
@@ -141,7 +103,9 @@ func TestSigkillDuringStorm(t *testing.T) {
 	for time.Now().Before(deadline) && countMatches(srv.Log(), `method=DELETE path=/r/locks/\S+ status=200`) < 2 {
 		time.Sleep(50 * time.Millisecond)
 	}
-	srv.Kill()
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	var deleted []string
 	for _, m := range regexp.MustCompile(`method=DELETE path=/r/locks/([0-9a-f]{64}) status=200`).FindAllStringSubmatch(srv.Log(), -1) {
 		deleted = append(deleted, m[1])
@@ -231,5 +195,5 @@ func TestSigkillDuringStorm(t *testing.T) {
 	t.Logf("storm: %d lock waits (--retry-lock, live locks)", waits)
 	t.Logf("storm: %d plans, %d re-run after the crash, %d snapshots reported, %d listed; lock deletes before the kill: %d",
 		plans, reruns, reported, len(listed), deletesBefore)
-	again.Stop()
+	mustStop(t, again)
 }

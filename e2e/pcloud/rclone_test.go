@@ -40,15 +40,20 @@ func TestStormRcloneServeRestic(t *testing.T) {
 	if err := c.Prepare(); err != nil {
 		t.Fatal(err)
 	}
+	// init runs under a longer listing lag, so that the probe right after
+	// it looks inside the lag even on a loaded machine; the storm runs
+	// with the usual knobs once that lag is waited out.
+	slow := pcloudKnobs()
+	slow.ListLag = initLag
+	emu.SetOptions(slow)
+	initStart := time.Now()
 	if err := c.Init(ctx); err != nil {
 		t.Fatalf("restic init through rclone serve restic: %v", err)
 	}
-	// Right after init the new key is not listed yet: restic fails with
-	// "wrong password or no key found" (exit 12), as users report. Logged,
-	// then the lag is waited out so that the storm measures locks.
-	code, out, err := c.Run(ctx, "probe", "snapshots", "--json")
-	t.Logf("restic snapshots right after init through rclone serve restic: exit %d (%v): %s", code, err, strings.TrimSpace(out))
-	time.Sleep(pcloudKnobs().ListLag + time.Second)
+	initEnd := time.Now()
+	checkUnusableAfterInit(t, c, initStart)
+	emu.SetOptions(pcloudKnobs())
+	time.Sleep(time.Until(initEnd.Add(initLag + time.Second)))
 	res := c.RunStorm(ctx)
 	t.Logf("\n%s", res.Table())
 	ok, exit0, withWarnings, warningLines := res.Summary()
@@ -65,6 +70,29 @@ func TestStormRcloneServeRestic(t *testing.T) {
 	}
 	if ok == len(res.Commands) {
 		t.Errorf("every command through rclone serve restic exited 0 with JSON only: the emulator's knobs no longer reproduce the reported behaviour (emulator stats %+v)", emu.Stats())
+	}
+}
+
+// initLag is the emulator's listing lag while restic init runs.
+const initLag = 10 * time.Second
+
+// checkUnusableAfterInit runs restic snapshots right after init through
+// rclone serve restic. The new key and config were written after
+// initStart and stay missing from the remote's listings and lookups for
+// initLag, so the command fails as users report: "wrong password or no key
+// found" (exit 12), or no repository found (exit 10).
+func checkUnusableAfterInit(t *testing.T, c *consistency.StormConfig, initStart time.Time) {
+	t.Helper()
+	code, out, err := c.Run(context.Background(), "probe", "snapshots", "--json")
+	after := time.Since(initStart)
+	t.Logf("restic snapshots %v after init started, through rclone serve restic: exit %d (%v): %s",
+		after.Round(time.Millisecond), code, err, strings.TrimSpace(out))
+	if after >= initLag {
+		t.Errorf("init and snapshots took %v, not inside the %v listing lag: the check would prove nothing", after.Round(time.Millisecond), initLag)
+		return
+	}
+	if code != 12 && code != 10 {
+		t.Errorf("restic snapshots right after init: exit %d, want 12 (no key found) or 10 (no repository)\n%s", code, out)
 	}
 }
 

@@ -138,15 +138,19 @@ var kinds = []string{steady, rclone}
 // steadyrest's journal folder. statsFile, if set, asks rclone-lag-stats to
 // write the lag counters of remote there.
 func (b *bench) spec(kind, remote, stateDir, statsFile string) e2e.ServerSpec {
-	if kind == steady {
-		return e2e.SteadyrestSpec(b.c.steadyrest, remote, stateDir, "--no-request-log", "--metrics-no-auth")
-	}
-	if statsFile != "" {
-		sp := e2e.RcloneServeResticSpec(b.c.rcloneStats, remote)
+	var sp e2e.ServerSpec
+	switch {
+	case kind == steady:
+		sp = e2e.SteadyrestSpec(b.c.steadyrest, remote, stateDir, "--no-request-log", "--metrics-no-auth")
+	case statsFile != "":
+		sp = e2e.RcloneServeResticSpec(b.c.rcloneStats, remote)
 		sp.Env = append(sp.Env, "BENCH_LAGSTATS_FILE="+statsFile, "BENCH_LAGSTATS_REMOTE="+remote)
-		return sp
+	default:
+		sp = e2e.RcloneServeResticSpec(b.c.rclone, remote)
 	}
-	return e2e.RcloneServeResticSpec(b.c.rclone, remote)
+	// Both get as long as the slower one needs: a slow stop is not measured.
+	sp.StopTimeout = 15 * time.Second
+	return sp
 }
 
 // sample is one measurement of one server in one round.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steadyrest/steadyrest/e2e"
 	"github.com/steadyrest/steadyrest/e2e/consistency"
 )
 
@@ -71,12 +72,8 @@ func (b *bench) throughput(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			srv, err := startServer(b.spec(kind, filepath.Join(dir, "remote"), filepath.Join(dir, "state"), ""))
-			if err != nil {
-				return err
-			}
-			err = func() error {
-				repo := srv.repoURL("repo")
+			err = withServer(b.spec(kind, filepath.Join(dir, "remote"), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
+				repo := srv.URL("repo")
 				cache := filepath.Join(dir, "cache")
 				if _, _, err := b.r.run(ctx, repo, cache, "init"); err != nil {
 					return err
@@ -86,16 +83,15 @@ func (b *bench) throughput(ctx context.Context) error {
 					return err
 				}
 				b.res.add(sample{Scenario: "throughput", Metric: "backup " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
-				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after backup", Unit: "MiB", Server: kind, Round: round, Value: srv.peakMiB()})
+				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after backup", Unit: "MiB", Server: kind, Round: round, Value: peakMiB(srv)})
 				d, _, err = b.r.run(ctx, repo, cache, "restore", "latest", "--target", filepath.Join(dir, "restore"))
 				if err != nil {
 					return err
 				}
 				b.res.add(sample{Scenario: "throughput", Metric: "restore " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
-				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after restore", Unit: "MiB", Server: kind, Round: round, Value: srv.peakMiB()})
+				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after restore", Unit: "MiB", Server: kind, Round: round, Value: peakMiB(srv)})
 				return nil
-			}()
-			srv.stop()
+			})
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", kind, round, err)
 			}
@@ -232,14 +228,14 @@ func (b *bench) farCloud(ctx context.Context) error {
 			}
 			remote := fmt.Sprintf(":lag,remote=%q,latency=50ms:", filepath.Join(dir, "remote"))
 			statsFile := filepath.Join(dir, "lagstats.json")
-			srv, err := startServer(b.spec(kind, remote, filepath.Join(dir, "state"), statsFile))
+			err = withServer(b.spec(kind, remote, filepath.Join(dir, "state"), statsFile), func(srv *e2e.Server) error {
+				if err := b.farOps(ctx, kind, round, dir, filepath.Join(base, "src"), srv, statsFile); err != nil {
+					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
+				}
+				return nil
+			})
 			if err != nil {
-				return err
-			}
-			err = b.farOps(ctx, kind, round, dir, filepath.Join(base, "src"), srv, statsFile)
-			srv.stop()
-			if err != nil {
-				return fmt.Errorf("%s round %d: %w\n%s", kind, round, err, tail(srv.log.String(), 3000))
+				return fmt.Errorf("%s round %d: %w", kind, round, err)
 			}
 		}
 	}
@@ -251,12 +247,12 @@ func (b *bench) farCloud(ctx context.Context) error {
 // farOps runs the measured commands. src is the base's source folder: the
 // backup must name the same path as the 200 snapshots for restic to use a
 // parent and for forget to group them together.
-func (b *bench) farOps(ctx context.Context, kind string, round int, dir, src string, srv *server, statsFile string) error {
-	repo := srv.repoURL("repo")
+func (b *bench) farOps(ctx context.Context, kind string, round int, dir, src string, srv *e2e.Server, statsFile string) error {
+	repo := srv.URL("repo")
 	cache := filepath.Join(dir, "cache")
 	var calls callCounter
 	if kind == steady {
-		calls = steadyCalls(srv.addr)
+		calls = steadyCalls(srv.Addr)
 	} else {
 		calls = rcloneCalls(statsFile)
 		// Wait for the first dump of the counters.
@@ -342,18 +338,16 @@ func (b *bench) storm(ctx context.Context) error {
 					return err
 				}
 				remote := fmt.Sprintf(":lag,remote=%q%s:", filepath.Join(dir, "remote"), rm.opts)
-				srv, err := startServer(b.spec(kind, remote, filepath.Join(dir, "state"), ""))
-				if err != nil {
-					return err
-				}
-				sc := consistency.StormConfig{Restic: b.c.restic, Repo: srv.repoURL("storm"), WorkDir: filepath.Join(dir, "work"),
-					Plans: b.c.plans, Timeout: 10 * time.Minute,
-					Logf: func(f string, a ...any) { logf("    "+f, a...) }}
-				err = sc.Prepare()
-				if err == nil {
-					err = sc.Init(ctx)
-				}
-				if err == nil {
+				err = withServer(b.spec(kind, remote, filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
+					sc := consistency.StormConfig{Restic: b.c.restic, Repo: srv.URL("storm"), WorkDir: filepath.Join(dir, "work"),
+						Plans: b.c.plans, Timeout: 10 * time.Minute,
+						Logf: func(f string, a ...any) { logf("    "+f, a...) }}
+					if err := sc.Prepare(); err != nil {
+						return err
+					}
+					if err := sc.Init(ctx); err != nil {
+						return err
+					}
 					// Let the init settle on the lagging remote, as a user's
 					// first scheduled run would.
 					time.Sleep(4 * time.Second)
@@ -363,8 +357,8 @@ func (b *bench) storm(ctx context.Context) error {
 					b.res.add(sample{Scenario: "storm", Metric: metric, Unit: "s", Server: kind, Round: round, Value: res.Wall.Seconds(),
 						Note: fmt.Sprintf("%d/%d commands ok (exit 0 + JSON only), %d exit 0, %d with warnings, %d warning lines", ok, len(res.Commands), exit0, withWarn, lines)})
 					b.res.add(sample{Scenario: "storm", Metric: metric + ", commands not ok", Unit: "count", Server: kind, Round: round, Value: float64(len(res.Commands) - ok)})
-				}
-				srv.stop()
+					return nil
+				})
 				if err != nil {
 					return fmt.Errorf("%s %s round %d: %w", kind, rm.name, round, err)
 				}
@@ -427,14 +421,10 @@ func (b *bench) listing(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			srv, err := startServer(b.spec(kind, filepath.Join(base, "remote"), filepath.Join(dir, "state"), ""))
-			if err != nil {
-				return err
-			}
-			err = func() error {
+			err = withServer(b.spec(kind, filepath.Join(base, "remote"), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
 				var times []float64
 				for i := 0; i < 3; i++ {
-					d, n, err := listData(ctx, srv.addr)
+					d, n, err := listData(ctx, srv.Addr)
 					if err != nil {
 						return err
 					}
@@ -446,10 +436,9 @@ func (b *bench) listing(ctx context.Context) error {
 				m := fmt.Sprintf("GET /data/ v2, %d packs", b.c.packs)
 				b.res.add(sample{Scenario: "listing", Metric: m + ", first", Unit: "s", Server: kind, Round: round, Value: times[0]})
 				b.res.add(sample{Scenario: "listing", Metric: m + ", median of 3", Unit: "s", Server: kind, Round: round, Value: median(times)})
-				b.res.add(sample{Scenario: "listing", Metric: m + ", server peak RSS", Unit: "MiB", Server: kind, Round: round, Value: srv.peakMiB()})
+				b.res.add(sample{Scenario: "listing", Metric: m + ", server peak RSS", Unit: "MiB", Server: kind, Round: round, Value: peakMiB(srv)})
 				return nil
-			}()
-			srv.stop()
+			})
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", kind, round, err)
 			}
