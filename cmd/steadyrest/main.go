@@ -43,7 +43,7 @@ func main() {
 func realMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "version", "--version", "-version": // h14: --version as rest-server and rclone
 			fmt.Fprintf(stdout, "steadyrest %s\n", versionString())
 			return 0
 		case "healthcheck":
@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		AppendOnly:     cfg.appendOnly,
 		PrivateRepos:   cfg.privateRepos,
 		NoVerifyUpload: cfg.noVerifyUpload,
-		MaxSize:        cfg.maxSize,
+		MaxSize:        cfg.maxUploadSize,
 		MaxRepoDepth:   cfg.maxRepoDepth,
 		Auth:           auth,
 		Logger:         requestLogger(cfg, log),
@@ -267,8 +267,8 @@ func openRemote(ctx context.Context, cfg *config, log *slog.Logger) (fs.Fs, erro
 		}
 	}
 	configfile.Install()
-	if err := fs.GlobalOptionsInit(); err != nil {
-		return nil, fmt.Errorf("rclone options from the environment: %w", err)
+	if err := setupRclone(ctx, cfg); err != nil { // rcloneopts.go
+		return nil, err
 	}
 	remote := cfg.remote
 	if remote == "" {
