@@ -156,8 +156,9 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		defer h.Close()
 		auth = h
 	}
+	auth = withFlagUser(auth, cfg) // h14: --user/--pass
 
-	ln, err := listen(cfg)
+	ln, err := listenAll(cfg, log) // h14: several addresses, systemd sockets, TLS
 	if err != nil {
 		return err
 	}
@@ -166,6 +167,11 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return fmt.Errorf("refusing to serve %s without authentication: give --htpasswd-file, or --no-auth if a proxy in front authenticates", ln.Addr())
 	}
 
+	quota, err := startQuota(ctx, cfg, f, log) // h14: --max-size
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	handler, err := proxy.New(store, proxy.Options{
 		AppendOnly:     cfg.appendOnly,
 		PrivateRepos:   cfg.privateRepos,
@@ -177,25 +183,23 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Observer:       requestObserver(m),
 
 		IdleBodyTimeout: cfg.bodyTimeout,
+		Quota:           quota,
 	})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("set up protocol handler: %w", err)
 	}
 
-	metricsHandler := m.Handler(reg)
-	if !cfg.metricsNoAuth {
-		metricsHandler = proxy.RequireAuth(auth, metricsHandler)
-	}
+	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg)) // h14
 	mux := &routes{
 		healthz: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }),
 		readyz:  &readiness{store: store},
-		metrics: metricsHandler,
+		metrics: apiMetrics,
 		api:     m.Middleware(handler),
 	}
 
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           proxy.BaseURL(cfg.baseURL, mux), // h14: --baseurl
 		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -216,22 +220,18 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 			ln.Close()
 			return fmt.Errorf("listen for metrics on %s: %w", cfg.metricsListen, err)
 		}
-		metricsSrv = &http.Server{Handler: &routes{metrics: metricsHandler}, ReadHeaderTimeout: 30 * time.Second}
+		metricsSrv = &http.Server{Handler: &routes{metrics: listenerMetrics}, ReadHeaderTimeout: 30 * time.Second}
 		log.Info("serving metrics", "addr", mln.Addr().String())
 		go func() { errc <- metricsSrv.Serve(mln) }()
 	}
-	go func() {
-		if cfg.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
+	go func() { errc <- srv.Serve(ln) }() // h14: TLS is on ln (listenAll)
+	sdNotify(log, "READY=1")              // h14
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	sdNotify(log, "STOPPING=1") // h14
 	log.Info("shutting down: finishing requests in flight", "timeout", cfg.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
