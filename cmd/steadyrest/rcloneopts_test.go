@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,10 @@ func TestMain(m *testing.M) {
 				args = args[i+1:]
 				break
 			}
+		}
+		if os.Getenv("STEADYREST_TEST_LISTEN_PID_SELF") == "1" {
+			// Socket activation names the process; only the child knows its pid.
+			os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
 		}
 		os.Exit(realMain(args, os.Stdout, os.Stderr))
 	}
@@ -69,12 +74,14 @@ func (c *countingServer) snapshot() ([]time.Time, map[string]bool) {
 }
 
 // startSubprocess runs steadyrest (this test binary, see TestMain) with
-// args and env until the test ends; it returns the listen address and the
-// log so far, read through the returned function.
-func startSubprocess(t *testing.T, env []string, args ...string) (addr string, logs func() string) {
+// args and env, and files as descriptors 3 and on, until the test ends or
+// stop is called; it returns the listen address and the log so far, read
+// through the returned function.
+func startSubprocess(t *testing.T, env []string, files []*os.File, args ...string) (addr string, logs func() string, stop func()) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
 	cmd.Env = append(append(os.Environ(), subprocessEnv+"=1"), env...)
+	cmd.ExtraFiles = files
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +104,22 @@ func startSubprocess(t *testing.T, env []string, args ...string) (addr string, l
 			}
 		}
 	}()
-	t.Cleanup(func() {
+	var once sync.Once
+	stop = func() { once.Do(func() { stopSubprocess(t, cmd, buf, copied) }) }
+	t.Cleanup(stop)
+	select {
+	case addr = <-addrc:
+	case <-copied:
+		t.Fatalf("steadyrest stopped:\n%s", buf.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("steadyrest did not start:\n%s", buf.String())
+	}
+	return addr, buf.String, stop
+}
+
+// stopSubprocess stops steadyrest with SIGINT, as a service manager would.
+func stopSubprocess(t *testing.T, cmd *exec.Cmd, buf *syncBuffer, copied chan struct{}) {
+	{
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -109,15 +131,7 @@ func startSubprocess(t *testing.T, env []string, args ...string) (addr string, l
 			t.Errorf("steadyrest did not stop on SIGINT:\n%s", buf.String())
 		}
 		<-copied
-	})
-	select {
-	case addr = <-addrc:
-	case <-copied:
-		t.Fatalf("steadyrest stopped:\n%s", buf.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("steadyrest did not start:\n%s", buf.String())
 	}
-	return addr, buf.String
 }
 
 // rateRun starts steadyrest on rclone's http backend over a counting
@@ -132,7 +146,7 @@ func rateRun(t *testing.T, n int, env []string, args ...string) ([]time.Time, ma
 	env = append(env, "RCLONE_CONFIG_COUNTED_TYPE=http", "RCLONE_CONFIG_COUNTED_URL="+ts.URL+"/")
 	args = append([]string{"--remote", "counted:", "--state-dir", filepath.Join(dir, "state"),
 		"--rclone-config", filepath.Join(dir, "none.conf"), "--listen", "127.0.0.1:0", "--no-request-log"}, args...)
-	addr, logs := startSubprocess(t, env, args...)
+	addr, logs, _ := startSubprocess(t, env, nil, args...)
 
 	before := len(func() []time.Time { s, _ := cs.snapshot(); return s }())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
