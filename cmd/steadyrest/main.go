@@ -331,28 +331,3 @@ func isLoopback(addr net.Addr) bool {
 	}
 	return tcp.IP.IsLoopback()
 }
-
-// healthcheck is for container HEALTHCHECKs, where there is no curl.
-func healthcheck(args []string, stderr io.Writer) int {
-	url := "http://127.0.0.1:8000/healthz"
-	if len(args) == 2 && args[0] == "--url" {
-		url = args[1]
-	} else if len(args) == 1 && strings.HasPrefix(args[0], "--url=") {
-		url = strings.TrimPrefix(args[0], "--url=")
-	} else if len(args) != 0 {
-		fmt.Fprintln(stderr, "usage: steadyrest healthcheck [--url URL]")
-		return 2
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "healthcheck: %s answered %s\n", url, resp.Status)
-		return 1
-	}
-	return 0
-}

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
+	rconfig "github.com/rclone/rclone/fs/config"
 )
 
 // rcloneFlags makes rclone's global options (--tpslimit, --bwlimit,
@@ -98,6 +101,9 @@ func registerRcloneFlags(fl *flag.FlagSet) *rcloneFlags {
 // its accounting, which runs the --tpslimit and --bwlimit token buckets
 // (without it both are silently ignored).
 func setupRclone(ctx context.Context, cfg *config) error {
+	if err := checkReadable(rconfig.GetConfigPath()); err != nil {
+		return err
+	}
 	if err := fs.GlobalOptionsInit(); err != nil {
 		return fmt.Errorf("rclone options (flags and RCLONE_* variables): %w", err)
 	}
@@ -124,4 +130,31 @@ func setupRclone(ctx context.Context, cfg *config) error {
 	}
 	accounting.Start(ctx)
 	return nil
+}
+
+// checkReadable fails the start when the rclone config exists but this
+// user cannot read it: rclone would go on without it and fail later with
+// a remote "not found in config file". The usual cause is a chmod 600
+// file of another user bind-mounted into the container (uid 65532).
+func checkReadable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err == nil {
+		f.Close()
+		return nil
+	}
+	return unreadableConfig(path, err)
+}
+
+// unreadableConfig is the start error for a config that cannot be opened
+// for lack of permission; nil for other errors.
+func unreadableConfig(path string, err error) error {
+	if errors.Is(err, iofs.ErrPermission) {
+		return fmt.Errorf("rclone config: %w: steadyrest runs as uid %d and cannot read it. Make it readable for that uid "+
+			"without opening it to everyone, e.g. `sudo chown %d %s` (it may stay chmod 600); in the container image the uid is 65532",
+			err, os.Getuid(), os.Getuid(), path)
+	}
+	return nil // missing: rclone's own search and RCLONE_CONFIG_* remotes still work
 }
