@@ -56,13 +56,7 @@ func TestPeerFlagNames(t *testing.T) {
 // Bad values stop the start with a message that names the problem.
 func TestBadValuesFailAtStart(t *testing.T) {
 	dir := t.TempDir()
-	store := filepath.Join(dir, "store")
-	if err := os.MkdirAll(filepath.Join(store, "r", "data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(store, "r", "data", "x"), make([]byte, 100), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	store := storeHolding(t, dir, 100)
 	base := []string{"--remote", store, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0"}
 	t.Setenv("LISTEN_FDS", "")
 	for _, c := range []struct {
@@ -89,6 +83,20 @@ func TestBadValuesFailAtStart(t *testing.T) {
 			t.Errorf("%q: exit %d, want an error with %q:\n%s", c.args, code, c.want, stderr.String())
 		}
 	}
+}
+
+// storeHolding is a local remote under dir that already holds size bytes
+// (in a repository "old").
+func storeHolding(t *testing.T, dir string, size int) string {
+	t.Helper()
+	store := filepath.Join(dir, "store")
+	if err := os.MkdirAll(filepath.Join(store, "old", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, "old", "data", "x"), make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 func blobName(b []byte) string {
@@ -121,13 +129,7 @@ func do(t *testing.T, c *http.Client, method, url string, body []byte, user, pas
 // uploads and deletes, 507 when a write would pass it.
 func TestRepositoryQuota(t *testing.T) {
 	dir := t.TempDir()
-	store := filepath.Join(dir, "store")
-	if err := os.MkdirAll(filepath.Join(store, "old", "data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(store, "old", "data", "x"), make([]byte, 300), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	store := storeHolding(t, dir, 300)
 	addr := startRun(t, "--remote", store, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0",
 		"--no-request-log", "--max-size", "1000")
 	u := "http://" + addr + "/r/"
