@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -48,13 +49,27 @@ type countingServer struct {
 	mu     sync.Mutex
 	stamps []time.Time
 	agents map[string]bool
+	blob   []byte // served as blobPath
 }
+
+// blobPath is the one object the counting server holds, as restic asks
+// for it; the remote keeps data objects under a folder of their first two
+// hex digits.
+var (
+	blobName64     = strings.Repeat("ab", 32)
+	blobPath       = "/r/data/" + blobName64
+	blobRemotePath = "/r/data/ab/" + blobName64
+)
 
 func (c *countingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.stamps = append(c.stamps, time.Now())
 	c.agents[r.UserAgent()] = true
 	c.mu.Unlock()
+	if r.URL.Path == blobRemotePath && c.blob != nil {
+		http.ServeContent(w, r, "blob", time.Unix(1e9, 0), bytes.NewReader(c.blob))
+		return
+	}
 	if !strings.HasSuffix(r.URL.Path, "/") {
 		http.NotFound(w, r)
 		return
@@ -140,13 +155,7 @@ func stopSubprocess(t *testing.T, cmd *exec.Cmd, buf *syncBuffer, copied chan st
 func rateRun(t *testing.T, n int, env []string, args ...string) ([]time.Time, map[string]bool, string) {
 	t.Helper()
 	cs := &countingServer{agents: map[string]bool{}}
-	ts := httptest.NewServer(cs)
-	t.Cleanup(ts.Close)
-	dir := t.TempDir()
-	env = append(env, "RCLONE_CONFIG_COUNTED_TYPE=http", "RCLONE_CONFIG_COUNTED_URL="+ts.URL+"/")
-	args = append([]string{"--remote", "counted:", "--state-dir", filepath.Join(dir, "state"),
-		"--rclone-config", filepath.Join(dir, "none.conf"), "--listen", "127.0.0.1:0", "--no-request-log"}, args...)
-	addr, logs, _ := startSubprocess(t, env, nil, args...)
+	addr, logs := startCounted(t, cs, env, args...)
 
 	before := len(func() []time.Time { s, _ := cs.snapshot(); return s }())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -180,6 +189,20 @@ func rateRun(t *testing.T, n int, env []string, args ...string) ([]time.Time, ma
 		t.Fatalf("the remote saw %d requests for %d listings", len(stamps)-before, n)
 	}
 	return stamps[before:], agents, logs()
+}
+
+// startCounted runs steadyrest in a child process on rclone's http
+// backend over cs.
+func startCounted(t *testing.T, cs *countingServer, env []string, args ...string) (addr string, logs func() string) {
+	t.Helper()
+	ts := httptest.NewServer(cs)
+	t.Cleanup(ts.Close)
+	dir := t.TempDir()
+	env = append(env, "RCLONE_CONFIG_COUNTED_TYPE=http", "RCLONE_CONFIG_COUNTED_URL="+ts.URL+"/")
+	args = append([]string{"--remote", "counted:", "--state-dir", filepath.Join(dir, "state"),
+		"--rclone-config", filepath.Join(dir, "none.conf"), "--listen", "127.0.0.1:0", "--no-request-log"}, args...)
+	addr, logs, _ = startSubprocess(t, env, nil, args...)
+	return addr, logs
 }
 
 // overRate reports the first pair of requests that came closer together
@@ -258,4 +281,41 @@ func TestRcloneFlagsParse(t *testing.T) {
 	if _, err := parseFlags([]string{"--log-level", "warn"}, io.Discard); err != nil {
 		t.Errorf("--log-level warn: %v", err)
 	}
+}
+
+// --bwlimit bounds the bytes read from the remote. rclone's bucket may
+// hold what it gathered since the process started, so the bound is
+// bytes <= rate * (time from before the start to the end of the read).
+// Without the limit the same read beats that bound.
+func TestBwLimitBoundsRemoteReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds")
+	}
+	const size, rate = 6 << 20, 1 << 20
+	read := func(t *testing.T, args ...string) (time.Duration, int) {
+		cs := &countingServer{agents: map[string]bool{}, blob: bytes.Repeat([]byte{7}, size)}
+		start := time.Now()
+		addr, logs := startCounted(t, cs, nil, args...)
+		resp, err := http.Get("http://" + addr + blobPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || n != size {
+			t.Fatalf("GET %s: %s, %d bytes, %v\n%s", blobPath, resp.Status, n, err, logs())
+		}
+		return time.Since(start), int(n)
+	}
+	t.Run("limited", func(t *testing.T) {
+		d, n := read(t, "--bwlimit", "1M")
+		if float64(n) > rate*d.Seconds() {
+			t.Errorf("--bwlimit 1M: %d bytes within %s of the start", n, d)
+		}
+	})
+	t.Run("unlimited", func(t *testing.T) {
+		if d, n := read(t); float64(n) <= rate*d.Seconds() {
+			t.Errorf("without --bwlimit %d bytes took %s: the check above could not fail", n, d)
+		}
+	})
 }
