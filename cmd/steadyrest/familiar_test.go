@@ -233,7 +233,7 @@ func TestTLSClientCAMinVersionAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	get := func(tc *tls.Config) (*http.Response, error) {
-		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}
 		defer c.CloseIdleConnections()
 		resp, err := c.Get("https://" + addr + "/healthz")
 		if err == nil {
@@ -250,6 +250,9 @@ func TestTLSClientCAMinVersionAndReload(t *testing.T) {
 	resp, err := get(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{kp}})
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("client with a certificate: %v", err)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Errorf("served %s over TLS, want HTTP/2", resp.Proto)
 	}
 	first := resp.TLS.PeerCertificates[0].SerialNumber
 

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -311,15 +310,7 @@ func listen(cfg *config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
-	if cfg.tlsCert != "" {
-		// Load once now so that a bad certificate fails the start, not the
-		// first request.
-		if _, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("load TLS certificate: %w", err)
-		}
-	}
-	return ln, nil
+	return ln, nil // TLS: listenAll (listeners.go)
 }
 
 // isLoopback reports whether only this machine can reach addr. A unix
