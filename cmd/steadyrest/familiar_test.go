@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,10 +30,10 @@ func TestPeerFlagNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{remote: "/srv/restic", listen: "127.0.0.1:1", htpasswdFile: "/h", tlsCert: "/c", tlsKey: "/k",
-		rcloneConfig: "/r.conf", user: "u", pass: "p", metricsNoAuth: true, logLevel: "debug",
+		rcloneConfig: "/r.conf", user: "u", pass: "p", prometheusNoAuth: true, logLevel: "debug",
 		maxRepoSize: 10 << 30, maxUploadSize: 1000, baseURL: "/restic"}
 	got := config{remote: cfg.remote, listen: cfg.listen, htpasswdFile: cfg.htpasswdFile, tlsCert: cfg.tlsCert,
-		tlsKey: cfg.tlsKey, rcloneConfig: cfg.rcloneConfig, user: cfg.user, pass: cfg.pass, metricsNoAuth: cfg.metricsNoAuth,
+		tlsKey: cfg.tlsKey, rcloneConfig: cfg.rcloneConfig, user: cfg.user, pass: cfg.pass, prometheusNoAuth: cfg.prometheusNoAuth,
 		logLevel: cfg.logLevel, maxRepoSize: cfg.maxRepoSize, maxUploadSize: cfg.maxUploadSize, baseURL: cfg.baseURL}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -288,3 +290,32 @@ func TestTLSClientCAMinVersionAndReload(t *testing.T) {
 
 // waitBriefly paces a loop that waits for something to happen.
 func waitBriefly() { time.Sleep(100 * time.Millisecond) }
+
+// Which /metrics each no-auth flag opens: --metrics-no-auth the metrics
+// listener only, rest-server's --prometheus-no-auth the API's.
+func TestGuardMetrics(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	auth := &flagUser{user: "u"}
+	for _, c := range []struct {
+		cfg                 config
+		apiOpen, listenOpen bool
+	}{
+		{config{metricsListen: ":9100"}, false, false},
+		{config{metricsListen: ":9100", metricsNoAuth: true}, false, true},
+		{config{metricsNoAuth: true}, false, true},
+		{config{prometheusNoAuth: true}, true, false},
+	} {
+		api, listener := guardMetrics(&c.cfg, auth, inner, slog.New(slog.DiscardHandler))
+		for _, h := range []struct {
+			name string
+			h    http.Handler
+			open bool
+		}{{"API", api, c.apiOpen}, {"metrics listener", listener, c.listenOpen}} {
+			w := httptest.NewRecorder()
+			h.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			if open := w.Code == http.StatusOK; open != h.open {
+				t.Errorf("%+v: %s's /metrics open = %v, want %v", c.cfg, h.name, open, h.open)
+			}
+		}
+	}
+}

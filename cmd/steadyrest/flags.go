@@ -40,17 +40,18 @@ type config struct {
 	noVerifyUpload bool
 	maxRepoDepth   int
 
-	settleWindow    time.Duration
-	cacheMaxObject  int64
-	cacheBytes      int64
-	shutdownTimeout time.Duration
-	headerTimeout   time.Duration
-	bodyTimeout     time.Duration
-	metricsListen   string
-	metricsNoAuth   bool
-	logFormat       string
-	logLevel        string
-	noRequestLog    bool
+	settleWindow     time.Duration
+	cacheMaxObject   int64
+	cacheBytes       int64
+	shutdownTimeout  time.Duration
+	headerTimeout    time.Duration
+	bodyTimeout      time.Duration
+	metricsListen    string
+	metricsNoAuth    bool // on the --metrics-listen address only
+	prometheusNoAuth bool // rest-server's: /metrics on the API's address
+	logFormat        string
+	logLevel         string
+	noRequestLog     bool
 
 	rclone *rcloneFlags
 }
@@ -106,8 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.DurationVar(&c.bodyTimeout, "body-timeout", 2*time.Minute, "cut off a client that sends or reads nothing for this long during a transfer (0: never); total transfer time is not limited")
 	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "how long a shutdown waits for requests in flight")
 	fl.StringVar(&c.metricsListen, "metrics-listen", "", "also serve /metrics on this address (HOST:PORT)")
-	fl.BoolVar(&c.metricsNoAuth, "metrics-no-auth", false, "serve /metrics without authentication: on the --metrics-listen address if there is one, else on the API's")
-	fl.BoolVar(&c.metricsNoAuth, alias("prometheus-no-auth"), false, "same as --metrics-no-auth (rest-server)")
+	fl.BoolVar(&c.metricsNoAuth, "metrics-no-auth", false, "serve /metrics without authentication on the --metrics-listen address (the API's /metrics keeps its auth)")
+	fl.BoolVar(&c.prometheusNoAuth, alias("prometheus-no-auth"), false, "serve /metrics without authentication on the API's address (rest-server)")
 	fl.BoolVar(&prometheus, alias("prometheus"), false, "accepted for rest-server: /metrics is always served")
 	fl.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -46,18 +46,21 @@ func withFlagUser(auth proxy.Authenticator, cfg *config) proxy.Authenticator {
 }
 
 // guardMetrics returns the /metrics handler for the API's listeners and
-// for --metrics-listen. --metrics-no-auth opens the metrics listener when
-// there is one; only without one does it open /metrics on the API's
-// address (rest-server's --prometheus-no-auth), so that a compose file
-// which publishes the API port never publishes unauthenticated metrics.
-func guardMetrics(cfg *config, auth proxy.Authenticator, h http.Handler) (api, listener http.Handler) {
+// for --metrics-listen. --metrics-no-auth opens the metrics listener only,
+// so that a compose file which publishes the API port never publishes
+// unauthenticated metrics; opening the API's /metrics takes rest-server's
+// own --prometheus-no-auth.
+func guardMetrics(cfg *config, auth proxy.Authenticator, h http.Handler, log *slog.Logger) (api, listener http.Handler) {
 	guarded := proxy.RequireMetricsAuth(auth, cfg.privateRepos, h)
 	api, listener = guarded, guarded
 	if cfg.metricsNoAuth {
 		listener = h
-		if cfg.metricsListen == "" {
-			api = h
+		if cfg.metricsListen == "" && auth != nil {
+			log.Warn("--metrics-no-auth opens only the --metrics-listen address, and none is given: /metrics keeps its auth (--prometheus-no-auth opens it on the API's address)")
 		}
+	}
+	if cfg.prometheusNoAuth {
+		api = h
 	}
 	return api, listener
 }

@@ -189,7 +189,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return fmt.Errorf("set up protocol handler: %w", err)
 	}
 
-	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg)) // h14
+	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log) // h14
 	mux := &routes{
 		healthz: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }),
 		readyz:  &readiness{store: store},
