@@ -62,6 +62,11 @@ if command -v systemd-analyze >/dev/null; then
 	systemd-analyze security --offline=yes --threshold=20 "$tmp/steadyrest.service" >/dev/null 2>&1 ||
 		fail "systemd-analyze security: exposure above 2.0 (run it for the list)"
 	ok "systemd-analyze security --offline: exposure at most 2.0 of 10"
+	# The socket unit, beside the service it starts.
+	cp "$here/systemd/steadyrest.socket" "$tmp/"
+	out=$(systemd-analyze verify "$tmp/steadyrest.socket" 2>&1) || fail "systemd-analyze verify steadyrest.socket: $out"
+	[ -z "$out" ] || fail "systemd-analyze verify steadyrest.socket warned: $out"
+	ok "systemd-analyze verify steadyrest.socket"
 else
 	echo "NOTE: systemd-analyze not available: the unit was not verified by systemd (the Go test still checks its settings)"
 fi

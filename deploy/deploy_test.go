@@ -34,7 +34,9 @@ func read(t *testing.T, path string) []byte {
 func flagEnvVars(t *testing.T) map[string]bool {
 	t.Helper()
 	src := read(t, "../cmd/steadyrest/flags.go")
-	re := regexp.MustCompile(`fl\.\w+Var\(&c\.\w+,\s*"([a-z0-9-]+)"`)
+	// fl.XVar(&c.field, "name" and fl.Var(value, "name"; the peers' aliases
+	// (alias("name")) have no variable of their own.
+	re := regexp.MustCompile(`fl\.(?:\w+Var\(&c\.\w+|Var\(\w+),\s*"([a-z0-9-]+)"`)
 	vars := map[string]bool{}
 	for _, m := range re.FindAllSubmatch(src, -1) {
 		vars["STEADYREST_"+strings.ToUpper(strings.ReplaceAll(string(m[1]), "-", "_"))] = true
@@ -188,17 +190,25 @@ func TestCompose(t *testing.T) {
 	if !slices.Contains(sr.Expose, metricsPort) {
 		t.Errorf("metrics port %s not exposed to the compose network (%v)", metricsPort, sr.Expose)
 	}
-	hc := strings.Join(sr.Healthcheck.Test, " ")
-	if !strings.Contains(hc, "steadyrest healthcheck --url http://127.0.0.1:"+listenPort+"/healthz") {
-		t.Errorf("healthcheck %q does not check the listen port %s", hc, listenPort)
+	// The check must follow STEADYREST_LISTEN/TLS by itself: a fixed URL
+	// breaks when either changes, and Backrest's start with it.
+	if hc := strings.Join(sr.Healthcheck.Test, " "); !strings.HasSuffix(hc, "steadyrest healthcheck") {
+		t.Errorf("healthcheck %q should be a bare `steadyrest healthcheck`", hc)
+	}
+	// METRICS_NO_AUTH opens the metrics listener only; that port must not
+	// be published to the host.
+	for _, p := range sr.Ports {
+		if strings.HasSuffix(p, ":"+metricsPort) {
+			t.Errorf("metrics port %s is published (%q): with STEADYREST_METRICS_NO_AUTH it has no auth", metricsPort, p)
+		}
 	}
 	if !sr.ReadOnly || !slices.Contains(sr.Tmpfs, "/tmp") {
 		t.Error("steadyrest should run on a read-only root with a /tmp tmpfs")
 	}
 
 	br := c.Services["backrest"]
-	if !strings.HasPrefix(br.Image, "garethgeorge/backrest:") {
-		t.Errorf("backrest image = %q", br.Image)
+	if tag, ok := strings.CutPrefix(br.Image, "garethgeorge/backrest:"); !ok || !regexp.MustCompile(`^v\d+\.\d+\.\d+$`).MatchString(tag) {
+		t.Errorf("backrest image = %q, want a release tag garethgeorge/backrest:vX.Y.Z", br.Image)
 	}
 	bm := br.mounts(t)
 	for _, env := range []string{"BACKREST_DATA", "BACKREST_CONFIG", "XDG_CACHE_HOME"} {
@@ -217,11 +227,21 @@ func TestCompose(t *testing.T) {
 			t.Errorf("backrest %s=%s is not on a named volume", env, p)
 		}
 	}
-	if br.DependsOn["steadyrest"].Condition != "service_healthy" {
-		t.Errorf("backrest should wait for steadyrest to be healthy, depends_on = %v", br.DependsOn)
+	// Backrest's UI must come up even when the cloud is down at boot.
+	if c := br.DependsOn["steadyrest"].Condition; c != "service_started" {
+		t.Errorf("backrest depends_on steadyrest: condition %q, want service_started", c)
 	}
-	if br.Environment["RESTIC_REST_USERNAME"] == "" || br.Environment["RESTIC_REST_PASSWORD"] == "" {
-		t.Error("backrest lacks RESTIC_REST_USERNAME/PASSWORD for the htpasswd user")
+	// The password reaches restic through the repository's Env Vars
+	// (RESTIC_REST_PASSWORD=${STEADYREST_PASSWORD}), expanded from
+	// Backrest's environment.
+	if !strings.Contains(br.Environment["STEADYREST_PASSWORD"], "STEADYREST_PASSWORD") {
+		t.Error("backrest lacks STEADYREST_PASSWORD, which the repository's Env Vars expand")
+	}
+	compose := string(read(t, "docker-compose.yml"))
+	for _, want := range []string{"RESTIC_REST_USERNAME=", "RESTIC_REST_PASSWORD=${STEADYREST_PASSWORD}", "Env Vars"} {
+		if !strings.Contains(compose, want) {
+			t.Errorf("docker-compose.yml does not tell Backrest users %q", want)
+		}
 	}
 
 	// The rest: URI Backrest uses points at the steadyrest service's listen port.
@@ -307,7 +327,7 @@ func TestDockerfile(t *testing.T) {
 		"USER 65532:65532",
 		"VOLUME /var/lib/steadyrest",
 		"EXPOSE 8000",
-		`CMD ["/usr/local/bin/steadyrest", "healthcheck", "--url", "http://127.0.0.1:8000/healthz"]`,
+		`CMD ["/usr/local/bin/steadyrest", "healthcheck"]`,
 		"STEADYREST_LISTEN=0.0.0.0:8000",
 		"STEADYREST_STATE_DIR=/var/lib/steadyrest",
 		"STEADYREST_RCLONE_CONFIG=/config/rclone/rclone.conf",
@@ -362,6 +382,8 @@ func TestSystemdUnit(t *testing.T) {
 		"Service.PrivateTmp":              "yes",
 		"Service.PrivateDevices":          "yes",
 		"Service.KillSignal":              "SIGTERM",
+		"Service.Type":                    "notify",
+		"Service.NotifyAccess":            "main",
 		"Service.EnvironmentFile":         "-/etc/steadyrest/env",
 		"Service.RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
 		"Service.CapabilityBoundingSet":   "",
@@ -527,5 +549,46 @@ func checkPromQL(t *testing.T, exprs []string) {
 	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
 	if err != nil {
 		t.Errorf("dashboard queries do not parse: %v\n%s", err, out)
+	}
+}
+
+// Secrets made from the examples stay out of git.
+func TestGitignoreKeepsSecretsOut(t *testing.T) {
+	lines := strings.Split(string(read(t, "../.gitignore")), "\n")
+	for _, want := range []string{"/deploy/rclone.conf", "/deploy/htpasswd", "/deploy/.env"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf(".gitignore lacks %q", want)
+		}
+	}
+	if git, err := exec.LookPath("git"); err == nil {
+		for _, f := range []string{"rclone.conf", "htpasswd", ".env"} {
+			if exec.Command(git, "check-ignore", "-q", f).Run() != nil {
+				t.Errorf("git does not ignore deploy/%s", f)
+			}
+		}
+	}
+}
+
+// rclone.conf.example leaves the region to rclone's default (US) and says
+// how EU accounts differ, the uid that must read it and what a read-only
+// mount means for OAuth tokens.
+func TestRcloneConfExample(t *testing.T) {
+	ex := string(read(t, "rclone.conf.example"))
+	if regexp.MustCompile(`(?m)^hostname\s*=`).MatchString(ex) {
+		t.Error("rclone.conf.example sets a hostname: a US account breaks on the EU host")
+	}
+	for _, want := range []string{"eapi.pcloud.com", "api.pcloud.com", "65532", "chown", "OneDrive", "Google Drive"} {
+		if !strings.Contains(ex, want) {
+			t.Errorf("rclone.conf.example does not mention %q", want)
+		}
+	}
+}
+
+func TestSystemdSocketUnit(t *testing.T) {
+	unit := string(read(t, "systemd/steadyrest.socket"))
+	for _, want := range []string{"[Socket]", "ListenStream=", "WantedBy=sockets.target"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("steadyrest.socket lacks %q", want)
+		}
 	}
 }

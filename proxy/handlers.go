@@ -130,10 +130,14 @@ func (s *Server) post(rq *request) {
 			fmt.Errorf("upload of %d bytes exceeds the %d byte limit", r.ContentLength, s.opt.MaxSize))
 		return
 	}
+	if !s.quotaReserve(rq) {
+		return
+	}
 	opt := cache.PutOptions{NoOverwrite: s.opt.AppendOnly}
 	if h.Type != cache.Config && !s.opt.NoVerifyUpload {
 		sum, err := hex.DecodeString(h.Name)
 		if err != nil { // unreachable: parsePath checked the name
+			s.opt.Quota.release(r.ContentLength)
 			s.fail(rq, http.StatusBadRequest, fmt.Errorf("decode name: %w", err))
 			return
 		}
@@ -145,6 +149,7 @@ func (s *Server) post(rq *request) {
 	}
 	err := s.store.Put(r.Context(), h, body, r.ContentLength, opt)
 	if err != nil {
+		s.opt.Quota.release(r.ContentLength)
 		status := statusFor(err)
 		if rq.body != nil && rq.body.readErr() != nil {
 			// The client broke the upload; it is not the store's fault.
@@ -162,10 +167,12 @@ func (s *Server) delete(rq *request) {
 		s.fail(rq, http.StatusForbidden, nil)
 		return
 	}
+	size := s.quotaSizeOf(rq.r.Context(), h)
 	if err := s.store.Remove(rq.r.Context(), h); err != nil {
 		s.fail(rq, statusFor(err), fmt.Errorf("delete %s: %w", h, err))
 		return
 	}
+	s.opt.Quota.release(size)
 	rq.w.WriteHeader(http.StatusOK)
 }
 

@@ -29,6 +29,7 @@ type Options struct {
 	// makes progress pushes the deadline out again, so a large pack may
 	// take as long as it needs while it keeps moving. 0 disables it.
 	IdleBodyTimeout time.Duration
+	Quota           *Quota // rest-server's --max-size; nil: none
 }
 
 // RequestInfo describes one finished request for metrics. Repo and Type are

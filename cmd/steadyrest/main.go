@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +42,7 @@ func main() {
 func realMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "version", "--version", "-version": // h14: --version as rest-server and rclone
 			fmt.Fprintf(stdout, "steadyrest %s\n", versionString())
 			return 0
 		case "healthcheck":
@@ -134,11 +133,11 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer closeAuth()
-	ln, err := listenAPI(cfg, auth)
+	ln, err := listenAPI(cfg, log, auth)
 	if err != nil {
 		return err
 	}
-	api, metricsOnly, err := buildHandlers(cfg, log, store, auth, m, reg)
+	api, metricsOnly, err := buildHandlers(ctx, cfg, log, f, store, auth, m, reg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -149,7 +148,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	log.Info("steadyrest serving", "addr", ln.Addr().String(), "scheme", scheme, "remote", fs.ConfigString(f),
 		"state_dir", cfg.stateDir, "version", versionString())
-	return serve(ctx, cfg, log, ln, api, metricsOnly)
+	return serve(ctx, cfg, log, store, ln, api, metricsOnly)
 }
 
 // openStore opens the overlay over f, with its journal in --state-dir, and
@@ -183,70 +182,80 @@ func closeStore(store *cache.Store, log *slog.Logger) {
 	}
 }
 
-// loadAuth loads --htpasswd-file; without it auth is nil and everyone is
-// let in. closeAuth must run when serving ends.
+// loadAuth loads --htpasswd-file and adds the --user/--pass user; with
+// neither, auth is nil and everyone is let in. closeAuth must run when
+// serving ends.
 func loadAuth(cfg *config, log *slog.Logger) (auth proxy.Authenticator, closeAuth func(), err error) {
-	if cfg.htpasswdFile == "" {
-		return nil, func() {}, nil
+	closeAuth = func() {}
+	if cfg.htpasswdFile != "" {
+		h, err := proxy.LoadHtpasswd(cfg.htpasswdFile, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load htpasswd: %w", err)
+		}
+		auth, closeAuth = h, func() { _ = h.Close() }
 	}
-	h, err := proxy.LoadHtpasswd(cfg.htpasswdFile, log)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load htpasswd: %w", err)
-	}
-	return h, func() { _ = h.Close() }, nil
+	return withFlagUser(auth, cfg), closeAuth, nil
 }
 
-// listenAPI listens on --listen, and refuses to serve an address other
-// machines reach without authentication unless --no-auth says a proxy in
-// front authenticates.
-func listenAPI(cfg *config, auth proxy.Authenticator) (net.Listener, error) {
-	ln, err := listen(cfg)
+// listenAPI listens on every --listen address (or systemd's sockets), and
+// refuses to serve an address other machines reach without authentication
+// unless --no-auth says a proxy in front authenticates.
+func listenAPI(cfg *config, log *slog.Logger, auth proxy.Authenticator) (net.Listener, error) {
+	ln, err := listenAll(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	if auth == nil && !cfg.noAuth && !isLoopback(ln.Addr()) {
 		ln.Close()
-		return nil, fmt.Errorf("refusing to serve %s without authentication: give --htpasswd-file, or --no-auth if a proxy in front authenticates", ln.Addr())
+		return nil, fmt.Errorf("refusing to serve %s without authentication: give --htpasswd-file or --user/--pass, or --no-auth if a proxy in front authenticates", ln.Addr())
 	}
 	return ln, nil
 }
 
 // buildHandlers returns the handler of the main listener (the REST API and
-// the service routes) and the one of --metrics-listen (/metrics alone).
-func buildHandlers(cfg *config, log *slog.Logger, store *cache.Store, auth proxy.Authenticator,
+// the service routes, below --baseurl) and the one of --metrics-listen
+// (/metrics alone).
+func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, store *cache.Store, auth proxy.Authenticator,
 	m *metrics.Metrics, reg *prometheus.Registry) (api, metricsOnly http.Handler, err error) {
+	quota, err := startQuota(ctx, cfg, f, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	handler, err := proxy.New(store, proxy.Options{
 		AppendOnly:     cfg.appendOnly,
 		PrivateRepos:   cfg.privateRepos,
 		NoVerifyUpload: cfg.noVerifyUpload,
-		MaxSize:        cfg.maxSize,
+		MaxSize:        cfg.maxUploadSize,
 		MaxRepoDepth:   cfg.maxRepoDepth,
 		Auth:           auth,
 		Logger:         requestLogger(cfg, log),
 		Observer:       requestObserver(m),
+		Quota:          quota,
 
 		IdleBodyTimeout: cfg.bodyTimeout,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("set up protocol handler: %w", err)
 	}
-	metricsHandler := m.Handler(reg)
-	if !cfg.metricsNoAuth {
-		metricsHandler = proxy.RequireAuth(auth, metricsHandler)
-	}
-	api = &proxy.Routes{
+	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log)
+	api = proxy.BaseURL(cfg.baseURL, &proxy.Routes{
 		Healthz: http.HandlerFunc(proxy.Healthz),
 		Readyz:  proxy.NewReadiness(store.Ready),
-		Metrics: metricsHandler,
+		Metrics: apiMetrics,
 		API:     m.Middleware(handler),
-	}
-	return api, &proxy.Routes{Metrics: metricsHandler}, nil
+	})
+	return api, &proxy.Routes{Metrics: listenerMetrics}, nil
 }
 
 // serve answers on ln, and on --metrics-listen when given, until ctx ends
 // (then shuts down) or a server fails.
-func serve(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener, api, metricsOnly http.Handler) error {
+func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Store, ln net.Listener, api, metricsOnly http.Handler) error {
+	// Requests run under reqCtx, so that a shutdown past its timeout
+	// cancels their remote calls instead of leaving them running.
+	reqCtx, cutRequests := context.WithCancel(context.Background())
+	defer cutRequests()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		Handler:           api,
 		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
@@ -265,35 +274,39 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener, 
 		log.Info("serving metrics", "addr", mln.Addr().String())
 		go func() { errc <- metricsSrv.Serve(mln) }()
 	}
-	go func() {
-		if cfg.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
+	go func() { errc <- srv.Serve(ln) }() // TLS, if any, is on ln (listenAll)
+	sdNotify(log, "READY=1")
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	return shutdown(log, cfg.shutdownTimeout, srv, metricsSrv)
+	sdNotify(log, "STOPPING=1")
+	shutdown(log, cfg.shutdownTimeout, store, cutRequests, srv, metricsSrv)
+	return nil
 }
 
-// shutdown stops taking requests and waits up to timeout for those in
-// flight. metricsSrv may be nil.
-func shutdown(log *slog.Logger, timeout time.Duration, srv, metricsSrv *http.Server) error {
+// shutdown stops the background work at once, lets the requests in flight
+// finish within timeout, and then cuts those still running: their clients
+// were never told their writes were saved, and the journal only ever holds
+// writes the remote confirmed, so a cut request loses nothing acknowledged.
+// The journal is closed after this returns (closeStore).
+func shutdown(log *slog.Logger, timeout time.Duration, store *cache.Store, cutRequests context.CancelFunc, servers ...*http.Server) {
 	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
+	//ISSUE10 store.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(ctx)
-	}
-	if err := srv.Shutdown(ctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
+	for _, srv := range servers {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("requests still in flight at the shutdown timeout: cutting them", "err", err)
+			cutRequests()
+			_ = srv.Close()
+		}
 	}
 	log.Info("stopped")
-	return nil
 }
 
 // requestLogger is the logger the proxy logs requests to: discarded with
@@ -318,8 +331,8 @@ func openRemote(ctx context.Context, cfg *config, log *slog.Logger) (fs.Fs, erro
 		}
 	}
 	configfile.Install()
-	if err := fs.GlobalOptionsInit(); err != nil {
-		return nil, fmt.Errorf("rclone options from the environment: %w", err)
+	if err := setupRclone(ctx, cfg); err != nil { // rcloneopts.go
+		return nil, err
 	}
 	remote := cfg.remote
 	if remote == "" {
@@ -362,15 +375,7 @@ func listen(cfg *config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
-	if cfg.tlsCert != "" {
-		// Load once now so that a bad certificate fails the start, not the
-		// first request.
-		if _, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("load TLS certificate: %w", err)
-		}
-	}
-	return ln, nil
+	return ln, nil // TLS: listenAll (listeners.go)
 }
 
 // isLoopback reports whether only this machine can reach addr. A unix
@@ -381,29 +386,4 @@ func isLoopback(addr net.Addr) bool {
 		return true
 	}
 	return tcp.IP.IsLoopback()
-}
-
-// healthcheck is for container HEALTHCHECKs, where there is no curl.
-func healthcheck(args []string, stderr io.Writer) int {
-	url := "http://127.0.0.1:8000/healthz"
-	if len(args) == 2 && args[0] == "--url" {
-		url = args[1]
-	} else if len(args) == 1 && strings.HasPrefix(args[0], "--url=") {
-		url = strings.TrimPrefix(args[0], "--url=")
-	} else if len(args) != 0 {
-		fmt.Fprintln(stderr, "usage: steadyrest healthcheck [--url URL]")
-		return 2
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "healthcheck: %s answered %s\n", url, resp.Status)
-		return 1
-	}
-	return 0
 }

@@ -46,6 +46,13 @@ func (s *syncBuffer) String() string {
 // listen address (from the "serving" log line).
 func startRun(t *testing.T, args ...string) string {
 	t.Helper()
+	addr, _ := startRunLogs(t, args...)
+	return addr
+}
+
+// startRunLogs is startRun that also returns the server's log.
+func startRunLogs(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
 	cfg, err := parseFlags(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +72,7 @@ func startRun(t *testing.T, args ...string) string {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(logs.String()); m != nil {
-			return m[1]
+			return m[1], logs
 		}
 		select {
 		case err := <-done:
@@ -74,7 +81,7 @@ func startRun(t *testing.T, args ...string) string {
 		}
 	}
 	t.Fatalf("server did not start:\n%s", logs.String())
-	return ""
+	return "", nil
 }
 
 // A remote defined only by RCLONE_CONFIG_<NAME>_<KEY> variables, served on
@@ -133,14 +140,18 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	if err != nil {
 		t.Fatal(err)
 	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62)) // renewals must differ
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
+		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "steadyrest test"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
