@@ -31,6 +31,7 @@ import (
 	_ "github.com/steadyrest/steadyrest/lagfs" // the "lag" test backend, for reproducing a lagging cloud
 	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
+	"github.com/steadyrest/steadyrest/status"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -131,13 +132,14 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.WithLogger(log))
 	metrics.SetBuildInfo(versionString(), buildRevision())
+	rec := status.NewRecorder()
 	store, err := cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
 		SettleWindow:      cfg.settleWindow,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,
-		Observer:          cacheObserver{m},
-		Logger:            log,
+		Observer:          statusObserver{cacheObserver{m}, rec},
+		Logger:            slog.New(rec.LogHandler(log.Handler())),
 	})
 	if err != nil {
 		return fmt.Errorf("open overlay: %w", err)
@@ -176,7 +178,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxRepoDepth:   cfg.maxRepoDepth,
 		Auth:           auth,
 		Logger:         requestLogger(cfg, log),
-		Observer:       requestObserver(m),
+		Observer:       withStatusRequests(rec, requestObserver(m)),
 
 		IdleBodyTimeout: cfg.bodyTimeout,
 	})
@@ -197,7 +199,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           status.Route(statusHandler(rec, store, cfg, f, auth, log), mux),
 		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

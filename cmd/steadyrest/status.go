@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/proxy"
+	"github.com/steadyrest/steadyrest/status"
+)
+
+// statusObserver passes the overlay's events to the metrics (next) and the
+// parts the status page keeps to its recorder.
+type statusObserver struct {
+	next cache.Observer
+	rec  *status.Recorder
+}
+
+func (o statusObserver) RemoteOp(op string, d time.Duration, err error) {
+	o.next.RemoteOp(op, d, err)
+	if err != nil && !errors.Is(err, fs.ErrorObjectNotFound) && !errors.Is(err, fs.ErrorDirNotFound) {
+		o.rec.RemoteError(cache.Classify(err).String(), op, err)
+	}
+}
+
+func (o statusObserver) Event(name string) { o.next.Event(name) }
+func (o statusObserver) Retry(op string)   { o.next.Retry(op) }
+func (o statusObserver) Visible(kind string, lag time.Duration) {
+	o.next.Visible(kind, lag)
+	o.rec.Visible(kind, lag)
+}
+
+// withStatusRequests also feeds finished requests to the status recorder.
+func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func(proxy.RequestInfo) {
+	return func(ri proxy.RequestInfo) {
+		next(ri)
+		if ri.Repo != "" || ri.Type != "" {
+			rec.Request(ri.Repo, ri.Status)
+		}
+	}
+}
+
+// statusHandler builds GET /status, behind the API's own authentication.
+func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
+	info := status.Info{
+		Version:      versionString(),
+		Remote:       fs.ConfigString(remote),
+		Started:      time.Now(),
+		OverlayMode:  "local journal (" + cfg.stateDir + "); not shared with other instances",
+		SettleWindow: cfg.settleWindow,
+	}
+	records := func() []status.RepoRecords {
+		rs := store.RecordsByRepo()
+		out := make([]status.RepoRecords, len(rs))
+		for i, r := range rs {
+			out[i] = status.RepoRecords(r)
+		}
+		return out
+	}
+	return proxy.RequireAuth(auth, status.Handler(rec, info, records, log))
+}
