@@ -38,9 +38,12 @@ func (o statusObserver) Visible(kind string, lag time.Duration) {
 func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func(proxy.RequestInfo) {
 	return func(ri proxy.RequestInfo) {
 		next(ri)
-		if ri.Repo != "" || ri.Type != "" {
-			rec.Request(ri.Repo, ri.Status)
+		// A refused request that names no object type names no
+		// repository either (a browser's /favicon.ico, a typo).
+		if ri.Type == "" && ri.Status >= 400 && ri.Status < 500 {
+			return
 		}
+		rec.Request(ri.Repo, ri.Status)
 	}
 }
 
