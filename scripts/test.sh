@@ -72,7 +72,7 @@ run_step "go vet" go vet ./...
 run_step "deploy checks" deploy/check.sh
 
 go_tests() {
-	mkdir -p .tools
+	mkdir -p .tools/test-artifacts # go test -outputdir must exist
 	local json=.tools/last-test.json
 	set +e
 	# -artifacts keeps what tests save (the status page's screenshot) under
