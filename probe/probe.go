@@ -250,25 +250,15 @@ func (p *prober) measure(ctx context.Context, name string, size int64, putOp str
 	var found fs.Object
 	listed, lookedUp, readable := false, false, false
 	err = p.poll(ctx, acked, func(first bool, at time.Time) (bool, error) {
-		if !listed {
-			ok, err := p.listed(ctx, remote)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				listed = true
-				p.rep.lag(CreateListed, at.Sub(acked), first)
-			}
+		if err := p.watchListing(ctx, remote, true, &listed, CreateListed, acked, at, first); err != nil {
+			return false, err
 		}
-		if !lookedUp {
-			obj, err := p.lookup(ctx, remote)
-			if err != nil {
-				return false, err
-			}
-			if obj != nil {
-				found, lookedUp = obj, true
-				p.rep.lag(CreateLookup, at.Sub(acked), first)
-			}
+		obj, err := p.watchLookup(ctx, remote, true, &lookedUp, CreateLookup, acked, at, first)
+		if err != nil {
+			return false, err
+		}
+		if obj != nil {
+			found = obj
 		}
 		if lookedUp && !readable {
 			if p.read(ctx, found, data) {
@@ -309,31 +299,53 @@ func (p *prober) measure(ctx context.Context, name string, size int64, putOp str
 	delete(p.live, name)
 	unlisted, gone := false, false
 	err = p.poll(ctx, removed, func(first bool, at time.Time) (bool, error) {
-		if !unlisted {
-			ok, err := p.listed(ctx, remote)
-			if err != nil {
-				return false, err
-			}
-			if !ok {
-				unlisted = true
-				p.rep.lag(DeleteUnlisted, at.Sub(removed), first)
-			}
+		if err := p.watchListing(ctx, remote, false, &unlisted, DeleteUnlisted, removed, at, first); err != nil {
+			return false, err
 		}
-		if !gone {
-			obj, err := p.lookup(ctx, remote)
-			if err != nil {
-				return false, err
-			}
-			if obj == nil {
-				gone = true
-				p.rep.lag(DeleteLookup, at.Sub(removed), first)
-			}
+		_, err := p.watchLookup(ctx, remote, false, &gone, DeleteLookup, removed, at, first)
+		if err != nil {
+			return false, err
 		}
 		return unlisted && gone, nil
 	})
 	p.timeouts(DeleteUnlisted, unlisted)
 	p.timeouts(DeleteLookup, gone)
 	return err
+}
+
+// watchListing lists the probe folder unless *seen, and when the listing
+// first shows remote (want) or leaves it out (!want), sets *seen and
+// records the lag of kind since t0, to the start of this poll (at).
+func (p *prober) watchListing(ctx context.Context, remote string, want bool, seen *bool, kind Kind, t0, at time.Time, first bool) error {
+	if *seen {
+		return nil
+	}
+	ok, err := p.listed(ctx, remote)
+	if err != nil {
+		return err
+	}
+	if ok == want {
+		*seen = true
+		p.rep.lag(kind, at.Sub(t0), first)
+	}
+	return nil
+}
+
+// watchLookup is watchListing for a lookup by name; it returns the object
+// when the lookup finds it.
+func (p *prober) watchLookup(ctx context.Context, remote string, want bool, seen *bool, kind Kind, t0, at time.Time, first bool) (fs.Object, error) {
+	if *seen {
+		return nil, nil
+	}
+	obj, err := p.lookup(ctx, remote)
+	if err != nil {
+		return nil, err
+	}
+	if (obj != nil) == want {
+		*seen = true
+		p.rep.lag(kind, at.Sub(t0), first)
+	}
+	return obj, nil
 }
 
 func (p *prober) timeouts(kind Kind, seen bool) {

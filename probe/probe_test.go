@@ -100,11 +100,18 @@ func between(t *testing.T, what string, got Seconds, lag time.Duration) {
 	}
 }
 
-func TestLagBackendMeasuresConfiguredLag(t *testing.T) {
+// lagRemote seeds a folder and opens it through the lag backend with
+// opts; it returns the folder, its snapshot and the Fs.
+func lagRemote(t *testing.T, opts string) (string, map[string]string, rfs.Fs) {
+	t.Helper()
 	dir := t.TempDir()
 	before := seed(t, dir)
+	return dir, before, newFs(t, ":lag,remote="+dir+","+opts+":")
+}
+
+func TestLagBackendMeasuresConfiguredLag(t *testing.T) {
 	const lag = time.Second
-	f := newFs(t, ":lag,remote="+dir+",create_lag=1s,delete_lag=1s:")
+	dir, before, f := lagRemote(t, "create_lag=1s,delete_lag=1s")
 	rep, err := Run(context.Background(), f, fastOpt(2))
 	if err != nil {
 		t.Fatal(err)
@@ -217,9 +224,7 @@ func TestLocalFolderNeedsNoSteadyrest(t *testing.T) {
 }
 
 func TestInterruptCleansUp(t *testing.T) {
-	dir := t.TempDir()
-	before := seed(t, dir)
-	f := newFs(t, ":lag,remote="+dir+",create_lag=1s,delete_lag=1s:")
+	dir, before, f := lagRemote(t, "create_lag=1s,delete_lag=1s")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opt := fastOpt(5)
@@ -253,9 +258,7 @@ func TestInterruptCleansUp(t *testing.T) {
 }
 
 func TestUnwritableRemote(t *testing.T) {
-	dir := t.TempDir()
-	before := seed(t, dir)
-	f := newFs(t, ":lag,remote="+dir+",deny_ops=put:")
+	dir, before, f := lagRemote(t, "deny_ops=put")
 	rep, err := Run(context.Background(), f, fastOpt(1))
 	if !errors.Is(err, ErrNotWritable) || !errors.Is(err, os.ErrPermission) || rep != nil {
 		t.Fatalf("report %v, err %v: want no report and ErrNotWritable wrapping the denial", rep, err)
