@@ -64,9 +64,10 @@ func chromium(t *testing.T, bin string, args ...string) string {
 // record, in the background), for a bounded number of tries.
 func lagSeen(t *testing.T, statusURL string) {
 	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
 	var last string
 	for range 150 {
-		resp, err := http.Get(statusURL + "?format=json")
+		resp, err := client.Get(statusURL + "?format=json")
 		if err != nil {
 			t.Fatal(err)
 		}
