@@ -91,6 +91,10 @@ func (o *Options) defaults() {
 // ErrNotWritable wraps the error of a remote the probe cannot write to.
 var ErrNotWritable = errors.New("cannot write to the remote")
 
+// ErrLeftBehind wraps the error of a clean-up that could not remove the
+// probe folder in time.
+var ErrLeftBehind = errors.New("probe folder left behind")
+
 // prober is one run's state.
 type prober struct {
 	f   fs.Fs
@@ -115,9 +119,9 @@ func Run(ctx context.Context, f fs.Fs, opt Options) (*Report, error) {
 	}
 	runErr := p.rounds(ctx, start)
 	cleanErr := p.cleanup(ctx)
+	p.rep.Interrupted = ctx.Err() != nil
 	p.rep.finish(time.Since(start), opt.Timeout)
 	if runErr != nil {
-		p.rep.Interrupted = ctx.Err() != nil
 		return p.rep, errors.Join(runErr, cleanErr)
 	}
 	if cleanErr != nil {
@@ -521,7 +525,7 @@ func (p *prober) cleanup(parent context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("could not remove the probe folder %q; remove it by hand: %w", p.dir, lastErr)
+			return fmt.Errorf("%w: could not remove %q in time; remove it by hand: %w", ErrLeftBehind, p.dir, lastErr)
 		case <-t.C:
 		}
 		interval = min(interval*3/2, p.opt.PollMax)

@@ -254,6 +254,9 @@ func TestInterruptCleansUp(t *testing.T) {
 	if rep == nil || !rep.Interrupted || rep.Writes == 0 {
 		t.Fatalf("report %+v: want an interrupted one after a write", rep)
 	}
+	if strings.Contains(rep.Recommendation.Text, "not needed") {
+		t.Errorf("an interrupted run concluded %q", rep.Recommendation.Text)
+	}
 	sameTree(t, dir, before)
 }
 

@@ -212,7 +212,14 @@ func (r *Report) finish(d, timeout time.Duration) {
 		r.CallList = append(r.CallList, c)
 	}
 	sort.Slice(r.CallList, func(i, j int) bool { return r.CallList[i].Op < r.CallList[j].Op })
-	r.Recommendation = recommend(worst, lagged || r.Fresh.Refused > 0, timeouts, timeout, r.Writes)
+	writes := r.Writes
+	if r.Lags[CreateListed].N == 0 || r.Lags[DeleteUnlisted].N == 0 {
+		writes = 0 // no full round: too little to say the remote does not lag
+	}
+	r.Recommendation = recommend(worst, lagged || r.Fresh.Refused > 0, timeouts, timeout, writes)
+	if r.Interrupted && !r.Recommendation.NeedsSteadyrest {
+		r.Recommendation.Text = "Interrupted before any lag was seen: too little measured to conclude. Run the probe again to the end."
+	}
 }
 
 // minSettleWindow keeps a recommended window above a transient slow spell.
@@ -224,8 +231,8 @@ const minSettleWindow = time.Minute
 func recommend(worst time.Duration, lagged bool, timeouts int, timeout time.Duration, writes int) Recommendation {
 	rec := Recommendation{WorstLag: Seconds(worst)}
 	switch {
-	case writes == 0:
-		rec.Text = "No object could be written: nothing was measured."
+	case writes == 0 && !lagged:
+		rec.Text = "No object was written, seen and deleted: nothing to conclude from."
 	case timeouts > 0:
 		rec.NeedsSteadyrest = true
 		w := max(4*timeout, minSettleWindow).Round(time.Minute)

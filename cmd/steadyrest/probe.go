@@ -86,6 +86,10 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if errors.Is(err, context.Canceled) && !errors.Is(err, probe.ErrLeftBehind) {
+		fmt.Fprintln(stderr, "steadyrest probe: interrupted; the probe folder was removed")
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "steadyrest probe: %v\n", err)
 		return 1
