@@ -27,4 +27,3 @@ else
 	"$repo_root/scripts/apt-install.sh" restic
 	if [[ -x /usr/bin/restic ]]; then /usr/bin/restic version; fi
 fi
-
