@@ -251,11 +251,27 @@ func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (w
 }
 
 func (o *overlay) counts() counts {
-	var c counts
+	c := o.tally(func(record) string { return "" })[""]
+	if o.journal != nil {
+		c.journalBytes = o.journal.size()
+	}
+	return c
+}
+
+func (o *overlay) countsByRepo() map[string]counts { return o.tally(record.repo) }
+
+// tally counts the pending records by group.
+func (o *overlay) tally(group func(record) string) map[string]counts {
+	by := map[string]counts{}
 	o.mu.RLock()
+	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
+		if !r.pending() {
+			continue
+		}
+		g := group(*r)
+		c := by[g]
 		switch {
-		case !r.pending():
 		case r.kind == created:
 			c.created++
 		case r.reap:
@@ -266,12 +282,9 @@ func (o *overlay) counts() counts {
 		default:
 			c.tombstones++
 		}
+		by[g] = c
 	}
-	o.mu.RUnlock()
-	if o.journal != nil {
-		c.journalBytes = o.journal.size()
-	}
-	return c
+	return by
 }
 
 func (o *overlay) ready(context.Context) error {

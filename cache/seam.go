@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"path"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -68,8 +69,11 @@ type recordStore interface {
 	// retire. Shared by instances, it hands each item to one of them.
 	due(ctx context.Context, now time.Time, settle time.Duration) (work, error)
 
-	// counts summarises the records, for Stats (read at every scrape).
+	// counts summarises the pending records, for Stats (read at every
+	// scrape); countsByRepo does so per repository (record.repo), for the
+	// status page.
 	counts() counts
+	countsByRepo() map[string]counts
 	// ready tells whether the state can be written now (readiness probe).
 	ready(ctx context.Context) error
 	// close releases the state; records stay for the next start.
@@ -133,6 +137,20 @@ func (r record) pending() bool { return r.confirmed.IsZero() }
 // isConfig tells a repository's config record: it lives in no listed
 // folder, so a lookup confirms it instead of a listing.
 func (r record) isConfig() bool { return r.name == string(Config) }
+
+// repo is the repository path the record belongs to ("" for the root): a
+// config record sits in its repository's folder, every other record in
+// the repository's type folder.
+func (r record) repo() string {
+	repo := r.dir
+	if !r.isConfig() {
+		repo = path.Dir(r.dir)
+	}
+	if repo == "." {
+		return ""
+	}
+	return repo
+}
 
 // unchanged reports whether cur is still the record a decision saw as r:
 // the same record (kind and time) in the same state.

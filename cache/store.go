@@ -54,6 +54,10 @@ type Observer interface {
 	Visible(kind string, lag time.Duration)
 	// Retry counts a remote call the store retries itself (an Op* name).
 	Retry(op string)
+	// RemoteFailed reports a remote call that failed other than with
+	// not-found: kind is the store's class of the failure ("transient",
+	// "permission denied", "insufficient storage", "permanent").
+	RemoteFailed(op, kind string, err error)
 }
 
 // Stats is a snapshot of the store's state, for metrics and tests.
@@ -205,7 +209,9 @@ func (s *Store) remote(op string, fn func() error) error {
 	err := fn()
 	s.obs.RemoteOp(op, resultOf(err), time.Since(start))
 	if err != nil && !isNotFound(err) {
-		if k := classify(err); k != failTransient {
+		k := classify(err)
+		s.obs.RemoteFailed(op, k.String(), err)
+		if k != failTransient {
 			// One clear line per refused call; these are never retried.
 			s.log.Error("remote refused the operation: "+k.String()+"; not retrying", "op", op, "kind", k.String(), "err", err)
 		}
@@ -257,3 +263,4 @@ func (nopObserver) RemoteOp(string, string, time.Duration) {}
 func (nopObserver) Event(string)                           {}
 func (nopObserver) Visible(string, time.Duration)          {}
 func (nopObserver) Retry(string)                           {}
+func (nopObserver) RemoteFailed(string, string, error)     {}

@@ -23,23 +23,7 @@ fi
 
 if [[ -x /usr/bin/restic ]]; then
 	log "Debian restic present: $(/usr/bin/restic version 2>/dev/null || echo unknown)"
-elif ! command -v apt-get >/dev/null 2>&1; then
-	log "WARNING: no apt-get; Debian restic (RESTIC014) not installed"
 else
-	sudo=()
-	if [[ $(id -u) -ne 0 ]]; then
-		if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
-			log "WARNING: not root and no sudo; Debian restic not installed"
-			exit 0
-		fi
-	fi
-	# Wait for the dpkg lock: other jobs may be installing at the same time.
-	# Only refresh the package lists when apt does not know restic yet.
-	if ! apt-cache show restic >/dev/null 2>&1; then
-		log "apt-get update"
-		"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
-	fi
-	log "apt-get install restic"
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq restic >/dev/null
-	/usr/bin/restic version
+	"$repo_root/scripts/apt-install.sh" restic
+	if [[ -x /usr/bin/restic ]]; then /usr/bin/restic version; fi
 fi

@@ -60,6 +60,8 @@ else
 	unset RESTIC014
 fi
 "$RESTIC" version
+# Debian's chromium renders the status page in status/browser's test.
+run_step "install chromium" scripts/install-chromium.sh
 export E2E_RACE="${E2E_RACE-1}"
 [[ -n ${RESTIC014:-} ]] && "$RESTIC014" version
 
@@ -70,10 +72,12 @@ run_step "go vet" go vet ./...
 run_step "deploy checks" deploy/check.sh
 
 go_tests() {
-	mkdir -p .tools
+	mkdir -p .tools/test-artifacts # go test -outputdir must exist
 	local json=.tools/last-test.json
 	set +e
-	go test -race -count=1 -timeout "${TEST_TIMEOUT:-25m}" -json "$@" ./... 2>&1 | tee "$json" | go run ./scripts/testsummary
+	# -artifacts keeps what tests save (the status page's screenshot) under
+	# .tools/test-artifacts.
+	go test -race -count=1 -timeout "${TEST_TIMEOUT:-25m}" -artifacts -outputdir "$repo_root/.tools/test-artifacts" -json "$@" ./... 2>&1 | tee "$json" | go run ./scripts/testsummary
 	local rc=("${PIPESTATUS[@]}")
 	set -e
 	echo "raw go test -json output: $repo_root/$json"

@@ -30,6 +30,7 @@ import (
 	_ "github.com/steadyrest/steadyrest/lagfs" // the "lag" test backend, for reproducing a lagging cloud
 	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
+	"github.com/steadyrest/steadyrest/status"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,6 +48,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "healthcheck":
 			return healthcheck(args[1:], stderr)
+		case "probe":
+			return probeMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
@@ -123,7 +126,8 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.WithLogger(log))
 	metrics.SetBuildInfo(versionString(), buildRevision())
-	store, err := openStore(f, cfg, log, m)
+	rec := status.NewRecorder()
+	store, err := openStore(f, cfg, log, m, rec)
 	if err != nil {
 		return err
 	}
@@ -137,7 +141,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api, metricsOnly, err := buildHandlers(ctx, cfg, log, f, store, auth, m, reg)
+	api, metricsOnly, err := buildHandlers(ctx, cfg, log, f, store, auth, m, reg, rec)
 	if err != nil {
 		ln.Close()
 		return err
@@ -152,8 +156,8 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 }
 
 // openStore opens the overlay over f, with its journal in --state-dir, and
-// feeds its events and state to m.
-func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics) (*cache.Store, error) {
+// feeds its events and state to m and to the status page's recorder.
+func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (*cache.Store, error) {
 	if cfg.stateDir == "" {
 		dir, err := userDir("XDG_STATE_HOME", "state", "")
 		if err != nil {
@@ -166,8 +170,8 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics) (*cac
 		SettleWindow:      cfg.settleWindow,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,
-		Observer:          cacheObserver{m},
-		Logger:            log,
+		Observer:          statusObserver{cacheObserver{m}, rec},
+		Logger:            slog.New(rec.LogHandler(log.Handler())),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open overlay: %w", err)
@@ -216,7 +220,7 @@ func listenAPI(cfg *config, log *slog.Logger, auth proxy.Authenticator) (net.Lis
 // the service routes, below --baseurl) and the one of --metrics-listen
 // (/metrics alone).
 func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, store *cache.Store, auth proxy.Authenticator,
-	m *metrics.Metrics, reg *prometheus.Registry) (api, metricsOnly http.Handler, err error) {
+	m *metrics.Metrics, reg *prometheus.Registry, rec *status.Recorder) (api, metricsOnly http.Handler, err error) {
 	quota, err := startQuota(ctx, cfg, f, log)
 	if err != nil {
 		return nil, nil, err
@@ -229,7 +233,7 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		MaxRepoDepth:   cfg.maxRepoDepth,
 		Auth:           auth,
 		Logger:         requestLogger(cfg, log),
-		Observer:       requestObserver(m),
+		Observer:       withStatusRequests(rec, requestObserver(m)),
 		Quota:          quota,
 
 		IdleBodyTimeout: cfg.bodyTimeout,
@@ -238,12 +242,12 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		return nil, nil, fmt.Errorf("set up protocol handler: %w", err)
 	}
 	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log)
-	api = proxy.BaseURL(cfg.baseURL, &proxy.Routes{
+	api = proxy.BaseURL(cfg.baseURL, status.Route(statusHandler(rec, store, cfg, f, auth, log), &proxy.Routes{
 		Healthz: http.HandlerFunc(proxy.Healthz),
 		Readyz:  proxy.NewReadiness(store.Ready),
 		Metrics: apiMetrics,
 		API:     m.Middleware(handler),
-	})
+	}))
 	return api, &proxy.Routes{Metrics: listenerMetrics}, nil
 }
 

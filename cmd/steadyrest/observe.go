@@ -15,6 +15,7 @@ func (o cacheObserver) RemoteOp(op, result string, d time.Duration) { o.m.Observ
 func (o cacheObserver) Event(name string)                           { o.m.OverlayEvent(name) }
 func (o cacheObserver) Visible(kind string, lag time.Duration)      { o.m.ObserveVisibleLag(kind, lag) }
 func (o cacheObserver) Retry(op string)                             { o.m.RemoteRetry(op) }
+func (cacheObserver) RemoteFailed(string, string, error)            {} // counted by RemoteOp
 
 // overlayGauges reads the store's state at scrape time.
 func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {

@@ -1,0 +1,31 @@
+package cache
+
+import (
+	"sort"
+	"time"
+)
+
+// RepoRecords is one repository's overlay records the remote has not
+// confirmed yet, for the status page.
+type RepoRecords struct {
+	Repo string
+	// Created: writes the remote does not show yet. Tombstones: deletes
+	// it may still list. PendingReaps: deletes it has not carried out yet
+	// (the reaper retries them); OldestPendingReap is when the oldest one
+	// was acknowledged (zero if none).
+	Created, Tombstones, PendingReaps int
+	OldestPendingReap                 time.Time
+}
+
+// RecordsByRepo counts the pending overlay records of each repository
+// that has any, sorted by repository.
+func (s *Store) RecordsByRepo() []RepoRecords {
+	by := s.ov.countsByRepo()
+	out := make([]RepoRecords, 0, len(by))
+	for repo, c := range by {
+		out = append(out, RepoRecords{Repo: repo, Created: c.created, Tombstones: c.tombstones,
+			PendingReaps: c.reaps, OldestPendingReap: c.oldestReap})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Repo < out[j].Repo })
+	return out
+}

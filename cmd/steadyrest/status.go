@@ -1,0 +1,65 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/proxy"
+	"github.com/steadyrest/steadyrest/status"
+)
+
+// statusObserver passes the overlay's events to the metrics (next) and the
+// parts the status page keeps to its recorder.
+type statusObserver struct {
+	next cache.Observer
+	rec  *status.Recorder
+}
+
+func (o statusObserver) RemoteOp(op, result string, d time.Duration) { o.next.RemoteOp(op, result, d) }
+func (o statusObserver) RemoteFailed(op, kind string, err error) {
+	o.next.RemoteFailed(op, kind, err)
+	o.rec.RemoteError(kind, op, err)
+}
+func (o statusObserver) Event(name string) { o.next.Event(name) }
+func (o statusObserver) Retry(op string)   { o.next.Retry(op) }
+func (o statusObserver) Visible(kind string, lag time.Duration) {
+	o.next.Visible(kind, lag)
+	o.rec.Visible(kind, lag)
+}
+
+// withStatusRequests also feeds finished requests to the status recorder.
+func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func(proxy.RequestInfo) {
+	return func(ri proxy.RequestInfo) {
+		next(ri)
+		// A refused request that names no object type names no
+		// repository either (a browser's /favicon.ico, a typo).
+		if ri.Type == "" && ri.Status >= 400 && ri.Status < 500 {
+			return
+		}
+		rec.Request(ri.Repo, ri.Status)
+	}
+}
+
+// statusHandler builds GET /status, behind the API's own authentication.
+func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
+	info := status.Info{
+		Version:      versionString(),
+		Remote:       fs.ConfigString(remote),
+		Started:      time.Now(),
+		OverlayMode:  "local journal (" + cfg.stateDir + "); not shared with other instances",
+		SettleWindow: cfg.settleWindow,
+	}
+	records := func() []status.RepoRecords {
+		rs := store.RecordsByRepo()
+		out := make([]status.RepoRecords, len(rs))
+		for i, r := range rs {
+			out[i] = status.RepoRecords(r)
+		}
+		return out
+	}
+	return proxy.RequireAuth(auth, status.Handler(rec, info, records, log))
+}

@@ -1,0 +1,172 @@
+// Package browser renders steadyrest's status page in a real headless
+// browser (Debian's chromium) after a restic run on a lagging remote.
+package browser
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steadyrest/steadyrest/e2e"
+)
+
+var steadyrestBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(e2e.RunWithBinaries(m, "status-browser", e2e.Binary{Pkg: "./cmd/steadyrest", Dst: &steadyrestBin, Race: true}))
+}
+
+// chromiumBin finds chromium: missing fails the test in CI (CI must
+// install it: scripts/install-chromium.sh) and skips it elsewhere.
+func chromiumBin(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("chromium")
+	if err == nil {
+		return p
+	}
+	if e2e.InCI() {
+		t.Fatal("chromium not found and CI is set: run scripts/install-chromium.sh (scripts/test.sh does)")
+	}
+	t.Skip("chromium not found; run scripts/install-chromium.sh")
+	return ""
+}
+
+// chromium runs a headless chromium with a fresh profile and returns its
+// standard output.
+func chromium(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	full := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir()}, args...)
+	cmd := exec.CommandContext(ctx, bin, full...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	return string(out)
+}
+
+// lagSeen polls the JSON status until the remote's create and delete lag
+// were both observed (the overlay reports a lag when the remote confirms a
+// record, in the background), for a bounded number of tries.
+func lagSeen(t *testing.T, statusURL string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	var last string
+	for range 150 {
+		resp, err := client.Get(statusURL + "?format=json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = string(b)
+		var s struct {
+			Create []json.RawMessage `json:"create_lag"`
+			Delete []json.RawMessage `json:"delete_lag"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatalf("status JSON: %v\n%s", err, b)
+		}
+		if len(s.Create) > 0 && len(s.Delete) > 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no create and delete lag reported after the restic run:\n%s", last)
+}
+
+func TestStatusPageInChromium(t *testing.T) {
+	browser := chromiumBin(t)
+	restic := e2e.DefaultRestic(t)
+	dir := t.TempDir()
+	remote := ":lag,remote=" + filepath.Join(dir, "remote") + ",create_lag=1s,delete_lag=1s:"
+	srv := e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, remote, filepath.Join(dir, "state"), "--no-request-log"))
+
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(data, fmt.Sprintf("f%d.txt", i)), []byte(strings.Repeat(fmt.Sprint(i), 1000*(i+1))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e2e.NewRestic(t, restic, srv.URL("hosts/nas"))
+	r.MustRun("init")
+	r.MustRun("backup", data)
+	r.MustRun("snapshots")
+
+	statusURL := "http://" + srv.Addr + "/status"
+	lagSeen(t, statusURL)
+
+	dom := chromium(t, browser, "--dump-dom", statusURL)
+	for _, want := range []string{
+		"<h1>steadyrest</h1>", "Repositories are safe", "<td>/hosts/nas</td>", "local journal",
+		`id="lag-chart"`, `<polyline class="lag-create" points="`, `<polyline class="lag-delete" points="`,
+		`<circle class="lag-create"`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("rendered DOM:\n%s", dom)
+	}
+
+	// The chart is drawn: the screenshot holds pixels of the create line's
+	// colour (#2b6cb0), which nothing else on the page uses.
+	shot := filepath.Join(t.ArtifactDir(), "status.png")
+	chromium(t, browser, "--screenshot="+shot, "--window-size=1000,1150", "--hide-scrollbars", statusURL)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	blue := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if near(r>>8, 0x2b) && near(g>>8, 0x6c) && near(bl>>8, 0xb0) {
+				blue++
+			}
+		}
+	}
+	if blue < 20 {
+		t.Errorf("screenshot %s has %d pixels of the chart's create colour: the chart was not drawn", shot, blue)
+	}
+	t.Logf("screenshot: %s (%d chart pixels)", shot, blue)
+	if dst := os.Getenv("STATUS_SCREENSHOT"); dst != "" {
+		// To refresh the README's picture: STATUS_SCREENSHOT=$PWD/docs/status.png
+		b, err := os.ReadFile(shot)
+		if err == nil {
+			err = os.WriteFile(dst, b, 0o644)
+		}
+		if err != nil {
+			t.Errorf("copy screenshot to %s: %v", dst, err)
+		}
+	}
+}
+
+func near(v, want uint32) bool { return v+12 >= want && v <= want+12 }

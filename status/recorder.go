@@ -1,0 +1,220 @@
+// Package status serves steadyrest's status page: one server-rendered
+// HTML page (and the same data as JSON) that tells a person whether their
+// repositories are safe right now. It depends on no other steadyrest
+// package: the command feeds a Recorder from its hooks and hands the
+// handler the overlay's state through a function.
+package status
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// window is how far back the page looks: one minute per bucket.
+const (
+	window  = time.Hour
+	buckets = int(window / time.Minute)
+)
+
+// minuteStats is what one minute saw.
+type minuteStats struct {
+	minute int64 // unix minute this bucket holds; stale buckets are skipped
+
+	requests, errors int // per repository
+	createN, deleteN int // lag samples
+	createMax        time.Duration
+	deleteMax        time.Duration
+	createSum        time.Duration
+	deleteSum        time.Duration
+}
+
+// ring is a last-hour series of minute buckets.
+type ring [buckets]minuteStats
+
+// at returns the bucket for t, reset if it held an older minute.
+func (r *ring) at(t time.Time) *minuteStats {
+	m := t.Unix() / 60
+	b := &r[m%int64(buckets)]
+	if b.minute != m {
+		*b = minuteStats{minute: m}
+	}
+	return b
+}
+
+// repoState is what the recorder knows of one repository.
+type repoState struct {
+	minutes          ring
+	retiredByTimeout int
+	lastReapErr      string
+	lastReapErrAt    time.Time
+}
+
+// errorKind counts one kind of remote failure.
+type errorKind struct {
+	count  int
+	last   string
+	lastAt time.Time
+}
+
+// Recorder keeps what the page shows that no other part keeps: requests
+// and errors per repository over the last hour, the remote's lag over the
+// last hour, remote errors by kind, and per repository the reaper's last
+// error and the retirements by timeout. It is safe for concurrent use and
+// its hooks are cheap.
+type Recorder struct {
+	now func() time.Time
+
+	mu     sync.Mutex
+	repos  map[string]*repoState
+	lag    ring
+	errors map[string]*errorKind
+}
+
+// NewRecorder returns an empty Recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{now: time.Now, repos: map[string]*repoState{}, errors: map[string]*errorKind{}}
+}
+
+func (r *Recorder) repo(name string) *repoState {
+	s := r.repos[name]
+	if s == nil {
+		s = &repoState{}
+		r.repos[name] = s
+	}
+	return s
+}
+
+// Request records one finished API request of repo; a 5xx answer counts
+// as an error (4xx are the client's business, and 404s are routine).
+func (r *Recorder) Request(repo string, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.repo(repo).minutes.at(r.now())
+	b.requests++
+	if status >= 500 {
+		b.errors++
+	}
+}
+
+// Visible records how long the remote took to show a write ("create") or
+// a delete ("delete") after steadyrest acknowledged it.
+func (r *Recorder) Visible(kind string, lag time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.lag.at(r.now())
+	switch kind {
+	case "create":
+		b.createN++
+		b.createSum += lag
+		b.createMax = max(b.createMax, lag)
+	case "delete":
+		b.deleteN++
+		b.deleteSum += lag
+		b.deleteMax = max(b.deleteMax, lag)
+	}
+}
+
+// RemoteError records a failed remote call by kind ("transient",
+// "permission denied", …); not-found answers are routine on a lagging
+// remote and are not passed here.
+func (r *Recorder) RemoteError(kind, op string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.errors[kind]
+	if e == nil {
+		e = &errorKind{}
+		r.errors[kind] = e
+	}
+	e.count++
+	e.last, e.lastAt = op+": "+err.Error(), r.now()
+}
+
+// The overlay's log lines the recorder picks up (see LogHandler): the
+// overlay logs them with the object's path as "object", which names the
+// repository, and counts them only in total.
+const (
+	msgReapFailed     = "reaper could not remove an object yet"
+	msgRetiredTimeout = "overlay record retired at the settle window without the remote confirming it"
+)
+
+// LogHandler returns a slog.Handler that passes every record to next and
+// takes from the overlay's logs the per-repository facts nothing else
+// reports: the reaper's last error and the retirements by timeout.
+func (r *Recorder) LogHandler(next slog.Handler) slog.Handler {
+	return &logTap{next: next, rec: r}
+}
+
+type logTap struct {
+	next slog.Handler
+	rec  *Recorder
+}
+
+func (t *logTap) Enabled(ctx context.Context, l slog.Level) bool {
+	// The tapped lines are warnings: see them even below the log level.
+	return l >= slog.LevelWarn || t.next.Enabled(ctx, l)
+}
+
+func (t *logTap) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == msgReapFailed || rec.Message == msgRetiredTimeout {
+		var object, errText string
+		rec.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "object":
+				object = a.Value.String()
+			case "err":
+				errText = a.Value.String()
+			}
+			return true
+		})
+		t.rec.overlayLog(rec.Message, object, errText)
+	}
+	if !t.next.Enabled(ctx, rec.Level) {
+		return nil
+	}
+	return t.next.Handle(ctx, rec)
+}
+
+func (t *logTap) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logTap{next: t.next.WithAttrs(as), rec: t.rec}
+}
+
+func (t *logTap) WithGroup(name string) slog.Handler {
+	return &logTap{next: t.next.WithGroup(name), rec: t.rec}
+}
+
+func (r *Recorder) overlayLog(msg, object, errText string) {
+	repo := RepoOf(object)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := r.now()
+	s := r.repo(repo)
+	switch msg {
+	case msgReapFailed:
+		s.lastReapErr, s.lastReapErrAt = errText, at
+	case msgRetiredTimeout:
+		s.retiredByTimeout++
+	}
+}
+
+// resticTypes are the folder names of a restic repository's object types.
+var resticTypes = map[string]bool{"data": true, "keys": true, "locks": true, "snapshots": true, "index": true}
+
+// RepoOf returns the repository an object's remote path belongs to:
+// "a/b/locks/x" and "/a/b/config" are in "a/b", "data/ab/x" in "".
+func RepoOf(object string) string {
+	segs := strings.Split(strings.Trim(object, "/"), "/")
+	if n := len(segs); n > 0 && segs[n-1] == "config" {
+		return strings.Join(segs[:n-1], "/")
+	}
+	// The type folder is the last restic type name: repository folders
+	// may not be named like one (the proxy refuses them).
+	for i := len(segs) - 2; i >= 0; i-- {
+		if resticTypes[segs[i]] {
+			return strings.Join(segs[:i], "/")
+		}
+	}
+	return strings.Join(segs[:max(len(segs)-1, 0)], "/")
+}

@@ -1,0 +1,257 @@
+package status
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fixture is a recorder with a settable clock and some history: two
+// repositories, lag samples in two minutes, a remote error, a failed reap
+// and a retirement by timeout fed through the log tap.
+func fixture(t *testing.T) (*Recorder, *time.Time) {
+	t.Helper()
+	now := time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)
+	rec := NewRecorder()
+	rec.now = func() time.Time { return now }
+
+	now = now.Add(-2*time.Hour - 20*time.Minute) // outside the hour: must not count
+	rec.Request("hosts/a", 200)
+	rec.Visible("create", 30*time.Second)
+	now = now.Add(2 * time.Hour) // 03:40, the same ring slot
+	rec.Visible("create", 3*time.Second)
+	rec.Visible("create", time.Second)
+	rec.Visible("delete", 2*time.Second)
+	rec.Request("hosts/a", 200)
+	rec.Request("hosts/a", 503)
+	now = now.Add(15 * time.Minute)
+	rec.Visible("create", 4*time.Second)
+	rec.Request("", 200)
+	rec.RemoteError("transient", "delete", errors.New("pcloud error: Internal error (5000)"))
+	rec.RemoteError("transient", "put", errors.New("pcloud error: Internal error (5000)"))
+	rec.RemoteError("permission denied", "put", errors.New("access denied"))
+
+	log := slog.New(rec.LogHandler(slog.NewTextHandler(io.Discard, nil)))
+	log.Warn(msgReapFailed, "object", "hosts/b/locks/"+strings.Repeat("ab", 32), "tries", 3, "err", errors.New("pcloud error: File not found. (2009)"))
+	log.Warn(msgRetiredTimeout, "object", "hosts/b/data/ab/"+strings.Repeat("ab", 32), "state", "created")
+	log.Info("unrelated", "object", "hosts/c/locks/x")
+	now = now.Add(5 * time.Minute)
+	return rec, &now
+}
+
+func records() []RepoRecords {
+	return []RepoRecords{
+		{Repo: "hosts/a", Created: 2, Tombstones: 1},
+		{Repo: "hosts/b", PendingReaps: 1, OldestPendingReap: time.Date(2026, 12, 1, 3, 59, 20, 0, time.UTC)},
+	}
+}
+
+var info = Info{Version: "v9.9.9 (rclone v1.76.0)", Remote: "pcloud:backups", Started: time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC),
+	OverlayMode: "local journal", SettleWindow: 10 * time.Minute}
+
+func TestSnapshot(t *testing.T) {
+	rec, _ := fixture(t)
+	s := rec.Snapshot(info, records())
+	if s.Safe {
+		t.Error("a retirement by timeout must make the page unsafe")
+	}
+	if time.Duration(s.Uptime) != 3*time.Hour {
+		t.Errorf("uptime %s", s.Uptime)
+	}
+	want := map[string]Repo{
+		"":        {Name: "", Requests: 1, State: "ok"},
+		"hosts/a": {Name: "hosts/a", Waiting: 2, Tombstones: 1, Requests: 2, Errors: 1, State: "waiting"},
+		"hosts/b": {Name: "hosts/b", PendingDeletes: 1, OldestPendingDelete: Seconds(40 * time.Second), RetiredByTimeout: 1, State: "lapsed",
+			LastRemoteError: "pcloud error: File not found. (2009)"},
+	}
+	if len(s.Repos) != len(want) {
+		t.Fatalf("repos %+v", s.Repos)
+	}
+	for _, r := range s.Repos {
+		w := want[r.Name]
+		if r.LastRemoteErrorAt == nil && w.LastRemoteError != "" {
+			t.Errorf("%s: no time for the last error", r.Name)
+		}
+		r.LastRemoteErrorAt = nil
+		if r != w {
+			t.Errorf("repo %q:\n got %+v\nwant %+v", r.Name, r, w)
+		}
+	}
+	if len(s.CreateLag) != 2 || time.Duration(s.CreateLag[0].Max) != 3*time.Second || time.Duration(s.CreateLag[0].Mean) != 2*time.Second || s.CreateLag[0].N != 2 ||
+		time.Duration(s.CreateLag[1].Max) != 4*time.Second {
+		t.Errorf("create lag %+v: want the two minutes of the last hour", s.CreateLag)
+	}
+	if len(s.DeleteLag) != 1 || time.Duration(s.DeleteLag[0].Max) != 2*time.Second {
+		t.Errorf("delete lag %+v", s.DeleteLag)
+	}
+	if len(s.RemoteErrors) != 2 || s.RemoteErrors[0].Kind != "permission denied" || s.RemoteErrors[1].Count != 2 ||
+		s.RemoteErrors[1].Last != "put: pcloud error: Internal error (5000)" {
+		t.Errorf("remote errors %+v", s.RemoteErrors)
+	}
+}
+
+func TestStuckDelete(t *testing.T) {
+	rec := NewRecorder()
+	now := time.Now()
+	s := rec.Snapshot(info, []RepoRecords{{Repo: "r", PendingReaps: 1, OldestPendingReap: now.Add(-6 * time.Minute)}})
+	if s.Safe || s.Repos[0].State != "stuck" {
+		t.Errorf("a delete pending for over half the settle window: %+v", s)
+	}
+	s = rec.Snapshot(info, nil)
+	if !s.Safe || len(s.Repos) != 0 {
+		t.Errorf("an idle instance: %+v", s)
+	}
+}
+
+func get(t *testing.T, h http.Handler, target string) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+	return w
+}
+
+func TestHandlerHTML(t *testing.T) {
+	rec, _ := fixture(t)
+	h := Handler(rec, info, records, nil)
+	w := get(t, h, "/status")
+	body := w.Body.String()
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("status %d, type %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"v9.9.9 (rclone v1.76.0)", "pcloud:backups", "3h0m0s", "local journal", "Peer instances seen</dt><dd>0",
+		"Attention: the consistency guarantee has lapsed",
+		"<td>/hosts/a</td>", `<td class="state-waiting">waiting</td>`,
+		"<td>/hosts/b</td>", `<td class="state-lapsed">lapsed</td>`, "1 (40s)",
+		"last remote error 5m0s ago: pcloud error: File not found. (2009)",
+		"<td>/ (root)</td>", "2 / 1",
+		`<polyline class="lag-create" points="`, `<polyline class="lag-delete" points="`,
+		"create lag at 03:40: max 3s, mean 2s over 2", "create (2 minute(s) with samples)",
+		"permission denied", "put: access denied",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script") {
+		t.Error("the page must work without JavaScript")
+	}
+	if t.Failed() {
+		t.Log(body)
+	}
+}
+
+func TestHandlerJSON(t *testing.T) {
+	rec, _ := fixture(t)
+	w := get(t, Handler(rec, info, records, nil), "/status?format=json")
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, type %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	var got struct {
+		Version string  `json:"version"`
+		Uptime  float64 `json:"uptime_s"`
+		Safe    bool    `json:"safe"`
+		Peers   int     `json:"peers"`
+		Repos   []struct {
+			Repo     string  `json:"repo"`
+			Waiting  int     `json:"records_waiting"`
+			Pending  int     `json:"pending_deletes"`
+			Oldest   float64 `json:"oldest_pending_delete_s"`
+			LastErr  string  `json:"last_remote_error"`
+			Retired  int     `json:"retired_by_timeout"`
+			Requests int     `json:"requests_last_hour"`
+			Errors   int     `json:"errors_last_hour"`
+			State    string  `json:"state"`
+		} `json:"repos"`
+		CreateLag []struct {
+			Max float64 `json:"max_s"`
+		} `json:"create_lag"`
+		RemoteErrors []struct {
+			Kind  string `json:"kind"`
+			Count int    `json:"count"`
+		} `json:"remote_errors"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, w.Body.String())
+	}
+	if got.Version != info.Version || got.Uptime != 10800 || got.Safe || len(got.Repos) != 3 || len(got.CreateLag) != 2 || got.CreateLag[1].Max != 4 || len(got.RemoteErrors) != 2 {
+		t.Errorf("JSON %s", w.Body.String())
+	}
+	b := got.Repos[2]
+	if b.Repo != "hosts/b" || b.Pending != 1 || b.Oldest != 40 || b.Retired != 1 || b.State != "lapsed" || !strings.Contains(b.LastErr, "2009") {
+		t.Errorf("hosts/b: %+v", b)
+	}
+	if w := get(t, Handler(rec, info, records, nil), "/status?format=xml"); w.Code != http.StatusBadRequest {
+		t.Errorf("format=xml: %d", w.Code)
+	}
+}
+
+func TestEmptyChart(t *testing.T) {
+	w := get(t, Handler(NewRecorder(), info, func() []RepoRecords { return nil }, nil), "/status")
+	body := w.Body.String()
+	if !strings.Contains(body, "no lag observed in the last hour") || strings.Contains(body, "<polyline") ||
+		!strings.Contains(body, "Repositories are safe") || !strings.Contains(body, "No repository used since the start") {
+		t.Errorf("idle page:\n%s", body)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") })
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api") })
+	h := Route(page, api)
+	for _, c := range []struct{ method, path, want string }{
+		{"GET", "/status", "page"}, {"HEAD", "/status", "page"},
+		{"POST", "/status", "api"}, {"GET", "/status/config", "api"}, {"POST", "/status/?create=true", "api"},
+		{"GET", "/statusx", "api"}, {"GET", "/repo/status", "api"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		if w.Body.String() != c.want && c.method != "HEAD" {
+			t.Errorf("%s %s went to %q, want %q", c.method, c.path, w.Body.String(), c.want)
+		}
+	}
+}
+
+func TestRepoOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"a/b/locks/x": "a/b", "/a/b/config": "a/b", "config": "", "data/ab/x": "", "r/data/ab/x": "r",
+		"/r/snapshots/x": "r", "index/x": "",
+	} {
+		if got := RepoOf(in); got != want {
+			t.Errorf("RepoOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestTappedMessagesExist guards the coupling to the overlay's log lines:
+// if cache rewords them, the per-repository facts would silently vanish.
+func TestTappedMessagesExist(t *testing.T) {
+	files, err := filepath.Glob("../cache/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("cache sources: %v %v", files, err)
+	}
+	var src strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	for _, msg := range []string{msgReapFailed, msgRetiredTimeout} {
+		if !strings.Contains(src.String(), `"`+msg+`"`) {
+			t.Errorf("cache no longer logs %q: update status/recorder.go", msg)
+		}
+	}
+}
