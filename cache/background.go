@@ -11,7 +11,7 @@ import (
 const tick = 500 * time.Millisecond
 
 // background runs the reaper, the confirmer and the settle-window valve
-// until Close.
+// until Stop.
 func (s *Store) background() {
 	defer close(s.done)
 	t := time.NewTicker(tick)
@@ -22,16 +22,7 @@ func (s *Store) background() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-s.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		s.runDue(ctx, time.Now())
-		cancel()
+		s.runDue(s.bgCtx, time.Now()) // Stop cancels bgCtx, cutting a round short
 	}
 }
 

@@ -38,7 +38,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
 	}
-	defer unlock()
+	defer func() { unlock() }() // putChecked may hand the lock on
 
 	if opt.NoOverwrite {
 		found, err := s.exists(ctx, h)
@@ -67,12 +67,9 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		}
 		obj, err = s.putSmall(ctx, key, kept.Bytes())
 	} else {
-		obj, err = s.putStream(ctx, key, vr, size)
-		if vr.err != nil {
-			// The body was bad: the backend saw a read error and stored nothing.
-			if obj != nil {
-				s.removeQuietly(ctx, obj)
-			}
+		var rejected bool
+		obj, rejected, err = s.putChecked(ctx, key, vr, size, &unlock)
+		if rejected {
 			return fmt.Errorf("upload %s: %w", h, vr.err)
 		}
 	}

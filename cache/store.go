@@ -92,8 +92,12 @@ type Store struct {
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	cleanups sync.WaitGroup // clean-ups of rejected uploads (reject.go)
+	bgCtx    context.Context
+	bgCancel context.CancelFunc // cancels bgCtx at Stop
 }
 
 // New returns a Store over f, reloading the journal from opt.StateDir.
@@ -130,6 +134,7 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	for _, e := range eventNames {
 		s.events[e] = new(atomic.Uint64)
 	}
@@ -170,11 +175,23 @@ func splitKey(key string) (dir, name string, ok bool) {
 	return dir, name, IsHexID(name)
 }
 
-// Close stops the background work and closes the journal. Records stay in
-// the journal for the next start.
-func (s *Store) Close() error {
-	close(s.stop)
+// Stop ends the background work (reaper, confirmer, settle-window valve)
+// at once, cancelling their remote calls, while the Store keeps serving
+// requests: the first step of a shutdown, before the requests in flight
+// finish. Every record stays in the journal for the next start.
+func (s *Store) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.bgCancel()
+	})
 	<-s.done
+}
+
+// Close stops the background work and closes the journal. Records stay in
+// the journal for the next start; writes after Close fail.
+func (s *Store) Close() error {
+	s.Stop()
+	s.waitCleanups()
 	return s.ov.close()
 }
 

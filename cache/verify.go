@@ -24,12 +24,13 @@ type verifyReader struct {
 	sha      hash.Hash          // nil when neither want nor the remote needs it
 	remote   *rhash.MultiHasher // the remote's confirmation hash when not SHA-256
 	remoteT  rhash.Type
-	err      error // the first verification failure
+	err      error         // the first verification failure
+	failed   chan struct{} // closed when err is set
 	finished bool
 }
 
 func newVerifyReader(r io.Reader, size int64, want []byte, remoteT rhash.Type) (*verifyReader, error) {
-	v := &verifyReader{r: r, size: size, want: want, remoteT: remoteT}
+	v := &verifyReader{r: r, size: size, want: want, remoteT: remoteT, failed: make(chan struct{})}
 	if want != nil || remoteT == rhash.SHA256 {
 		v.sha = sha256.New()
 	}
@@ -94,9 +95,23 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	return 0, nil
 }
 
+// fail records the first failure; every later Read returns it without
+// touching the body, so the body may be abandoned once failed is closed.
 func (v *verifyReader) fail(err error) (int, error) {
 	v.err = err
+	close(v.failed)
 	return 0, err
+}
+
+// rejected reports whether the body failed verification. The failure is
+// readable from v.err once it returns true.
+func (v *verifyReader) rejected() bool {
+	select {
+	case <-v.failed:
+		return true
+	default:
+		return false
+	}
 }
 
 func (v *verifyReader) check() error {

@@ -297,7 +297,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Stor
 // The journal is closed after this returns (closeStore).
 func shutdown(log *slog.Logger, timeout time.Duration, store *cache.Store, cutRequests context.CancelFunc, servers ...*http.Server) {
 	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
-	//ISSUE10 store.Stop()
+	store.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for _, srv := range servers {

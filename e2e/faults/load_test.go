@@ -249,12 +249,14 @@ func TestLoad(t *testing.T) {
 		}
 		return m
 	}
-	first, last := maxOf(rss[:third]), maxOf(rss[len(rss)-third:])
-	t.Logf("RSS: first third max %.1f MiB, last third max %.1f MiB, overall max %.1f MiB",
-		float64(first)/(1<<20), float64(last)/(1<<20), float64(maxOf(rss))/(1<<20))
-	// Flat: the last third may not outgrow the first by more than half
-	// plus 32 MiB (GC and content-cache noise).
-	if last > first*3/2+32<<20 {
-		t.Errorf("RSS grew: first third max %d, last third max %d", first, last)
+	first, middle, last := maxOf(rss[:third]), maxOf(rss[third:len(rss)-third]), maxOf(rss[len(rss)-third:])
+	t.Logf("RSS: thirds max %.1f, %.1f, %.1f MiB",
+		float64(first)/(1<<20), float64(middle)/(1<<20), float64(last)/(1<<20))
+	// Flat once warm: the first third fills the 64 MiB content cache, the
+	// handle cache and (in CI) the race detector's shadow memory, slower
+	// the busier the machine; after it, the last third may not outgrow the
+	// middle one by more than a quarter plus 32 MiB (GC noise).
+	if last > middle*5/4+32<<20 {
+		t.Errorf("RSS grew: middle third max %d, last third max %d", middle, last)
 	}
 }

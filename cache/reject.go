@@ -1,0 +1,130 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// cleanupWait bounds how long Close waits for the clean-up of rejected
+// uploads: a backend's own clean-up may sleep without looking at its
+// context (pcloud's does, for 5 s), and shutdown must not wait for it.
+const cleanupWait = 2 * time.Second
+
+// putResult is what a backend's Put returned.
+type putResult struct {
+	obj fs.Object
+	err error
+}
+
+// putChecked streams a verified body to the remote under key.
+//
+// When the verifier rejects the body (short, long, or the wrong SHA-256)
+// it returns at once with rejected set, instead of waiting for the
+// backend: the request is answered and shutdown is not held up. The
+// backend's Put then finishes in the background, under a cancelled
+// context, so that a backend that cleans up an aborted upload by deleting
+// whatever is under the name (pcloud looks the name up and deletes it for
+// up to 5 s) can delete nothing it did not write, not even a complete
+// object uploaded before. The name's lock, handed over through unlock,
+// stays held until then, so a retried upload of the same name cannot race
+// that clean-up. dropRejected removes what the aborted upload left.
+func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, size int64, unlock *func()) (obj fs.Object, rejected bool, err error) {
+	before := s.knownSize(key)
+	upCtx, cancel := context.WithCancel(ctx)
+	done := make(chan putResult, 1)
+	go func() {
+		o, err := s.putStream(upCtx, key, vr, size)
+		done <- putResult{o, err}
+	}()
+	var res *putResult
+	select {
+	case r := <-done:
+		res = &r
+	case <-vr.failed:
+	}
+	if !vr.rejected() {
+		cancel()
+		return res.obj, false, res.err
+	}
+	cancel()
+	held := *unlock
+	*unlock = func() {}
+	s.cleanups.Add(1)
+	go func() {
+		defer s.cleanups.Done()
+		defer held()
+		r := res
+		if r == nil {
+			got := <-done
+			r = &got
+		}
+		s.dropRejected(key, size, before, *r)
+	}()
+	return nil, true, nil
+}
+
+// knownSize is the size of the object under key that the overlay or the
+// handle cache knows of, or -1: what a rejected upload must not remove.
+func (s *Store) knownSize(key string) int64 {
+	if r, ok, err := s.ov.get(s.bgCtx, key); err == nil && ok {
+		if r.kind == created {
+			return r.size
+		}
+		return -1
+	}
+	if obj := s.handles.get(key); obj != nil {
+		return obj.Size()
+	}
+	return -1
+}
+
+// dropRejected removes what a rejected upload left under its final name.
+// The verifier never hands a backend the last bytes of a bad body, so an
+// object of the declared size (or of the size known before the upload) is
+// a complete one from an earlier upload and stays; any other object under
+// the name is the aborted upload's partial and goes. The handle a failed
+// Put returns is never removed: it may be a placeholder without identity
+// (pcloud's has no file id, and removing it sends deletefile?fileid=).
+func (s *Store) dropRejected(key string, size, before int64, res putResult) {
+	ctx := s.bgCtx
+	obj := res.obj
+	if res.err != nil || obj == nil {
+		obj = nil
+		err := s.remote(OpStat, func() (err error) {
+			obj, err = s.f.NewObject(ctx, key)
+			return err
+		})
+		if err != nil {
+			if !isNotFound(err) && ctx.Err() == nil {
+				s.log.Warn("could not check for what a rejected upload left", "object", key, "err", err)
+			}
+			return
+		}
+	}
+	if got := obj.Size(); got == size || (before >= 0 && got == before) {
+		return
+	}
+	err := s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+	if err != nil && !isNotFound(err) {
+		s.log.Warn("could not remove what a rejected upload left", "object", key, "size", obj.Size(), "err", err)
+		return
+	}
+	s.log.Info("removed what a rejected upload left", "object", key, "size", obj.Size())
+}
+
+// waitCleanups waits for the clean-up of rejected uploads, at most
+// cleanupWait; what is still running is left to the backend.
+func (s *Store) waitCleanups() {
+	done := make(chan struct{})
+	go func() {
+		s.cleanups.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(cleanupWait):
+		s.log.Warn("shutdown does not wait for a backend still cleaning up a rejected upload", "waited", cleanupWait)
+	}
+}

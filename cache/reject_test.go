@@ -1,0 +1,106 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// cleanupRemote behaves like rclone's pcloud backend after a failed
+// upload: it waits (here until gate closes, there 5 s of sleeps) and then
+// deletes whatever is under the name, through a call that needs the
+// context, as any network call does. It notes what it did, in order.
+type cleanupRemote struct {
+	fs.Fs
+	gate chan struct{}
+
+	mu    sync.Mutex
+	notes []string
+}
+
+func (f *cleanupRemote) note(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notes = append(f.notes, s)
+}
+
+// Put stores nothing of a body it could not read whole (pcloud's
+// nopartial=1), so what was under the name before is untouched until the
+// clean-up.
+func (f *cleanupRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	body, err := io.ReadAll(in)
+	if err == nil {
+		obj, err := f.Fs.Put(ctx, bytes.NewReader(body), src, options...)
+		if err == nil {
+			f.note("stored")
+		}
+		return obj, err
+	}
+	<-f.gate
+	if ctx.Err() == nil {
+		if o, lerr := f.Fs.NewObject(ctx, src.Remote()); lerr == nil {
+			_ = o.Remove(ctx)
+			f.note("clean-up removed the object")
+		}
+	}
+	f.note("clean-up done")
+	return nil, err
+}
+
+// A rejected streamed upload answers at once, though the backend is still
+// cleaning up; that clean-up cannot remove the complete object already
+// under the name, and a retry of the name waits for it.
+func TestRejectedUploadDoesNotWaitForOrLoseToBackendCleanup(t *testing.T) {
+	base, _ := faultRemote(t, "")
+	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
+	s := newStore(t, f, Options{ContentMaxObject: 1024}) // 4 KiB bodies stream
+	good := strings.Repeat("g", 4096)
+	h, _ := obj(good)
+	h.Type = Data
+	put(t, s, h, good)
+
+	// The same name with another body: the SHA-256 does not match.
+	bad := strings.Repeat("b", 4096)
+	err := s.Put(context.Background(), h, strings.NewReader(bad), int64(len(bad)), PutOptions{SHA256: mustHex(t, h.Name)})
+	if !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("bad body: %v, want ErrHashMismatch", err)
+	}
+
+	retried := make(chan error, 1)
+	go func() {
+		sum := mustHex(t, h.Name)
+		retried <- s.Put(context.Background(), h, strings.NewReader(good), int64(len(good)), PutOptions{SHA256: sum})
+	}()
+	close(f.gate) // the backend's clean-up of the rejected upload runs now
+	if err := <-retried; err != nil {
+		t.Fatalf("retried upload: %v", err)
+	}
+	f.mu.Lock()
+	notes := strings.Join(f.notes, ", ")
+	f.mu.Unlock()
+	if want := "stored, clean-up done, stored"; notes != want {
+		t.Errorf("backend saw %q, want %q (the retry after the clean-up, which removes nothing)", notes, want)
+	}
+	if got, err := read(t, s, h); err != nil || got != good {
+		t.Errorf("after the rejected upload the object reads %d bytes, %v; want the good body", len(got), err)
+	}
+	o, err := base.NewObject(context.Background(), h.remotePath())
+	if err != nil || o.Size() != int64(len(good)) {
+		t.Errorf("on the remote: %v, %v; want the good object", o, err)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatalf("hex %q: %v", s, err)
+	}
+	return b
+}
