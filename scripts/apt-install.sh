@@ -26,4 +26,4 @@ if ! apt-cache show "$1" >/dev/null 2>&1; then
 	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
 fi
 log "apt-get install $*"
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >/dev/null
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null
