@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/proxy"
 )
 
 // The peers' names for our flags set the same things.
@@ -295,7 +297,7 @@ func waitBriefly() { time.Sleep(100 * time.Millisecond) }
 // listener only, rest-server's --prometheus-no-auth the API's.
 func TestGuardMetrics(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	auth := &flagUser{user: "u"}
+	auth := proxy.StaticUser("u", "")
 	for _, c := range []struct {
 		cfg                 config
 		apiOpen, listenOpen bool

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/operations"
+
+	"github.com/steadyrest/steadyrest/proxy"
+)
+
+// startQuota counts what the remote holds (one recursive listing, ListR
+// where the backend has it) for --max-size. On a remote that lags, that
+// count misses uploads of the last moments before the start and still
+// holds recent deletes; uploads and deletes through steadyrest keep it
+// current from then on.
+func startQuota(ctx context.Context, cfg *config, f fs.Fs, log *slog.Logger) (*proxy.Quota, error) {
+	if cfg.maxRepoSize == 0 {
+		return nil, nil
+	}
+	objects, size, _, err := operations.Count(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("--max-size: count what the remote holds: %w", err)
+	}
+	q, err := proxy.NewQuota(cfg.maxRepoSize, size)
+	if err != nil {
+		return nil, fmt.Errorf("--max-size: %w", err)
+	}
+	log.Info("repository quota", "max_bytes", cfg.maxRepoSize, "used_bytes", size, "objects", objects)
+	return q, nil
+}
