@@ -209,3 +209,28 @@ func BenchmarkConfirmRound(b *testing.B) {
 		})
 	}
 }
+
+// TestConfirmByLookupWaitsForTheRemote: on a lagging remote, neither a
+// lookup nor a prefix-folder listing that does not show a new pack
+// confirms it, and neither lists data/ as a whole.
+func TestConfirmByLookupWaitsForTheRemote(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int
+		spread bool
+	}{
+		{"lookups", 3, true},
+		{"folder listing", 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &countingFs{Fs: lagRemote(t, ",create_lag=1h")}
+			s := newStore(t, c, Options{})
+			if left := confirmRound(t, s, c, newPacks(tc.n, tc.spread)); left != tc.n {
+				t.Errorf("%d records pending, want %d: a call that did not show them confirmed them", left, tc.n)
+			}
+			if calls := c.lists.Load() + c.stats.Load(); calls > int64(tc.n) {
+				t.Errorf("%d calls for %d records", calls, tc.n)
+			}
+		})
+	}
+}
