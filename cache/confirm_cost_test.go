@@ -180,6 +180,7 @@ func BenchmarkConfirmRound(b *testing.B) {
 		b.Run(fmt.Sprintf("existing=%d", existing), func(b *testing.B) {
 			c := costRemote(b, existing)
 			var calls, listed int64
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				s, err := New(c, Options{})
