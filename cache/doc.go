@@ -12,7 +12,11 @@
 //     tombstone hides the object and a reaper retries the removal;
 //   - a record retires when the remote confirms it (a listing or lookup
 //     that started after it agrees), or at the settle window, which is
-//     counted and logged because the guarantee can lapse there;
+//     counted and logged because the guarantee can lapse there; the
+//     background confirmer proves a data record with the narrowest call
+//     (a lookup by name, or a listing of its own data/xx folder, by
+//     counts: lookupCheaper), so its cost grows with what was written,
+//     not with the repository;
 //   - records survive a restart (a bbolt journal), so a deleted lock does
 //     not come back.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -119,6 +120,9 @@ func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 		return nil, &RemoteError{Op: fmt.Sprintf("list %s", dir), Err: err}
 	}
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	if isDataDir(dir) {
+		s.noteFolderSizes(dir, objs)
+	}
 	// Keep the handles of a folder of ordinary size: restic reads or
 	// deletes what it just listed. A huge data/ listing would pin tens of
 	// MiB of handles for a minute to save a lookup per pack in a prune.
@@ -128,4 +132,19 @@ func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 		}
 	}
 	return entries, nil
+}
+
+// noteFolderSizes remembers the size of each prefix folder of a data/
+// listing, which the confirmer uses to choose lookups or a listing. A
+// folder now empty is left out: its last size stays, as an estimate.
+func (s *Store) noteFolderSizes(dir string, objs []fs.Object) {
+	sizes := map[string]int{}
+	for _, o := range objs {
+		sizes[path.Dir(o.Remote())]++
+	}
+	s.confirmMu.Lock()
+	defer s.confirmMu.Unlock()
+	for d, n := range sizes {
+		s.folderSize[d] = n
+	}
 }

@@ -240,11 +240,17 @@ func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (w
 		}
 	}
 	for dir, names := range o.byDir {
+		data := isDataDir(dir)
 		for _, r := range names {
-			if r.confirmable(now) && now.Sub(r.at) <= settle {
-				w.dirs = append(w.dirs, dir)
-				break
+			if !r.confirmable(now) || now.Sub(r.at) > settle {
+				continue
 			}
+			if data {
+				w.data = append(w.data, *r) // confirmed per prefix folder
+				continue
+			}
+			w.dirs = append(w.dirs, dir)
+			break
 		}
 	}
 	return w, nil

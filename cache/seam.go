@@ -192,7 +192,8 @@ type change struct {
 // work is what the background loop has to do at one tick.
 type work struct {
 	reaps   []record // tombstones whose removal is due
-	dirs    []string // folders whose listing can confirm a record
+	dirs    []string // folders whose listing can confirm a record (data/ excepted)
+	data    []record // data records to confirm, by their prefix folder or by name
 	configs []record // config records only a lookup can confirm
 	expire  []record // pending past the settle window
 	retire  []record // confirmed past retireGrace
