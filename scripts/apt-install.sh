@@ -25,5 +25,13 @@ if ! apt-cache show "$1" >/dev/null 2>&1; then
 	log "apt-get update"
 	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
 fi
+install() {
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null
+}
 log "apt-get install $*"
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null
+if ! install "$@"; then
+	# Package lists older than the mirror name files it no longer has.
+	log "install failed; apt-get update and again"
+	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
+	install "$@"
+fi
