@@ -21,18 +21,21 @@ type putResult struct {
 // putChecked streams a verified body to the remote under key.
 //
 // When the verifier rejects the body (short, long, or the wrong SHA-256)
-// it returns at once with rejected set, instead of waiting for the
-// backend: the request is answered and shutdown is not held up. The
-// backend's Put then finishes in the background, under a cancelled
-// context, so that a backend that cleans up an aborted upload by deleting
-// whatever is under the name (pcloud looks the name up and deletes it for
-// up to 5 s) can delete nothing it did not write, not even a complete
-// object uploaded before. The name's lock, handed over through unlock,
-// stays held until then, so a retried upload of the same name cannot race
-// that clean-up. dropRejected removes what the aborted upload left.
+// it cancels the backend's context, so that a backend that cleans up an
+// aborted upload by deleting whatever is under the name (pcloud looks the
+// name up and deletes it, for up to 5 s) can delete nothing it did not
+// write, not even a complete object uploaded before. It then waits for the
+// backend and dropRejected, so nothing of the upload is left when the
+// client is answered, except during a shutdown (Stop) or when the client
+// is gone: then it returns at once, and the backend finishes in the
+// background holding the name's lock (handed over through unlock), so a
+// retried upload of the same name cannot race that clean-up.
 func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, size int64, unlock *func()) (obj fs.Object, rejected bool, err error) {
 	before := s.knownSize(key)
 	upCtx, cancel := context.WithCancel(ctx)
+	// Cancelled before the backend sees the read error: its clean-up may
+	// look the name up at once.
+	vr.onFail = cancel
 	done := make(chan putResult, 1)
 	go func() {
 		o, err := s.putStream(upCtx, key, vr, size)
@@ -49,18 +52,28 @@ func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, si
 		return res.obj, false, res.err
 	}
 	cancel()
+	if res == nil {
+		// Answer after the backend's own clean-up, so that nothing of the
+		// aborted upload is left once the client hears of it; but not
+		// during a shutdown, nor for a client that is gone.
+		select {
+		case r := <-done:
+			res = &r
+		case <-s.stop:
+		case <-ctx.Done():
+		}
+	}
+	if res != nil {
+		s.dropRejected(key, size, before, *res)
+		return nil, true, nil
+	}
 	held := *unlock
 	*unlock = func() {}
 	s.cleanups.Add(1)
 	go func() {
 		defer s.cleanups.Done()
 		defer held()
-		r := res
-		if r == nil {
-			got := <-done
-			r = &got
-		}
-		s.dropRejected(key, size, before, *r)
+		s.dropRejected(key, size, before, <-done)
 	}()
 	return nil, true, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 )
@@ -54,10 +55,11 @@ func (f *cleanupRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo
 	return nil, err
 }
 
-// A rejected streamed upload answers at once, though the backend is still
-// cleaning up; that clean-up cannot remove the complete object already
-// under the name, and a retry of the name waits for it.
-func TestRejectedUploadDoesNotWaitForOrLoseToBackendCleanup(t *testing.T) {
+// A rejected streamed upload cancels the backend's context, so the
+// backend's clean-up by name cannot remove the complete object already
+// under the name, and answers only after that clean-up, so a retry of the
+// name comes after it.
+func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
 	base, _ := faultRemote(t, "")
 	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
 	s := newStore(t, f, Options{ContentMaxObject: 1024}) // 4 KiB bodies stream
@@ -67,19 +69,13 @@ func TestRejectedUploadDoesNotWaitForOrLoseToBackendCleanup(t *testing.T) {
 	put(t, s, h, good)
 
 	// The same name with another body: the SHA-256 does not match.
-	bad := strings.Repeat("b", 4096)
-	err := s.Put(context.Background(), h, strings.NewReader(bad), int64(len(bad)), PutOptions{SHA256: mustHex(t, h.Name)})
-	if !errors.Is(err, ErrHashMismatch) {
+	rejected := make(chan error, 1)
+	go func() { rejected <- putBody(s, h, strings.Repeat("b", 4096)) }()
+	close(f.gate) // the backend's clean-up of the rejected upload may run
+	if err := <-rejected; !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("bad body: %v, want ErrHashMismatch", err)
 	}
-
-	retried := make(chan error, 1)
-	go func() {
-		sum := mustHex(t, h.Name)
-		retried <- s.Put(context.Background(), h, strings.NewReader(good), int64(len(good)), PutOptions{SHA256: sum})
-	}()
-	close(f.gate) // the backend's clean-up of the rejected upload runs now
-	if err := <-retried; err != nil {
+	if err := putBody(s, h, good); err != nil {
 		t.Fatalf("retried upload: %v", err)
 	}
 	f.mu.Lock()
@@ -97,10 +93,35 @@ func TestRejectedUploadDoesNotWaitForOrLoseToBackendCleanup(t *testing.T) {
 	}
 }
 
-func mustHex(t *testing.T, s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
+// During a shutdown a rejected upload is answered without waiting for the
+// backend's clean-up (pcloud's takes 5 s), which Close then waits for only
+// briefly.
+func TestRejectedUploadDuringShutdownDoesNotWait(t *testing.T) {
+	base, _ := faultRemote(t, "")
+	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
+	s := newStore(t, f, Options{ContentMaxObject: 1024})
+	h, _ := obj(strings.Repeat("g", 4096))
+	h.Type = Data
+	s.Stop()
+
+	rejected := make(chan error, 1)
+	go func() { rejected <- putBody(s, h, strings.Repeat("b", 4096)) }()
+	select {
+	case err := <-rejected:
+		if !errors.Is(err, ErrHashMismatch) {
+			t.Fatalf("bad body: %v, want ErrHashMismatch", err)
+		}
+	case <-time.After(time.Minute): // a liveness bound, not a speed claim
+		t.Fatal("a rejected upload during shutdown waits for the backend's clean-up")
 	}
-	return b
+	close(f.gate)
+}
+
+// putBody uploads body under h, which names the SHA-256 it must have.
+func putBody(s *Store, h Handle, body string) error {
+	sum, err := hex.DecodeString(h.Name)
+	if err != nil {
+		return err
+	}
+	return s.Put(context.Background(), h, strings.NewReader(body), int64(len(body)), PutOptions{SHA256: sum})
 }

@@ -26,6 +26,7 @@ type verifyReader struct {
 	remoteT  rhash.Type
 	err      error         // the first verification failure
 	failed   chan struct{} // closed when err is set
+	onFail   func()        // called once, when err is set
 	finished bool
 }
 
@@ -99,6 +100,9 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 // touching the body, so the body may be abandoned once failed is closed.
 func (v *verifyReader) fail(err error) (int, error) {
 	v.err = err
+	if v.onFail != nil {
+		v.onFail() // before the backend sees the error
+	}
 	close(v.failed)
 	return 0, err
 }
