@@ -62,6 +62,8 @@ fi
 "$RESTIC" version
 # Debian's chromium renders the status page in status/browser's test.
 run_step "install chromium" scripts/install-chromium.sh
+# Debian's redis-server backs the shared-overlay tests (redistest).
+run_step "install redis-server" scripts/install-redis.sh
 export E2E_RACE="${E2E_RACE-1}"
 [[ -n ${RESTIC014:-} ]] && "$RESTIC014" version
 
