@@ -77,10 +77,12 @@ func IsHexID(s string) bool {
 }
 
 // ValidRepoSegment reports whether s may be one folder of a repository path:
-// no empty, "." or ".." segments, no separators or control characters, and
-// not a restic type name (which would make routing ambiguous).
+// no empty, "." or ".." segments, no separators or control characters, not
+// a restic type name (which would make routing ambiguous), and not
+// ReservedDir, where steadyrest keeps its own objects (at any depth, so
+// that an instance serving a parent folder cannot reach them either).
 func ValidRepoSegment(s string) bool {
-	if s == "" || s == "." || s == ".." || len(s) > 255 {
+	if s == "" || s == "." || s == ".." || s == ReservedDir || len(s) > 255 {
 		return false
 	}
 	if _, isType := ParseType(s); isType {
