@@ -357,6 +357,11 @@ type OverlayGauges struct {
 	ContentCacheHits   uint64 // since start; exposed as a counter
 	ContentCacheMisses uint64 // since start; exposed as a counter
 	JournalBytes       int64
+
+	// PeerInstances is how many other live instances serve the same
+	// remote path without sharing this one's overlay: 0 is healthy (and
+	// also what an instance with heartbeats off reports).
+	PeerInstances int
 }
 
 // SetOverlayGauges sets the function called at each scrape for the
@@ -391,6 +396,8 @@ var (
 		"Reads of cacheable objects that had to go to the remote.", nil, nil)
 	descJournalBytes = prometheus.NewDesc(namespace+"_journal_bytes",
 		"Size of the overlay journal on disk.", nil, nil)
+	descPeers = prometheus.NewDesc(namespace+"_peer_instances",
+		"Other live steadyrest instances on the same remote path that do not share this one's overlay: above 0 the consistency guarantee does not hold between them.", nil, nil)
 	descBuildInfo = prometheus.NewDesc(namespace+"_build_info",
 		"Always 1; the labels name the running build.", []string{"version", "revision", "goversion"}, nil)
 )
@@ -402,7 +409,7 @@ type overlayCollector struct {
 }
 
 func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes} {
+	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes, descPeers} {
 		ch <- d
 	}
 }
@@ -424,6 +431,7 @@ func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(g.ContentCacheHits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(g.ContentCacheMisses))
 	gauge(descJournalBytes, float64(g.JournalBytes))
+	gauge(descPeers, float64(g.PeerInstances))
 }
 
 // The build labels are process-wide, like the binary they describe.

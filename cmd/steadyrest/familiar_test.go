@@ -76,6 +76,7 @@ func TestBadValuesFailAtStart(t *testing.T) {
 		{[]string{"--client-ca", "ca.pem"}, "--client-ca needs TLS"},
 		{[]string{"--user", "u"}, "--user and --pass"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--heartbeat-interval", "-1s"}, "--heartbeat-interval must not be negative"},
 	} {
 		var stderr bytes.Buffer
 		args := append(append([]string{}, base...), c.args...)

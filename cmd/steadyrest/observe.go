@@ -25,7 +25,7 @@ func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
 			Created: st.Created, Tombstones: st.Tombstones, PendingReap: st.PendingReaps,
 			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes,
 			ContentCacheHits: st.ContentHits, ContentCacheMisses: st.ContentMisses,
-			JournalBytes: st.JournalBytes,
+			JournalBytes: st.JournalBytes, PeerInstances: st.PeerInstances,
 		}
 	}
 }

@@ -53,6 +53,9 @@ func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote
 		OverlayMode:  "local journal (" + cfg.stateDir + "); not shared with other instances",
 		SettleWindow: cfg.settleWindow,
 	}
+	if cfg.heartbeatInterval > 0 {
+		info.Peers = store.PeerInstances
+	}
 	records := func() []status.RepoRecords {
 		rs := store.RecordsByRepo()
 		out := make([]status.RepoRecords, len(rs))
