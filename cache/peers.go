@@ -63,10 +63,6 @@ import (
 // Instances with heartbeats off (Options.HeartbeatInterval 0) neither
 // write nor look, so they are invisible to others as well.
 
-// ReservedDir is the folder below the served root that holds steadyrest's
-// own objects; no repository path may use it as a folder name.
-const ReservedDir = ".steadyrest"
-
 const (
 	// DefaultHeartbeatInterval is the command's heartbeat period.
 	DefaultHeartbeatInterval = time.Minute

@@ -76,6 +76,18 @@ func IsHexID(s string) bool {
 	return true
 }
 
+// ReservedDir is the folder below the served root that holds steadyrest's
+// own objects (instance heartbeats, peers.go); no repository path may use
+// it as a folder name.
+const ReservedDir = ".steadyrest"
+
+// IsOwnObject reports whether remote, a path below the served root, is one
+// of steadyrest's own objects rather than a repository's (the quota does
+// not count them).
+func IsOwnObject(remote string) bool {
+	return strings.HasPrefix(remote, ReservedDir+"/")
+}
+
 // ValidRepoSegment reports whether s may be one folder of a repository path:
 // no empty, "." or ".." segments, no separators or control characters, not
 // a restic type name (which would make routing ambiguous), and not
