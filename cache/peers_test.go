@@ -419,7 +419,7 @@ func TestReservedDirIsNoRepository(t *testing.T) {
 	if !ValidRepoSegment(ReservedDir + "-x") {
 		t.Error("only the exact name is reserved")
 	}
-	for remote, want := range map[string]bool{peersDir + "/x": true, "repo/config": false, ReservedDir + "-x/config": false, "a/" + ReservedDir + "/x": false} {
+	for remote, want := range map[string]bool{peersDir + "/x": true, "repo/config": false, ReservedDir + "-x/config": false, "a/" + ReservedDir + "/x": true, "a" + ReservedDir + "/x": false} {
 		if IsOwnObject(remote) != want {
 			t.Errorf("IsOwnObject(%q) = %v, want %v", remote, !want, want)
 		}

@@ -83,9 +83,10 @@ const ReservedDir = ".steadyrest"
 
 // IsOwnObject reports whether remote, a path below the served root, is one
 // of steadyrest's own objects rather than a repository's (the quota does
-// not count them).
+// not count them): below ReservedDir, ours or that of an instance serving
+// a sub-folder.
 func IsOwnObject(remote string) bool {
-	return strings.HasPrefix(remote, ReservedDir+"/")
+	return strings.Contains("/"+remote, "/"+ReservedDir+"/")
 }
 
 // ValidRepoSegment reports whether s may be one folder of a repository path:
