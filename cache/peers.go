@@ -36,13 +36,13 @@ import (
 //   - The name says all a peer needs: "<instance>_<overlay>_<period>_<host>",
 //     with a random instance id (kept in the state folder beside the
 //     journal, which only one process can hold, so that a restart after a
-//     crash finds its own old heartbeat instead of warning about a
-//     "peer" for three periods; new at each start without one), the
-//     overlay's tag
-//     ("local" without a shared overlay, else a hash of the shared
-//     overlay's id) and the writer's heartbeat period. Its contents (a
-//     line of JSON for people looking at the remote) are never read, so
-//     a round costs one upload (an update of our object) and one listing.
+//     crash takes over its own old heartbeat instead of warning about a
+//     "peer" for three periods; new at each start without a state
+//     folder), the overlay's tag ("local" without a shared overlay, else
+//     a hash of the shared overlay's id) and the writer's heartbeat
+//     period. Its contents (a line of JSON for people looking at the
+//     remote) are never read, so a round costs one upload (an update of
+//     our object in place) and one listing.
 //   - Liveness comes from the listed modification time, which the writer
 //     sets at upload: a heartbeat is live while it is younger than
 //     liveFactor (3) of its writer's periods, one period between writes
@@ -55,8 +55,8 @@ import (
 //     lasts, and shown by the command on /readyz, /metrics and /status.
 //   - Close removes our heartbeat, so a stopped instance stops counting at
 //     once. A killed one's stops counting after liveFactor periods; its
-//     object is removed by any instance that has watched it unchanged
-//     for staleAfter. The empty folders stay: another instance may be
+//     object is removed by any instance that has watched it unchanged for
+//     max(staleMin, staleFactor periods). The empty folders stay: another instance may be
 //     writing into them, and on remotes that cache folder ids (pCloud,
 //     Drive, OneDrive) removing a folder under it would fail its uploads.
 //
@@ -180,13 +180,13 @@ type peerWatch struct {
 	started  time.Time
 	done     chan struct{} // closed when the loop has ended
 
-	count atomic.Int64 // live peers that do not share our overlay
+	count atomic.Int64           // live peers that do not share our overlay
+	live  atomic.Pointer[[]Peer] // every live peer; readers do not wait for a round
 
 	mu       sync.Mutex // serializes rounds and guards what follows
 	obj      fs.Object  // our heartbeat, updated in place (no duplicates on remotes that allow them)
-	uploaded bool       // a heartbeat of ours may be on the remote
+	tried    bool       // a heartbeat of ours may be on the remote
 	seen     map[string]seenBeat
-	peers    []Peer
 	warned   string    // the peers last logged at ERROR, "" if none
 	warnedAt time.Time // when
 }
@@ -270,9 +270,10 @@ func (s *Store) Peers() []Peer {
 	if s.peers == nil {
 		return nil
 	}
-	s.peers.mu.Lock()
-	defer s.peers.mu.Unlock()
-	return slices.Clone(s.peers.peers)
+	if p := s.peers.live.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
 }
 
 // heartbeatLoop runs a round at once (in the background, so a slow remote
@@ -310,19 +311,23 @@ func (s *Store) peerRound(ctx context.Context, now time.Time) {
 		}
 		return
 	}
-	w.peers = s.judge(ctx, now, entries)
+	peers := s.judge(ctx, now, entries)
+	w.live.Store(&peers)
 	n := 0
-	for _, p := range w.peers {
+	for _, p := range peers {
 		if !p.SharesOverlay {
 			n++
 		}
 	}
 	w.count.Store(int64(n))
-	s.reportPeers(now)
+	s.reportPeers(now, peers)
 }
 
 // beat uploads our heartbeat, updating the object of the last round in
-// place.
+// place. Without one (the first round, or after a failure) it looks the
+// name up first: a heartbeat of an earlier start may be there, and a
+// second upload of one name makes a duplicate on remotes that allow them
+// (Drive).
 func (s *Store) beat(ctx context.Context, now time.Time) error {
 	w := s.peers
 	key := path.Join(peersDir, w.self.String())
@@ -335,22 +340,29 @@ func (s *Store) beat(ctx context.Context, now time.Time) error {
 	}
 	body = append(body, '\n')
 	info := object.NewStaticObjectInfo(key, now, int64(len(body)), true, nil, s.f)
+	w.tried = true // even a failed upload may leave something
+	if w.obj == nil {
+		obj, err := s.stat(ctx, key)
+		switch {
+		case err == nil:
+			w.obj = obj
+		case !isNotFound(err):
+			return fmt.Errorf("look up heartbeat: %w", err)
+		}
+	}
 	if w.obj != nil {
 		err = s.remote(OpPut, func() error { return w.obj.Update(ctx, bytes.NewReader(body), info) })
-		if err == nil {
-			return nil
+		if err != nil {
+			w.obj = nil // removed behind our back, perhaps: look again next round
+			return fmt.Errorf("update heartbeat: %w", err)
 		}
-		// Removed behind our back (a person, a peer that took us for
-		// dead): upload it anew next round.
-		w.obj = nil
-		return fmt.Errorf("update heartbeat: %w", err)
+		return nil
 	}
 	var obj fs.Object
 	err = s.remote(OpPut, func() (err error) {
 		obj, err = s.f.Put(ctx, bytes.NewReader(body), info)
 		return err
 	})
-	w.uploaded = true // even a failed upload may have left something
 	if err != nil {
 		return fmt.Errorf("upload heartbeat: %w", err)
 	}
@@ -436,10 +448,10 @@ func (s *Store) removeStaleHeartbeat(ctx context.Context, o fs.Object) {
 
 // reportPeers logs the peers that break the guarantee: at once when they
 // change, and every remindPeriods periods while they last.
-func (s *Store) reportPeers(now time.Time) {
+func (s *Store) reportPeers(now time.Time, peers []Peer) {
 	w := s.peers
 	var bad []string
-	for _, p := range w.peers {
+	for _, p := range peers {
 		if !p.SharesOverlay {
 			bad = append(bad, p.String())
 		}
@@ -457,9 +469,7 @@ func (s *Store) reportPeers(now time.Time) {
 			"peer_instances", len(bad), "peers", key, "this_instance", w.self.host+" (instance "+w.self.instance+")", "heartbeats", peersDir)
 		w.warnedAt = now
 	}
-	if key != w.warned {
-		w.warned = key
-	}
+	w.warned = key
 }
 
 // removeHeartbeat removes our heartbeat at Close, best effort and bounded,
@@ -468,7 +478,7 @@ func (s *Store) removeHeartbeat() {
 	w := s.peers
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.uploaded {
+	if !w.tried {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), heartbeatRemoveTimeout)
@@ -488,5 +498,5 @@ func (s *Store) removeHeartbeat() {
 		s.log.Warn("heartbeat: could not remove this instance's heartbeat; others count it until it ages out", "object", key, "err", err)
 		return
 	}
-	w.obj, w.uploaded = nil, false
+	w.obj, w.tried = nil, false
 }

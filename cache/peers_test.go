@@ -365,6 +365,33 @@ func TestHeartbeatInstanceID(t *testing.T) {
 	}
 }
 
+// A restart after a crash (same state folder) takes its old heartbeat
+// over: it is not its own peer, and the object is updated in place.
+func TestHeartbeatRestartAfterCrash(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	id, err := instanceID(state) // what the crashed process had made
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	left := heartbeatName{instance: id, overlay: localOverlay, period: time.Hour, host: nameHost(host)}.String()
+	crashed := time.Now().Add(-2 * time.Hour)
+	plantHeartbeat(t, root, left, crashed)
+
+	s := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, StateDir: state})
+	if s.peers.self.String() != left {
+		t.Fatalf("restarted as %s, want the crashed instance's %s", s.peers.self, left)
+	}
+	waitFor(t, "the first heartbeat round", 10*time.Second, func() bool {
+		fi, err := os.Stat(filepath.Join(root, peersDir, left))
+		return err == nil && fi.ModTime().After(crashed.Add(time.Hour))
+	})
+	settled(t, s, root)
+	if got := heartbeatFiles(t, root); len(got) != 1 || s.PeerInstances() != 0 || len(s.Peers()) != 0 {
+		t.Errorf("after the restart: heartbeats %q, peers %+v", got, s.Peers())
+	}
+}
+
 func TestHeartbeatName(t *testing.T) {
 	n := heartbeatName{instance: "0123456789abcdef", overlay: overlayTag("x"), period: 90 * time.Second, host: nameHost("my_host.example.org")}
 	got, ok := parseHeartbeatName(n.String())
