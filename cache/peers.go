@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -187,8 +188,9 @@ type peerWatch struct {
 	obj      fs.Object  // our heartbeat, updated in place (no duplicates on remotes that allow them)
 	tried    bool       // a heartbeat of ours may be on the remote
 	seen     map[string]seenBeat
-	warned   string    // the peers last logged at ERROR, "" if none
-	warnedAt time.Time // when
+	removed  map[string]time.Time // leftovers we removed (with their time), which a lagging listing may still show
+	warned   string               // the peers last logged at ERROR, "" if none
+	warnedAt time.Time            // when
 }
 
 func newPeerWatch(interval time.Duration, overlayID, stateDir string) (*peerWatch, error) {
@@ -206,6 +208,7 @@ func newPeerWatch(interval time.Duration, overlayID, stateDir string) (*peerWatc
 		started:  time.Now(),
 		done:     make(chan struct{}),
 		seen:     map[string]seenBeat{},
+		removed:  map[string]time.Time{},
 	}, nil
 }
 
@@ -391,25 +394,43 @@ func (s *Store) listHeartbeats(ctx context.Context) (fs.DirEntries, error) {
 // of each heartbeat, and removes those a killed instance left behind.
 func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries) []Peer {
 	w := s.peers
-	var peers []Peer
-	listed := map[string]bool{}
+	// A name listed twice (a lagging remote still listing a removed
+	// object beside its new one; remotes that allow duplicates) counts
+	// once, by its newest time.
+	type beat struct {
+		o   fs.Object
+		mod time.Time
+	}
+	latest := map[string]beat{}
 	for _, e := range entries {
 		o, ok := e.(fs.Object)
 		if !ok {
 			continue
 		}
-		name := path.Base(o.Remote())
+		name, mod := path.Base(o.Remote()), o.ModTime(ctx)
+		if b, ok := latest[name]; ok && !mod.After(b.mod) {
+			continue
+		}
+		latest[name] = beat{o, mod}
+	}
+	var peers []Peer
+	listed := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(latest)) {
+		o, mod := latest[name].o, latest[name].mod
 		n, ok := parseHeartbeatName(name)
 		if !ok || name == w.self.String() {
 			continue
 		}
+		listed[name] = true
+		if gone, ok := w.removed[name]; ok && gone.Equal(mod) {
+			continue // written again, it would have another time
+		}
+		delete(w.removed, name)
 		if n.instance == w.self.instance {
 			// Ours, from a start under another host name or period.
-			s.removeStaleHeartbeat(ctx, o)
+			s.removeStaleHeartbeat(ctx, o, mod)
 			continue
 		}
-		listed[name] = true
-		mod := o.ModTime(ctx)
 		b, known := w.seen[name]
 		switch {
 		case !known:
@@ -424,25 +445,32 @@ func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries)
 			continue
 		}
 		if now.Sub(b.since) >= max(staleMin, staleFactor*n.period) {
-			s.removeStaleHeartbeat(ctx, o)
-			delete(w.seen, name)
-			delete(listed, name)
+			s.removeStaleHeartbeat(ctx, o, mod)
 		}
 	}
 	for name := range w.seen {
+		if _, gone := w.removed[name]; !listed[name] || gone {
+			delete(w.seen, name) // gone from the remote, or by our hand
+		}
+	}
+	for name := range w.removed {
 		if !listed[name] {
-			delete(w.seen, name) // gone from the remote
+			delete(w.removed, name) // the listing agrees at last
 		}
 	}
 	return peers
 }
 
-func (s *Store) removeStaleHeartbeat(ctx context.Context, o fs.Object) {
+// removeStaleHeartbeat removes a heartbeat no instance updates any more.
+// Once removed, it is ignored while the listing still shows it with the
+// same time.
+func (s *Store) removeStaleHeartbeat(ctx context.Context, o fs.Object, mod time.Time) {
 	err := s.remote(OpDelete, func() error { return o.Remove(ctx) })
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("heartbeat: could not remove a stopped instance's leftover heartbeat", "object", o.Remote(), "err", err)
 		return
 	}
+	s.peers.removed[path.Base(o.Remote())] = mod
 	s.log.Info("heartbeat: removed the leftover heartbeat of an instance that stopped without removing it", "object", o.Remote())
 }
 

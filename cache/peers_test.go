@@ -337,6 +337,43 @@ func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 	}
 }
 
+// On a remote that still lists a deleted object, a removed leftover is
+// removed once and not counted while it is still listed; written again (a
+// new time), it counts.
+func TestHeartbeatLeftoverOnLaggingRemote(t *testing.T) {
+	f, root := faultRemote(t, ",delete_lag=1h")
+	logs := &logRecords{}
+	s := newStore(t, f, Options{HeartbeatInterval: time.Hour, Logger: slog.New(logs)})
+	settled(t, s, root)
+	ctx := context.Background()
+	now := time.Now()
+	dead := heartbeatName{instance: "00000000000000d1", overlay: localOverlay, period: time.Minute, host: "dead"}
+	plantHeartbeat(t, root, dead.String(), now.Add(-time.Hour))
+	for h := range 5 { // watched an hour, removed, then still listed for hours
+		s.peerRound(ctx, now.Add(time.Duration(h)*time.Hour))
+	}
+	removals := 0
+	logs.mu.Lock()
+	for _, r := range logs.recs {
+		if strings.Contains(r.Message, "removed the leftover heartbeat") {
+			removals++
+		}
+	}
+	logs.mu.Unlock()
+	if removals != 1 || s.PeerInstances() != 0 {
+		t.Errorf("%d removals, %d peers; want the leftover removed once and not counted", removals, s.PeerInstances())
+	}
+	if names := rawNames(t, f, peersDir); !slices.Contains(names, dead.String()) {
+		t.Fatalf("the lagging remote no longer lists the removed heartbeat (%q): the test shows nothing", names)
+	}
+	later := now.Add(4*time.Hour + time.Minute)
+	plantHeartbeat(t, root, dead.String(), later) // the same instance, back
+	s.peerRound(ctx, later)
+	if s.PeerInstances() != 1 {
+		t.Errorf("a heartbeat written again under a removed name: %d peers, want 1", s.PeerInstances())
+	}
+}
+
 // The instance id is kept in the state folder (a restart is the same
 // instance), and is new without one.
 func TestHeartbeatInstanceID(t *testing.T) {
