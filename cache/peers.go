@@ -51,7 +51,9 @@ import (
 //     can disagree by more, a heartbeat whose time changed between two of
 //     our listings is live too, for as long again, measured by our clock.
 //   - Two instances share an overlay when both overlay tags are equal and
-//     not "local"; any other live instance is counted (PeerInstances),
+//     not "local" (the tag is read every round: when the shared overlay's
+//     id changes, the heartbeat is renamed, and one instance id under two
+//     names counts once); any other live instance is counted (PeerInstances),
 //     logged at ERROR at once and every remindPeriods periods while it
 //     lasts, and shown by the command on /readyz, /metrics and /status.
 //   - Close removes our heartbeat, so a stopped instance stops counting at
@@ -302,6 +304,12 @@ func (s *Store) peerRound(ctx context.Context, now time.Time) {
 	w := s.peers
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if tag := overlayTag(s.overlayID()); tag != w.self.overlay {
+		// The shared overlay's id changed (a shared store that lost its
+		// data): our heartbeat's name must say so.
+		s.removeOwnHeartbeat(ctx)
+		w.self.overlay = tag
+	}
 	if err := s.beat(ctx, now); err != nil && ctx.Err() == nil {
 		// Not fatal: peers stop seeing us after liveFactor periods, but we
 		// can still see them.
@@ -440,8 +448,17 @@ func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries)
 		}
 		w.seen[name] = b
 		if live(now, mod, b.changed, n.period) {
-			peers = append(peers, Peer{Instance: n.instance, Host: n.host, Period: n.period, ModTime: mod,
-				SharesOverlay: n.overlay != localOverlay && n.overlay == w.self.overlay})
+			p := Peer{Instance: n.instance, Host: n.host, Period: n.period, ModTime: mod,
+				SharesOverlay: n.overlay != localOverlay && n.overlay == w.self.overlay}
+			// One instance under two names (it renamed its heartbeat, and
+			// the old one is not gone yet) is one peer: its newest name.
+			if i := slices.IndexFunc(peers, func(q Peer) bool { return q.Instance == p.Instance }); i >= 0 {
+				if mod.After(peers[i].ModTime) {
+					peers[i] = p
+				}
+				continue
+			}
+			peers = append(peers, p)
 			continue
 		}
 		if now.Sub(b.since) >= max(staleMin, staleFactor*n.period) {
@@ -506,11 +523,18 @@ func (s *Store) removeHeartbeat() {
 	w := s.peers
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), heartbeatRemoveTimeout)
+	defer cancel()
+	s.removeOwnHeartbeat(ctx)
+}
+
+// removeOwnHeartbeat removes our heartbeat object, if we wrote one; w.mu
+// is held.
+func (s *Store) removeOwnHeartbeat(ctx context.Context) {
+	w := s.peers
 	if !w.tried {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), heartbeatRemoveTimeout)
-	defer cancel()
 	key := path.Join(peersDir, w.self.String())
 	obj := w.obj
 	if obj == nil {

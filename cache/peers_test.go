@@ -195,6 +195,29 @@ func TestPeerInstancesSharingAnOverlay(t *testing.T) {
 	}
 }
 
+// When the shared overlay's id changes (a shared store that lost its
+// data), the heartbeat is renamed: the old name goes, and instances still
+// on the old id count this one.
+func TestHeartbeatOverlayIDChanges(t *testing.T) {
+	root := t.TempDir()
+	a := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, overlayID: "one"})
+	b := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, overlayID: "one"})
+	settled(t, a, root)
+	settled(t, b, root)
+	old := b.peers.self.String()
+	b.opt.overlayID = "two" // the loops wait an hour: no round reads it meanwhile
+	ctx := context.Background()
+	b.peerRound(ctx, time.Now())
+	a.peerRound(ctx, time.Now())
+	got := heartbeatFiles(t, root)
+	if slices.Contains(got, old) || len(got) != 2 || !slices.Contains(got, b.peers.self.String()) {
+		t.Errorf("heartbeats %q: want a's and b's new %s, not the old %s", got, b.peers.self, old)
+	}
+	if a.PeerInstances() != 1 || b.PeerInstances() != 1 {
+		t.Errorf("counts %d and %d, want 1 each: the overlays differ now", a.PeerInstances(), b.PeerInstances())
+	}
+}
+
 // A Store on a sub-folder serves other repositories: it and the Store on
 // the parent do not see each other's heartbeats.
 func TestPeerInstancesOtherRemotePath(t *testing.T) {
@@ -234,6 +257,11 @@ func TestHeartbeatLiveness(t *testing.T) {
 	skewed := heartbeatName{instance: "00000000000000a3", overlay: localOverlay, period: time.Minute, host: "skewed"}
 	slow := heartbeatName{instance: "00000000000000a4", overlay: localOverlay, period: time.Hour, host: "slow"}
 	mine := heartbeatName{instance: s.peers.self.instance, overlay: localOverlay, period: time.Minute, host: "formerhost"}
+	// One instance that renamed its heartbeat; the old name is still there.
+	renamedOld := heartbeatName{instance: "00000000000000a5", overlay: overlayTag("lost"), period: time.Minute, host: "renamed"}
+	renamedNew := heartbeatName{instance: "00000000000000a5", overlay: overlayTag("new"), period: time.Minute, host: "renamed"}
+	plantHeartbeat(t, root, renamedOld.String(), now.Add(-time.Minute))
+	plantHeartbeat(t, root, renamedNew.String(), now.Add(-time.Second))
 	plantHeartbeat(t, root, fresh.String(), now.Add(-90*time.Second))
 	plantHeartbeat(t, root, old.String(), now.Add(-4*time.Minute))
 	plantHeartbeat(t, root, skewed.String(), now.Add(-20*time.Minute)) // a clock 20 minutes behind
@@ -250,8 +278,13 @@ func TestHeartbeatLiveness(t *testing.T) {
 		return out
 	}
 	s.peerRound(ctx, now)
-	if got := hosts(); !slices.Equal(got, []string{"fresh", "slow"}) || s.PeerInstances() != 2 {
-		t.Errorf("first round: live %q (count %d), want fresh and slow", got, s.PeerInstances())
+	if got := hosts(); !slices.Equal(got, []string{"fresh", "renamed", "slow"}) || s.PeerInstances() != 3 {
+		t.Errorf("first round: live %q (count %d), want fresh, renamed (once) and slow", got, s.PeerInstances())
+	}
+	for _, p := range s.Peers() {
+		if p.Host == "renamed" && !p.ModTime.Equal(now.Add(-time.Second)) {
+			t.Errorf("the renamed instance is known by its older name (%v)", p.ModTime)
+		}
 	}
 	if slices.Contains(heartbeatFiles(t, root), mine.String()) {
 		t.Error("our own heartbeat of an earlier start is still on the remote")
@@ -261,8 +294,8 @@ func TestHeartbeatLiveness(t *testing.T) {
 	now = now.Add(time.Minute)
 	plantHeartbeat(t, root, skewed.String(), now.Add(-20*time.Minute))
 	s.peerRound(ctx, now)
-	if got := hosts(); !slices.Equal(got, []string{"fresh", "skewed", "slow"}) {
-		t.Errorf("after the skewed instance wrote again: live %q, want fresh, skewed and slow", got)
+	if got := hosts(); !slices.Equal(got, []string{"fresh", "renamed", "skewed", "slow"}) {
+		t.Errorf("after the skewed instance wrote again: live %q, want fresh, renamed, skewed and slow", got)
 	}
 
 	// An hour later nothing has changed: all stopped; those watched
@@ -272,7 +305,7 @@ func TestHeartbeatLiveness(t *testing.T) {
 		t.Errorf("an hour later: %d live, want 0", n)
 	}
 	got := heartbeatFiles(t, root)
-	for _, gone := range []string{fresh.String(), old.String(), skewed.String()} {
+	for _, gone := range []string{fresh.String(), old.String(), skewed.String(), renamedOld.String(), renamedNew.String()} {
 		if slices.Contains(got, gone) {
 			t.Errorf("stale heartbeat %s still on the remote", gone)
 		}
