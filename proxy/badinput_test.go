@@ -290,6 +290,10 @@ func badCases(t *testing.T) []badCase {
 		get("encoded NUL in name", "/r/data/%00", 400),
 		get("raw NUL", "/r\x00/config", 400), // net/http refuses control bytes
 		get("colon in repo", "/r:x/config", 400),
+		get("reserved repo", "/.steadyrest/config", 400),
+		get("list reserved folder", "/.steadyrest/instances/", 400),
+		get("reserved nested repo", "/r/.steadyrest/keys/", 400),
+		post("create reserved repo", "/.steadyrest/?create=true", nil, 400),
 		post("POST traversal", "/r/../config", []byte("x"), 400),
 		post("create traversal", "/r/%2e%2e/?create=true", nil, 400),
 		{name: "DELETE traversal", env: "plain", method: "DELETE", target: "/r/../data/" + badObjName, want: 400},
