@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/redistest"
 )
 
 // peerPeriod is the heartbeat period of the detection tests: short, so
@@ -177,4 +178,27 @@ func heartbeats(t *testing.T, remote string) []string {
 		out = append(out, e.Name())
 	}
 	return out
+}
+
+// Two instances on one remote path with the same --overlay share their
+// records: they see each other's heartbeats but do not warn, for several
+// periods; /readyz is plainly ready and the gauge stays 0.
+func TestSecondInstanceWithSharedOverlayIsQuiet(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	remote := t.TempDir()
+	overlay := []string{"--overlay", srv.URL()}
+	a, b := startPeers(t, remote, overlay, overlay)
+	waitUntil(t, "both heartbeats on the remote", peerPeriod+peerSlack, func() bool { return len(heartbeats(t, remote)) == 2 })
+	time.Sleep(3 * peerPeriod) // rounds that have seen each other
+	for _, s := range []*e2e.Server{a, b} {
+		if strings.Contains(s.Log(), peerError) {
+			t.Errorf("%s warned about an instance sharing its overlay:\n%s", s.Spec.Name, s.Log())
+		}
+		if n := peerGauge(t, s); n != 0 {
+			t.Errorf("steadyrest_peer_instances = %d, want 0", n)
+		}
+		if code, body := httpGet(t, s, "/readyz"); code != http.StatusOK || body != "ready\n" {
+			t.Errorf("/readyz: %d %q, want plain ready", code, body)
+		}
+	}
 }
