@@ -70,6 +70,7 @@ type CommandResult struct {
 	Command  string        `json:"command"` // backup or forget
 	Args     []string      `json:"args"`
 	Repo     string        `json:"repo"`
+	Start    time.Time     `json:"start"`
 	Code     int           `json:"exit_code"` // -1: not run or timed out
 	JSON     bool          `json:"json_clean"`
 	Warnings int           `json:"warning_lines"` // lines of output that are not JSON
@@ -244,7 +245,7 @@ func (c *StormConfig) RunPlan(ctx context.Context, i int) []CommandResult {
 		repo := c.planRepo(i)
 		code, output, err := c.RunOn(ctx, repo, PlanName(i), args...)
 		clean, bad := JSONLines(output)
-		r := CommandResult{Plan: i, Command: args[0], Args: args, Repo: repo, Code: code, JSON: clean && err == nil,
+		r := CommandResult{Plan: i, Command: args[0], Args: args, Repo: repo, Start: start, Code: code, JSON: clean && err == nil,
 			Warnings: len(bad), BadLines: bad, Duration: time.Since(start), Output: output}
 		if err != nil {
 			r.BadLines = append(r.BadLines, err.Error())
