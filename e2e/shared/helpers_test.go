@@ -37,6 +37,24 @@ func newStorm(t *testing.T, restic, repo string) *consistency.StormConfig {
 	return c
 }
 
+// runStormAsync runs c's storm in the background and returns a channel
+// with its result. If the test ends early, its cleanup cancels the storm
+// and waits for it, so that nothing logs after the test.
+func runStormAsync(t *testing.T, c *consistency.StormConfig) <-chan consistency.StormResult {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan consistency.StormResult, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		out <- c.RunStorm(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+	})
+	return out
+}
+
 // tolerate says whether a non-JSON line of a command is allowed.
 type tolerate func(cr consistency.CommandResult, line string) bool
 
