@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -73,6 +74,15 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 			"object", h, "err", err)
 	}
 	if err := s.ov.tombstone(ctx, ts); err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) {
+			// A shared overlay out of reach did not publish the delete:
+			// the other instances would still show the object. The
+			// intent is kept (prepareDelete), and restic retries.
+			return fmt.Errorf("delete %s: %w", h, err)
+		}
+		// The local journal: memory has the tombstone, and the prepared
+		// entry on disk still says reap.
 		s.log.Warn("could not update the journal", "object", h, "err", err)
 	}
 	s.content.remove(key)

@@ -32,6 +32,11 @@ type Options struct {
 	// serve it. Default 2m: well under restic's 5-minute watchdog.
 	// Unexported: only tests shorten it.
 	readRetry time.Duration
+	// Overlay, when set, is the URL of a Redis (redis://, rediss://,
+	// unix://) holding the records instead of the local journal, shared
+	// by every instance given the same URL and remote: the guarantee then
+	// holds across them (see sharedOverlay).
+	Overlay string
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
 	// Observer receives remote-call timings and overlay events (metrics).
@@ -58,6 +63,9 @@ type Observer interface {
 	// not-found: kind is the store's class of the failure ("transient",
 	// "permission denied", "insufficient storage", "permanent").
 	RemoteFailed(op, kind string, err error)
+	// OverlayOp reports one call to the shared overlay (an Overlay*
+	// name), with ResultOK or ResultError.
+	OverlayOp(op, result string, d time.Duration)
 }
 
 // Stats is a snapshot of the store's state, for metrics and tests.
@@ -68,6 +76,11 @@ type Stats struct {
 	ContentHits, ContentMisses        uint64
 	JournalBytes                      int64
 	Events                            map[string]uint64
+	// Shared tells that the records live in a shared overlay; Leader that
+	// this instance holds its background lease (it reaps and confirms for
+	// all); LeasesHeld counts the per-name leases it holds now.
+	Shared, Leader bool
+	LeasesHeld     int
 }
 
 // Store presents the repositories below one rclone remote path to the
@@ -142,18 +155,29 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 	for _, e := range eventNames {
 		s.events[e] = new(atomic.Uint64)
 	}
-	if opt.records != nil {
+	switch {
+	case opt.records != nil:
 		s.ov = opt.records
-	} else {
+	case opt.Overlay != "":
+		ov, err := openSharedOverlay(opt.Overlay, fs.ConfigString(f), opt.SettleWindow, s.log, s.obs, s.event)
+		if err != nil {
+			return nil, err
+		}
+		s.ov = ov
+	default:
 		ov, err := openOverlay(opt.StateDir, fs.ConfigString(f), s.log, s.content.add)
 		if err != nil {
 			return nil, err
 		}
 		s.ov = ov
 	}
-	if c := s.ov.counts(); c.created+c.tombstones+c.reaps > 0 {
-		s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
+	// Shared records are not reloaded: they stay where they were.
+	if ov, ok := s.ov.(*overlay); ok {
+		if c := ov.counts(); c.created+c.tombstones+c.reaps > 0 {
+			s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
+		}
 	}
+
 	go s.background()
 	return s, nil
 }
@@ -205,6 +229,9 @@ func (s *Store) Stats() Stats {
 	st := Stats{Created: c.created, Tombstones: c.tombstones, PendingReaps: c.reaps, ContentBytes: s.content.size(),
 		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), JournalBytes: c.journalBytes,
 		Events: map[string]uint64{}}
+	if so, ok := s.ov.(*sharedOverlay); ok {
+		st.Shared, st.Leader, st.LeasesHeld = true, so.leader.Load(), int(so.leases.Load())
+	}
 	if !c.oldestReap.IsZero() {
 		st.OldestPendingReap = time.Since(c.oldestReap)
 	}
@@ -280,8 +307,9 @@ func (s *Store) CreateRepo(ctx context.Context, repo string) error {
 
 type nopObserver struct{}
 
-func (nopObserver) RemoteOp(string, string, time.Duration) {}
-func (nopObserver) Event(string)                           {}
-func (nopObserver) Visible(string, time.Duration)          {}
-func (nopObserver) Retry(string)                           {}
-func (nopObserver) RemoteFailed(string, string, error)     {}
+func (nopObserver) RemoteOp(string, string, time.Duration)  {}
+func (nopObserver) Event(string)                            {}
+func (nopObserver) Visible(string, time.Duration)           {}
+func (nopObserver) Retry(string)                            {}
+func (nopObserver) RemoteFailed(string, string, error)      {}
+func (nopObserver) OverlayOp(string, string, time.Duration) {}

@@ -40,6 +40,30 @@ const (
 	EventReapDone         = "reap_done"               // the reaper removed an object the remote had refused to
 	EventRetiredConfirmed = "retired_confirmed"       // a record retired because the remote agreed
 	EventRetiredTimeout   = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
+	EventOverlayLost      = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
+	EventLeaseLost        = "shared_lease_lost"       // a lease lapsed while held (Redis out of reach too long)
+)
+
+// Calls to the shared overlay (Redis), passed to Observer.OverlayOp with
+// ResultOK or ResultError.
+const (
+	OverlayMarker  = "marker"
+	OverlayLock    = "lock"
+	OverlayUnlock  = "unlock"
+	OverlayRenew   = "renew"
+	OverlayGet     = "get"
+	OverlayCreate  = "create"
+	OverlayContent = "content"
+	OverlayPrepare = "prepare"
+	OverlayPublish = "tombstone"
+	OverlayCancel  = "cancel"
+	OverlayView    = "view"
+	OverlayApply   = "apply"
+	OverlayLead    = "lead"
+	OverlayDue     = "due"
+	OverlayFetch   = "fetch"
+	OverlayRecover = "recover"
+	OverlayCounts  = "counts"
 )
 
 var (
@@ -47,7 +71,10 @@ var (
 	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
 	visibleKinds = []string{VisibleCreate, VisibleDelete}
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
-		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout}
+		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventOverlayLost, EventLeaseLost}
+	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
+		OverlayContent, OverlayPrepare, OverlayPublish, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
+		OverlayDue, OverlayFetch, OverlayRecover, OverlayCounts}
 )
 
 // Ops lists every remote operation name the store reports.
@@ -58,6 +85,9 @@ func Results() []string { return slices.Clone(resultNames) }
 
 // VisibleKinds lists the kinds passed to Observer.Visible.
 func VisibleKinds() []string { return slices.Clone(visibleKinds) }
+
+// OverlayOps lists every call to the shared overlay the store reports.
+func OverlayOps() []string { return slices.Clone(overlayOps) }
 
 // Events lists every overlay event the store emits.
 func Events() []string { return slices.Clone(eventNames) }

@@ -36,12 +36,13 @@ const other = "other"
 // results, lag kinds, overlay events, object types); taking its lists,
 // rather than copies, keeps a rename from silently becoming "other".
 var (
-	knownOps     = cache.Ops()
-	knownResults = cache.Results()
-	knownKinds   = cache.VisibleKinds()
-	knownEvents  = cache.Events()
-	knownTypes   = cache.TypeNames()
-	knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
+	knownOps       = cache.Ops()
+	knownResults   = cache.Results()
+	knownKinds     = cache.VisibleKinds()
+	knownEvents    = cache.Events()
+	knownSharedOps = cache.OverlayOps()
+	knownTypes     = cache.TypeNames()
+	knownMethods   = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
 )
 
 // Histogram buckets, in seconds.
@@ -54,6 +55,10 @@ var (
 	// Visibility lag: pCloud shows seconds; the settle window is 10 minutes
 	// by default, so the buckets reach it.
 	lagBuckets = []float64{.1, .25, .5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}
+	// Shared overlay calls: a Redis round trip is tens of microseconds on
+	// one host, a few milliseconds across a network; the top buckets show
+	// an outage's timeouts.
+	sharedBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5}
 )
 
 // maxRepos is how many distinct repositories get their own label
@@ -90,6 +95,8 @@ type Metrics struct {
 	remoteRetries  *prometheus.CounterVec
 	visibilityLag  *prometheus.HistogramVec
 	overlayEvents  *prometheus.CounterVec
+	sharedOps      *prometheus.CounterVec
+	sharedDuration *prometheus.HistogramVec
 
 	overlay *overlayCollector
 
@@ -171,13 +178,22 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		Namespace: namespace, Subsystem: "overlay", Name: "events_total",
 		Help: "Times the overlay corrected or outlived the remote, by event.",
 	}, []string{"event"})
+	m.sharedOps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "shared_overlay", Name: "operations_total",
+		Help: "Calls to the shared overlay (Redis), by operation and result (ok, error).",
+	}, []string{"op", "result"})
+	m.sharedDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "shared_overlay", Name: "operation_duration_seconds",
+		Help:    "Duration of calls to the shared overlay (Redis).",
+		Buckets: sharedBuckets,
+	}, []string{"op"})
 	m.overlay = &overlayCollector{}
 
 	reg.MustRegister(
 		m.httpRequests, m.httpDuration, m.inFlight,
 		m.blobRead, m.blobReadBytes, m.blobWritten, m.blobWrittenBytes, m.blobDeleted,
 		m.remoteOps, m.remoteDuration, m.remoteRetries, m.visibilityLag, m.overlayEvents,
-		m.overlay, buildInfoCollector{},
+		m.sharedOps, m.sharedDuration, m.overlay, buildInfoCollector{},
 	)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -335,6 +351,18 @@ func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 	m.visibilityLag.WithLabelValues(oneOf(kind, knownKinds, other)).Observe(d.Seconds())
 }
 
+// ObserveShared records one call to the shared overlay; op is one of
+// cache.OverlayOps, result cache.ResultOK or cache.ResultError. Its series
+// appear at the first call: an instance without a shared overlay has none.
+func (m *Metrics) ObserveShared(op, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	op = oneOf(op, knownSharedOps, other)
+	m.sharedOps.WithLabelValues(op, oneOf(result, knownResults, other)).Inc()
+	m.sharedDuration.WithLabelValues(op).Observe(d.Seconds())
+}
+
 // OverlayEvent counts one overlay event (one of cache.Events).
 func (m *Metrics) OverlayEvent(event string) {
 	if m == nil {
@@ -357,6 +385,13 @@ type OverlayGauges struct {
 	ContentCacheHits   uint64 // since start; exposed as a counter
 	ContentCacheMisses uint64 // since start; exposed as a counter
 	JournalBytes       int64
+
+	// Shared: the records live in a shared overlay. Then Leader (this
+	// instance holds the background lease) and LeasesHeld (per-name
+	// leases held now) are exported; else they are absent.
+	Shared     bool
+	Leader     bool
+	LeasesHeld int
 }
 
 // SetOverlayGauges sets the function called at each scrape for the
@@ -391,6 +426,10 @@ var (
 		"Reads of cacheable objects that had to go to the remote.", nil, nil)
 	descJournalBytes = prometheus.NewDesc(namespace+"_journal_bytes",
 		"Size of the overlay journal on disk.", nil, nil)
+	descLeader = prometheus.NewDesc(namespace+"_shared_overlay_leader",
+		"1 when this instance holds the shared overlay's background lease (it reaps and confirms for all instances).", nil, nil)
+	descLeases = prometheus.NewDesc(namespace+"_shared_overlay_leases_held",
+		"Per-object leases of the shared overlay this instance holds now.", nil, nil)
 	descBuildInfo = prometheus.NewDesc(namespace+"_build_info",
 		"Always 1; the labels name the running build.", []string{"version", "revision", "goversion"}, nil)
 )
@@ -402,7 +441,7 @@ type overlayCollector struct {
 }
 
 func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes} {
+	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes, descLeader, descLeases} {
 		ch <- d
 	}
 }
@@ -424,6 +463,14 @@ func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(g.ContentCacheHits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(g.ContentCacheMisses))
 	gauge(descJournalBytes, float64(g.JournalBytes))
+	if g.Shared {
+		leader := 0.0
+		if g.Leader {
+			leader = 1
+		}
+		gauge(descLeader, leader)
+		gauge(descLeases, float64(g.LeasesHeld))
+	}
 }
 
 // The build labels are process-wide, like the binary they describe.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,7 @@ type config struct {
 	listens      []string // every --listen/--addr, or "systemd:"
 	rcloneConfig string
 	stateDir     string
+	overlay      string // a Redis URL: records shared with other instances
 	baseURL      string // path prefix behind a reverse proxy, "" or "/a/b"
 
 	htpasswdFile   string
@@ -83,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.rcloneConfig, "rclone-config", "", "rclone config file (default: where rclone looks for it, or $RCLONE_CONFIG)")
 	fl.StringVar(&c.rcloneConfig, alias("config"), "", "same as --rclone-config (rclone)")
 	fl.StringVar(&c.stateDir, "state-dir", "", "folder for the overlay journal (default: a folder under the user's state directory)")
+	fl.StringVar(&c.overlay, "overlay", "", "share the overlay with other instances in Redis: redis://[user:pass@]host:port/db, rediss://… (TLS) or unix:///path/to/socket; give every instance serving the remote the same URL (default: the local journal, for one instance)")
 	fl.StringVar(&c.htpasswdFile, "htpasswd-file", "", "htpasswd file with the users allowed in (bcrypt or SHA1); reloaded when it changes")
 	fl.StringVar(&c.htpasswdFile, alias("htpasswd"), "", "same as --htpasswd-file (rclone)")
 	fl.StringVar(&c.user, "user", "", "one user allowed in, with --pass, without an htpasswd file (rclone)")
@@ -200,7 +203,33 @@ func (c *config) check() error {
 		return err
 	}
 	c.baseURL = base
-	return nil
+	return checkOverlayURL(c.overlay)
+}
+
+// checkOverlayURL refuses an --overlay that is not a Redis URL; the Redis
+// client checks the rest when the store opens.
+func checkOverlayURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("--overlay: %w", err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+		return nil
+	}
+	return fmt.Errorf("--overlay %q must be a redis://, rediss:// or unix:// URL", redactURL(s))
+}
+
+// redactURL hides the password of a URL, for logs and the status page.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // cleanBaseURL checks a --baseurl: a leading slash, plain path segments

@@ -151,7 +151,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		scheme = "https"
 	}
 	log.Info("steadyrest serving", "addr", ln.Addr().String(), "scheme", scheme, "remote", fs.ConfigString(f),
-		"state_dir", cfg.stateDir, "version", versionString())
+		"state_dir", cfg.stateDir, "overlay", overlayMode(cfg), "version", versionString())
 	return serve(ctx, cfg, log, store, ln, api, metricsOnly)
 }
 
@@ -167,6 +167,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 	}
 	store, err := cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
+		Overlay:           cfg.overlay,
 		SettleWindow:      cfg.settleWindow,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,

@@ -16,6 +16,9 @@ func (o cacheObserver) Event(name string)                           { o.m.Overla
 func (o cacheObserver) Visible(kind string, lag time.Duration)      { o.m.ObserveVisibleLag(kind, lag) }
 func (o cacheObserver) Retry(op string)                             { o.m.RemoteRetry(op) }
 func (cacheObserver) RemoteFailed(string, string, error)            {} // counted by RemoteOp
+func (o cacheObserver) OverlayOp(op, result string, d time.Duration) {
+	o.m.ObserveShared(op, result, d)
+}
 
 // overlayGauges reads the store's state at scrape time.
 func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
@@ -25,7 +28,7 @@ func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
 			Created: st.Created, Tombstones: st.Tombstones, PendingReap: st.PendingReaps,
 			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes,
 			ContentCacheHits: st.ContentHits, ContentCacheMisses: st.ContentMisses,
-			JournalBytes: st.JournalBytes,
+			JournalBytes: st.JournalBytes, Shared: st.Shared, Leader: st.Leader, LeasesHeld: st.LeasesHeld,
 		}
 	}
 }

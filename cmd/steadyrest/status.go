@@ -25,7 +25,10 @@ func (o statusObserver) RemoteFailed(op, kind string, err error) {
 	o.rec.RemoteError(kind, op, err)
 }
 func (o statusObserver) Event(name string) { o.next.Event(name) }
-func (o statusObserver) Retry(op string)   { o.next.Retry(op) }
+func (o statusObserver) OverlayOp(op, result string, d time.Duration) {
+	o.next.OverlayOp(op, result, d)
+}
+func (o statusObserver) Retry(op string) { o.next.Retry(op) }
 func (o statusObserver) Visible(kind string, lag time.Duration) {
 	o.next.Visible(kind, lag)
 	o.rec.Visible(kind, lag)
@@ -44,13 +47,21 @@ func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func
 	}
 }
 
+// overlayMode says where the records live, for the log and the status page.
+func overlayMode(cfg *config) string {
+	if cfg.overlay != "" {
+		return "shared in Redis (" + redactURL(cfg.overlay) + ")"
+	}
+	return "local journal (" + cfg.stateDir + "); not shared with other instances"
+}
+
 // statusHandler builds GET /status, behind the API's own authentication.
 func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
 	info := status.Info{
 		Version:      versionString(),
 		Remote:       fs.ConfigString(remote),
 		Started:      time.Now(),
-		OverlayMode:  "local journal (" + cfg.stateDir + "); not shared with other instances",
+		OverlayMode:  overlayMode(cfg),
 		SettleWindow: cfg.settleWindow,
 	}
 	records := func() []status.RepoRecords {
