@@ -2,6 +2,7 @@ package shared
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"sync/atomic"
 	"testing"
@@ -17,18 +18,38 @@ import (
 // mid-answer.
 var lostRequestRE = regexp.MustCompile(`502|Bad Gateway|EOF|connection reset`)
 
+// leaderRE is the gauge of the instance that holds the shared overlay's
+// background lease (it reaps and confirms for all instances).
+var leaderRE = regexp.MustCompile(`(?m)^steadyrest_shared_overlay_leader 1$`)
+
+// leaders returns the live instances that say they hold the background
+// lease.
+func (s *sharedCluster) leaders() []int {
+	var out []int
+	for i, srv := range s.cl.Instances {
+		if s.dead[i] {
+			continue
+		}
+		if code, body := httpGet("http://" + srv.Addr + "/metrics"); code == http.StatusOK && leaderRE.MatchString(body) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // TestKillInstanceMidStorm: three instances with one overlay behind the
-// per-request balancer; SIGKILL one of them mid-storm, right after it
-// answered a lock's DELETE (the remote refuses deleting so fresh a lock,
-// so the instance leaves a removal to finish), and the balancer drops it.
-// The other two carry the storm to its end; only commands running at the
-// kill may print restic's retries of the lost requests; nothing deleted
-// comes back, on any instance; the remote ends with no lock (the dead
-// instance's removals pass to the others); check --read-data passes.
+// per-request balancer. Mid-storm, shortly after a lock's DELETE was
+// answered (the remote cannot remove so fresh a lock yet, so a removal is
+// left pending), the instance holding the background lease (the one that
+// reaps for all) is SIGKILLed and the balancer drops it. The other two
+// carry the storm to its end; only commands running at the kill may
+// print restic's retries of the requests lost with it; nothing deleted
+// comes back, on any instance; the lease passes to a survivor, which
+// removes every lock from the remote; check --read-data passes.
 func TestKillInstanceMidStorm(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
 	s := startShared(t, "kill", redistest.Options{})
-	const repo, victim = "kill", 1
+	const repo = "kill"
 	c := newStorm(t, restic, s.lb.Repo(repo))
 	var finished atomic.Int64
 	c.Logf = func(format string, args ...any) {
@@ -41,17 +62,39 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	w := s.watch(repo)
 	done := runStormAsync(t, c)
 
-	// From plan 4's forget on, kill the victim right after it answers a
-	// lock DELETE; after plan 9 without one, kill it anyway.
+	// From plan 4's forget on, wait for the next lock DELETE answered by
+	// any instance, then kill the leader.
 	deleteRE := regexp.MustCompile(`method=DELETE path=/` + repo + `/locks/([0-9a-f]{64}) status=200`)
-	vic := s.cl.Instances[victim]
+	deletes := func() (n int, last string) {
+		for _, log := range s.cl.Logs() {
+			m := deleteRE.FindAllStringSubmatch(log, -1)
+			n += len(m)
+			if len(m) > 0 {
+				last = m[len(m)-1][1]
+			}
+		}
+		return n, last
+	}
 	for finished.Load() < 9 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	base := len(deleteRE.FindAllString(vic.Log(), -1))
-	for len(deleteRE.FindAllString(vic.Log(), -1)) == base && finished.Load() < 20 {
-		time.Sleep(5 * time.Millisecond)
+	base, _ := deletes()
+	var lastDeleted string
+	for n := base; n == base && finished.Load() < 2*stormPlans; n, lastDeleted = deletes() {
+		time.Sleep(10 * time.Millisecond)
 	}
+	if lastDeleted == "" {
+		t.Fatal("no lock DELETE answered after plan 4: the storm ended before the kill")
+	}
+	// A moment later the next command is under way, so the kill may
+	// also cut requests in flight.
+	time.Sleep(300 * time.Millisecond)
+	leaders := s.leaders()
+	if len(leaders) != 1 {
+		t.Fatalf("instances %v say they hold the background lease, want exactly one", leaders)
+	}
+	victim := leaders[0]
+	vic := s.cl.Instances[victim]
 	if err := vic.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,15 +102,13 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	s.lb.Drop(victim)
 	dropped := time.Now()
 	s.dead[victim] = true
-	var lastDeleted string
-	if m := deleteRE.FindAllStringSubmatch(vic.Log(), -1); len(m) > base {
-		lastDeleted = m[len(m)-1][1]
-		pending := s.emu.Stored(s.path + "/" + repo + "/locks/" + lastDeleted)
-		t.Logf("SIGKILL of instance %d after %d commands, right after it answered DELETE of lock %s (still stored on the remote: %v)",
-			victim, finished.Load(), lastDeleted[:10], pending)
-	} else {
-		t.Logf("SIGKILL of instance %d after %d commands (it answered no lock DELETE since plan 4)", victim, finished.Load())
+	// The lock deleted last was written a second or two ago, inside
+	// the remote's lag: it cannot be gone from the remote yet, so its
+	// removal is left to whoever leads next.
+	if !s.emu.Stored(s.path + "/" + repo + "/locks/" + lastDeleted) {
+		t.Errorf("lock %s, deleted just before the kill, is already gone from the remote: no removal was left pending for the next leader", lastDeleted[:10])
 	}
+	t.Logf("SIGKILL of the leader, instance %d, after %d commands, right after lock %s was deleted", victim, finished.Load(), lastDeleted[:10])
 
 	res := <-done
 	if first, last := res.Commands[0].Start, res.Commands[len(res.Commands)-1].Start; !killed.After(first) || !killed.Before(last) {
@@ -98,18 +139,21 @@ func TestKillInstanceMidStorm(t *testing.T) {
 			return l.server == vic.Spec.Name && !l.end.Before(killed)
 		},
 		readData: true,
+		// The dead leader's lease lapses first (15 s), then the reaper's
+		// backoff.
+		reapWithin: 60 * time.Second,
 	})
-	if lastDeleted != "" {
-		// The lock the victim deleted last must not be back on the others.
-		for i, srv := range s.cl.Instances {
-			if i == victim {
-				continue
-			}
-			if code, _ := httpGet(s.cl.Base(i, repo) + "/locks/" + lastDeleted); code != 404 {
-				t.Errorf("GET of lock %s, deleted through the killed instance, answers %d through %s, want 404", lastDeleted[:10], code, srv.Spec.Name)
-			}
+	if l := s.leaders(); len(l) != 1 {
+		t.Errorf("after the storm, surviving instances %v hold the background lease, want exactly one", l)
+	}
+	for i, srv := range s.cl.Instances {
+		if i == victim {
+			continue
+		}
+		if code, _ := httpGet(s.cl.Base(i, repo) + "/locks/" + lastDeleted); code != http.StatusNotFound {
+			t.Errorf("GET of lock %s, deleted just before the kill, answers %d through %s, want 404", lastDeleted[:10], code, srv.Spec.Name)
 		}
 	}
-	t.Logf("storm with instance %d killed mid-way: %d commands started after the kill, %d retries of lost requests, requests per instance %v (502s %v), wall %v",
+	t.Logf("storm with the leader (instance %d) killed mid-way: %d commands started after the kill, %d retries of lost requests, requests per instance %v (502s %v), wall %v",
 		victim, after, lost, s.lb.Served(), s.lb.Failed(), res.Wall.Round(time.Millisecond))
 }
