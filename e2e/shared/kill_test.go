@@ -47,6 +47,7 @@ func (s *sharedCluster) leaders() []int {
 // comes back, on any instance; the lease passes to a survivor, which
 // removes every lock from the remote; check --read-data passes.
 func TestKillInstanceMidStorm(t *testing.T) {
+	t.Parallel() // see TestSharedOverlay
 	restic := e2e.DefaultRestic(t)
 	s := startShared(t, "kill", redistest.Options{})
 	const repo = "kill"

@@ -26,6 +26,7 @@ var status503RE = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg=request met
 // by themselves and the storm completes with every snapshot, no lock left
 // or come back, and a clean check.
 func TestRedisDownMidStorm(t *testing.T) {
+	t.Parallel() // see TestSharedOverlay
 	restic := e2e.DefaultRestic(t)
 	s := startShared(t, "redisdown", redistest.Options{AppendOnly: true})
 	const repo = "r"
