@@ -328,6 +328,22 @@ func checkListings(t *testing.T, seen []listing, reqs map[string][]e2e.Request) 
 		}
 		locks[name] = lf
 	}
+	// One message per lock, instance and kind of violation: the first
+	// listing that showed it, and how many did.
+	type finding struct {
+		first string
+		n     int
+	}
+	found := map[string]*finding{}
+	var order []string
+	report := func(key, msg string) {
+		if f := found[key]; f != nil {
+			f.n++
+			return
+		}
+		found[key] = &finding{first: msg, n: 1}
+		order = append(order, key)
+	}
 	var bad []string
 	for _, l := range seen {
 		if l.status == -1 {
@@ -351,7 +367,7 @@ func checkListings(t *testing.T, seen []listing, reqs map[string][]e2e.Request) 
 				}
 			}
 			if l.names[name] && deletedBefore && !writtenSince {
-				bad = append(bad, fmt.Sprintf("lock %s, deleted before, is listed again through %s at %s", name[:10], l.server, l.start.Format("15:04:05.000")))
+				report("back "+name+l.server, fmt.Sprintf("lock %s, deleted before, is listed again through %s at %s", name[:10], l.server, l.start.Format("15:04:05.000")))
 			}
 			// The last write acknowledged before the listing began, and
 			// whether a DELETE began after it and before the listing ended.
@@ -368,9 +384,12 @@ func checkListings(t *testing.T, seen []listing, reqs map[string][]e2e.Request) 
 				}
 			}
 			if acked != nil && !deleteBegun && !l.names[name] {
-				bad = append(bad, fmt.Sprintf("lock %s, written and not deleted, is missing from a listing through %s at %s", name[:10], l.server, l.start.Format("15:04:05.000")))
+				report("missing "+name+l.server, fmt.Sprintf("lock %s, written and not deleted, is missing from a listing through %s at %s", name[:10], l.server, l.start.Format("15:04:05.000")))
 			}
 		}
+	}
+	for _, k := range order {
+		bad = append(bad, fmt.Sprintf("%s (%d listings)", found[k].first, found[k].n))
 	}
 	sort.Strings(bad)
 	for _, b := range bad {

@@ -112,5 +112,15 @@ func TestRedisDownMidStorm(t *testing.T) {
 			in++
 		}
 	}
+	// With the append-only file (fsync always) Redis came back with its
+	// records: no instance may take the restart for a loss of them.
+	for name, log := range s.cl.Logs() {
+		if strings.Contains(log, "Redis lost its records") {
+			t.Errorf("%s took Redis's restart with its append-only file for a loss of the shared records", name)
+		}
+		if !strings.Contains(log, "shared overlay: Redis answers again") {
+			t.Errorf("%s did not log that Redis answers again after the outage", name)
+		}
+	}
 	t.Logf("Redis outage mid-storm: %d requests answered 503, %d restic retry lines, storm wall %v", in, retried, res.Wall.Round(time.Millisecond))
 }
