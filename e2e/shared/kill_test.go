@@ -38,7 +38,7 @@ func (s *sharedCluster) leaders() []int {
 }
 
 // TestKillInstanceMidStorm: three instances with one overlay behind the
-// per-request balancer. Mid-storm, shortly after a lock's DELETE was
+// per-request balancer. Mid-storm, right after a lock's DELETE was
 // answered (the remote cannot remove so fresh a lock yet, so a removal is
 // left pending), the instance holding the background lease (the one that
 // reaps for all) is SIGKILLed and the balancer drops it. The other two
@@ -63,33 +63,37 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	w := s.watch(repo)
 	done := runStormAsync(t, c)
 
-	// From plan 4's forget on, wait for the next lock DELETE answered by
-	// any instance, then kill the leader.
+	// From plan 4's forget on, wait for a lock DELETE answered while the
+	// remote still holds the lock (it hid so fresh a lock, so the delete
+	// was absorbed and its removal left to the leader), then kill the
+	// leader at once.
 	deleteRE := regexp.MustCompile(`method=DELETE path=/` + repo + `/locks/([0-9a-f]{64}) status=200`)
-	deletes := func() (n int, last string) {
+	deleted := func() map[string]bool {
+		out := map[string]bool{}
 		for _, log := range s.cl.Logs() {
-			m := deleteRE.FindAllStringSubmatch(log, -1)
-			n += len(m)
-			if len(m) > 0 {
-				last = m[len(m)-1][1]
+			for _, m := range deleteRE.FindAllStringSubmatch(log, -1) {
+				out[m[1]] = true
 			}
 		}
-		return n, last
+		return out
 	}
+	stored := func(name string) bool { return s.emu.Stored(s.path + "/" + repo + "/locks/" + name) }
 	for finished.Load() < 9 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	base, _ := deletes()
-	var lastDeleted string
-	for n := base; n == base && finished.Load() < 2*stormPlans; n, lastDeleted = deletes() {
+	base := deleted()
+	pending := ""
+	for pending == "" && finished.Load() < 2*stormPlans {
 		time.Sleep(10 * time.Millisecond)
+		for name := range deleted() {
+			if !base[name] && stored(name) {
+				pending = name
+			}
+		}
 	}
-	if lastDeleted == "" {
-		t.Fatal("no lock DELETE answered after plan 4: the storm ended before the kill")
+	if pending == "" {
+		t.Fatal("no lock DELETE answered after plan 4 left its removal pending: the storm ended before the kill")
 	}
-	// A moment later the next command is under way, so the kill may
-	// also cut requests in flight.
-	time.Sleep(300 * time.Millisecond)
 	leaders := s.leaders()
 	if len(leaders) != 1 {
 		t.Fatalf("instances %v say they hold the background lease, want exactly one", leaders)
@@ -103,13 +107,16 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	s.lb.Drop(victim)
 	dropped := time.Now()
 	s.dead[victim] = true
-	// The lock deleted last was written a second or two ago, inside
-	// the remote's lag: it cannot be gone from the remote yet, so its
-	// removal is left to whoever leads next.
-	if !s.emu.Stored(s.path + "/" + repo + "/locks/" + lastDeleted) {
-		t.Errorf("lock %s, deleted just before the kill, is already gone from the remote: no removal was left pending for the next leader", lastDeleted[:10])
+	var left []string
+	for name := range deleted() {
+		if stored(name) {
+			left = append(left, name[:10])
+		}
 	}
-	t.Logf("SIGKILL of the leader, instance %d, after %d commands, right after lock %s was deleted", victim, finished.Load(), lastDeleted[:10])
+	if len(left) == 0 {
+		t.Fatalf("lock %s was removed from the remote between its detection and the kill: no removal is left for the next leader to take over", pending[:10])
+	}
+	t.Logf("SIGKILL of the leader, instance %d, after %d commands, with removals of deleted locks %v pending on the remote", victim, finished.Load(), left)
 
 	res := <-done
 	if first, last := res.Commands[0].Start, res.Commands[len(res.Commands)-1].Start; !killed.After(first) || !killed.Before(last) {
@@ -151,8 +158,8 @@ func TestKillInstanceMidStorm(t *testing.T) {
 		if i == victim {
 			continue
 		}
-		if code, _ := httpGet(s.cl.Base(i, repo) + "/locks/" + lastDeleted); code != http.StatusNotFound {
-			t.Errorf("GET of lock %s, deleted just before the kill, answers %d through %s, want 404", lastDeleted[:10], code, srv.Spec.Name)
+		if code, _ := httpGet(s.cl.Base(i, repo) + "/locks/" + pending); code != http.StatusNotFound {
+			t.Errorf("GET of lock %s, deleted just before the kill, answers %d through %s, want 404", pending[:10], code, srv.Spec.Name)
 		}
 	}
 	t.Logf("storm with the leader (instance %d) killed mid-way: %d commands started after the kill, %d retries of lost requests, requests per instance %v (502s %v), wall %v",
