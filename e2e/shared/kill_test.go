@@ -100,10 +100,12 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	}
 	victim := leaders[0]
 	vic := s.cl.Instances[victim]
+	// Kill returns once the process is reaped: requests it cut may have
+	// failed before that.
+	killed := time.Now()
 	if err := vic.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	killed := time.Now()
 	s.lb.Drop(victim)
 	dropped := time.Now()
 	s.dead[victim] = true
