@@ -48,8 +48,9 @@ func TestRedisDownMidStorm(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	s.redis.Stop()
+	// Taken before Stop returns: requests fail from its first moment.
 	down := time.Now()
+	s.redis.Stop()
 	t.Logf("Redis stopped after %d commands", finished.Load())
 	for i, srv := range s.cl.Instances {
 		// /readyz keeps a result for a few seconds: allow for that.
