@@ -18,7 +18,11 @@
 //     counts: lookupCheaper), so its cost grows with what was written,
 //     not with the repository;
 //   - records survive a restart (a bbolt journal), so a deleted lock does
-//     not come back.
+//     not come back;
+//   - with a HeartbeatInterval, instances on one remote path see each
+//     other through heartbeat objects below ReservedDir, and count those
+//     that do not share their overlay, since the guarantee does not hold
+//     between them (peers.go).
 //
 // Writers that bypass the Store are not covered. See design.md for the
 // whole contract.

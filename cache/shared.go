@@ -106,9 +106,7 @@ func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Lo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sharedOpTimeout)
 	defer cancel()
-	if err := o.checkMarker(ctx); err != nil {
-		log.Error("shared overlay: Redis is not reachable yet; requests answer 503 until it is", "err", err)
-	}
+	_ = o.checkMarker(ctx) // unreachable: do logged it, and every round tries again
 	return o, nil
 }
 

@@ -39,6 +39,14 @@ type Options struct {
 	Overlay string
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
+	// overlayID is what overlayID() returns (tests: instances that share
+	// an overlay).
+	overlayID string
+	// HeartbeatInterval is how often this instance writes its heartbeat
+	// on the remote and looks for other instances on the same remote path
+	// (peers.go). Zero turns detection off: a library user or a test opts
+	// in; the command's default is DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
 	// Observer receives remote-call timings and overlay events (metrics).
 	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
@@ -81,6 +89,9 @@ type Stats struct {
 	// all); LeasesHeld counts the per-name leases it holds now.
 	Shared, Leader bool
 	LeasesHeld     int
+	// PeerInstances is the number of other live instances on this remote
+	// path that do not share this store's overlay (PeerInstances()).
+	PeerInstances int
 }
 
 // Store presents the repositories below one rclone remote path to the
@@ -94,6 +105,7 @@ type Store struct {
 	verify hash.Type // the remote's hash used to confirm uploads, or hash.None
 
 	ov      recordStore // the records: the only state the contract rests on
+	peers   *peerWatch  // heartbeats of instances on this remote path; nil when off
 	content *contentCache
 	lists   singleflight.Group
 	handles *handleCache
@@ -177,7 +189,15 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 			s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
 		}
 	}
-
+	if opt.HeartbeatInterval > 0 {
+		w, err := newPeerWatch(opt.HeartbeatInterval, s.overlayID(), opt.StateDir)
+		if err != nil {
+			_ = s.ov.close()
+			return nil, err
+		}
+		s.peers = w
+		go s.heartbeatLoop()
+	}
 	go s.background()
 	return s, nil
 }
@@ -203,23 +223,31 @@ func splitKey(key string) (dir, name string, ok bool) {
 	return dir, name, IsHexID(name)
 }
 
-// Stop ends the background work (reaper, confirmer, settle-window valve)
-// at once, cancelling their remote calls, while the Store keeps serving
-// requests: the first step of a shutdown, before the requests in flight
-// finish. Every record stays in the journal for the next start.
+// Stop ends the background work (reaper, confirmer, settle-window valve,
+// heartbeats) at once, cancelling their remote calls, while the Store
+// keeps serving requests: the first step of a shutdown, before the
+// requests in flight finish. Every record stays in the journal for the
+// next start.
 func (s *Store) Stop() {
 	s.stopOnce.Do(func() {
 		close(s.stop)
 		s.bgCancel()
 	})
 	<-s.done
+	if s.peers != nil {
+		<-s.peers.done
+	}
 }
 
-// Close stops the background work and closes the journal. Records stay in
-// the journal for the next start; writes after Close fail.
+// Close stops the background work, removes this instance's heartbeat
+// (within a few seconds, best effort) and closes the journal. Records stay
+// in the journal for the next start; writes after Close fail.
 func (s *Store) Close() error {
 	s.Stop()
 	s.waitCleanups()
+	if s.peers != nil {
+		s.removeHeartbeat()
+	}
 	return s.ov.close()
 }
 
@@ -238,6 +266,7 @@ func (s *Store) Stats() Stats {
 	for name, v := range s.events {
 		st.Events[name] = v.Load()
 	}
+	st.PeerInstances = s.PeerInstances()
 	return st
 }
 

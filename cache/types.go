@@ -76,11 +76,26 @@ func IsHexID(s string) bool {
 	return true
 }
 
+// ReservedDir is the folder below the served root that holds steadyrest's
+// own objects (instance heartbeats, peers.go); no repository path may use
+// it as a folder name.
+const ReservedDir = ".steadyrest"
+
+// IsOwnObject reports whether remote, a path below the served root, is one
+// of steadyrest's own objects rather than a repository's (the quota does
+// not count them): below ReservedDir, ours or that of an instance serving
+// a sub-folder.
+func IsOwnObject(remote string) bool {
+	return strings.Contains("/"+remote, "/"+ReservedDir+"/")
+}
+
 // ValidRepoSegment reports whether s may be one folder of a repository path:
-// no empty, "." or ".." segments, no separators or control characters, and
-// not a restic type name (which would make routing ambiguous).
+// no empty, "." or ".." segments, no separators or control characters, not
+// a restic type name (which would make routing ambiguous), and not
+// ReservedDir, where steadyrest keeps its own objects (at any depth, so
+// that an instance serving a parent folder cannot reach them either).
 func ValidRepoSegment(s string) bool {
-	if s == "" || s == "." || s == ".." || len(s) > 255 {
+	if s == "" || s == "." || s == ".." || s == ReservedDir || len(s) > 255 {
 		return false
 	}
 	if _, isType := ParseType(s); isType {

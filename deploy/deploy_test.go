@@ -592,3 +592,40 @@ func TestSystemdSocketUnit(t *testing.T) {
 		}
 	}
 }
+
+// The multi-host files: the override gives the sidecar a shared overlay
+// the binary understands, and the Redis they point at persists every
+// acknowledged record (appendfsync always), as the README requires.
+func TestComposeSharedOverlay(t *testing.T) {
+	var over composeFile
+	if err := yaml.Unmarshal(read(t, "docker-compose.shared.yml"), &over); err != nil {
+		t.Fatalf("parse docker-compose.shared.yml: %v", err)
+	}
+	sr, ok := over.Services["steadyrest"]
+	if !ok {
+		t.Fatal("docker-compose.shared.yml does not override the steadyrest service")
+	}
+	envs := flagEnvVars(t)
+	v, ok := sr.Environment["STEADYREST_OVERLAY"]
+	if !ok || !envs["STEADYREST_OVERLAY"] {
+		t.Fatalf("STEADYREST_OVERLAY not set (%v) or not a flag of the binary", sr.Environment)
+	}
+	if !strings.Contains(v, "${STEADYREST_OVERLAY:?") {
+		t.Errorf("STEADYREST_OVERLAY = %q: want it required from .env, the same on every host", v)
+	}
+	var redis struct {
+		Services map[string]struct {
+			Image   string   `yaml:"image"`
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(read(t, "redis/docker-compose.yml"), &redis); err != nil {
+		t.Fatalf("parse redis/docker-compose.yml: %v", err)
+	}
+	cmd := strings.Join(redis.Services["redis"].Command, " ")
+	for _, want := range []string{"--appendonly yes", "--appendfsync always", "--requirepass"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("redis command %q lacks %q", cmd, want)
+		}
+	}
+}

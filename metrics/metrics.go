@@ -392,6 +392,10 @@ type OverlayGauges struct {
 	Shared     bool
 	Leader     bool
 	LeasesHeld int
+	// PeerInstances is how many other live instances serve the same
+	// remote path without sharing this one's overlay: 0 is healthy (and
+	// also what an instance with heartbeats off reports).
+	PeerInstances int
 }
 
 // SetOverlayGauges sets the function called at each scrape for the
@@ -430,6 +434,8 @@ var (
 		"1 when this instance holds the shared overlay's background lease (it reaps and confirms for all instances).", nil, nil)
 	descLeases = prometheus.NewDesc(namespace+"_shared_overlay_leases_held",
 		"Per-object leases of the shared overlay this instance holds now.", nil, nil)
+	descPeers = prometheus.NewDesc(namespace+"_peer_instances",
+		"Other live steadyrest instances on the same remote path that do not share this one's overlay: above 0 the consistency guarantee does not hold between them.", nil, nil)
 	descBuildInfo = prometheus.NewDesc(namespace+"_build_info",
 		"Always 1; the labels name the running build.", []string{"version", "revision", "goversion"}, nil)
 )
@@ -441,7 +447,7 @@ type overlayCollector struct {
 }
 
 func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes, descLeader, descLeases} {
+	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes, descLeader, descLeases, descPeers} {
 		ch <- d
 	}
 }
@@ -463,6 +469,7 @@ func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(g.ContentCacheHits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(g.ContentCacheMisses))
 	gauge(descJournalBytes, float64(g.JournalBytes))
+	gauge(descPeers, float64(g.PeerInstances))
 	if g.Shared {
 		leader := 0.0
 		if g.Leader {

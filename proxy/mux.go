@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -63,11 +64,19 @@ const (
 	readyTimeout = 10 * time.Second
 )
 
+// A ReadyWarning reports something the operator must know that does not
+// stop the service (another instance on the same remote path breaks the
+// guarantee, yet requests are served): /readyz stays 200 and its body says
+// it. "" means nothing to say. Read at every probe, so it must be cheap.
+type ReadyWarning func() string
+
 // Readiness answers /readyz: 200 when every check passed within the last
-// few seconds, 503 with the first failure otherwise.
+// few seconds, 503 with the first failure otherwise; the body adds the
+// warnings of the moment either way.
 type Readiness struct {
-	checks []ReadyCheck
-	now    func() time.Time // time.Now; tests move it
+	checks   []ReadyCheck
+	warnings []ReadyWarning
+	now      func() time.Time // time.Now; tests move it
 
 	mu      sync.Mutex // held while checking: concurrent probes share one round
 	checked time.Time
@@ -79,15 +88,31 @@ func NewReadiness(checks ...ReadyCheck) *Readiness {
 	return &Readiness{checks: checks, now: time.Now}
 }
 
+// Warn adds warnings to the answer, and returns rd.
+func (rd *Readiness) Warn(warnings ...ReadyWarning) *Readiness {
+	rd.warnings = append(rd.warnings, warnings...)
+	return rd
+}
+
 func (rd *Readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := rd.result(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var said []string
+	for _, warn := range rd.warnings {
+		if s := warn(); s != "" {
+			said = append(said, s)
+		}
+	}
+	extra := ""
+	if len(said) > 0 {
+		extra = " (warning: " + strings.Join(said, "; ") + ")"
+	}
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
+		_, _ = io.WriteString(w, "not ready: "+err.Error()+extra+"\n")
 		return
 	}
-	_, _ = io.WriteString(w, "ready\n")
+	_, _ = io.WriteString(w, "ready"+extra+"\n")
 }
 
 // result is the last round's outcome, running a new round when it is stale.

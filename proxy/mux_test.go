@@ -111,6 +111,36 @@ func TestReadinessRunsChecksInOrder(t *testing.T) {
 	}
 }
 
+// Warnings keep /readyz at 200 but say what the operator must know, read
+// afresh at every probe (not cached with the checks); they ride along on
+// a 503 too.
+func TestReadinessWarnings(t *testing.T) {
+	remote := &fakeCheck{}
+	peers := ""
+	rd := NewReadiness(remote.check).Warn(
+		func() string { return peers },
+		func() string { return "" },
+	)
+	if code, body := readyz(t, rd); code != http.StatusOK || body != "ready\n" {
+		t.Fatalf("no warning: %d %q", code, body)
+	}
+	peers = "1 other instance"
+	if code, body := readyz(t, rd); code != http.StatusOK || body != "ready (warning: 1 other instance)\n" {
+		t.Fatalf("a warning within the cache time: %d %q", code, body)
+	}
+	rd.Warn(func() string { return "second" })
+	if _, body := readyz(t, rd); body != "ready (warning: 1 other instance; second)\n" {
+		t.Fatalf("two warnings: %q", body)
+	}
+	rd = NewReadiness((&fakeCheck{err: errors.New("remote: down")}).check).Warn(func() string { return peers })
+	if code, body := readyz(t, rd); code != http.StatusServiceUnavailable || body != "not ready: remote: down (warning: 1 other instance)\n" {
+		t.Fatalf("failing check with a warning: %d %q", code, body)
+	}
+	if remote.calls != 1 {
+		t.Errorf("the checks ran %d times in the cache time, want 1", remote.calls)
+	}
+}
+
 // Probes within readyCacheFor reuse the last result; a later one checks
 // again.
 func TestReadinessCachesResult(t *testing.T) {

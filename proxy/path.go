@@ -36,6 +36,11 @@ func (r route) repoPath() string { return strings.Join(r.repo, "/") }
 // 400 and never reaches the store.
 var errBadPath = errors.New("malformed path")
 
+// errReservedRepo is a repository path through the folder where
+// steadyrest keeps its own objects (instance heartbeats): a 400 whose
+// reason reaches the client, since a user can pick the name by chance.
+var errReservedRepo = errors.New("the folder name " + cache.ReservedDir + " is reserved for steadyrest's own files; choose another repository path")
+
 // errTooDeep is a repository path with more folders than allowed.
 var errTooDeep = errors.New("repository path too deep")
 
@@ -98,6 +103,9 @@ func parsePath(raw, decoded string, maxDepth int) (route, error) {
 	}
 	repo, rest := segs[:i], segs[i:]
 	for _, s := range repo {
+		if s == cache.ReservedDir {
+			return route{}, errReservedRepo
+		}
 		if !cache.ValidRepoSegment(s) {
 			return route{}, errBadPath
 		}

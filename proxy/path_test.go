@@ -70,6 +70,11 @@ func TestParsePath(t *testing.T) {
 		{"/data/../config", "/data/../config", route{}, errBadPath},
 		{"/data/./" + hexA, "/data/./" + hexA, route{}, errBadPath},
 		{"/" + strings.Repeat("x", 256) + "/config", "/" + strings.Repeat("x", 256) + "/config", route{}, errBadPath},
+		// Where steadyrest keeps its instance heartbeats, at any depth.
+		{"/.steadyrest/config", "/.steadyrest/config", route{}, errReservedRepo},
+		{"/.steadyrest/instances/", "/.steadyrest/instances/", route{}, errReservedRepo},
+		{"/a/.steadyrest/?create=true", "/a/.steadyrest/", route{}, errReservedRepo},
+		{"/.steadyrest-x/config", "/.steadyrest-x/config", route{kind: kindConfig, repo: []string{".steadyrest-x"}, typ: cache.Config}, nil},
 	}
 	for _, tt := range tests {
 		got, err := parsePath(tt.raw, tt.decoded, defaultMaxRepoDepth)

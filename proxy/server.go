@@ -207,6 +207,9 @@ func (s *Server) fail(rq *request, status int, err error) {
 		h.Del("Content-Range") // a 416 carries "bytes */SIZE"
 	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
+	if errors.Is(err, errReservedRepo) {
+		msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), errReservedRepo)
+	}
 	rq.w.WriteHeader(status)
 	if rq.r.Method != http.MethodHead {
 		_, _ = rq.w.Write([]byte(msg))

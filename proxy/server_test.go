@@ -334,6 +334,19 @@ func TestNoVerifyUpload(t *testing.T) {
 	}
 }
 
+// A repository path through .steadyrest, where instances keep their
+// heartbeats, is refused with its reason, and restic's init cannot make
+// one there.
+func TestReservedRepoName(t *testing.T) {
+	e := newEnv(t, "memory", Options{})
+	r := e.mustStatus(t, 400, "POST", "/.steadyrest/?create=true", []byte{})
+	if !strings.Contains(string(r.body), "reserved for steadyrest's own files") {
+		t.Errorf("body %q does not say why", r.body)
+	}
+	e.mustStatus(t, 400, "GET", "/.steadyrest/instances/", nil)
+	e.mustStatus(t, 200, "POST", "/steadyrest/?create=true", []byte{})
+}
+
 // TestListErrorIsNotEmpty: a remote failure during a listing must be an
 // error, never "[]" (prune would treat missing index files as absent).
 func TestListErrorIsNotEmpty(t *testing.T) {

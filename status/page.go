@@ -21,9 +21,10 @@ type Info struct {
 	// OverlayMode says where overlay records live: "local journal" or
 	// "shared".
 	OverlayMode string
-	// Peers is how many other instances over the same remote path were
-	// seen (0 until instances detect each other).
-	Peers        int
+	// Peers reads how many other live instances serve the same remote
+	// path without sharing this one's overlay; nil when the instance does
+	// not look (heartbeats off).
+	Peers        func() int
 	SettleWindow time.Duration
 }
 
@@ -107,8 +108,12 @@ type Snapshot struct {
 	Uptime       Seconds   `json:"uptime_s"`
 	OverlayMode  string    `json:"overlay_mode"`
 	Peers        int       `json:"peers"`
+	PeersChecked bool      `json:"peers_checked"`
 	SettleWindow Seconds   `json:"settle_window_s"`
-	// Safe: no repository lapsed or stuck.
+	// Peers: other live instances on the same remote path without a
+	// shared overlay (the guarantee does not hold between them);
+	// PeersChecked is false when this instance does not look.
+	// Safe: no repository lapsed or stuck, and no such peer.
 	Safe         bool        `json:"safe"`
 	Repos        []Repo      `json:"repos"`
 	CreateLag    []LagPoint  `json:"create_lag"`
@@ -121,8 +126,12 @@ type Snapshot struct {
 func (r *Recorder) Snapshot(info Info, records []RepoRecords) Snapshot {
 	now := r.now()
 	s := Snapshot{Now: now.UTC(), Version: info.Version, Remote: info.Remote, Started: info.Started.UTC(),
-		Uptime: Seconds(now.Sub(info.Started)), OverlayMode: info.OverlayMode, Peers: info.Peers,
+		Uptime: Seconds(now.Sub(info.Started)), OverlayMode: info.OverlayMode,
 		SettleWindow: Seconds(info.SettleWindow), Safe: true}
+	if info.Peers != nil {
+		s.Peers, s.PeersChecked = info.Peers(), true
+		s.Safe = s.Peers == 0
+	}
 	byName := map[string]*Repo{}
 	repo := func(name string) *Repo {
 		if p := byName[name]; p != nil {
@@ -208,10 +217,12 @@ var page = template.Must(template.New("status").Funcs(template.FuncMap{
 	"ago": func(now, t time.Time) string { return Seconds(now.Sub(t)).String() + " ago" },
 }).Parse(pageHTML))
 
-// pageData is the template's input: the snapshot and its chart.
+// pageData is the template's input: the snapshot, its chart, and whether
+// every repository is safe (the verdict names each reason apart).
 type pageData struct {
 	Snapshot
-	Chart chart
+	Chart     chart
+	ReposSafe bool
 }
 
 // Handler serves the page at GET /status, and the same data as JSON with
@@ -238,7 +249,11 @@ func Handler(rec *Recorder, info Info, records func() []RepoRecords, log *slog.L
 			}
 		case "", "html":
 			var buf bytes.Buffer
-			if err := page.Execute(&buf, pageData{Snapshot: snap, Chart: newChart(snap)}); err != nil {
+			reposSafe := true
+			for _, r := range snap.Repos {
+				reposSafe = reposSafe && r.State != "lapsed" && r.State != "stuck"
+			}
+			if err := page.Execute(&buf, pageData{Snapshot: snap, Chart: newChart(snap), ReposSafe: reposSafe}); err != nil {
 				log.Error("status: render page", "err", err)
 				http.Error(w, "500 could not render the status page", http.StatusInternalServerError)
 				return

@@ -55,7 +55,7 @@ func records() []RepoRecords {
 }
 
 var info = Info{Version: "v9.9.9 (rclone v1.76.0)", Remote: "pcloud:backups", Started: time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC),
-	OverlayMode: "local journal", SettleWindow: 10 * time.Minute}
+	OverlayMode: "local journal", SettleWindow: 10 * time.Minute, Peers: func() int { return 0 }}
 
 func TestSnapshot(t *testing.T) {
 	rec, _ := fixture(t)
@@ -200,6 +200,48 @@ func TestEmptyChart(t *testing.T) {
 	if !strings.Contains(body, "no lag observed in the last hour") || strings.Contains(body, "<polyline") ||
 		!strings.Contains(body, "Repositories are safe") || !strings.Contains(body, "No repository used since the start") {
 		t.Errorf("idle page:\n%s", body)
+	}
+}
+
+// Another instance on the remote path without a shared overlay makes the
+// page unsafe even when every repository is fine, and the verdict says
+// what to do; an instance that does not look says so instead of "0".
+func TestPeerInstances(t *testing.T) {
+	peers := 1
+	withPeer := info
+	withPeer.Peers = func() int { return peers }
+	h := Handler(NewRecorder(), withPeer, func() []RepoRecords { return nil }, nil)
+	body := get(t, h, "/status").Body.String()
+	for _, want := range []string{"Attention: 1 other steadyrest instance(s) serve this remote path without a shared overlay",
+		"give every instance the same --overlay", "Peer instances seen</dt><dd>1 without a shared overlay"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "has lapsed") {
+		t.Error("the verdict blames the repositories, which are all fine")
+	}
+	var got struct {
+		Safe         bool `json:"safe"`
+		Peers        int  `json:"peers"`
+		PeersChecked bool `json:"peers_checked"`
+	}
+	if err := json.Unmarshal(get(t, h, "/status?format=json").Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Safe || got.Peers != 1 || !got.PeersChecked {
+		t.Errorf("JSON with a peer: %+v", got)
+	}
+	peers = 0 // read at each request
+	if s := NewRecorder().Snapshot(withPeer, nil); !s.Safe || s.Peers != 0 {
+		t.Errorf("the peer left: %+v", s)
+	}
+
+	off := info
+	off.Peers = nil
+	body = get(t, Handler(NewRecorder(), off, func() []RepoRecords { return nil }, nil), "/status").Body.String()
+	if !strings.Contains(body, "Peer instances seen</dt><dd>not checked (heartbeats off)") || !strings.Contains(body, "Repositories are safe") {
+		t.Errorf("heartbeats off:\n%s", body)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
@@ -76,6 +77,7 @@ func TestBadValuesFailAtStart(t *testing.T) {
 		{[]string{"--client-ca", "ca.pem"}, "--client-ca needs TLS"},
 		{[]string{"--user", "u"}, "--user and --pass"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--heartbeat-interval", "-1s"}, "--heartbeat-interval must not be negative"},
 	} {
 		var stderr bytes.Buffer
 		args := append(append([]string{}, base...), c.args...)
@@ -130,10 +132,18 @@ func do(t *testing.T, c *http.Client, method, url string, body []byte, user, pas
 }
 
 // --max-size is rest-server's quota: counted at start, kept current by
-// uploads and deletes, 507 when a write would pass it.
+// uploads and deletes, 507 when a write would pass it. steadyrest's own
+// objects (heartbeats of other instances here) do not count.
 func TestRepositoryQuota(t *testing.T) {
 	dir := t.TempDir()
 	store := storeHolding(t, dir, 300)
+	own := filepath.Join(store, cache.ReservedDir, "instances")
+	if err := os.MkdirAll(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(own, "x"), make([]byte, 500), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	addr := startRun(t, "--remote", store, "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0",
 		"--no-request-log", "--max-size", "1000")
 	u := "http://" + addr + "/r/"

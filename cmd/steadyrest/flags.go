@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/cache"
 )
 
 // config is the command line. Every flag can also be set as an environment
@@ -54,6 +56,8 @@ type config struct {
 	logFormat        string
 	logLevel         string
 	noRequestLog     bool
+
+	heartbeatInterval time.Duration // 0: no second-instance detection
 
 	rclone *rcloneFlags
 }
@@ -104,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.noVerifyUpload, "no-verify-upload", false, "do not check that uploads match the SHA-256 in their name")
 	fl.IntVar(&c.maxRepoDepth, "max-repo-depth", 8, "how many folders deep a repository path may be")
 	fl.DurationVar(&c.settleWindow, "settle-window", 10*time.Minute, "longest time an overlay record waits for the remote to confirm it")
+	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote (under .steadyrest/instances/) and look for other instances serving the same remote path without a shared overlay (0: neither)")
 	fl.Int64Var(&c.cacheMaxObject, "cache-max-object", 1<<20, "largest object kept in the content cache, in bytes")
 	fl.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "size of the content cache of recent small writes, in bytes")
 	fl.DurationVar(&c.headerTimeout, "header-timeout", 30*time.Second, "cut off a client that has not sent its request headers in this time")
@@ -184,6 +189,9 @@ func (c *config) check() error {
 	}
 	if _, err := parseTLSVersion(c.minTLSVersion); err != nil {
 		return err
+	}
+	if c.heartbeatInterval < 0 {
+		return fmt.Errorf("--heartbeat-interval must not be negative (0 turns heartbeats off), not %s", c.heartbeatInterval)
 	}
 	if (c.user == "") != (c.pass == "") {
 		return errors.New("--user and --pass go together")

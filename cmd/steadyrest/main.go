@@ -171,6 +171,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		SettleWindow:      cfg.settleWindow,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,
+		HeartbeatInterval: cfg.heartbeatInterval,
 		Observer:          statusObserver{cacheObserver{m}, rec},
 		Logger:            slog.New(rec.LogHandler(log.Handler())),
 	})
@@ -245,7 +246,7 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log)
 	api = proxy.BaseURL(cfg.baseURL, status.Route(statusHandler(rec, store, cfg, f, auth, log), &proxy.Routes{
 		Healthz: http.HandlerFunc(proxy.Healthz),
-		Readyz:  proxy.NewReadiness(store.Ready),
+		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(store)),
 		Metrics: apiMetrics,
 		API:     m.Middleware(handler),
 	}))

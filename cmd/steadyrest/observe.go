@@ -29,6 +29,7 @@ func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
 			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes,
 			ContentCacheHits: st.ContentHits, ContentCacheMisses: st.ContentMisses,
 			JournalBytes: st.JournalBytes, Shared: st.Shared, Leader: st.Leader, LeasesHeld: st.LeasesHeld,
+			PeerInstances: st.PeerInstances,
 		}
 	}
 }

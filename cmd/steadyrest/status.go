@@ -64,6 +64,9 @@ func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote
 		OverlayMode:  overlayMode(cfg),
 		SettleWindow: cfg.settleWindow,
 	}
+	if cfg.heartbeatInterval > 0 {
+		info.Peers = store.PeerInstances
+	}
 	records := func() []status.RepoRecords {
 		rs := store.RecordsByRepo()
 		out := make([]status.RepoRecords, len(rs))

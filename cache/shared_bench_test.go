@@ -1,0 +1,121 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/redistest"
+)
+
+// Benchmarks of the shared overlay against the local journal (issue 12):
+// the per-request cost of keeping the records in Redis (a redis-server on
+// a unix socket, appendfsync always, as the README recommends) instead of
+// in memory plus bbolt.
+//
+//	go test -run '^$' -bench 'Overlay' -benchmem ./cache/
+
+// overlayKinds are the two ways to keep records: the local journal, and
+// Redis (with the store's records in a fresh keyspace per benchmark).
+func overlayStores(b *testing.B) map[string]func() *Store {
+	return map[string]func() *Store{
+		"journal": func() *Store { return benchStore(b) },
+		"redis": func() *Store {
+			srv := redistest.Start(b, redistest.Options{AppendOnly: true})
+			f, err := fs.NewFs(context.Background(), fmt.Sprintf(":memory:bench%d", rand.Uint64()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := New(f, Options{Overlay: srv.URL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+}
+
+// BenchmarkOverlayLockCycle uploads a lock and deletes it, as every
+// restic command does: the overlay's share of that is a record created
+// durably, a delete prepared and published, and the name's lease (lock)
+// around each.
+func BenchmarkOverlayLockCycle(b *testing.B) {
+	for _, kind := range []string{"journal", "redis"} {
+		b.Run(kind, func(b *testing.B) {
+			s := overlayStores(b)[kind]()
+			ctx := context.Background()
+			body := strings.Repeat("l", 180) // a lock file's size
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				h, _ := obj(fmt.Sprintf("%s %d", body, i))
+				data := fmt.Sprintf("%s %d", body, i)
+				if err := s.Put(ctx, h, strings.NewReader(data), int64(len(data)), PutOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Remove(ctx, h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOverlayListMerge100k merges a 100,000-entry listing with
+// 100,000 records of the folder (as BenchmarkListMerge100k), the records
+// read from Redis at every merge.
+func BenchmarkOverlayListMerge100k(b *testing.B) {
+	s := overlayStores(b)["redis"]()
+	o := shared(s)
+	const n = 100_000
+	at := time.Now().Add(time.Hour) // not due for any background work
+	dir := typeDir("repo", Data)
+	listed := hexNames(n, 1)
+	fresh := hexNames(n/2, 2)
+	var ws []write
+	add := func(name string, kind recKind) {
+		h := Handle{Repo: "repo", Type: Data, Name: name}
+		ws = append(ws, write{key: h.remotePath(), r: record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at}})
+	}
+	for _, name := range fresh {
+		add(name, created)
+	}
+	for i, name := range listed[:n/2] {
+		if i%2 == 0 {
+			add(name, created)
+		} else {
+			add(name, tombstone)
+		}
+	}
+	ctx := context.Background()
+	for len(ws) > 0 {
+		k := min(len(ws), 5000)
+		if _, err := o.writeAll(ctx, OverlayCreate, ws[:k]); err != nil {
+			b.Fatal(err)
+		}
+		ws = ws[k:]
+	}
+	entries := make([]Entry, 0, n)
+	for _, name := range listed {
+		entries = append(entries, Entry{Name: name, Size: 100})
+	}
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	l := listing{entries: entries, start: time.Now()}
+	want := n + n/2 - n/4
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		out, _, err := s.merge(ctx, dir, l)
+		if err != nil || len(out) != want {
+			b.Fatalf("merge returned %d entries (%v), want %d", len(out), err, want)
+		}
+	}
+}
