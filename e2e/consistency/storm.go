@@ -31,8 +31,12 @@ import (
 // StormConfig describes one storm: Plans plans on one repository, each
 // backing up its own folder then forgetting all but its last snapshot.
 type StormConfig struct {
-	Restic   string // restic binary
-	Repo     string // repository, e.g. rest:http://127.0.0.1:8000/repo/
+	Restic string // restic binary
+	Repo   string // repository, e.g. rest:http://127.0.0.1:8000/repo/
+	// PlanRepo, if set, gives plan i's commands their repository URL
+	// instead of Repo: one repository reached through several servers
+	// (plan i through server i%n). It is asked before each command.
+	PlanRepo func(plan int) string
 	Password string
 	// WorkDir holds the plans' data folders and restic cache folders.
 	WorkDir string
@@ -65,6 +69,8 @@ type CommandResult struct {
 	Plan     int           `json:"plan"`
 	Command  string        `json:"command"` // backup or forget
 	Args     []string      `json:"args"`
+	Repo     string        `json:"repo"`
+	Start    time.Time     `json:"start"`
 	Code     int           `json:"exit_code"` // -1: not run or timed out
 	JSON     bool          `json:"json_clean"`
 	Warnings int           `json:"warning_lines"` // lines of output that are not JSON
@@ -168,10 +174,23 @@ func GenerateFiles(dir string, seed uint64, n, size int) error {
 // plan's own cache folder (cacheName), and returns its exit code and
 // combined output.
 func (c *StormConfig) Run(ctx context.Context, cacheName string, args ...string) (code int, output string, err error) {
+	return c.RunOn(ctx, c.Repo, cacheName, args...)
+}
+
+// planRepo is the repository URL plan i's next command uses.
+func (c *StormConfig) planRepo(i int) string {
+	if c.PlanRepo != nil {
+		return c.PlanRepo(i)
+	}
+	return c.Repo
+}
+
+// RunOn is Run against repo, the same repository through another URL.
+func (c *StormConfig) RunOn(ctx context.Context, repo, cacheName string, args ...string) (code int, output string, err error) {
 	c.defaults()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.Restic, append([]string{"-r", c.Repo}, args...)...)
+	cmd := exec.CommandContext(ctx, c.Restic, append([]string{"-r", repo}, args...)...)
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(e2e.CleanEnv(),
 		"RESTIC_PASSWORD="+c.Password,
@@ -217,15 +236,16 @@ func (c *StormConfig) PlanArgs(i int) (backup, forget []string) {
 	return backup, forget
 }
 
-// runPlan runs plan i's backup then (whatever the outcome) its forget.
-func (c *StormConfig) runPlan(ctx context.Context, i int) []CommandResult {
+// RunPlan runs plan i's backup then (whatever the outcome) its forget.
+func (c *StormConfig) RunPlan(ctx context.Context, i int) []CommandResult {
 	backup, forget := c.PlanArgs(i)
 	var out []CommandResult
 	for _, args := range [][]string{backup, forget} {
 		start := time.Now()
-		code, output, err := c.Run(ctx, PlanName(i), args...)
+		repo := c.planRepo(i)
+		code, output, err := c.RunOn(ctx, repo, PlanName(i), args...)
 		clean, bad := JSONLines(output)
-		r := CommandResult{Plan: i, Command: args[0], Args: args, Code: code, JSON: clean && err == nil,
+		r := CommandResult{Plan: i, Command: args[0], Args: args, Repo: repo, Start: start, Code: code, JSON: clean && err == nil,
 			Warnings: len(bad), BadLines: bad, Duration: time.Since(start), Output: output}
 		if err != nil {
 			r.BadLines = append(r.BadLines, err.Error())
@@ -245,7 +265,7 @@ func (c *StormConfig) RunStorm(ctx context.Context) StormResult {
 	start := time.Now()
 	if !c.Parallel {
 		for i := 0; i < c.Plans; i++ {
-			res.Commands = append(res.Commands, c.runPlan(ctx, i)...)
+			res.Commands = append(res.Commands, c.RunPlan(ctx, i)...)
 		}
 	} else {
 		per := make([][]CommandResult, c.Plans)
@@ -256,7 +276,7 @@ func (c *StormConfig) RunStorm(ctx context.Context) StormResult {
 				case <-time.After(time.Duration(i) * c.Stagger):
 				case <-ctx.Done():
 				}
-				per[i] = c.runPlan(ctx, i)
+				per[i] = c.RunPlan(ctx, i)
 			})
 		}
 		wg.Wait()
@@ -309,7 +329,13 @@ type Snapshot struct {
 
 // Snapshots lists the repository's snapshots.
 func (c *StormConfig) Snapshots(ctx context.Context) ([]Snapshot, error) {
-	code, out, err := c.Run(ctx, "snapshots", "snapshots", "--json")
+	return c.SnapshotsOn(ctx, c.Repo)
+}
+
+// SnapshotsOn lists the snapshots as seen through repo (another URL of
+// the same repository).
+func (c *StormConfig) SnapshotsOn(ctx context.Context, repo string) ([]Snapshot, error) {
+	code, out, err := c.RunOn(ctx, repo, "snapshots", "snapshots", "--json")
 	if err != nil || code != 0 {
 		return nil, fmt.Errorf("restic snapshots: exit %d (%v)\n%s", code, err, out)
 	}

@@ -160,14 +160,14 @@ func TestStormSteadyrest(t *testing.T) {
 	// The server's request log shows the contract held for every object
 	// (no 404 between an acknowledged write and a delete), and every lock
 	// restic could not load had been deleted by a client.
-	reqs, err := objectRequests(srv.Log(), "storm")
+	reqs, err := e2e.ObjectRequests(srv.Log(), "storm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(reqs) < 100 {
-		t.Fatalf("parsed requests on only %d objects from steadyrest's request log: is the log format still the one reqRE expects?", len(reqs))
+		t.Fatalf("parsed requests on only %d objects from steadyrest's request log: is the log format still the one e2e.ObjectRequests expects?", len(reqs))
 	}
-	for _, v := range readYourWritesViolations(reqs) {
+	for _, v := range e2e.ReadYourWritesViolations(reqs) {
 		t.Errorf("read your writes violated: %s", v)
 	}
 	gone := map[string]int{}
