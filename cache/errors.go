@@ -49,6 +49,10 @@ var (
 	ErrPermanent           = errors.New("remote failure that will not heal by retrying")
 )
 
+// ErrOverlayUnavailable is matched by errors.Is on a failure of the shared
+// overlay (Redis out of reach): the request waits for it, restic retries.
+var ErrOverlayUnavailable = errors.New("the shared overlay (Redis) is out of reach")
+
 // quotaPhrases are how backends that do not wrap ENOSPC say the same thing
 // (pCloud "User is over quota. (2008)", Drive "storageQuotaExceeded",
 // OneDrive "quotaLimitReached", HTTP 507 "Insufficient Storage").

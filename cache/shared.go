@@ -186,7 +186,7 @@ func (o *sharedOverlay) do(ctx context.Context, op string, fn func(context.Conte
 		if caller.Err() == nil && !errors.Is(err, redis.ErrClosed) && !o.down.Swap(true) {
 			o.log.Error("shared overlay: Redis is out of reach; requests that need the overlay answer 503 until it returns", "op", op, "err", err)
 		}
-		return nil, &RemoteError{Op: "shared overlay " + op, Err: err}
+		return nil, &RemoteError{Op: "shared overlay " + op, Err: fmt.Errorf("%w: %w", ErrOverlayUnavailable, err)}
 	}
 	if o.down.Swap(false) {
 		o.log.Info("shared overlay: Redis answers again")

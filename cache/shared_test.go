@@ -169,6 +169,9 @@ func TestSharedOverlayRedisDown(t *testing.T) {
 	if err := s.Ready(ctx); err == nil {
 		t.Fatal("Ready with Redis down")
 	}
+	if _, err := s.List(ctx, "repo", Locks); !errors.Is(err, ErrOverlayUnavailable) {
+		t.Fatalf("List with Redis down: %v, want ErrOverlayUnavailable (its reason is told to clients)", err)
+	}
 
 	srv.Restart()
 	waitFor(t, "ready again", 10*time.Second, func() bool { return s.Ready(ctx) == nil })

@@ -207,8 +207,11 @@ func (s *Server) fail(rq *request, status int, err error) {
 		h.Del("Content-Range") // a 416 carries "bytes */SIZE"
 	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
-	if errors.Is(err, errReservedRepo) {
-		msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), errReservedRepo)
+	// Reasons a client can act on are told; others stay in the log.
+	for _, reason := range []error{errReservedRepo, cache.ErrOverlayUnavailable} {
+		if errors.Is(err, reason) {
+			msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), reason)
+		}
 	}
 	rq.w.WriteHeader(status)
 	if rq.r.Method != http.MethodHead {

@@ -57,8 +57,8 @@ func TestRedisDownMidStorm(t *testing.T) {
 		waitStatus(t, "http://"+srv.Addr+"/readyz", http.StatusServiceUnavailable, 15*time.Second)
 		_, why := httpGet("http://" + srv.Addr + "/readyz")
 		code, body := httpGet(s.cl.Base(i, repo) + "/locks/")
-		if code != http.StatusServiceUnavailable {
-			t.Errorf("listing locks through %s while Redis is down: %d (%.200s), want 503", srv.Spec.Name, code, body)
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "shared overlay (Redis) is out of reach") {
+			t.Errorf("listing locks through %s while Redis is down: %d (%.200s), want 503 with the reason", srv.Spec.Name, code, body)
 		}
 		t.Logf("Redis down: %s /readyz says %q, a listing answers %d %q", srv.Spec.Name, why, code, body)
 	}
