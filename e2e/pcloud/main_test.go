@@ -83,9 +83,9 @@ func startEmulator(t *testing.T, opt pcloudemu.Options) *emulator {
 // startSteadyrest runs steadyrest on the emulator's folder path through
 // the named remote of the emulator's rclone.conf. With requestLog it logs
 // every request (for checkRequestLog).
-func startSteadyrest(t *testing.T, e *emulator, path string, requestLog bool) *e2e.Server {
+func startSteadyrest(t *testing.T, e *emulator, path string, requestLog bool, flags ...string) *e2e.Server {
 	t.Helper()
-	extra := []string{"--rclone-config", e.conf}
+	extra := append([]string{"--rclone-config", e.conf}, flags...)
 	if !requestLog {
 		extra = append(extra, "--no-request-log")
 	}
