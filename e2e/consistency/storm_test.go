@@ -125,7 +125,7 @@ func TestStorm(t *testing.T) {
 	}
 }
 
-// stormSlack is what TestStorm allows above lag/no-lag = 1.2 for noise.
+// stormSlack is what TestStorm allows above 1.5 x the storm without lag, for noise.
 const stormSlack = 30 * time.Second
 
 // TestStormParallel runs all 15 plans at once with --retry-lock 10m, their
