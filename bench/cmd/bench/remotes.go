@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,7 +35,8 @@ const emuRemoteName = "pcloud"
 // on 127.0.0.1), so its call counters see every call any of them makes.
 type emulator struct {
 	*pcloudemu.Server
-	conf string // rclone.conf with an [emuRemoteName] section
+	conf  string // rclone.conf with an [emuRemoteName] section
+	lists *listCounter
 }
 
 // emuOptions is pCloud's behaviour in the emulator scenarios: new files
@@ -40,11 +47,14 @@ func emuOptions() pcloudemu.Options {
 }
 
 func startEmulator(dir string) (*emulator, error) {
-	srv, err := pcloudemu.New(emuOptions())
+	opt := emuOptions()
+	lists := &listCounter{n: map[string]float64{}}
+	opt.Logger = slog.New(lists)
+	srv, err := pcloudemu.New(opt)
 	if err != nil {
 		return nil, fmt.Errorf("start pcloud emulator: %w", err)
 	}
-	e := &emulator{Server: srv, conf: filepath.Join(dir, "rclone.conf")}
+	e := &emulator{Server: srv, conf: filepath.Join(dir, "rclone.conf"), lists: lists}
 	if err := srv.WriteRcloneConf(e.conf, emuRemoteName); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("emulator rclone.conf: %w", err)
@@ -60,6 +70,176 @@ func (e *emulator) calls() map[string]float64 {
 		out[k] = float64(v)
 	}
 	return out
+}
+
+// listCounter is the emulator's logger: it counts listfolder requests by
+// folder (the emulator's Stats count by method only), from the request
+// log the emulator writes at debug level.
+type listCounter struct {
+	mu sync.Mutex
+	n  map[string]float64 // "id:N" or "path:P", "+r" when recursive
+}
+
+func (l *listCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv == slog.LevelDebug }
+func (l *listCounter) WithAttrs([]slog.Attr) slog.Handler            { return l }
+func (l *listCounter) WithGroup(string) slog.Handler                 { return l }
+
+func (l *listCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "pcloudemu: request" {
+		return nil
+	}
+	var api, query string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "api":
+			api = a.Value.String()
+		case "query":
+			query = a.Value.String()
+		}
+		return true
+	})
+	if api != "listfolder" {
+		return nil
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil
+	}
+	key := "path:" + q.Get("path")
+	if id := q.Get("folderid"); id != "" {
+		key = "id:" + id
+	}
+	if q.Get("recursive") == "1" {
+		key += "+r"
+	}
+	l.mu.Lock()
+	l.n[key]++
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *listCounter) snapshot() map[string]float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]float64, len(l.n))
+	for k, v := range l.n {
+		out[k] = v
+	}
+	return out
+}
+
+// listGroups are the rows of listfolder calls by folder, relative to the
+// repository ("data/xx" sums the 256 pack folders).
+var listGroups = []string{"above the repository", "repository", "keys", "locks", "snapshots", "index", "data", "data/xx", "other"}
+
+// listsByFolder folds listfolder counts keyed by folder id or path into
+// listGroups, for the repository at path repo (e.g. /multi-one-1/storm).
+// It asks the emulator's API for the folder ids under the remote's root:
+// the request log has ids only.
+func (e *emulator) listsByFolder(ctx context.Context, repo string, counts map[string]float64) (map[string]float64, error) {
+	ids, err := e.folderPaths(ctx)
+	if err != nil {
+		return nil, err
+	}
+	repo = strings.TrimSuffix(repo, "/")
+	out := map[string]float64{}
+	for k, v := range counts {
+		key, _ := strings.CutSuffix(k, "+r")
+		var p string
+		if rest, ok := strings.CutPrefix(key, "id:"); ok {
+			p = ids[rest]
+		} else {
+			p = strings.TrimPrefix(key, "path:")
+		}
+		out[folderGroup(repo, p)] += v
+	}
+	return out, nil
+}
+
+func folderGroup(repo, p string) string {
+	switch {
+	case p == "":
+		return "other"
+	case p == repo:
+		return "repository"
+	case strings.HasPrefix(repo, p+"/") || p == "/":
+		return "above the repository"
+	}
+	rel, ok := strings.CutPrefix(p, repo+"/")
+	if !ok {
+		return "other"
+	}
+	switch {
+	case rel == "keys" || rel == "locks" || rel == "snapshots" || rel == "index" || rel == "data":
+		return rel
+	case strings.HasPrefix(rel, "data/"):
+		return "data/xx"
+	}
+	return "other"
+}
+
+// folderPaths maps every folder id of the emulator to its path, with one
+// recursive listfolder per top-level folder (the root refuses recursion).
+func (e *emulator) folderPaths(ctx context.Context) (map[string]string, error) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CACertPEM())
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer c.CloseIdleConnections()
+	type folder struct {
+		Name     string   `json:"name"`
+		FolderID int64    `json:"folderid"`
+		IsFolder bool     `json:"isfolder"`
+		Contents []folder `json:"contents"`
+	}
+	list := func(q string) (folder, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL()+"/listfolder?"+q, nil)
+		if err != nil {
+			return folder{}, fmt.Errorf("listfolder request: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.Options().AccessToken)
+		resp, err := c.Do(req)
+		if err != nil {
+			return folder{}, fmt.Errorf("listfolder: %w", err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Result   int    `json:"result"`
+			Error    string `json:"error"`
+			Metadata folder `json:"metadata"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return folder{}, fmt.Errorf("listfolder answer: %w", err)
+		}
+		if body.Result != 0 {
+			return folder{}, fmt.Errorf("listfolder %s: %d %s", q, body.Result, body.Error)
+		}
+		return body.Metadata, nil
+	}
+	root, err := list("folderid=0&nofiles=1")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{"0": "/"}
+	var walk func(f folder, p string)
+	walk = func(f folder, p string) {
+		out[strconv.FormatInt(f.FolderID, 10)] = p
+		for _, c := range f.Contents {
+			if c.IsFolder {
+				walk(c, p+"/"+c.Name)
+			}
+		}
+	}
+	for _, top := range root.Contents {
+		if !top.IsFolder {
+			continue
+		}
+		sub, err := list(fmt.Sprintf("folderid=%d&recursive=1&nofiles=1", top.FolderID))
+		if err != nil {
+			return nil, err
+		}
+		walk(sub, "/"+top.Name)
+	}
+	return out, nil
 }
 
 // emuMethods are the API methods shown one per row; any other method is
