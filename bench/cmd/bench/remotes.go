@@ -47,14 +47,12 @@ func emuOptions() pcloudemu.Options {
 }
 
 func startEmulator(dir string) (*emulator, error) {
-	opt := emuOptions()
-	lists := &listCounter{n: map[string]float64{}}
-	opt.Logger = slog.New(lists)
-	srv, err := pcloudemu.New(opt)
+	e := &emulator{conf: filepath.Join(dir, "rclone.conf"), lists: &listCounter{n: map[string]float64{}}}
+	srv, err := pcloudemu.New(withLogger(emuOptions(), e))
 	if err != nil {
 		return nil, fmt.Errorf("start pcloud emulator: %w", err)
 	}
-	e := &emulator{Server: srv, conf: filepath.Join(dir, "rclone.conf"), lists: lists}
+	e.Server = srv
 	if err := srv.WriteRcloneConf(e.conf, emuRemoteName); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("emulator rclone.conf: %w", err)
