@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type davServer struct {
 	mu    sync.Mutex
 	reqs  map[string]float64
 	bytes map[string]float64
+	// propfind counts PROPFIND by what it asks for: "data/xx d1" is a
+	// listing of one pack folder, "locks/file d0" a lookup by name.
+	propfind map[string]float64
 }
 
 func startDAV(root string, latency time.Duration) (*davServer, error) {
@@ -31,7 +35,7 @@ func startDAV(root string, latency time.Duration) (*davServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webdav listen: %w", err)
 	}
-	d := &davServer{ln: ln, latency: latency, reqs: map[string]float64{}, bytes: map[string]float64{},
+	d := &davServer{ln: ln, latency: latency, reqs: map[string]float64{}, bytes: map[string]float64{}, propfind: map[string]float64{},
 		h: &webdav.Handler{FileSystem: webdav.Dir(root), LockSystem: webdav.NewMemLS()}}
 	d.srv = &http.Server{Handler: d, ReadHeaderTimeout: 30 * time.Second}
 	go func() {
@@ -50,6 +54,9 @@ func (d *davServer) remote() string {
 func (d *davServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	d.reqs[r.Method]++
+	if r.Method == "PROPFIND" {
+		d.propfind[davTarget(r.URL.Path)+" d"+r.Header.Get("Depth")]++
+	}
 	d.mu.Unlock()
 	if d.latency > 0 {
 		t := time.NewTimer(d.latency)
@@ -84,10 +91,39 @@ func (d *davServer) counts() (float64, map[string]float64, map[string]float64) {
 	return total, reqs, bytes
 }
 
-// calls is counts as a callCounter.
+// calls is counts as a callCounter; the PROPFINDs by target are in the
+// map too ("PROPFIND data/xx d1"), for the breakdown, not the total.
 func (d *davServer) calls() (float64, map[string]float64, error) {
 	total, reqs, _ := d.counts()
+	d.mu.Lock()
+	for k, v := range d.propfind {
+		reqs["PROPFIND "+k] = v
+	}
+	d.mu.Unlock()
 	return total, reqs, nil
+}
+
+// davTarget names what a PROPFIND of path asks about, relative to the
+// repository /repo: a folder ("locks", "data/xx") or a file in one
+// ("locks/file", "data/xx/file", "config").
+func davTarget(path string) string {
+	rel, ok := strings.CutPrefix(strings.TrimSuffix(path, "/"), "/repo")
+	switch {
+	case !ok || rel != "" && !strings.HasPrefix(rel, "/"):
+		return "above the repository"
+	case rel == "":
+		return "repository"
+	}
+	parts := strings.Split(strings.TrimPrefix(rel, "/"), "/")
+	switch {
+	case len(parts) == 1:
+		return parts[0]
+	case parts[0] == "data" && len(parts) == 2 && len(parts[1]) == 2:
+		return "data/xx"
+	case parts[0] == "data":
+		return "data/xx/file"
+	}
+	return parts[0] + "/file"
 }
 
 // listedBytes is the bytes of PROPFIND answers so far: what listings and
