@@ -336,7 +336,7 @@ func (b *bench) multi(ctx context.Context) error {
 		}
 	}
 	st := emu.Stats()
-	b.res.note("multi: one pCloud emulator in the bench process (list lag 3s, fresh deletes refused; %d fresh deletes refused in all), each set-up in a folder of its own on it, run one after the other; plan i goes through instance i %% N; API calls are counted by the emulator (every HTTPS request it answers, downloads as \"download\"), from the end of the 4 s pause after init to the end of the storm, and to %v after it (background confirming and reaping of every instance); the snapshot listings after that are not counted.", st.FreshDeleteRefusals, b.c.tail)
+	b.res.note("multi: one pCloud emulator in the bench process (list lag 3s, fresh deletes refused; %d fresh deletes refused in all), each set-up in a folder of its own on it, run one after the other; plan i goes through instance i %% N; API calls are counted by the emulator (every HTTPS request it answers, downloads as \"download\"; listfolder by folder from its request log), from the end of init + warm-up (GET config and the v2 listings of keys, locks, snapshots, index, data through every instance: reads only) + a 4 s pause to the end of the storm, and to %v after it (background confirming and reaping of every instance); the snapshot listings after that are not counted.", st.FreshDeleteRefusals, b.c.tail)
 	b.res.note("multi: the redis-server runs on a unix socket in the run folder with appendonly yes, appendfsync always; Redis commands are INFO commandstats deltas over the storm and the tail (commands a script runs count under their own names as well as the EVALSHA), our INFO calls left out; shared overlay operations sum steadyrest_shared_overlay_operations_total over the instances.")
 	return nil
 }
@@ -379,7 +379,7 @@ func (b *bench) pcloudStorm(ctx context.Context) error {
 			}
 		}
 	}
-	b.res.note("pcloud storm: the storm scenario's plans back to back on the pCloud emulator, with pCloud's lag (list lag 3s, fresh deletes refused) and without; rclone's real pcloud backend in both servers; API calls counted by the emulator from the end of the 4 s pause after init to the end of the storm, and to %v after it.", b.c.tail)
+	b.res.note("pcloud storm: the storm scenario's plans back to back on the pCloud emulator, with pCloud's lag (list lag 3s, fresh deletes refused) and without; rclone's real pcloud backend in both servers; API calls counted by the emulator from the end of init + warm-up (reads through the server) + a 4 s pause to the end of the storm, and to %v after it.", b.c.tail)
 	return nil
 }
 
