@@ -310,7 +310,7 @@ func (b *bench) multi(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer emu.Close()
+	defer emu.close()
 	setups := []setup{
 		{column: "3 instances, shared --overlay (Redis)", slug: "three", kind: steady, instances: 3, overlay: true},
 		{column: "1 instance", slug: "one", kind: steady, instances: 1},
@@ -351,7 +351,7 @@ func (b *bench) pcloudStorm(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer emu.Close()
+	defer emu.close()
 	setups := []setup{
 		{column: steady, slug: "steady", kind: steady, instances: 1},
 		{column: rclone, slug: "rclone", kind: rclone, instances: 1},

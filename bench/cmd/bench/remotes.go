@@ -60,6 +60,12 @@ func startEmulator(dir string) (*emulator, error) {
 	return e, nil
 }
 
+func (e *emulator) close() {
+	if err := e.Close(); err != nil {
+		logf("warning: close pcloud emulator: %v", err)
+	}
+}
+
 // calls is a copy of the emulator's API calls so far, by method
 // ("download" for file downloads).
 func (e *emulator) calls() map[string]float64 {
