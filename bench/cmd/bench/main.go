@@ -1,6 +1,6 @@
 // Command bench compares steadyrest with `rclone serve restic` (same rclone
-// version, same remote) on four scenarios, alternating the two servers
-// (A B A B ...) and printing medians and ratios as a markdown table:
+// version, same remote), alternating the two servers (A B A B ...) and
+// printing medians and ratios as markdown tables:
 //
 //  1. throughput: backup then restore of incompressible data on a local
 //     folder, and each server's peak RSS;
@@ -9,7 +9,13 @@
 //  3. storm: N back-to-back plans (backup --json, forget --json
 //     --keep-last 1) on a remote with create_lag=3s,delete_lag=3s and on
 //     the same remote without lag;
-//  4. listing: GET /data/ (v2) of a repository with 100,000 packs.
+//  4. listing: GET /data/ (v2) of a repository with 100,000 packs;
+//  5. farwebdav: the far-cloud commands on a counting WebDAV server, with
+//     requests and listing bytes counted by that server;
+//  6. pcloud: the storm on the pCloud emulator, API calls counted by it;
+//  7. multi: the storm through 1 steadyrest instance and through 3 sharing
+//     one --overlay on a redis-server, on one pCloud emulator, API calls
+//     counted by it and Redis commands by Redis.
 //
 // Run it through bench/run.sh, which builds the binaries. It only talks to
 // 127.0.0.1 and stops by itself.
@@ -41,6 +47,11 @@ type config struct {
 	snapshots, plans, packs                 int
 	scenarios                               map[string]bool
 	jsonOut                                 string
+	// Emulator scenarios: how long background work is still counted after
+	// the storm, the bound on a peer's storm, and whether multi also runs
+	// one instance with the Redis overlay.
+	tail, peerLimit time.Duration
+	multiOneRedis   bool
 }
 
 func logf(format string, args ...any) {
@@ -68,7 +79,10 @@ func run() error {
 	flag.IntVar(&c.snapshots, "snapshots", 200, "snapshots in the far-cloud repository")
 	flag.IntVar(&c.plans, "plans", 15, "plans in the storm")
 	flag.IntVar(&c.packs, "packs", 100000, "data packs in the listing scenario")
-	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list", "scenarios to run, comma separated")
+	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,pcloud,multi", "scenarios to run, comma separated")
+	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav: also count the remote calls for this long after the commands")
+	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
+	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
 	flag.Parse()
 	if c.steadyrest == "" || c.rclone == "" || c.work == "" {
@@ -97,6 +111,9 @@ func run() error {
 		{"farcloud", b.farCloud},
 		{"storm", b.storm},
 		{"list", b.listing},
+		{"farwebdav", b.farWebDAV},
+		{"pcloud", b.pcloudStorm},
+		{"multi", b.multi},
 	}
 	for _, s := range steps {
 		if !c.scenarios[s.name] {
@@ -168,6 +185,27 @@ type results struct {
 	samples []sample
 	order   []string // scenario|metric in first-seen order
 	notes   []string
+	// columns names the servers (or set-ups) a scenario compares, the
+	// last one being the base the others are divided by; a scenario not
+	// named here compares steadyrest with rclone serve restic.
+	columns map[string][]string
+}
+
+// setColumns makes scenario a table of its own with these columns; the
+// ratios divide each by base (which must be one of them).
+func (r *results) setColumns(scenario, base string, others ...string) {
+	if r.columns == nil {
+		r.columns = map[string][]string{}
+	}
+	r.columns[scenario] = append(append([]string{}, others...), base)
+}
+
+// columnsOf returns scenario's columns in table order, base last.
+func (r *results) columnsOf(scenario string) []string {
+	if c, ok := r.columns[scenario]; ok {
+		return c
+	}
+	return kinds
 }
 
 func (r *results) add(s sample) {
@@ -203,24 +241,58 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// markdown prints one table per set of columns (steadyrest against rclone
+// serve restic, then e.g. 3 instances against 1), medians with the ratio of
+// each column to the last (the base), then the notes.
 func (r *results) markdown(c config) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n| scenario | metric | steadyrest | rclone serve restic | ratio steadyrest / rclone | samples (steadyrest; rclone) |\n|---|---|---|---|---|---|\n")
+	var tables [][]string
+	seen := map[string]bool{}
 	for _, key := range r.order {
-		parts := strings.SplitN(key, "|", 3)
-		vals := map[string][]float64{}
-		for _, s := range r.samples {
-			if s.Scenario == parts[0] && s.Metric == parts[1] && s.Unit == parts[2] {
-				vals[s.Server] = append(vals[s.Server], s.Value)
+		cols := r.columnsOf(strings.SplitN(key, "|", 2)[0])
+		if id := strings.Join(cols, "|"); !seen[id] {
+			seen[id] = true
+			tables = append(tables, cols)
+		}
+	}
+	for _, cols := range tables {
+		id := strings.Join(cols, "|")
+		fmt.Fprintf(&sb, "\n| scenario | metric | %s |", strings.Join(cols, " | "))
+		base := cols[len(cols)-1]
+		for _, col := range cols[:len(cols)-1] {
+			fmt.Fprintf(&sb, " ratio %s / %s |", col, base)
+		}
+		fmt.Fprintf(&sb, " samples (%s) |\n|---|---|%s\n", strings.Join(cols, "; "), strings.Repeat("---|", 2*len(cols)))
+		for _, key := range r.order {
+			parts := strings.SplitN(key, "|", 3)
+			if strings.Join(r.columnsOf(parts[0]), "|") != id {
+				continue
 			}
+			vals := map[string][]float64{}
+			for _, s := range r.samples {
+				if s.Scenario == parts[0] && s.Metric == parts[1] && s.Unit == parts[2] {
+					vals[s.Server] = append(vals[s.Server], s.Value)
+				}
+			}
+			med := make([]string, len(cols))
+			all := make([]string, len(cols))
+			for i, col := range cols {
+				med[i], all[i] = num(median(vals[col])), nums(vals[col])
+				if len(vals[col]) == 0 {
+					med[i] = "-"
+				}
+			}
+			fmt.Fprintf(&sb, "| %s | %s (%s) | %s |", parts[0], parts[1], parts[2], strings.Join(med, " | "))
+			base := median(vals[cols[len(cols)-1]])
+			for _, col := range cols[:len(cols)-1] {
+				ratio := "-"
+				if base != 0 && len(vals[col]) > 0 {
+					ratio = fmt.Sprintf("%.2f", median(vals[col])/base)
+				}
+				fmt.Fprintf(&sb, " %s |", ratio)
+			}
+			fmt.Fprintf(&sb, " %s |\n", strings.Join(all, "; "))
 		}
-		a, bm := median(vals[steady]), median(vals[rclone])
-		ratio := "-"
-		if bm != 0 {
-			ratio = fmt.Sprintf("%.2f", a/bm)
-		}
-		fmt.Fprintf(&sb, "| %s | %s (%s) | %s | %s | %s | %s; %s |\n", parts[0], parts[1], parts[2],
-			num(a), num(bm), ratio, nums(vals[steady]), nums(vals[rclone]))
 	}
 	for _, n := range r.notes {
 		fmt.Fprintf(&sb, "\n- %s", n)

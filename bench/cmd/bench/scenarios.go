@@ -10,9 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -160,31 +158,10 @@ func breakdown(before, after map[string]float64) string {
 	return strings.Join(parts, " ")
 }
 
-var remoteOpsRE = regexp.MustCompile(`(?m)^steadyrest_remote_operations_total\{([^}]*)\} ([0-9.e+]+)$`)
-
 // steadyCalls sums steadyrest_remote_operations_total over all labels.
 func steadyCalls(addr string) callCounter {
 	return func() (float64, map[string]float64, error) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return 0, nil, fmt.Errorf("metrics: %w", err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return 0, nil, fmt.Errorf("metrics: %w", err)
-		}
-		var sum float64
-		by := map[string]float64{}
-		for _, m := range remoteOpsRE.FindAllStringSubmatch(string(body), -1) {
-			v, err := strconv.ParseFloat(m[2], 64)
-			if err != nil {
-				return 0, nil, fmt.Errorf("metrics value %q: %w", m[2], err)
-			}
-			sum += v
-			by[strings.ReplaceAll(m[1], `"`, "")] += v
-		}
-		return sum, by, nil
+		return metricSum(addr, "steadyrest_remote_operations_total")
 	}
 }
 
@@ -217,19 +194,31 @@ func (b *bench) farCloud(ctx context.Context) error {
 	}
 	for round := 1; round <= b.c.rounds; round++ {
 		for _, kind := range kinds {
-			dir, err := b.roundDir("farcloud", kind, round)
+			dir, err := b.farCopy(base, "farcloud", kind, round)
 			if err != nil {
 				return err
-			}
-			for _, sub := range []string{"remote", "cache"} {
-				if err := copyTree(filepath.Join(base, sub), filepath.Join(dir, sub)); err != nil {
-					return err
-				}
 			}
 			remote := fmt.Sprintf(":lag,remote=%q,latency=50ms:", filepath.Join(dir, "remote"))
 			statsFile := filepath.Join(dir, "lagstats.json")
 			err = withServer(b.spec(kind, remote, filepath.Join(dir, "state"), statsFile), func(srv *e2e.Server) error {
-				if err := b.farOps(ctx, kind, round, dir, filepath.Join(base, "src"), srv, statsFile); err != nil {
+				var calls callCounter
+				if kind == steady {
+					calls = steadyCalls(srv.Addr)
+				} else {
+					calls = rcloneCalls(statsFile)
+					// Wait for the first dump of the counters.
+					deadline := time.Now().Add(10 * time.Second)
+					for {
+						if _, _, err := calls(); err == nil {
+							break
+						} else if time.Now().After(deadline) {
+							return err
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+				}
+				fc := farCounters{scenario: "far cloud", unit: "remote calls", calls: calls}
+				if err := b.farOps(ctx, fc, kind, round, dir, filepath.Join(base, "src"), srv); err != nil {
 					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
 				}
 				return nil
@@ -244,33 +233,88 @@ func (b *bench) farCloud(ctx context.Context) error {
 	return nil
 }
 
+// farWebDAV: the far-cloud commands with the remote a WebDAV server over
+// the copy (rclone's webdav backend in both servers), 50 ms per request,
+// counting requests and PROPFIND bytes at that server: the same counter for
+// both servers, where the remote sees the calls.
+func (b *bench) farWebDAV(ctx context.Context) error {
+	base, err := b.farBase(ctx)
+	if err != nil {
+		return err
+	}
+	for round := 1; round <= b.c.rounds; round++ {
+		for _, kind := range kinds {
+			dir, err := b.farCopy(base, "farwebdav", kind, round)
+			if err != nil {
+				return err
+			}
+			dav, err := startDAV(filepath.Join(dir, "remote"), 50*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			err = withServer(b.spec(kind, dav.remote(), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
+				fc := farCounters{scenario: "far cloud (WebDAV)", unit: "requests at the remote", calls: dav.calls,
+					listed: dav.listedBytes, tail: b.c.tail}
+				if err := b.farOps(ctx, fc, kind, round, dir, filepath.Join(base, "src"), srv); err != nil {
+					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
+				}
+				return nil
+			})
+			if cerr := dav.close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", kind, round, err)
+			}
+		}
+	}
+	b.res.note("far cloud (WebDAV): the far-cloud commands on a WebDAV server (golang.org/x/net/webdav over the copied folder, bench/cmd/bench/davcount.go) that waits 50 ms before each answer; rclone's webdav backend (vendor other) in both servers; requests and answer bytes counted by that server per HTTP method; PROPFIND KiB = bytes of listings and lookups answered; 'after' adds the %v after the last command (background confirming).", b.c.tail)
+	return nil
+}
+
+// farCopy makes a fresh run folder holding a copy of the base repository
+// and its restic cache.
+func (b *bench) farCopy(base, scenario, kind string, round int) (string, error) {
+	dir, err := b.roundDir(scenario, kind, round)
+	if err != nil {
+		return "", err
+	}
+	for _, sub := range []string{"remote", "cache"} {
+		if err := copyTree(filepath.Join(base, sub), filepath.Join(dir, sub)); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// farCounters says where the far-cloud commands' remote calls are counted.
+type farCounters struct {
+	scenario string
+	unit     string
+	calls    callCounter
+	// listed, if set, is the bytes of listings answered so far.
+	listed func() float64
+	// tail, if set, also counts this long after the last command.
+	tail time.Duration
+}
+
 // farOps runs the measured commands. src is the base's source folder: the
 // backup must name the same path as the 200 snapshots for restic to use a
 // parent and for forget to group them together.
-func (b *bench) farOps(ctx context.Context, kind string, round int, dir, src string, srv *e2e.Server, statsFile string) error {
+func (b *bench) farOps(ctx context.Context, fc farCounters, kind string, round int, dir, src string, srv *e2e.Server) error {
 	repo := srv.URL("repo")
 	cache := filepath.Join(dir, "cache")
-	var calls callCounter
-	if kind == steady {
-		calls = steadyCalls(srv.Addr)
-	} else {
-		calls = rcloneCalls(statsFile)
-		// Wait for the first dump of the counters.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, _, err := calls(); err == nil {
-				break
-			} else if time.Now().After(deadline) {
-				return err
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	calls := fc.calls
+	listed := func() float64 { return 0 }
+	if fc.listed != nil {
+		listed = fc.listed
 	}
 	settle := func() { time.Sleep(300 * time.Millisecond) }
 	start, _, err := calls()
 	if err != nil {
 		return err
 	}
+	startListed := listed()
 	ops := []struct {
 		name string
 		prep func() error
@@ -294,6 +338,7 @@ func (b *bench) farOps(ctx context.Context, kind string, round int, dir, src str
 		if err != nil {
 			return err
 		}
+		listedBefore := listed()
 		d, _, err := b.r.run(ctx, repo, cache, op.args...)
 		if err != nil {
 			return err
@@ -303,15 +348,29 @@ func (b *bench) farOps(ctx context.Context, kind string, round int, dir, src str
 		if err != nil {
 			return err
 		}
-		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "s", Server: kind, Round: round, Value: d.Seconds()})
-		b.res.add(sample{Scenario: "far cloud", Metric: op.name, Unit: "remote calls", Server: kind, Round: round, Value: after - before,
+		b.res.add(sample{Scenario: fc.scenario, Metric: op.name, Unit: "s", Server: kind, Round: round, Value: d.Seconds()})
+		b.res.add(sample{Scenario: fc.scenario, Metric: op.name, Unit: fc.unit, Server: kind, Round: round, Value: after - before,
 			Note: breakdown(byBefore, byAfter)})
+		if fc.listed != nil {
+			b.res.add(sample{Scenario: fc.scenario, Metric: op.name, Unit: "PROPFIND KiB", Server: kind, Round: round, Value: (listed() - listedBefore) / 1024})
+		}
 	}
-	end, _, err := calls()
+	end, byEnd, err := calls()
 	if err != nil {
 		return err
 	}
-	b.res.add(sample{Scenario: "far cloud", Metric: "total of the 4 commands", Unit: "remote calls", Server: kind, Round: round, Value: end - start})
+	b.res.add(sample{Scenario: fc.scenario, Metric: "total of the 4 commands", Unit: fc.unit, Server: kind, Round: round, Value: end - start})
+	if fc.tail > 0 {
+		time.Sleep(fc.tail)
+		after, byAfter, err := calls()
+		if err != nil {
+			return err
+		}
+		metric := fmt.Sprintf("total of the 4 commands + %v after", fc.tail)
+		b.res.add(sample{Scenario: fc.scenario, Metric: metric, Unit: fc.unit, Server: kind, Round: round, Value: after - start,
+			Note: "after the commands: " + breakdown(byEnd, byAfter)})
+		b.res.add(sample{Scenario: fc.scenario, Metric: metric, Unit: "PROPFIND KiB", Server: kind, Round: round, Value: (listed() - startListed) / 1024})
+	}
 	// forget must really have removed the snapshots.
 	_, out, err := b.r.run(ctx, repo, cache, "list", "snapshots")
 	if err != nil {
