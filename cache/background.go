@@ -46,6 +46,14 @@ func (s *Store) runDue(ctx context.Context, now time.Time) {
 		s.log.Warn("overlay: could not retire records", "err", err)
 	}
 	s.dropStaleListings(now)
+	for _, r := range w.uploads {
+		if ctx.Err() != nil {
+			return
+		}
+		if r.uploadDue(now, s.opt.LockUploadDelay) {
+			s.uploadDeferred(ctx, r)
+		}
+	}
 	for _, r := range w.reaps {
 		if ctx.Err() != nil {
 			return

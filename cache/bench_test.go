@@ -67,7 +67,7 @@ func fillOverlay(s *Store, n int) []Entry {
 	}
 	add := func(name string, kind recKind) {
 		h := Handle{Repo: "repo", Type: Data, Name: name}
-		mem(s).set(&record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at})
+		mem(s).set(&record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at}, nil)
 	}
 	for _, name := range fresh {
 		add(name, created)
@@ -119,7 +119,7 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			name := hexNames(1, 9)[0]
 			h := Handle{Repo: "repo", Type: Data, Name: name}
-			mem(s).set(&record{kind: created, key: h.remotePath(), dir: typeDir("repo", Data), name: name, size: 42, at: time.Now()})
+			mem(s).set(&record{kind: created, key: h.remotePath(), dir: typeDir("repo", Data), name: name, size: 42, at: time.Now()}, nil)
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -206,7 +206,7 @@ func BenchmarkRetireBatch(b *testing.B) {
 		at := time.Now()
 		for _, name := range names {
 			h := Handle{Repo: "repo", Type: Data, Name: name}
-			mem(s).set(&record{kind: created, key: h.remotePath(), dir: dir, name: name, size: 10, at: at})
+			mem(s).set(&record{kind: created, key: h.remotePath(), dir: dir, name: name, size: 10, at: at}, nil)
 		}
 		time.Sleep(time.Microsecond)
 		b.StartTimer()

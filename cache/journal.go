@@ -32,6 +32,7 @@ type journalRecord struct {
 	At   time.Time `json:"at"`
 	Reap bool      `json:"r,omitempty"` // tombstone: remote removal not yet confirmed
 	Rm   time.Time `json:"rm,omitzero"` // tombstone: when the remote accepted the removal
+	Def  bool      `json:"u,omitempty"` // created: a deferred lock, not on the remote yet (Data holds it)
 	// Data is a small created object's content (locks, keys, config,
 	// snapshots), so that after a restart it is served at once instead of
 	// waiting for the lagging remote to show it.

@@ -20,6 +20,11 @@ type overlay struct {
 	byDir map[string]map[string]*record // dir -> name -> record
 	gen   uint64                        // merge views handed out, to stamp records
 
+	// held keeps the bytes of deferred locks until their record goes:
+	// the remote cannot serve them before their upload (and lags after
+	// it), and the content cache may evict them.
+	held map[string][]byte
+
 	journal *journal
 	locks   keyedMutex
 	drops   sync.WaitGroup // background journal drops
@@ -32,7 +37,7 @@ var _ recordStore = (*overlay)(nil)
 // journal in stateDir ("" keeps records in memory only). onData receives
 // the bytes the journal kept of small uploads.
 func openOverlay(stateDir, remote string, log *slog.Logger, onData func(key string, data []byte)) (*overlay, error) {
-	o := &overlay{byKey: map[string]*record{}, byDir: map[string]map[string]*record{}, log: log}
+	o := &overlay{byKey: map[string]*record{}, byDir: map[string]map[string]*record{}, held: map[string][]byte{}, log: log}
 	if stateDir == "" {
 		return o, nil
 	}
@@ -55,7 +60,7 @@ func (o *overlay) reload(onData func(key string, data []byte)) error {
 		if !ok {
 			return fmt.Errorf("journal record %q: not an object path", key)
 		}
-		r := &record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm}
+		r := &record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm, deferred: jr.Def}
 		switch jr.Kind {
 		case "c":
 			r.kind = created
@@ -64,7 +69,10 @@ func (o *overlay) reload(onData func(key string, data []byte)) error {
 		default:
 			return fmt.Errorf("journal record %q: unknown kind %q", key, jr.Kind)
 		}
-		o.set(r)
+		if r.deferred && int64(len(jr.Data)) != jr.Size {
+			return fmt.Errorf("journal record %q: a deferred lock without its bytes", key)
+		}
+		o.set(r, jr.Data)
 		if r.kind == created && len(jr.Data) > 0 && int64(len(jr.Data)) == jr.Size {
 			onData(key, jr.Data)
 		}
@@ -93,7 +101,7 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 	if o.journal != nil {
 		// Without the journal entry a restart could not keep the object
 		// visible, so the caller must not acknowledge it.
-		jr := journalRecord{Kind: "c", Size: r.size, At: r.at}
+		jr := journalRecord{Kind: "c", Size: r.size, At: r.at, Def: r.deferred}
 		if data != nil && r.size <= journalDataMax {
 			jr.Data = data
 		}
@@ -101,13 +109,18 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 			return err
 		}
 	}
-	o.set(&r)
+	o.set(&r, data)
 	return nil
 }
 
-// content answers false: reload put the journal's bytes in the Store's
-// content cache, and nothing else holds them.
-func (o *overlay) content(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+// content answers for deferred locks only: reload put the journal's other
+// bytes in the Store's content cache, and nothing else holds them.
+func (o *overlay) content(_ context.Context, key string) ([]byte, bool, error) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	b, ok := o.held[key]
+	return b, ok, nil
+}
 
 func (o *overlay) prepareDelete(_ context.Context, r record) error {
 	if o.journal == nil {
@@ -117,7 +130,7 @@ func (o *overlay) prepareDelete(_ context.Context, r record) error {
 }
 
 func (o *overlay) tombstone(_ context.Context, r record) error {
-	o.set(&r)
+	o.set(&r, nil)
 	if o.journal == nil || r.reap {
 		return nil // the prepared entry already says reap
 	}
@@ -193,6 +206,12 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 		case chReapFailed:
 			cur.reapTries++
 			cur.nextReap = c.at
+		case chUploaded:
+			// The journal entry keeps its bytes: a lagging remote may not
+			// serve the lock yet, and held keeps them until the record goes.
+			cur.deferred = false
+			cur.reapTries, cur.nextReap = 0, time.Time{}
+			rewrite = append(rewrite, cur)
 		case chExpire:
 			o.dropLocked(cur)
 			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
@@ -205,6 +224,9 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 	jrs := make([]journalRecord, len(rewrite))
 	for i, r := range rewrite {
 		jrs[i] = journalRecord{Kind: "t", At: r.at, Reap: r.reap, Rm: r.removedAt}
+		if r.kind == created {
+			jrs[i] = journalRecord{Kind: "c", Size: r.size, At: r.at, Data: o.held[r.key]}
+		}
 	}
 	o.mu.Unlock()
 	o.journalDrop(drop)
@@ -224,6 +246,8 @@ func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (w
 	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
 		switch {
+		case r.deferred:
+			w.uploads = append(w.uploads, *r) // never expired: it waits for its upload
 		case !r.pending():
 			if now.Sub(r.confirmed) > retireGrace {
 				w.retire = append(w.retire, *r)
@@ -317,11 +341,16 @@ func (o *overlay) close() error {
 	return nil
 }
 
-// set replaces the record for key.
-func (o *overlay) set(r *record) {
+// set replaces the record for key; data is a deferred lock's content.
+func (o *overlay) set(r *record, data []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.byKey[r.key] = r
+	if r.deferred {
+		o.held[r.key] = data
+	} else {
+		delete(o.held, r.key)
+	}
 	if r.isConfig() {
 		return // never listed: confirmed by a lookup instead
 	}
@@ -336,6 +365,7 @@ func (o *overlay) set(r *record) {
 // dropLocked removes r, the current record of its key (caller holds mu).
 func (o *overlay) dropLocked(r *record) {
 	delete(o.byKey, r.key)
+	delete(o.held, r.key)
 	if names := o.byDir[r.dir]; names != nil {
 		delete(names, r.name)
 		if len(names) == 0 {

@@ -56,7 +56,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	}
 	var kept *bytes.Buffer // a small body, kept to serve reads while the remote lags
 	var obj fs.Object
-	if s.content.fits(size) {
+	if s.content.fits(size) || s.writeBehind(h, size) {
 		// Read (and verify) a small body whole first: then a transient
 		// remote failure is retried here, instead of making restic print
 		// "returned error, retrying" (pCloud's upload is not retried by
@@ -64,6 +64,9 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		kept = bytes.NewBuffer(make([]byte, 0, size))
 		if _, err := io.Copy(kept, vr); err != nil {
 			return fmt.Errorf("upload %s: %w", h, err)
+		}
+		if s.writeBehind(h, size) {
+			return s.putDeferred(ctx, h, kept.Bytes())
 		}
 		obj, err = s.putSmall(ctx, key, kept.Bytes())
 	} else {
@@ -140,7 +143,7 @@ func (s *Store) confirm(ctx context.Context, obj fs.Object, size int64, vr *veri
 	if obj.Size() >= 0 && obj.Size() != size {
 		return fmt.Errorf("remote stored %d bytes, sent %d", obj.Size(), size)
 	}
-	if s.verify == hash.None {
+	if s.verify == hash.None || vr == nil {
 		return nil
 	}
 	got, err := obj.Hash(ctx, s.verify)

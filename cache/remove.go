@@ -30,6 +30,19 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		return nil // deleted already; the reaper owns what is left to do
 	}
 	dir, name, _ := splitKey(key)
+	if had && prev.deferred {
+		// A write-behind lock the remote never got: nothing to remove
+		// there. The tombstone (removed now, as far as the remote goes)
+		// retires at the next listing.
+		ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now()}
+		ts.removedAt = ts.at
+		if err := s.ov.tombstone(ctx, ts); err != nil {
+			return fmt.Errorf("delete %s: %w", h, err)
+		}
+		s.content.remove(key)
+		s.event(EventLockNeverUploaded, 1)
+		return nil
+	}
 	ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now(), reap: true}
 	// Durable intent first: a crash between the remote removal and the
 	// record must not let a lagging listing bring the object back.

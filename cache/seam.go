@@ -100,7 +100,14 @@ type record struct {
 	obj  fs.Object // created: the upload's handle; a local hint, nil after a restart or from a shared store
 	at   time.Time // when the write or delete was acknowledged; with key, names this record
 
-	// Tombstones only. reap: the remote has not confirmed the removal yet
+	// deferred: a created lock acknowledged from the overlay alone (its
+	// bytes kept with the record); the background uploads it after
+	// Options.LockUploadDelay if it still exists. A delete before then
+	// costs the remote nothing.
+	deferred bool
+
+	// Tombstones (and deferred uploads: nextReap, reapTries). reap: the
+	// remote has not confirmed the removal yet
 	// (it answered not-found for an object we know exists, or failed), so
 	// the reaper keeps trying. removedAt: when the remote accepted the
 	// removal; a listing that started after it and leaves the object out
@@ -155,14 +162,21 @@ func (r record) repo() string {
 // unchanged reports whether cur is still the record a decision saw as r:
 // the same record (kind and time) in the same state.
 func (r record) unchanged(cur record) bool {
-	return r.kind == cur.kind && r.at.Equal(cur.at) && r.reap == cur.reap &&
+	return r.kind == cur.kind && r.at.Equal(cur.at) && r.reap == cur.reap && r.deferred == cur.deferred &&
 		r.removedAt.Equal(cur.removedAt) && r.confirmed.Equal(cur.confirmed)
 }
 
 // confirmable reports whether the confirmer should check r at now: the
 // remote can agree with it, and restic had its own chance to list first.
 func (r record) confirmable(now time.Time) bool {
-	return r.pending() && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge
+	return r.pending() && !r.deferred && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge
+}
+
+// uploadDue reports whether r is a deferred lock whose upload the
+// background should try at now: delay after its acknowledgement, and
+// after its last failed attempt's backoff.
+func (r record) uploadDue(now time.Time, delay time.Duration) bool {
+	return r.deferred && now.Sub(r.at) >= delay && !now.Before(r.nextReap)
 }
 
 // reapDue reports whether the reaper should retry r's removal at now.
@@ -177,7 +191,8 @@ const (
 	chConfirm    changeOp = iota + 1 // the remote agreed (listing or lookup); at: when
 	chFlip                           // a tombstone of an object not known to exist turns into a pending reap: the remote shows it
 	chReaped                         // the reaper removed the object; at: when
-	chReapFailed                     // the reaper could not remove it; at: the next attempt
+	chReapFailed                     // the reaper could not remove it (or a deferred upload failed); at: the next attempt
+	chUploaded                       // a deferred lock reached the remote
 	chExpire                         // pending past the settle window: dropped without confirmation
 	chRetire                         // confirmed and past retireGrace: dropped
 )
@@ -191,11 +206,12 @@ type change struct {
 
 // work is what the background loop has to do at one tick.
 type work struct {
+	uploads []record // deferred locks, to upload when uploadDue
 	reaps   []record // tombstones whose removal is due
 	dirs    []string // folders whose listing can confirm a record (data/ excepted)
 	data    []record // data records to confirm, by their prefix folder or by name
 	configs []record // config records only a lookup can confirm
-	expire  []record // pending past the settle window
+	expire  []record // pending past the settle window (deferred locks wait for their upload instead)
 	retire  []record // confirmed past retireGrace
 }
 

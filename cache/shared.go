@@ -34,6 +34,7 @@ import (
 //	z:pc z:pt z:pr   sorted sets of pending created records, tombstones,
 //	          and pending reaps, by acknowledgement time
 //	z:rq      pending reaps by their next attempt
+//	z:up      deferred locks (write-behind) by acknowledgement time
 //	z:cf      confirmed records by confirmation time
 //	l:<key>   per-name lease (lock)
 //	bg        the background lease: its holder reaps and confirms
@@ -205,12 +206,13 @@ func (o *sharedOverlay) holderOf(key string) (hash, field string) {
 }
 
 func (o *sharedOverlay) zkeys() []string {
-	return []string{o.p + "z:pc", o.p + "z:pt", o.p + "z:pr", o.p + "z:rq", o.p + "z:cf"}
+	return []string{o.p + "z:pc", o.p + "z:pt", o.p + "z:pr", o.p + "z:rq", o.p + "z:cf", o.p + "z:up"}
 }
 
-// Record encoding: "<kind> <at> <reap> <removedAt> <confirmed>\n<size>
-// <nextReap> <reapTries>". The first line is the record's stamp: what
-// unchanged compares, which the scripts compare as a string.
+// Record encoding: "<kind> <at> <reap> <removedAt> <confirmed>
+// <deferred>\n<size> <nextReap> <reapTries>". The first line is the
+// record's stamp: what unchanged compares, which the scripts compare as a
+// string.
 
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -231,12 +233,14 @@ func stampOf(r record) string {
 	if r.kind == tombstone {
 		k = "t"
 	}
-	reap := "0"
-	if r.reap {
-		reap = "1"
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
 	}
-	return k + " " + strconv.FormatInt(nanos(r.at), 10) + " " + reap + " " +
-		strconv.FormatInt(nanos(r.removedAt), 10) + " " + strconv.FormatInt(nanos(r.confirmed), 10)
+	return k + " " + strconv.FormatInt(nanos(r.at), 10) + " " + flag(r.reap) + " " +
+		strconv.FormatInt(nanos(r.removedAt), 10) + " " + strconv.FormatInt(nanos(r.confirmed), 10) + " " + flag(r.deferred)
 }
 
 func encodeRecord(r record) string {
@@ -250,18 +254,18 @@ func decodeRecord(key, v string) (record, error) {
 		return record{}, fmt.Errorf("shared record %q: not an object path", key)
 	}
 	f := strings.Fields(strings.Replace(v, "\n", " ", 1))
-	if len(f) != 8 {
+	if len(f) != 9 {
 		return record{}, fmt.Errorf("shared record %q is damaged: %q", key, v)
 	}
 	var n [6]int64
-	for i, s := range []string{f[1], f[3], f[4], f[5], f[6], f[7]} {
+	for i, s := range []string{f[1], f[3], f[4], f[6], f[7], f[8]} {
 		x, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return record{}, fmt.Errorf("shared record %q is damaged: %w", key, err)
 		}
 		n[i] = x
 	}
-	r := record{key: key, dir: dir, name: name, at: fromNanos(n[0]), reap: f[2] == "1",
+	r := record{key: key, dir: dir, name: name, at: fromNanos(n[0]), reap: f[2] == "1", deferred: f[5] == "1",
 		removedAt: fromNanos(n[1]), confirmed: fromNanos(n[2]), size: n[3], nextReap: fromNanos(n[4]), reapTries: int(n[5])}
 	switch f[0] {
 	case "c":
@@ -277,7 +281,7 @@ func decodeRecord(key, v string) (record, error) {
 // setScript replaces (or drops) one record if its stamp is still the one
 // the caller saw, and moves it between the state indexes, atomically.
 //
-// KEYS: hash, z:pc, z:pt, z:pr, z:rq, z:cf, data key, prepared hash.
+// KEYS: hash, z:pc, z:pt, z:pr, z:rq, z:cf, z:up, data key, prepared hash.
 // ARGV: field, expected stamp ("" for any), value ("" drops), member
 // (the key), index (0 none, else the KEYS position of the state set),
 // score, reap-queue score ("" none), data mode ("keep", "set", "del"),
@@ -289,7 +293,7 @@ if ARGV[2] ~= '' then
   local nl = string.find(cur, '\n', 1, true)
   if not nl or string.sub(cur, 1, nl - 1) ~= ARGV[2] then return 0 end
 end
-for i = 2, 6 do redis.call('ZREM', KEYS[i], ARGV[4]) end
+for i = 2, 7 do redis.call('ZREM', KEYS[i], ARGV[4]) end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
 else
@@ -299,12 +303,12 @@ local idx = tonumber(ARGV[5])
 if idx > 0 then redis.call('ZADD', KEYS[idx], ARGV[6], ARGV[4]) end
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[5], ARGV[7], ARGV[4]) end
 if ARGV[8] == 'set' then
-  redis.call('SET', KEYS[7], ARGV[9], 'PX', ARGV[10])
+  redis.call('SET', KEYS[8], ARGV[9], 'PX', ARGV[10])
 elseif ARGV[8] == 'del' then
-  redis.call('DEL', KEYS[7])
+  redis.call('DEL', KEYS[8])
 end
-if ARGV[11] == '1' then redis.call('HDEL', KEYS[8], ARGV[4]) end
-for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[10]) end
+if ARGV[11] == '1' then redis.call('HDEL', KEYS[9], ARGV[4]) end
+for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[10]) end
 return 1
 `)
 
@@ -329,6 +333,8 @@ func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
 		r := w.r
 		value = encodeRecord(r)
 		switch {
+		case r.deferred:
+			idx, score = 7, r.at.UnixMilli()
 		case !r.pending():
 			idx, score = 6, r.confirmed.UnixMilli()
 		case r.kind == created:
@@ -596,6 +602,9 @@ func (o *sharedOverlay) apply(ctx context.Context, cs []change) ([]change, error
 		case chReapFailed:
 			r.reapTries++
 			r.nextReap = c.at
+		case chUploaded:
+			r.deferred = false
+			r.reapTries, r.nextReap = 0, time.Time{}
 		case chExpire, chRetire:
 			w.drop, w.dropData = true, true
 		}
@@ -662,6 +671,7 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 		{z[3], "-inf", ms(now)},                   // reaps
 		{z[0], "(" + ms(settleAt), ms(confirmAt)}, // confirm created
 		{z[1], "(" + ms(settleAt), ms(confirmAt)}, // confirm tombstones
+		{z[5], "-inf", "+inf"},                    // deferred locks: few, the live ones
 	}
 	v, err := o.do(ctx, OverlayDue, func(ctx context.Context) (any, error) {
 		cmds, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -716,8 +726,13 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 			w.reaps = append(w.reaps, r)
 		}
 	})
+	pick(lists[7], func(r record) {
+		if r.deferred {
+			w.uploads = append(w.uploads, r)
+		}
+	})
 	dirs := map[string]bool{}
-	for _, l := range lists[5:] {
+	for _, l := range lists[5:7] {
 		pick(l, func(r record) {
 			switch {
 			case !r.confirmable(now):
@@ -851,13 +866,14 @@ func (o *sharedOverlay) counts() counts {
 			p.ZCard(ctx, z[1])
 			p.ZCard(ctx, z[2])
 			p.ZRangeWithScores(ctx, z[2], 0, 0)
+			p.ZCard(ctx, z[5])
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 		c := counts{
-			created:    int(cmds[0].(*redis.IntCmd).Val()),
+			created:    int(cmds[0].(*redis.IntCmd).Val() + cmds[4].(*redis.IntCmd).Val()),
 			tombstones: int(cmds[1].(*redis.IntCmd).Val()),
 			reaps:      int(cmds[2].(*redis.IntCmd).Val()),
 		}
@@ -880,7 +896,7 @@ func (o *sharedOverlay) countsByRepo() map[string]counts {
 	z := o.zkeys()
 	v, err := o.do(ctx, OverlayCounts, func(ctx context.Context) (any, error) {
 		cmds, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range z[:3] {
+			for _, k := range []string{z[0], z[1], z[2], z[5]} {
 				p.ZRangeWithScores(ctx, k, 0, -1)
 			}
 			return nil
@@ -904,7 +920,7 @@ func (o *sharedOverlay) countsByRepo() map[string]counts {
 			repo := record{dir: dir, name: name}.repo()
 			n := by[repo]
 			switch i {
-			case 0:
+			case 0, 3:
 				n.created++
 			case 1:
 				n.tombstones++

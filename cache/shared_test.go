@@ -291,7 +291,7 @@ func TestRecordEncoding(t *testing.T) {
 			t.Fatalf("round trip of %+v gave %+v", r, got)
 		}
 	}
-	if _, err := decodeRecord("repo/locks/"+strings.Repeat("a", 64), "x 1 0 0 0\n1 0 0"); err == nil {
+	if _, err := decodeRecord("repo/locks/"+strings.Repeat("a", 64), "x 1 0 0 0 0\n1 0 0"); err == nil {
 		t.Fatal("an unknown kind decoded")
 	}
 	if _, err := decodeRecord("repo/locks/"+strings.Repeat("a", 64), "c 1 0"); err == nil {

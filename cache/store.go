@@ -32,6 +32,12 @@ type Options struct {
 	// serve it. Default 2m: well under restic's 5-minute watchdog.
 	// Unexported: only tests shorten it.
 	readRetry time.Duration
+	// LockUploadDelay, when positive, makes lock uploads write-behind: a
+	// lock is acknowledged once the overlay holds it durably, and reaches
+	// the remote only if it still exists this long after; a lock deleted
+	// sooner costs the remote nothing. 0 uploads every lock before the
+	// acknowledgement.
+	LockUploadDelay time.Duration
 	// Overlay, when set, is the URL of a Redis (redis://, rediss://,
 	// unix://) holding the records instead of the local journal, shared
 	// by every instance given the same URL and remote: the guarantee then

@@ -32,16 +32,18 @@ const (
 
 // Overlay events, counted in Stats and passed to Observer.Event.
 const (
-	EventMaskedStale      = "masked_stale_listing"    // a listed object hidden by a tombstone
-	EventAddedMissing     = "added_missing_listing"   // a recent create added to a listing that lacked it
-	EventReadFromOverlay  = "read_from_overlay"       // HEAD/GET of a write the remote has not confirmed yet
-	EventReadAfterRemote  = "read_despite_remote_404" // a read the remote answered not-found, served anyway
-	EventDeleteAbsorbed   = "delete_absorbed"         // a DELETE answered 200 while the remote could not remove yet
-	EventReapDone         = "reap_done"               // the reaper removed an object the remote had refused to
-	EventRetiredConfirmed = "retired_confirmed"       // a record retired because the remote agreed
-	EventRetiredTimeout   = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
-	EventOverlayLost      = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
-	EventLeaseLost        = "shared_lease_lost"       // a lease lapsed while held (Redis out of reach too long)
+	EventMaskedStale       = "masked_stale_listing"    // a listed object hidden by a tombstone
+	EventAddedMissing      = "added_missing_listing"   // a recent create added to a listing that lacked it
+	EventReadFromOverlay   = "read_from_overlay"       // HEAD/GET of a write the remote has not confirmed yet
+	EventReadAfterRemote   = "read_despite_remote_404" // a read the remote answered not-found, served anyway
+	EventDeleteAbsorbed    = "delete_absorbed"         // a DELETE answered 200 while the remote could not remove yet
+	EventReapDone          = "reap_done"               // the reaper removed an object the remote had refused to
+	EventRetiredConfirmed  = "retired_confirmed"       // a record retired because the remote agreed
+	EventRetiredTimeout    = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
+	EventLockDeferred      = "lock_deferred"           // a lock acknowledged from the overlay, its upload deferred (write-behind)
+	EventLockNeverUploaded = "lock_never_uploaded"     // a deferred lock deleted before its upload: no remote call at all
+	EventOverlayLost       = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
+	EventLeaseLost         = "shared_lease_lost"       // a lease lapsed while held (Redis out of reach too long)
 )
 
 // Calls to the shared overlay (Redis), passed to Observer.OverlayOp with
@@ -71,7 +73,7 @@ var (
 	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
 	visibleKinds = []string{VisibleCreate, VisibleDelete}
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
-		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventOverlayLost, EventLeaseLost}
+		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventOverlayLost, EventLeaseLost}
 	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
 		OverlayContent, OverlayPrepare, OverlayPublish, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
 		OverlayDue, OverlayFetch, OverlayRecover, OverlayCounts}

@@ -45,6 +45,7 @@ type config struct {
 	maxRepoDepth   int
 
 	settleWindow     time.Duration
+	lockUploadDelay  time.Duration
 	cacheMaxObject   int64
 	cacheBytes       int64
 	shutdownTimeout  time.Duration
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.noVerifyUpload, "no-verify-upload", false, "do not check that uploads match the SHA-256 in their name")
 	fl.IntVar(&c.maxRepoDepth, "max-repo-depth", 8, "how many folders deep a repository path may be")
 	fl.DurationVar(&c.settleWindow, "settle-window", 10*time.Minute, "longest time an overlay record waits for the remote to confirm it")
+	fl.DurationVar(&c.lockUploadDelay, "lock-upload-delay", 5*time.Second, "acknowledge a lock from the overlay and upload it only if it still exists this long after (0: upload every lock before answering)")
 	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote (under .steadyrest/instances/) and look for other instances serving the same remote path without a shared overlay (0: neither)")
 	fl.Int64Var(&c.cacheMaxObject, "cache-max-object", 1<<20, "largest object kept in the content cache, in bytes")
 	fl.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "size of the content cache of recent small writes, in bytes")
@@ -192,6 +194,9 @@ func (c *config) check() error {
 	}
 	if c.heartbeatInterval < 0 {
 		return fmt.Errorf("--heartbeat-interval must not be negative (0 turns heartbeats off), not %s", c.heartbeatInterval)
+	}
+	if c.lockUploadDelay < 0 {
+		return fmt.Errorf("--lock-upload-delay must not be negative (0 uploads every lock at once), not %s", c.lockUploadDelay)
 	}
 	if (c.user == "") != (c.pass == "") {
 		return errors.New("--user and --pass go together")

@@ -169,6 +169,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		StateDir:          cfg.stateDir,
 		Overlay:           cfg.overlay,
 		SettleWindow:      cfg.settleWindow,
+		LockUploadDelay:   cfg.lockUploadDelay,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,
 		HeartbeatInterval: cfg.heartbeatInterval,

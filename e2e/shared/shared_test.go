@@ -24,13 +24,13 @@ type sharedCluster struct {
 	dead  map[int]bool // instances a test killed
 }
 
-func startShared(t *testing.T, path string, redisOpt redistest.Options) *sharedCluster {
+func startShared(t *testing.T, path string, redisOpt redistest.Options, extra ...string) *sharedCluster {
 	t.Helper()
 	s := &sharedCluster{path: path, dead: map[int]bool{}}
 	s.emu = StartEmulator(t, LaggingPcloud())
 	s.redis = redistest.Start(t, redisOpt)
 	s.cl = StartCluster(t, ClusterOptions{Bin: steadyrestBin, N: 3, Emulator: s.emu, Path: path,
-		Overlay: s.redis.URL(), RequestLog: true})
+		Overlay: s.redis.URL(), RequestLog: true, Extra: extra})
 	s.lb = s.cl.Balancer(t)
 	return s
 }

@@ -1,0 +1,93 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rclone/rclone/fs/hash"
+)
+
+// Write-behind for locks (Options.LockUploadDelay): every restic command
+// writes a lock and deletes it seconds later, and most never need to reach
+// the remote at all. A lock is acknowledged once the overlay holds it with
+// its bytes, durably (the journal, or the shared overlay); listings and
+// reads through any instance show it from there. The background uploads
+// it after the delay if it still exists, so a long command's lock reaches
+// the remote about when a lagging remote would have shown it anyway, and a
+// crash between acknowledgement and upload loses nothing: the record, with
+// its bytes, comes back and is uploaded then.
+
+// writeBehind tells whether an upload of size bytes under h is a lock the
+// overlay acknowledges alone (Options.LockUploadDelay): small enough for
+// the overlay to keep its bytes.
+func (s *Store) writeBehind(h Handle, size int64) bool {
+	return h.Type == Locks && s.opt.LockUploadDelay > 0 && size <= journalDataMax
+}
+
+// putDeferred acknowledges a verified lock once the overlay holds it, with
+// its bytes, durably; the background uploads it later (uploadDeferred).
+func (s *Store) putDeferred(ctx context.Context, h Handle, data []byte) error {
+	key := h.remotePath()
+	dir, name, _ := splitKey(key)
+	rec := record{kind: created, key: key, dir: dir, name: name, size: int64(len(data)), at: time.Now(), deferred: true}
+	if err := s.ov.create(ctx, rec, data); err != nil {
+		return fmt.Errorf("upload %s: %w", h, err)
+	}
+	s.handles.remove(key)
+	s.content.add(key, data)
+	s.event(EventLockDeferred, 1)
+	return nil
+}
+
+// uploadDeferred uploads a deferred lock that still exists, under its
+// name's lock so that a delete waits for it (and then removes it from the
+// remote like any other). A failure is retried with backoff; the record
+// keeps the lock visible meanwhile.
+func (s *Store) uploadDeferred(ctx context.Context, r record) {
+	unlock, err := s.ov.lock(ctx, r.key)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	if cur, ok, err := s.ov.get(ctx, r.key); err != nil || !ok || !r.unchanged(cur) {
+		return // deleted, or uploaded by another instance, meanwhile
+	}
+	data, ok := s.content.get(r.key)
+	if !ok || int64(len(data)) != r.size {
+		data, ok, err = s.ov.content(ctx, r.key)
+		if err != nil {
+			return
+		}
+	}
+	if !ok || int64(len(data)) != r.size {
+		// Nothing left to upload; the record still serves nothing either,
+		// so the lock would only mislead: its settle window retires it.
+		s.log.Error("a deferred lock's bytes are gone; it is not uploaded", "object", r.key)
+		return
+	}
+	c := change{op: chUploaded, rec: r}
+	obj, err := s.putSmall(ctx, r.key, data)
+	if err == nil {
+		err = s.confirm(ctx, obj, r.size, sumOf(data, s.verify))
+	}
+	if err != nil {
+		tries := r.reapTries + 1
+		c.op, c.at = chReapFailed, time.Now().Add(min(time.Second<<min(tries, 6), time.Minute))
+		s.log.Warn("could not upload a deferred lock yet; retrying", "object", r.key, "tries", tries, "err", err)
+	}
+	if _, err := s.apply(ctx, []change{c}); err != nil {
+		s.log.Warn("overlay: could not record a deferred upload", "object", r.key, "err", err)
+	}
+}
+
+// sumOf is a verifyReader that has read data, for confirm.
+func sumOf(data []byte, remoteHash hash.Type) *verifyReader {
+	vr, err := newVerifyReader(bytes.NewReader(data), int64(len(data)), nil, remoteHash)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, vr)
+	}
+	return vr
+}

@@ -1,0 +1,132 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/redistest"
+)
+
+// A lock written and deleted within the delay never reaches the remote:
+// the lag backend sees no call at all, while the lock is read and listed
+// in between like any other.
+func TestDeferredLockDeletedBeforeUploadCostsNothing(t *testing.T) {
+	f, dir := faultRemote(t, "")
+	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: t.TempDir()})
+	lf := f.(*lagfs.Fs)
+	lf.ResetStats()
+	h, _ := obj("a short-lived lock")
+	put(t, s, h, "a short-lived lock")
+	if got, err := read(t, s, h); err != nil || got != "a short-lived lock" {
+		t.Fatalf("read of a deferred lock: %q, %v", got, err)
+	}
+	lf.ResetStats() // the listing below may call the remote, as restic's would
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if st := lf.Stats(); st.Calls() != 0 {
+		t.Fatalf("deleting a deferred lock made remote calls: %+v", st)
+	}
+	if _, err := read(t, s, h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after delete: %v", err)
+	}
+	if got := names(t, s, "repo", Locks); len(got) != 0 {
+		t.Fatalf("listing after delete: %v", got)
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("the remote holds %v", files)
+	}
+	if ev := s.Stats().Events; ev[EventLockDeferred] != 1 || ev[EventLockNeverUploaded] != 1 {
+		t.Fatalf("events %v", ev)
+	}
+}
+
+// A lock that outlives the delay is uploaded, once, and then behaves like
+// any lock: a delete removes it from the remote.
+func TestDeferredLockIsUploadedAfterDelay(t *testing.T) {
+	f, dir := faultRemote(t, "")
+	s := newStore(t, f, Options{LockUploadDelay: 300 * time.Millisecond})
+	h, _ := obj("a long command's lock")
+	put(t, s, h, "a long command's lock")
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("the remote holds %v before the delay", files)
+	}
+	waitFor(t, "the lock uploaded", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+	if got := rawNames(t, f, "repo/locks"); !slices.Equal(got, []string{h.Name}) {
+		t.Fatalf("remote locks/ = %v", got)
+	}
+	if r, _, _ := mem(s).get(context.Background(), h.remotePath()); r.deferred {
+		t.Fatal("record still deferred after the upload")
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("the remote still holds %v after the delete", files)
+	}
+}
+
+// A crash between the acknowledgement and the upload loses nothing: the
+// journal brings the lock back, with its bytes, and the next start
+// uploads it.
+func TestDeferredLockSurvivesRestart(t *testing.T) {
+	f, dir := faultRemote(t, "")
+	state := t.TempDir()
+	s1, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := obj("acknowledged, then a crash")
+	put(t, s1, h, "acknowledged, then a crash")
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("the remote holds %v", files)
+	}
+	// No content cache: the journal's bytes must serve the read.
+	s2 := newStore(t, f, Options{LockUploadDelay: 100 * time.Millisecond, StateDir: state, ContentCacheBytes: -1})
+	if got, err := read(t, s2, h); err != nil || got != "acknowledged, then a crash" {
+		t.Fatalf("read after restart: %q, %v", got, err)
+	}
+	waitFor(t, "the lock uploaded after restart", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+}
+
+// Shared: a deferred lock written through A is read and listed through B,
+// deleted through B without a remote call, and one that stays is
+// uploaded once by the background leader.
+func TestDeferredLockAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	f, dir := faultRemote(t, "")
+	st := sharedStores(t, srv, f, 2, Options{LockUploadDelay: time.Second})
+	a, b := st[0], st[1]
+	lf := f.(*lagfs.Fs)
+
+	short, _ := obj("short")
+	put(t, a, short, "short")
+	if got, err := read(t, b, short); err != nil || got != "short" {
+		t.Fatalf("read through B: %q, %v", got, err)
+	}
+	lf.ResetStats()
+	if err := b.Remove(context.Background(), short); err != nil {
+		t.Fatal(err)
+	}
+	if st := lf.Stats(); st.Calls() != 0 {
+		t.Fatalf("deleting a deferred lock through B made remote calls: %+v", st)
+	}
+
+	long, _ := obj("long")
+	put(t, a, long, "long")
+	if got := names(t, b, "repo", Locks); !slices.Equal(got, []string{long.Name}) {
+		t.Fatalf("listing through B: %v", got)
+	}
+	waitFor(t, "the lock uploaded", 10*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+	time.Sleep(3 * tick)
+	if st := lf.Stats(); st.Put != 1 {
+		t.Fatalf("%d uploads of one deferred lock through two instances, want 1", st.Put)
+	}
+}
