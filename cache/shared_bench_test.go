@@ -23,16 +23,31 @@ import (
 
 // overlayKinds are the two ways to keep records: the local journal, and
 // Redis (with the store's records in a fresh keyspace per benchmark).
-func overlayStores(b *testing.B) map[string]func() *Store {
+func overlayStores(b *testing.B, opt Options) map[string]func() *Store {
 	return map[string]func() *Store{
-		"journal": func() *Store { return benchStore(b) },
+		"journal": func() *Store {
+			f, err := fs.NewFs(context.Background(), fmt.Sprintf(":memory:bench%d", rand.Uint64()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			opt := opt
+			opt.StateDir = b.TempDir()
+			s, err := New(f, opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		},
 		"redis": func() *Store {
 			srv := redistest.Start(b, redistest.Options{AppendOnly: true})
 			f, err := fs.NewFs(context.Background(), fmt.Sprintf(":memory:bench%d", rand.Uint64()))
 			if err != nil {
 				b.Fatal(err)
 			}
-			s, err := New(f, Options{Overlay: srv.URL()})
+			opt := opt
+			opt.Overlay = srv.URL()
+			s, err := New(f, opt)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -45,11 +60,14 @@ func overlayStores(b *testing.B) map[string]func() *Store {
 // BenchmarkOverlayLockCycle uploads a lock and deletes it, as every
 // restic command does: the overlay's share of that is a record created
 // durably, a delete prepared and published, and the name's lease (lock)
-// around each.
+// around each; written behind (LockUploadDelay), the remote calls go.
 func BenchmarkOverlayLockCycle(b *testing.B) {
-	for _, kind := range []string{"journal", "redis"} {
-		b.Run(kind, func(b *testing.B) {
-			s := overlayStores(b)[kind]()
+	for _, c := range []struct {
+		kind, name string
+		delay      time.Duration
+	}{{"journal", "journal", 0}, {"redis", "redis", 0}, {"journal", "journal-writebehind", time.Hour}, {"redis", "redis-writebehind", time.Hour}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := overlayStores(b, Options{LockUploadDelay: c.delay})[c.kind]()
 			ctx := context.Background()
 			body := strings.Repeat("l", 180) // a lock file's size
 			b.ReportAllocs()
@@ -73,7 +91,7 @@ func BenchmarkOverlayLockCycle(b *testing.B) {
 // 100,000 records of the folder (as BenchmarkListMerge100k), the records
 // read from Redis at every merge.
 func BenchmarkOverlayListMerge100k(b *testing.B) {
-	s := overlayStores(b)["redis"]()
+	s := overlayStores(b, Options{})["redis"]()
 	o := shared(s)
 	const n = 100_000
 	at := time.Now().Add(time.Hour) // not due for any background work
