@@ -5,7 +5,9 @@
 // Every write and delete through a Store leaves a record in an overlay:
 //
 //   - a POST is acknowledged only after the remote confirmed it (size, and
-//     hash where the remote has one) and its record is durable;
+//     hash where the remote has one) and its record is durable; a lock,
+//     with a LockUploadDelay, once its record and bytes are durable, and
+//     uploaded only if it still exists after the delay (writebehind.go);
 //   - a listing is the remote's listing plus recent creates minus recent
 //     deletes; a lookup answers from the records first;
 //   - a DELETE the remote cannot carry out yet still answers success: a
@@ -18,7 +20,9 @@
 //     counts: lookupCheaper), so its cost grows with what was written,
 //     not with the repository;
 //   - records survive a restart (a bbolt journal), so a deleted lock does
-//     not come back;
+//     not come back; with Options.Overlay they live in Redis instead,
+//     shared by every instance given the same URL, and the guarantee holds
+//     across them (shared.go);
 //   - with a HeartbeatInterval, instances on one remote path see each
 //     other through heartbeat objects below ReservedDir, and count those
 //     that do not share their overlay, since the guarantee does not hold

@@ -24,8 +24,10 @@ type PutOptions struct {
 
 // Put stores size bytes read from body under h. It returns only after the
 // remote confirmed the write (size, and hash where the remote keeps one)
-// and the overlay journaled it. A body that is shorter or longer than size,
-// or whose digest differs from opt.SHA256, stores nothing.
+// and the overlay journaled it; a lock written behind (LockUploadDelay),
+// once the overlay holds it and its bytes durably. A body that is shorter
+// or longer than size, or whose digest differs from opt.SHA256, stores
+// nothing.
 func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, opt PutOptions) error {
 	if err := h.Validate(); err != nil {
 		return err
