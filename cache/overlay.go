@@ -184,39 +184,27 @@ func (d *liveDir) eachMissed(fn func(*record)) {
 func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 	var applied []change
 	var drop []retiredRec // journal entries no longer needed
-	var rewrite []*record // tombstones whose journal entry changes
+	var rewrite []*record // records whose journal entry changes
 	o.mu.Lock()
 	for _, c := range cs {
 		cur := o.byKey[c.rec.key]
 		if cur == nil || !c.rec.unchanged(*cur) {
 			continue // written again, retired, or changed since the decision
 		}
-		switch c.op {
-		case chConfirm:
-			// A restart forgets a confirmed record safely; the record
-			// itself stays for retireGrace.
-			cur.confirmed = c.at
-			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
-		case chFlip:
-			cur.reap = true
-			rewrite = append(rewrite, cur)
-		case chReaped:
-			cur.reap, cur.removedAt = false, c.at
-			rewrite = append(rewrite, cur)
-		case chReapFailed:
-			cur.reapTries++
-			cur.nextReap = c.at
-		case chUploaded:
-			// The journal entry keeps its bytes: a lagging remote may not
-			// serve the lock yet, and held keeps them until the record goes.
-			cur.deferred = false
-			cur.reapTries, cur.nextReap = 0, time.Time{}
-			rewrite = append(rewrite, cur)
-		case chExpire:
+		if next, drops := c.next(*cur); drops {
 			o.dropLocked(cur)
+		} else {
+			*cur = next
+		}
+		// What the journal learns of it. A restart forgets a confirmed
+		// record safely (the record itself stays for retireGrace), and a
+		// retired one's entry went at its confirmation. An uploaded lock's
+		// entry keeps its bytes: a lagging remote may not serve it yet.
+		switch c.op {
+		case chConfirm, chExpire:
 			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
-		case chRetire:
-			o.dropLocked(cur) // its journal entry went at confirmation
+		case chFlip, chReaped, chUploaded:
+			rewrite = append(rewrite, cur)
 		}
 		c.rec = *cur
 		applied = append(applied, c)

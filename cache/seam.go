@@ -204,6 +204,29 @@ type change struct {
 	at  time.Time
 }
 
+// next is the record c makes of r, the transition itself, which every
+// recordStore applies the same way; drops tells that c removes the record
+// instead (chExpire, chRetire).
+func (c change) next(r record) (_ record, drops bool) {
+	switch c.op {
+	case chConfirm:
+		r.confirmed = c.at
+	case chFlip:
+		r.reap = true
+	case chReaped:
+		r.reap, r.removedAt = false, c.at
+	case chReapFailed:
+		r.reapTries++
+		r.nextReap = c.at
+	case chUploaded:
+		r.deferred = false
+		r.reapTries, r.nextReap = 0, time.Time{}
+	case chExpire, chRetire:
+		return r, true
+	}
+	return r, false
+}
+
 // work is what the background loop has to do at one tick.
 type work struct {
 	uploads []record // deferred locks, to upload when uploadDue

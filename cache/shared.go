@@ -590,24 +590,8 @@ func (o *sharedOverlay) apply(ctx context.Context, cs []change) ([]change, error
 	ws := make([]write, 0, len(cs))
 	next := make([]record, 0, len(cs))
 	for _, c := range cs {
-		r := c.rec
-		w := write{key: r.key, expect: stampOf(r)}
-		switch c.op {
-		case chConfirm:
-			r.confirmed = c.at
-		case chFlip:
-			r.reap = true
-		case chReaped:
-			r.reap, r.removedAt = false, c.at
-		case chReapFailed:
-			r.reapTries++
-			r.nextReap = c.at
-		case chUploaded:
-			r.deferred = false
-			r.reapTries, r.nextReap = 0, time.Time{}
-		case chExpire, chRetire:
-			w.drop, w.dropData = true, true
-		}
+		r, drops := c.next(c.rec)
+		w := write{key: r.key, expect: stampOf(c.rec), drop: drops, dropData: drops}
 		r.obj = nil
 		w.r = r
 		ws = append(ws, w)
