@@ -75,16 +75,35 @@ func (s *Store) dropStaleListings(now time.Time) {
 	}
 }
 
-// reap retries a removal the remote refused, with backoff.
-func (s *Store) reap(ctx context.Context, r record) {
+// lockUnchanged takes the lock of r's name for background work on r, and
+// reports whether r is still the name's record (not written again,
+// deleted, retired, or done by another instance meanwhile). unlock is nil
+// when it is not.
+func (s *Store) lockUnchanged(ctx context.Context, r record) (unlock func()) {
 	unlock, err := s.ov.lock(ctx, r.key)
 	if err != nil {
+		return nil
+	}
+	if cur, ok, err := s.ov.get(ctx, r.key); err != nil || !ok || !r.unchanged(cur) {
+		unlock()
+		return nil
+	}
+	return unlock
+}
+
+// retryAt is when background work that failed tries times in a row is
+// tried again: after 2 s, doubling, at most a minute.
+func retryAt(now time.Time, tries int) time.Time {
+	return now.Add(min(time.Second<<min(tries, 6), time.Minute))
+}
+
+// reap retries a removal the remote refused, with backoff.
+func (s *Store) reap(ctx context.Context, r record) {
+	unlock := s.lockUnchanged(ctx, r)
+	if unlock == nil {
 		return
 	}
 	defer unlock()
-	if cur, ok, err := s.ov.get(ctx, r.key); err != nil || !ok || !r.unchanged(cur) {
-		return // written again or retired meanwhile
-	}
 	obj, err := s.stat(ctx, r.key)
 	if err == nil {
 		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
@@ -92,7 +111,7 @@ func (s *Store) reap(ctx context.Context, r record) {
 	c := change{op: chReaped, rec: r, at: time.Now()}
 	if err != nil {
 		tries := r.reapTries + 1
-		c.op, c.at = chReapFailed, c.at.Add(min(time.Second<<min(tries, 6), time.Minute))
+		c.op, c.at = chReapFailed, retryAt(c.at, tries)
 		if !isNotFound(err) {
 			s.log.Warn("reaper could not remove an object yet", "object", r.key, "tries", tries, "err", err)
 		}

@@ -110,17 +110,29 @@ func (s *Store) open(ctx context.Context, h Handle, obj fs.Object, offset, lengt
 	return rc, nil
 }
 
+// keptBytes returns the bytes of a recent upload of size bytes that this
+// instance still holds: the content cache's, else the overlay's (a
+// deferred lock, a small upload through another instance), which then
+// go into the cache. err is the overlay's failure to answer.
+func (s *Store) keptBytes(ctx context.Context, key string, size int64) ([]byte, bool, error) {
+	if b, ok := s.content.get(key); ok && int64(len(b)) == size {
+		return b, true, nil
+	}
+	b, ok, err := s.ov.content(ctx, key)
+	if err != nil || !ok || int64(len(b)) != size {
+		return nil, false, err
+	}
+	s.content.add(key, b)
+	return b, true, nil
+}
+
 // openRecent reads an object written through us that the remote may not
 // show yet: from the content cache, then through the upload's own handle,
 // then by asking the remote again with backoff. It never answers not-found
 // for an object we wrote and did not delete.
 func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, length int64) (io.ReadCloser, error) {
 	key := h.remotePath()
-	if b, ok := s.content.get(key); ok && int64(len(b)) == rec.size {
-		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
-	}
-	if b, ok, err := s.ov.content(ctx, key); err == nil && ok && int64(len(b)) == rec.size {
-		s.content.add(key, b)
+	if b, ok, _ := s.keptBytes(ctx, key, rec.size); ok {
 		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 	}
 	if rec.obj != nil {

@@ -47,24 +47,18 @@ func (s *Store) putDeferred(ctx context.Context, h Handle, data []byte) error {
 // remote like any other). A failure is retried with backoff; the record
 // keeps the lock visible meanwhile.
 func (s *Store) uploadDeferred(ctx context.Context, r record) {
-	unlock, err := s.ov.lock(ctx, r.key)
-	if err != nil {
+	unlock := s.lockUnchanged(ctx, r)
+	if unlock == nil {
 		return
 	}
 	defer unlock()
-	if cur, ok, err := s.ov.get(ctx, r.key); err != nil || !ok || !r.unchanged(cur) {
-		return // deleted, or uploaded by another instance, meanwhile
+	data, ok, err := s.keptBytes(ctx, r.key, r.size)
+	if err != nil {
+		return
 	}
-	data, ok := s.content.get(r.key)
-	if !ok || int64(len(data)) != r.size {
-		data, ok, err = s.ov.content(ctx, r.key)
-		if err != nil {
-			return
-		}
-	}
-	if !ok || int64(len(data)) != r.size {
-		// Nothing left to upload; the record still serves nothing either,
-		// so the lock would only mislead: its settle window retires it.
+	if !ok {
+		// Nothing to upload, nor to serve: the record stays (deferred
+		// records do not expire) and this is logged at every round.
 		s.log.Error("a deferred lock's bytes are gone; it is not uploaded", "object", r.key)
 		return
 	}
@@ -75,7 +69,7 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 	}
 	if err != nil {
 		tries := r.reapTries + 1
-		c.op, c.at = chReapFailed, time.Now().Add(min(time.Second<<min(tries, 6), time.Minute))
+		c.op, c.at = chReapFailed, retryAt(time.Now(), tries)
 		s.log.Warn("could not upload a deferred lock yet; retrying", "object", r.key, "tries", tries, "err", err)
 	}
 	if _, err := s.apply(ctx, []change{c}); err != nil {
