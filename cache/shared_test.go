@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,24 +39,7 @@ func TestSharedOverlayAcrossInstances(t *testing.T) {
 	f := lagRemote(t, ",create_lag=1h,delete_lag=1h")
 	st := sharedStores(t, srv, f, 2, Options{})
 	a, b := st[0], st[1]
-
-	h, _ := obj("shared lock")
-	put(t, a, h, "shared lock")
-	if got, err := read(t, b, h); err != nil || got != "shared lock" {
-		t.Fatalf("read through B of a write through A: %q, %v", got, err)
-	}
-	if got := names(t, b, "repo", Locks); !slices.Equal(got, []string{h.Name}) {
-		t.Fatalf("listing through B = %v, want the lock written through A", got)
-	}
-	if err := b.Remove(context.Background(), h); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := read(t, a, h); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("read through A of an object deleted through B: %v, want not found", err)
-	}
-	if got := names(t, a, "repo", Locks); len(got) != 0 {
-		t.Fatalf("listing through A after a delete through B = %v", got)
-	}
+	sharedView(t, a, b)
 	if !a.Stats().Shared {
 		t.Fatal("Stats().Shared is false with an --overlay")
 	}
