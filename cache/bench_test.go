@@ -22,14 +22,21 @@ import (
 //
 //	go test -run '^$' -bench . -benchmem ./cache/
 
-// benchStore is a Store over a fresh in-memory remote.
+// benchStore is a Store over a fresh in-memory remote, with its journal
+// in a temporary folder.
 func benchStore(b *testing.B) *Store {
+	b.Helper()
+	return memoryStore(b, Options{StateDir: b.TempDir()})
+}
+
+// memoryStore is a Store with opt over a fresh in-memory remote.
+func memoryStore(b *testing.B, opt Options) *Store {
 	b.Helper()
 	f, err := fs.NewFs(context.Background(), fmt.Sprintf(":memory:bench%d", rand.Uint64()))
 	if err != nil {
 		b.Fatalf("memory remote: %v", err)
 	}
-	s, err := New(f, Options{StateDir: b.TempDir()})
+	s, err := New(f, opt)
 	if err != nil {
 		b.Fatalf("new store: %v", err)
 	}

@@ -3,13 +3,10 @@ package cache
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/redistest"
 )
@@ -21,40 +18,20 @@ import (
 //
 //	go test -run '^$' -bench 'Overlay' -benchmem ./cache/
 
-// overlayKinds are the two ways to keep records: the local journal, and
-// Redis (with the store's records in a fresh keyspace per benchmark).
-func overlayStores(b *testing.B, opt Options) map[string]func() *Store {
-	return map[string]func() *Store{
-		"journal": func() *Store {
-			f, err := fs.NewFs(context.Background(), fmt.Sprintf(":memory:bench%d", rand.Uint64()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			opt := opt
-			opt.StateDir = b.TempDir()
-			s, err := New(f, opt)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
-		},
-		"redis": func() *Store {
-			srv := redistest.Start(b, redistest.Options{AppendOnly: true})
-			f, err := fs.NewFs(context.Background(), fmt.Sprintf(":memory:bench%d", rand.Uint64()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			opt := opt
-			opt.Overlay = srv.URL()
-			s, err := New(f, opt)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
-		},
+// overlayStore is a Store with opt over a fresh in-memory remote, its
+// records kept the way kind says: "journal" (memory and bbolt) or "redis"
+// (a redis-server of its own, append-only with appendfsync always).
+func overlayStore(b *testing.B, kind string, opt Options) *Store {
+	b.Helper()
+	switch kind {
+	case "journal":
+		opt.StateDir = b.TempDir()
+	case "redis":
+		opt.Overlay = redistest.Start(b, redistest.Options{AppendOnly: true}).URL()
+	default:
+		b.Fatalf("unknown overlay kind %q", kind)
 	}
+	return memoryStore(b, opt)
 }
 
 // BenchmarkOverlayLockCycle uploads a lock and deletes it, as every
@@ -67,7 +44,7 @@ func BenchmarkOverlayLockCycle(b *testing.B) {
 		delay      time.Duration
 	}{{"journal", "journal", 0}, {"redis", "redis", 0}, {"journal", "journal-writebehind", time.Hour}, {"redis", "redis-writebehind", time.Hour}} {
 		b.Run(c.name, func(b *testing.B) {
-			s := overlayStores(b, Options{LockUploadDelay: c.delay})[c.kind]()
+			s := overlayStore(b, c.kind, Options{LockUploadDelay: c.delay})
 			ctx := context.Background()
 			body := strings.Repeat("l", 180) // a lock file's size
 			b.ReportAllocs()
@@ -91,7 +68,7 @@ func BenchmarkOverlayLockCycle(b *testing.B) {
 // 100,000 records of the folder (as BenchmarkListMerge100k), the records
 // read from Redis at every merge.
 func BenchmarkOverlayListMerge100k(b *testing.B) {
-	s := overlayStores(b, Options{})["redis"]()
+	s := overlayStore(b, "redis", Options{})
 	o := shared(s)
 	const n = 100_000
 	at := time.Now().Add(time.Hour) // not due for any background work
