@@ -405,6 +405,22 @@ var (
 	recoveredRE = regexp.MustCompile(`^\S+\(.*\) operation successful after \d+ retries$`)
 )
 
+// retriesDuring tolerates, in the commands that ran during a fault (from
+// to to), restic's retries of a request whose error matches, counted in
+// n, and its lines saying an operation succeeded after retries.
+func retriesDuring(from, to time.Time, match func(err string) bool, n *int) tolerate {
+	return func(cr consistency.CommandResult, line string) bool {
+		if !overlaps(cr, from, to) {
+			return false
+		}
+		if m := retryRE.FindStringSubmatch(line); m != nil && match(m[1]) {
+			*n++
+			return true
+		}
+		return recoveredRE.MatchString(line)
+	}
+}
+
 // overlaps reports whether command cr ran at some moment in [from, to].
 func overlaps(cr consistency.CommandResult, from, to time.Time) bool {
 	return !cr.Start.After(to) && !cr.Start.Add(cr.Duration).Before(from)

@@ -1,15 +1,12 @@
 package shared
 
 import (
-	"context"
 	"net/http"
 	"regexp"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
 	"github.com/steadyrest/steadyrest/redistest"
 )
 
@@ -55,16 +52,7 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	s := startShared(t, "kill", redistest.Options{}, "--lock-upload-delay", "0")
 	const repo = "kill"
 	c := newStorm(t, restic, s.lb.Repo(repo))
-	var finished atomic.Int64
-	c.Logf = func(format string, args ...any) {
-		t.Logf(format, args...)
-		finished.Add(1)
-	}
-	if err := c.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w := s.watch(repo)
-	done := runStormAsync(t, c)
+	finished, w, done := s.startStorm(t, c, repo)
 
 	// From plan 4's forget on, wait for a lock DELETE answered while the
 	// remote still holds the lock (it hid so fresh a lock, so the delete
@@ -138,16 +126,7 @@ func TestKillInstanceMidStorm(t *testing.T) {
 	}
 	lost := 0
 	s.checkStorm(t, c, res, w, repo, s.lb.Repo(repo), stormChecks{
-		tol: func(cr consistency.CommandResult, line string) bool {
-			if !overlaps(cr, killed, dropped) {
-				return false
-			}
-			if m := retryRE.FindStringSubmatch(line); m != nil && lostRequestRE.MatchString(m[1]) {
-				lost++
-				return true
-			}
-			return recoveredRE.MatchString(line)
-		},
+		tol: retriesDuring(killed, dropped, lostRequestRE.MatchString, &lost),
 		listingOK: func(l listing) bool {
 			return l.server == vic.Spec.Name && !l.end.Before(killed)
 		},

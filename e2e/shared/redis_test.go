@@ -1,16 +1,13 @@
 package shared
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
 	"github.com/steadyrest/steadyrest/redistest"
 )
 
@@ -32,16 +29,7 @@ func TestRedisDownMidStorm(t *testing.T) {
 	const repo = "r"
 	c := newStorm(t, restic, s.cl.Repo(0, repo))
 	c.PlanRepo = func(i int) string { return s.cl.Repo((i+1)%3, repo) }
-	var finished atomic.Int64
-	c.Logf = func(format string, args ...any) {
-		t.Logf(format, args...)
-		finished.Add(1)
-	}
-	if err := c.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w := s.watch(repo)
-	done := runStormAsync(t, c)
+	finished, w, done := s.startStorm(t, c, repo)
 
 	// Stop Redis while plan 4's forget starts up.
 	for finished.Load() < 9 {
@@ -78,16 +66,7 @@ func TestRedisDownMidStorm(t *testing.T) {
 	res := <-done
 	retried := 0
 	s.checkStorm(t, c, res, w, repo, s.cl.Repo(1, repo), stormChecks{
-		tol: func(cr consistency.CommandResult, line string) bool {
-			if !overlaps(cr, down, ready) {
-				return false
-			}
-			if m := retryRE.FindStringSubmatch(line); m != nil && strings.Contains(m[1], "503") {
-				retried++
-				return true
-			}
-			return recoveredRE.MatchString(line)
-		},
+		tol: retriesDuring(down, ready, func(err string) bool { return strings.Contains(err, "503") }, &retried),
 		listingOK: func(l listing) bool {
 			return l.status == http.StatusServiceUnavailable && !l.end.Before(down) && !l.start.After(ready)
 		},

@@ -3,6 +3,7 @@ package shared
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,22 @@ func startShared(t *testing.T, path string, redisOpt redistest.Options, extra ..
 		Overlay: s.redis.URL(), RequestLog: true, Extra: extra})
 	s.lb = s.cl.Balancer(t)
 	return s
+}
+
+// startStorm inits c's repository and runs its storm in the background,
+// with a watcher of repo's locks on every instance; finished counts the
+// commands done so far.
+func (s *sharedCluster) startStorm(t *testing.T, c *consistency.StormConfig, repo string) (finished *atomic.Int64, w *lockWatcher, done <-chan consistency.StormResult) {
+	t.Helper()
+	finished = new(atomic.Int64)
+	c.Logf = func(format string, args ...any) {
+		t.Logf(format, args...)
+		finished.Add(1)
+	}
+	if err := c.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return finished, s.watch(repo), runStormAsync(t, c)
 }
 
 // views are the repository through every live instance, for
