@@ -90,13 +90,11 @@ type Metrics struct {
 	blobWrittenBytes *prometheus.CounterVec
 	blobDeleted      *prometheus.CounterVec
 
-	remoteOps      *prometheus.CounterVec
-	remoteDuration *prometheus.HistogramVec
-	remoteRetries  *prometheus.CounterVec
-	visibilityLag  *prometheus.HistogramVec
-	overlayEvents  *prometheus.CounterVec
-	sharedOps      *prometheus.CounterVec
-	sharedDuration *prometheus.HistogramVec
+	remote        calls
+	remoteRetries *prometheus.CounterVec
+	visibilityLag *prometheus.HistogramVec
+	overlayEvents *prometheus.CounterVec
+	shared        calls
 
 	overlay *overlayCollector
 
@@ -156,15 +154,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		Help: "Objects removed by successful DELETE requests.",
 	}, repoType)
 
-	m.remoteOps = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "remote", Name: "operations_total",
-		Help: "Calls to the rclone remote, by operation and result (ok, not_found, error).",
-	}, []string{"op", "result"})
-	m.remoteDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "remote", Name: "operation_duration_seconds",
-		Help:    "Duration of calls to the rclone remote.",
-		Buckets: remoteBuckets,
-	}, []string{"op"})
+	m.remote = newCalls("remote", "the rclone remote", "ok, not_found, error", knownOps, remoteBuckets)
 	m.remoteRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "remote", Name: "retries_total",
 		Help: "Calls to the rclone remote repeated after a failure.",
@@ -178,22 +168,14 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		Namespace: namespace, Subsystem: "overlay", Name: "events_total",
 		Help: "Times the overlay corrected or outlived the remote, by event.",
 	}, []string{"event"})
-	m.sharedOps = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "shared_overlay", Name: "operations_total",
-		Help: "Calls to the shared overlay (Redis), by operation and result (ok, error).",
-	}, []string{"op", "result"})
-	m.sharedDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "shared_overlay", Name: "operation_duration_seconds",
-		Help:    "Duration of calls to the shared overlay (Redis).",
-		Buckets: sharedBuckets,
-	}, []string{"op"})
+	m.shared = newCalls("shared_overlay", "the shared overlay (Redis)", "ok, error", knownSharedOps, sharedBuckets)
 	m.overlay = &overlayCollector{}
 
 	reg.MustRegister(
 		m.httpRequests, m.httpDuration, m.inFlight,
 		m.blobRead, m.blobReadBytes, m.blobWritten, m.blobWrittenBytes, m.blobDeleted,
-		m.remoteOps, m.remoteDuration, m.remoteRetries, m.visibilityLag, m.overlayEvents,
-		m.sharedOps, m.sharedDuration, m.overlay, buildInfoCollector{},
+		m.remote.total, m.remote.duration, m.remoteRetries, m.visibilityLag, m.overlayEvents,
+		m.shared.total, m.shared.duration, m.overlay, buildInfoCollector{},
 	)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -210,10 +192,10 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	// "no series" never hides "no event yet".
 	for _, op := range knownOps {
 		for _, r := range knownResults {
-			m.remoteOps.WithLabelValues(op, r)
+			m.remote.total.WithLabelValues(op, r)
 		}
 		m.remoteRetries.WithLabelValues(op)
-		m.remoteDuration.WithLabelValues(op)
+		m.remote.duration.WithLabelValues(op)
 	}
 	for _, k := range knownKinds {
 		m.visibilityLag.WithLabelValues(k)
@@ -329,9 +311,7 @@ func (m *Metrics) ObserveRemote(op, result string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	op = oneOf(op, knownOps, other)
-	m.remoteOps.WithLabelValues(op, oneOf(result, knownResults, other)).Inc()
-	m.remoteDuration.WithLabelValues(op).Observe(d.Seconds())
+	m.remote.observe(op, result, d)
 }
 
 // RemoteRetry counts one retry of a remote call.
@@ -358,9 +338,39 @@ func (m *Metrics) ObserveShared(op, result string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	op = oneOf(op, knownSharedOps, other)
-	m.sharedOps.WithLabelValues(op, oneOf(result, knownResults, other)).Inc()
-	m.sharedDuration.WithLabelValues(op).Observe(d.Seconds())
+	m.shared.observe(op, result, d)
+}
+
+// calls counts and times the calls to one backend (the rclone remote, the
+// shared overlay) by operation and result.
+type calls struct {
+	ops      []string // the known operations; others are counted as "other"
+	total    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// newCalls names the pair <subsystem>_operations_total and
+// <subsystem>_operation_duration_seconds; what names the backend in their
+// help, results the result labels it reports.
+func newCalls(subsystem, what, results string, ops []string, buckets []float64) calls {
+	return calls{
+		ops: ops,
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "operations_total",
+			Help: "Calls to " + what + ", by operation and result (" + results + ").",
+		}, []string{"op", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "operation_duration_seconds",
+			Help:    "Duration of calls to " + what + ".",
+			Buckets: buckets,
+		}, []string{"op"}),
+	}
+}
+
+func (c calls) observe(op, result string, d time.Duration) {
+	op = oneOf(op, c.ops, other)
+	c.total.WithLabelValues(op, oneOf(result, knownResults, other)).Inc()
+	c.duration.WithLabelValues(op).Observe(d.Seconds())
 }
 
 // OverlayEvent counts one overlay event (one of cache.Events).
