@@ -56,14 +56,15 @@ func hexNames(n int, seed uint64) []string {
 	return out
 }
 
-// fillOverlay adds n records in repo/data: half fresh creates the listing
-// does not show yet, a quarter creates it shows, a quarter tombstones it
-// still shows. It returns the remote listing (100% of listed names) that
-// goes with it. The records are dated an hour ahead so that neither the
-// store's background confirmer nor the settle window retires them while
-// the benchmark runs (retiring 25,000 of them one journal batch at a time
-// takes minutes; see BenchmarkRetireBatch).
-func fillOverlay(s *Store, n int) []Entry {
+// benchFolder returns n records in repo/data: half fresh creates the
+// listing does not show yet, a quarter creates it shows, a quarter
+// tombstones it still shows; and the remote listing (100% of listed
+// names, sorted as listRemote returns them) that goes with them. The
+// records are dated an hour ahead so that neither the store's background
+// confirmer nor the settle window retires them while a benchmark runs
+// (retiring 25,000 of them one journal batch at a time takes minutes; see
+// BenchmarkRetireBatch).
+func benchFolder(n int) ([]record, []Entry) {
 	at := time.Now().Add(time.Hour)
 	dir := typeDir("repo", Data)
 	listed := hexNames(n, 1)
@@ -72,9 +73,10 @@ func fillOverlay(s *Store, n int) []Entry {
 	for _, name := range listed {
 		entries = append(entries, Entry{Name: name, Size: 100})
 	}
+	var recs []record
 	add := func(name string, kind recKind) {
 		h := Handle{Repo: "repo", Type: Data, Name: name}
-		mem(s).set(&record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at}, nil)
+		recs = append(recs, record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at})
 	}
 	for _, name := range fresh {
 		add(name, created)
@@ -87,7 +89,17 @@ func fillOverlay(s *Store, n int) []Entry {
 		}
 	}
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
-	return entries // sorted, as listRemote returns them
+	return recs, entries
+}
+
+// fillOverlay puts benchFolder's n records in s's local overlay and
+// returns the listing that goes with them.
+func fillOverlay(s *Store, n int) []Entry {
+	recs, entries := benchFolder(n)
+	for i := range recs {
+		mem(s).set(&recs[i], nil)
+	}
+	return entries
 }
 
 // BenchmarkListMerge100k merges a 100,000-entry remote listing with

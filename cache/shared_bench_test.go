@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,24 +70,11 @@ func BenchmarkOverlayListMerge100k(b *testing.B) {
 	s := overlayStore(b, "redis", Options{})
 	o := shared(s)
 	const n = 100_000
-	at := time.Now().Add(time.Hour) // not due for any background work
 	dir := typeDir("repo", Data)
-	listed := hexNames(n, 1)
-	fresh := hexNames(n/2, 2)
-	var ws []write
-	add := func(name string, kind recKind) {
-		h := Handle{Repo: "repo", Type: Data, Name: name}
-		ws = append(ws, write{key: h.remotePath(), r: record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at}})
-	}
-	for _, name := range fresh {
-		add(name, created)
-	}
-	for i, name := range listed[:n/2] {
-		if i%2 == 0 {
-			add(name, created)
-		} else {
-			add(name, tombstone)
-		}
+	recs, entries := benchFolder(n)
+	ws := make([]write, len(recs))
+	for i, r := range recs {
+		ws[i] = write{key: r.key, r: r}
 	}
 	ctx := context.Background()
 	for len(ws) > 0 {
@@ -98,11 +84,6 @@ func BenchmarkOverlayListMerge100k(b *testing.B) {
 		}
 		ws = ws[k:]
 	}
-	entries := make([]Entry, 0, n)
-	for _, name := range listed {
-		entries = append(entries, Entry{Name: name, Size: 100})
-	}
-	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	l := listing{entries: entries, start: time.Now()}
 	want := n + n/2 - n/4
 	b.ReportAllocs()
