@@ -6,7 +6,6 @@ package pcloud
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,9 +27,6 @@ func TestMain(m *testing.M) {
 		e2e.Binary{Pkg: "./cmd/rclone-lag", Dst: &rcloneLagBin, Race: true}))
 }
 
-// remoteName is the rclone.conf section the emulator is written under.
-const remoteName = "pcloudemu"
-
 // pcloudKnobs is the pCloud-like behaviour of the tests: new files missing
 // from listings (and from rclone's lookups by name) and deleted ones still
 // listed for 2s, deletes and download links of files younger than that
@@ -48,55 +44,23 @@ func pcloudKnobs() pcloudemu.Options {
 	}
 }
 
-// emulator is a running pCloud emulator and an rclone.conf naming it.
-type emulator struct {
-	*pcloudemu.Server
-	conf string // rclone.conf with a [pcloudemu] section
-}
-
-// startEmulator runs the emulator in the test process with opt and writes
-// its rclone.conf; both go away at cleanup, where the emulator's counters
-// are logged.
-func startEmulator(t *testing.T, opt pcloudemu.Options) *emulator {
-	t.Helper()
-	srv, err := pcloudemu.New(opt)
-	if err != nil {
-		t.Fatalf("start pcloud emulator: %v", err)
-	}
-	e := &emulator{Server: srv, conf: filepath.Join(t.TempDir(), "rclone.conf")}
-	t.Cleanup(func() {
-		st := srv.Stats()
-		t.Logf("emulator: %d injected errors, %d fresh deletes refused, %d fresh links refused, calls %v",
-			st.InjectedErrors, st.FreshDeleteRefusals, st.FreshLinkRefusals, st.Calls)
-		if err := srv.Close(); err != nil {
-			t.Errorf("close emulator: %v", err)
-		}
-	})
-	if err := srv.WriteRcloneConf(e.conf, remoteName); err != nil {
-		t.Fatalf("write rclone.conf: %v", err)
-	}
-	t.Logf("pcloud emulator on %s (lag %v, fresh delete fails %v, fresh link fails %v, error rate %v, latency %v)",
-		srv.URL(), opt.ListLag, opt.FreshDeleteFails, opt.FreshLinkFails, opt.ErrorRate, opt.Latency)
-	return e
-}
-
 // startSteadyrest runs steadyrest on the emulator's folder path through
 // the named remote of the emulator's rclone.conf. With requestLog it logs
 // every request (for checkRequestLog).
-func startSteadyrest(t *testing.T, e *emulator, path string, requestLog bool, flags ...string) *e2e.Server {
+func startSteadyrest(t *testing.T, e *e2e.Emulator, path string, requestLog bool, flags ...string) *e2e.Server {
 	t.Helper()
-	extra := append([]string{"--rclone-config", e.conf}, flags...)
+	extra := append([]string{"--rclone-config", e.Conf}, flags...)
 	if !requestLog {
 		extra = append(extra, "--no-request-log")
 	}
-	return e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, remoteName+":"+path, t.TempDir(), extra...))
+	return e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, e2e.EmulatorRemote+":"+path, t.TempDir(), extra...))
 }
 
 // startRclone runs rclone serve restic (rclone-lag: rclone v1.76.0's own
 // CLI, the version steadyrest links) on the emulator's folder path. The
 // command-line --config wins over the spec's RCLONE_CONFIG=/nonexistent.
-func startRclone(t *testing.T, e *emulator, path string) *e2e.Server {
+func startRclone(t *testing.T, e *e2e.Emulator, path string) *e2e.Server {
 	t.Helper()
-	spec := e2e.RcloneServeResticSpec(rcloneLagBin, remoteName+":"+path, "--config", e.conf)
+	spec := e2e.RcloneServeResticSpec(rcloneLagBin, e2e.EmulatorRemote+":"+path, "--config", e.Conf)
 	return e2e.StartServer(t, spec)
 }

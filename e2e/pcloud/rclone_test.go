@@ -28,7 +28,7 @@ const (
 func TestStormRcloneServeRestic(t *testing.T) {
 	t.Parallel()
 	restic := e2e.DefaultRestic(t)
-	emu := startEmulator(t, pcloudKnobs())
+	emu := e2e.StartEmulator(t, pcloudKnobs())
 	srv := startRclone(t, emu, "rclone")
 
 	ctx, cancel := context.WithTimeout(context.Background(), rcloneStormLimit)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steadyrest/steadyrest/e2e"
 	"github.com/steadyrest/steadyrest/pcloudemu"
 )
 
@@ -25,7 +26,7 @@ import (
 // no file id; removing it sent deletefile?fileid=).
 func TestSigtermDuringRejectedUpload(t *testing.T) {
 	t.Parallel()
-	emu := startEmulator(t, pcloudemu.Options{
+	emu := e2e.StartEmulator(t, pcloudemu.Options{
 		ListLag:          2 * time.Second,
 		FreshDeleteFails: true,
 		Latency:          2 * time.Millisecond,

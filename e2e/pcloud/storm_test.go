@@ -86,7 +86,7 @@ func latestPerPlan(t *testing.T, c *consistency.StormConfig, since time.Time) ma
 func TestStormSteadyrest(t *testing.T) {
 	t.Parallel()
 	restic := e2e.DefaultRestic(t)
-	emu := startEmulator(t, pcloudKnobs())
+	emu := e2e.StartEmulator(t, pcloudKnobs())
 	srv := startSteadyrest(t, emu, "steadyrest", true)
 	ctx := context.Background()
 

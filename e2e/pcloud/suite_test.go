@@ -15,7 +15,7 @@ import (
 // would fail a subtest without saying anything about consistency.
 func TestResticSuiteSteadyrest(t *testing.T) {
 	t.Parallel()
-	emu := startEmulator(t, pcloudemu.Options{
+	emu := e2e.StartEmulator(t, pcloudemu.Options{
 		ListLag:          2 * time.Second,
 		FreshDeleteFails: true,
 		FreshLinkFails:   true,

@@ -2,7 +2,7 @@
 // several steadyrest processes in front of one remote path, sharing (or,
 // for contrast, not sharing) one overlay in Redis, driven by the real
 // restic directly or through a round-robin load balancer. The exported
-// harness (Balancer, StartEmulator, StartCluster) is usable from other test
+// harness (Balancer, StartCluster) is usable from other test
 // packages, such as benchmarks.
 package shared
 

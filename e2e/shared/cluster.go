@@ -2,8 +2,6 @@ package shared
 
 import (
 	"fmt"
-	"path"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +9,6 @@ import (
 	"github.com/steadyrest/steadyrest/e2e"
 	"github.com/steadyrest/steadyrest/pcloudemu"
 )
-
-// RemoteName is the rclone.conf section StartEmulator writes.
-const RemoteName = "pcloudemu"
 
 // LaggingPcloud is the remote of issue 12's measurements: pCloud with a
 // 3 s lag. New files are missing from listings and lookups by name, and
@@ -28,54 +23,12 @@ func LaggingPcloud() pcloudemu.Options {
 	}
 }
 
-// Emulator is a pCloud API emulator in the test process, its lag kept on
-// the server side so that every steadyrest process in front of it sees
-// the same lagging remote (the lag backend keeps its lag per process and
-// cannot serve several instances), and an rclone.conf naming it.
-type Emulator struct {
-	*pcloudemu.Server
-	Conf string // rclone.conf with a [RemoteName] section
-}
-
-// StartEmulator runs the emulator with opt until the test's cleanup,
-// which logs its counters.
-func StartEmulator(t testing.TB, opt pcloudemu.Options) *Emulator {
-	t.Helper()
-	srv, err := pcloudemu.New(opt)
-	if err != nil {
-		t.Fatalf("start pcloud emulator: %v", err)
-	}
-	e := &Emulator{Server: srv, Conf: filepath.Join(t.TempDir(), "rclone.conf")}
-	t.Cleanup(func() {
-		st := srv.Stats()
-		t.Logf("emulator: %d fresh deletes refused, %d fresh links refused, %d injected errors, calls %v",
-			st.FreshDeleteRefusals, st.FreshLinkRefusals, st.InjectedErrors, st.Calls)
-		if err := srv.Close(); err != nil {
-			t.Errorf("close emulator: %v", err)
-		}
-	})
-	if err := srv.WriteRcloneConf(e.Conf, RemoteName); err != nil {
-		t.Fatalf("write rclone.conf: %v", err)
-	}
-	t.Logf("pcloud emulator on %s (list lag %v, fresh deletes refused %v, fresh links refused %v)",
-		srv.URL(), opt.ListLag, opt.FreshDeleteFails, opt.FreshLinkFails)
-	return e
-}
-
-// Stored reports whether the emulator really holds the file at p (a path
-// below the emulator's root, e.g. "multi/repo/locks/abc"), whatever its
-// listings show.
-func (e *Emulator) Stored(p string) bool {
-	_, ok := e.Stat(path.Join("/", p))
-	return ok
-}
-
 // ClusterOptions describe N steadyrest instances in front of one remote
 // path, as several hosts' sidecars would be.
 type ClusterOptions struct {
 	Bin        string // steadyrest binary
 	N          int
-	Emulator   *Emulator
+	Emulator   *e2e.Emulator
 	Path       string // folder on the emulator, e.g. "multi"
 	Overlay    string // --overlay URL shared by all instances; "" for none
 	RequestLog bool   // log every request (for e2e.MergeRequests)
@@ -106,7 +59,7 @@ func StartCluster(t testing.TB, opt ClusterOptions) *Cluster {
 		if !opt.RequestLog {
 			extra = append(extra, "--no-request-log")
 		}
-		spec := e2e.SteadyrestSpec(opt.Bin, RemoteName+":"+opt.Path, state, append(extra, opt.Extra...)...)
+		spec := e2e.SteadyrestSpec(opt.Bin, e2e.EmulatorRemote+":"+opt.Path, state, append(extra, opt.Extra...)...)
 		spec.Name = fmt.Sprintf("steadyrest-%d", i)
 		c.Instances = append(c.Instances, e2e.StartServer(t, spec))
 		c.StateDirs = append(c.StateDirs, state)

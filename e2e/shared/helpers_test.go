@@ -184,7 +184,7 @@ func lockNames(reqs map[string][]e2e.Request) []string {
 // holds none of the locks written into repoDir (the remote folder of the
 // repository): every delete the remote refused as too fresh was retried
 // by some instance until it took.
-func waitLocksReaped(t *testing.T, emu *Emulator, repoDir string, names []string, d time.Duration) {
+func waitLocksReaped(t *testing.T, emu *e2e.Emulator, repoDir string, names []string, d time.Duration) {
 	t.Helper()
 	if len(names) == 0 {
 		t.Errorf("no lock was written into %s: nothing to check", repoDir)

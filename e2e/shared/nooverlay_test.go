@@ -52,7 +52,7 @@ func TestNoSharedOverlayFails(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
 	opt := LaggingPcloud()
 	lag := opt.ListLag
-	emu := StartEmulator(t, opt)
+	emu := e2e.StartEmulator(t, opt)
 	cl := StartCluster(t, ClusterOptions{Bin: steadyrestBin, N: 2, Emulator: emu, Path: "alone", RequestLog: true})
 
 	t.Run("right-after-init", func(t *testing.T) {

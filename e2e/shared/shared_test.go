@@ -17,7 +17,7 @@ import (
 // sharedCluster is three instances with one --overlay on one lagging
 // remote path, and a per-request balancer over them.
 type sharedCluster struct {
-	emu   *Emulator
+	emu   *e2e.Emulator
 	redis *redistest.Server
 	cl    *Cluster
 	lb    *Balancer
@@ -28,7 +28,7 @@ type sharedCluster struct {
 func startShared(t *testing.T, path string, redisOpt redistest.Options, extra ...string) *sharedCluster {
 	t.Helper()
 	s := &sharedCluster{path: path, dead: map[int]bool{}}
-	s.emu = StartEmulator(t, LaggingPcloud())
+	s.emu = e2e.StartEmulator(t, LaggingPcloud())
 	s.redis = redistest.Start(t, redisOpt)
 	s.cl = StartCluster(t, ClusterOptions{Bin: steadyrestBin, N: 3, Emulator: s.emu, Path: path,
 		Overlay: s.redis.URL(), RequestLog: true, Extra: extra})
