@@ -97,7 +97,7 @@ func benchFolder(n int) ([]record, []Entry) {
 func fillOverlay(s *Store, n int) []Entry {
 	recs, entries := benchFolder(n)
 	for i := range recs {
-		mem(s).set(&recs[i], nil)
+		mem(s).set(recs[i], nil)
 	}
 	return entries
 }
@@ -138,7 +138,7 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			name := hexNames(1, 9)[0]
 			h := Handle{Repo: "repo", Type: Data, Name: name}
-			mem(s).set(&record{kind: created, key: h.remotePath(), dir: typeDir("repo", Data), name: name, size: 42, at: time.Now()}, nil)
+			mem(s).set(record{kind: created, key: h.remotePath(), dir: typeDir("repo", Data), name: name, size: 42, at: time.Now()}, nil)
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -225,7 +225,7 @@ func BenchmarkRetireBatch(b *testing.B) {
 		at := time.Now()
 		for _, name := range names {
 			h := Handle{Repo: "repo", Type: Data, Name: name}
-			mem(s).set(&record{kind: created, key: h.remotePath(), dir: dir, name: name, size: 10, at: at}, nil)
+			mem(s).set(record{kind: created, key: h.remotePath(), dir: dir, name: name, size: 10, at: at}, nil)
 		}
 		time.Sleep(time.Microsecond)
 		b.StartTimer()

@@ -164,7 +164,7 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	// without the upload's handle (as after a restart).
 	rec, _, _ := s.ov.get(context.Background(), h.remotePath())
 	rec.obj = nil
-	mem(s2).set(&rec, nil)
+	mem(s2).set(rec, nil)
 	o, err := s2.Lookup(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func (o *overlay) reload(onData func(key string, data []byte)) error {
 		if !ok {
 			return fmt.Errorf("journal record %q: not an object path", key)
 		}
-		r := &record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm, deferred: jr.Def}
+		r := record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm, deferred: jr.Def}
 		switch jr.Kind {
 		case "c":
 			r.kind = created
@@ -109,7 +109,7 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 			return err
 		}
 	}
-	o.set(&r, data)
+	o.set(r, data)
 	return nil
 }
 
@@ -130,7 +130,7 @@ func (o *overlay) prepareDelete(_ context.Context, r record) error {
 }
 
 func (o *overlay) tombstone(_ context.Context, r record) error {
-	o.set(&r, nil)
+	o.set(r, nil)
 	if o.journal == nil || r.reap {
 		return nil // the prepared entry already says reap
 	}
@@ -329,8 +329,11 @@ func (o *overlay) close() error {
 	return nil
 }
 
-// set replaces the record for key; data is a deferred lock's content.
-func (o *overlay) set(r *record, data []byte) {
+// set replaces the record for key with a copy of r, which the overlay
+// owns from then on (apply changes it in place, under mu); data is a
+// deferred lock's content.
+func (o *overlay) set(rec record, data []byte) {
+	r := &rec
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.byKey[r.key] = r
