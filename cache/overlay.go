@@ -183,8 +183,8 @@ func (d *liveDir) eachMissed(fn func(*record)) {
 
 func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 	var applied []change
-	var drop []retiredRec // journal entries no longer needed
-	var rewrite []*record // records whose journal entry changes
+	var drop []retiredRec      // journal entries no longer needed
+	var rewrite []journalEntry // records whose journal entry changes, as of now
 	o.mu.Lock()
 	for _, c := range cs {
 		cur := o.byKey[c.rec.key]
@@ -204,24 +204,21 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 		case chConfirm, chExpire:
 			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
 		case chFlip, chReaped, chUploaded:
-			rewrite = append(rewrite, cur)
+			jr := journalRecord{Kind: "t", At: cur.at, Reap: cur.reap, Rm: cur.removedAt}
+			if cur.kind == created {
+				jr = journalRecord{Kind: "c", Size: cur.size, At: cur.at, Data: o.held[cur.key]}
+			}
+			rewrite = append(rewrite, journalEntry{key: cur.key, jr: jr})
 		}
 		c.rec = *cur
 		applied = append(applied, c)
 	}
-	jrs := make([]journalRecord, len(rewrite))
-	for i, r := range rewrite {
-		jrs[i] = journalRecord{Kind: "t", At: r.at, Reap: r.reap, Rm: r.removedAt}
-		if r.kind == created {
-			jrs[i] = journalRecord{Kind: "c", Size: r.size, At: r.at, Data: o.held[r.key]}
-		}
-	}
 	o.mu.Unlock()
 	o.journalDrop(drop)
 	if o.journal != nil {
-		for i, r := range rewrite {
-			if err := o.journal.put(r.key, jrs[i]); err != nil {
-				o.log.Warn("could not update the journal", "key", r.key, "err", err)
+		for _, e := range rewrite {
+			if err := o.journal.put(e.key, e.jr); err != nil {
+				o.log.Warn("could not update the journal", "key", e.key, "err", err)
 			}
 		}
 	}
@@ -327,6 +324,12 @@ func (o *overlay) close() error {
 		return o.journal.close()
 	}
 	return nil
+}
+
+// journalEntry is a journal record with its key, taken under mu.
+type journalEntry struct {
+	key string
+	jr  journalRecord
 }
 
 // set replaces the record for key with a copy of r, which the overlay
