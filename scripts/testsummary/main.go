@@ -2,7 +2,10 @@
 // result lines and the full output of failing tests as they come, and ends
 // with a summary: packages and tests passed, failed and skipped (skips are
 // listed with their reason, so a skipped test is never mistaken for a
-// pass), and the slowest tests. It exits 1 if anything failed.
+// pass), the slowest tests, and each failed test with the last lines its
+// test file logged (its t.Error and t.Fatal messages, which a long server
+// log copied after them would otherwise bury). It exits 1 if anything
+// failed.
 package main
 
 import (
@@ -11,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -41,11 +45,42 @@ type summary struct {
 	pass, fail int
 	skipped    []skip
 	failed     []string
+	why        map[string][]string // failed test -> lines its test file logged
 	elapsed    map[testKey]float64
 }
 
+// maxWhy caps the lines shown per failed test in the summary, and
+// maxWhyLen each line.
+const (
+	maxWhy    = 6
+	maxWhyLen = 400
+)
+
+// testFileLine matches a line logged from a test file ("    x_test.go:12: ..."),
+// as opposed to a helper's output or a server log a test copies.
+var testFileLine = regexp.MustCompile(`^\s+[\w.-]+_test\.go:\d+: `)
+
+// reasons returns the last lines of out logged from a test file.
+func reasons(out string) []string {
+	var why []string
+	for _, l := range strings.Split(out, "\n") {
+		if !testFileLine.MatchString(l) {
+			continue
+		}
+		l = strings.TrimSpace(l)
+		if len(l) > maxWhyLen {
+			l = l[:maxWhyLen] + "…"
+		}
+		why = append(why, l)
+	}
+	if len(why) > maxWhy {
+		why = why[len(why)-maxWhy:]
+	}
+	return why
+}
+
 func main() {
-	s := &summary{out: os.Stdout, buf: map[testKey]*strings.Builder{}, elapsed: map[testKey]float64{}}
+	s := &summary{out: os.Stdout, buf: map[testKey]*strings.Builder{}, why: map[string][]string{}, elapsed: map[testKey]float64{}}
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1024*1024), 16*1024*1024)
 	for sc.Scan() {
@@ -109,10 +144,12 @@ func (s *summary) line(b []byte) {
 			return
 		}
 		s.fail++
-		s.failed = append(s.failed, e.Package+" "+e.Test)
+		name := e.Package + " " + e.Test
+		s.failed = append(s.failed, name)
 		fmt.Fprintf(s.out, "==== FAIL %s %s (%.2fs) ====\n", e.Package, e.Test, e.Elapsed)
 		if sb := s.buf[k]; sb != nil {
 			fmt.Fprint(s.out, sb.String())
+			s.why[name] = reasons(sb.String())
 		}
 		delete(s.buf, k)
 	}
@@ -190,6 +227,9 @@ func (s *summary) report() bool {
 	}
 	for _, n := range s.failed {
 		fmt.Fprintln(w, "FAILED test: "+n)
+		for _, l := range s.why[n] {
+			fmt.Fprintln(w, "    "+l)
+		}
 	}
 	ok := len(s.pkgFail) == 0 && s.fail == 0
 	if ok {

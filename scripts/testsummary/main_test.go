@@ -8,7 +8,7 @@ import (
 func feed(t *testing.T, lines ...string) (*summary, string, bool) {
 	t.Helper()
 	var out strings.Builder
-	s := &summary{out: &out, buf: map[testKey]*strings.Builder{}, elapsed: map[testKey]float64{}}
+	s := &summary{out: &out, buf: map[testKey]*strings.Builder{}, why: map[string][]string{}, elapsed: map[testKey]float64{}}
 	for _, l := range lines {
 		s.line([]byte(l))
 	}
@@ -52,5 +52,27 @@ func TestSummaryFailureShowsOutput(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The summary repeats a failed test's own messages after its name, not the
+// server log the test copied after them.
+func TestSummaryRepeatsFailureMessages(t *testing.T) {
+	_, out, _ := feed(t,
+		`{"Action":"output","Package":"p","Test":"TestD","Output":"    d_test.go:40: history is not linearizable: Illegal\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestD","Output":"    server.go:274: ---- srv log ----\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestD","Output":"        time=... level=INFO msg=request\n"}`,
+		`{"Action":"fail","Package":"p","Test":"TestD","Elapsed":0.1}`,
+		`{"Action":"fail","Package":"p"}`,
+	)
+	_, tail, ok := strings.Cut(out, "FAILED test: p TestD\n")
+	if !ok {
+		t.Fatalf("no FAILED line:\n%s", out)
+	}
+	if !strings.HasPrefix(tail, "    d_test.go:40: history is not linearizable: Illegal\n") {
+		t.Errorf("the failed test's message does not follow its name:\n%s", out)
+	}
+	if strings.Contains(tail, "msg=request") || strings.Contains(tail, "server.go") {
+		t.Errorf("the summary repeats the copied server log:\n%s", out)
 	}
 }
