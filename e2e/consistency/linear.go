@@ -2,11 +2,14 @@ package consistency
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,7 +204,11 @@ func RecordLockHistory(t testing.TB, cfg LinConfig) []porcupine.Operation {
 					if kind == opGet && code == http.StatusOK && !bytes.Equal(got, datas[k]) {
 						out.badContent = true
 					}
-					if kind != opPut && kind != opDelete && code != http.StatusOK && code != http.StatusNotFound {
+					// A POST answers 200; a DELETE 200, or 404 for a missing
+					// object; a read 200 or 404. Anything else (a 503 from an
+					// overlay out of reach) is a failure of its own, not a
+					// question for the model.
+					if code != http.StatusOK && (kind == opPut || code != http.StatusNotFound) {
 						report("client %d: %s %s through server %d: unexpected status %d: %s", c, method, names[k][:10], srv, code, got)
 						return
 					}
@@ -223,6 +230,9 @@ func RecordLockHistory(t testing.TB, cfg LinConfig) []porcupine.Operation {
 func CheckLockHistory(t testing.TB, name string, hist []porcupine.Operation, keep bool) porcupine.CheckResult {
 	t.Helper()
 	res, info := porcupine.CheckOperationsVerbose(registerModel, hist, 30*time.Second)
+	if res != porcupine.Ok {
+		t.Logf("%s: %s", name, describeBreak(hist, info))
+	}
 	if res != porcupine.Ok && keep {
 		// The visualisation shows the longest linearizable prefix per key
 		// and where it breaks.
@@ -232,4 +242,59 @@ func CheckLockHistory(t testing.TB, name string, hist []porcupine.Operation, kee
 		}
 	}
 	return res
+}
+
+// describeBreak tells, for each key whose history porcupine could not
+// linearize, the end of the longest linearizable prefix and the operations
+// that follow it by call time: where to look, without the visualisation.
+func describeBreak(hist []porcupine.Operation, info porcupine.LinearizationInfo) string {
+	var b strings.Builder
+	at := func(op porcupine.Operation) string {
+		return fmt.Sprintf("%s [%.1f..%.1f ms, client %d]", registerModel.DescribeOperation(op.Input, op.Output),
+			float64(op.Call)/1e6, float64(op.Return)/1e6, op.ClientId)
+	}
+	for _, sets := range info.PartialLinearizationsOperations() {
+		var longest []porcupine.Operation
+		for _, l := range sets {
+			if len(l) > len(longest) {
+				longest = l
+			}
+		}
+		if len(longest) == 0 {
+			continue
+		}
+		key := longest[0].Input.(linInput).key
+		var ops []porcupine.Operation
+		for _, op := range hist {
+			if op.Input.(linInput).key == key {
+				ops = append(ops, op)
+			}
+		}
+		if len(longest) == len(ops) {
+			continue // this key linearized
+		}
+		fmt.Fprintf(&b, "\nkey %d: %d of %d operations linearize; the prefix ends with", key, len(longest), len(ops))
+		for _, op := range longest[max(0, len(longest)-3):] {
+			b.WriteString("\n    " + at(op))
+		}
+		in := map[[2]int64]bool{}
+		for _, op := range longest {
+			in[[2]int64{int64(op.ClientId), op.Call}] = true
+		}
+		var rest []porcupine.Operation
+		for _, op := range ops {
+			if !in[[2]int64{int64(op.ClientId), op.Call}] {
+				rest = append(rest, op)
+			}
+		}
+		slices.SortFunc(rest, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+		b.WriteString("\n  and none of these can follow:")
+		for _, op := range rest[:min(len(rest), 8)] {
+			b.WriteString("\n    " + at(op))
+		}
+	}
+	if b.Len() == 0 {
+		return "no key's longest linearizable prefix is short of its history (porcupine timed out?)"
+	}
+	return "not linearizable:" + b.String()
 }

@@ -1,6 +1,7 @@
 package consistency
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -45,4 +46,32 @@ func TestLinearizableLocks(t *testing.T) {
 		}
 		t.Logf("rclone serve restic: %d operations: porcupine result %v (not linearizable), as expected", len(hist), res)
 	})
+}
+
+// A failed check names the key, where its linearizable prefix ends and the
+// operation that cannot follow it.
+func TestDescribeBreak(t *testing.T) {
+	op := func(client int, kind linOpKind, status int, present bool, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: linInput{key: 1, kind: kind},
+			Output: linOutput{status: status, present: present}, Call: call * 1e6, Return: ret * 1e6}
+	}
+	hist := []porcupine.Operation{
+		op(0, opPut, 200, true, 0, 10),
+		op(1, opHead, 200, true, 20, 30),
+		op(2, opList, 200, false, 40, 50), // the write is gone: illegal
+		{ClientId: 3, Input: linInput{key: 2, kind: opHead}, Output: linOutput{status: 404}, Call: 0, Return: 1},
+	}
+	res, info := porcupine.CheckOperationsVerbose(registerModel, hist, 10*time.Second)
+	if res != porcupine.Illegal {
+		t.Fatalf("check: %v, want Illegal", res)
+	}
+	got := describeBreak(hist, info)
+	for _, want := range []string{"key 1: 2 of 3 operations linearize", "HEAD k1 @0 -> 200 present=true [20.0..30.0 ms, client 1]", "LIST k1 @0 -> 200 present=false [40.0..50.0 ms, client 2]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("description lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "key 2") {
+		t.Errorf("description names a key that linearized:\n%s", got)
+	}
 }
