@@ -52,13 +52,19 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		}
 	}
 
+	behind := s.writeBehind(h, size)
+	if behind {
+		if behind, err = s.remoteLacks(ctx, key); err != nil {
+			return fmt.Errorf("upload %s: %w", h, err)
+		}
+	}
 	vr, err := newVerifyReader(body, size, opt.SHA256, s.verify)
 	if err != nil {
 		return err
 	}
 	var kept *bytes.Buffer // a small body, kept to serve reads while the remote lags
 	var obj fs.Object
-	if s.content.fits(size) || s.writeBehind(h, size) {
+	if s.content.fits(size) || behind {
 		// Read (and verify) a small body whole first: then a transient
 		// remote failure is retried here, instead of making restic print
 		// "returned error, retrying" (pCloud's upload is not retried by
@@ -67,7 +73,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		if _, err := io.Copy(kept, vr); err != nil {
 			return fmt.Errorf("upload %s: %w", h, err)
 		}
-		if s.writeBehind(h, size) {
+		if behind {
 			return s.putDeferred(ctx, h, kept.Bytes())
 		}
 		obj, err = s.putSmall(ctx, key, kept.Bytes())

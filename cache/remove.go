@@ -30,7 +30,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		return nil // deleted already; the reaper owns what is left to do
 	}
 	dir, name, _ := splitKey(key)
-	if had && prev.deferred {
+	if had && prev.neverUploaded() {
 		// A write-behind lock the remote never got: nothing to remove
 		// there. The tombstone (removed now, as far as the remote goes)
 		// retires at the next listing.

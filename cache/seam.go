@@ -172,6 +172,11 @@ func (r record) confirmable(now time.Time) bool {
 	return r.pending() && !r.deferred && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge
 }
 
+// neverUploaded reports whether r is a deferred lock the remote never got.
+// A deferred record a listing confirmed is not: the remote shows a copy,
+// uploaded by a round whose record of it did not apply.
+func (r record) neverUploaded() bool { return r.deferred && r.pending() }
+
 // uploadDue reports whether r is a deferred lock whose upload the
 // background should try at now: delay after its acknowledgement, and
 // after its last failed attempt's backoff.

@@ -27,6 +27,26 @@ func (s *Store) writeBehind(h Handle, size int64) bool {
 	return h.Type == Locks && s.opt.LockUploadDelay > 0 && size <= journalDataMax
 }
 
+// remoteLacks tells whether, as far as the overlay knows, the remote holds
+// no copy of key: a lock is written behind only then. Over a copy the
+// remote holds (an earlier upload of the same name, or one whose removal
+// is still pending), a delete before the upload would have nothing to
+// remove, and the copy would come back when the tombstone retires. restic
+// never reuses a lock's name, so this costs a real client nothing.
+func (s *Store) remoteLacks(ctx context.Context, key string) (bool, error) {
+	r, ok, err := s.ov.get(ctx, key)
+	switch {
+	case err != nil:
+		return false, err
+	case !ok:
+		return true, nil
+	case r.kind == tombstone:
+		return !r.reap, nil // removed, or never there
+	default:
+		return r.neverUploaded(), nil
+	}
+}
+
 // putDeferred acknowledges a verified lock once the overlay holds it, with
 // its bytes, durably; the background uploads it later (uploadDeferred).
 func (s *Store) putDeferred(ctx context.Context, h Handle, data []byte) error {

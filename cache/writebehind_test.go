@@ -130,3 +130,28 @@ func TestDeferredLockAcrossInstances(t *testing.T) {
 		t.Fatalf("%d uploads of one deferred lock through two instances, want 1", st.Put)
 	}
 }
+
+// A lock POSTed again under a name the remote already holds is written
+// through, not behind: a delete right after must remove the remote's copy,
+// which would otherwise come back when the tombstone retires.
+func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
+	f, dir := faultRemote(t, "")
+	s := newStore(t, f, Options{LockUploadDelay: 200 * time.Millisecond})
+	h, _ := obj("a lock posted twice")
+	put(t, s, h, "a lock posted twice")
+	waitFor(t, "the lock uploaded", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+	waitFor(t, "the upload recorded", 5*time.Second, func() bool {
+		r, _, _ := mem(s).get(context.Background(), h.remotePath())
+		return !r.deferred
+	})
+	put(t, s, h, "a lock posted twice")
+	if r, _, _ := mem(s).get(context.Background(), h.remotePath()); r.deferred {
+		t.Fatal("a POST over the remote's copy was written behind")
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("the remote still holds %v after the delete", files)
+	}
+}
