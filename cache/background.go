@@ -46,6 +46,7 @@ func (s *Store) runDue(ctx context.Context, now time.Time) {
 		s.log.Warn("overlay: could not retire records", "err", err)
 	}
 	s.dropStaleListings(now)
+	s.spool.expire(now)
 	for _, r := range w.uploads {
 		if ctx.Err() != nil {
 			return

@@ -32,6 +32,10 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 	if length < 0 || offset+length > o.size {
 		length = o.size - offset
 	}
+	if rc, ok := o.s.spool.open(o.h.remotePath(), o.size, offset, length); ok {
+		o.s.event(EventSpoolRead, 1)
+		return rc, nil
+	}
 	var rc io.ReadCloser
 	var err error
 	if o.rec == nil {

@@ -62,7 +62,8 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if err != nil {
 		return err
 	}
-	var kept *bytes.Buffer // a small body, kept to serve reads while the remote lags
+	var kept *bytes.Buffer   // a small body, kept to serve reads while the remote lags
+	var spooled *spoolWriter // a large body, kept on disk for the same reason
 	var obj fs.Object
 	if s.content.fits(size) || behind {
 		// Read (and verify) a small body whole first: then a transient
@@ -78,8 +79,13 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		}
 		obj, err = s.putSmall(ctx, key, kept.Bytes())
 	} else {
+		spooled = s.spool.begin(key, size)
+		defer spooled.abort() // unless committed below
+		if spooled == nil && s.spool != nil {
+			s.event(EventSpoolSkipped, 1)
+		}
 		var rejected bool
-		obj, rejected, err = s.putChecked(ctx, key, vr, size, &unlock)
+		obj, rejected, err = s.putChecked(ctx, key, vr, size, &unlock, spooled)
 		if rejected {
 			return fmt.Errorf("upload %s: %w", h, vr.err)
 		}
@@ -109,6 +115,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		s.content.add(key, kept.Bytes())
 	} else {
 		s.content.remove(key)
+		spooled.commit()
 	}
 	return nil
 }

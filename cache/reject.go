@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -18,7 +19,8 @@ type putResult struct {
 	err error
 }
 
-// putChecked streams a verified body to the remote under key.
+// putChecked streams a verified body to the remote under key (and to
+// spooled, when not nil).
 //
 // When the verifier rejects the body (short, long, or the wrong SHA-256)
 // it cancels the backend's context, so that a backend that cleans up an
@@ -30,15 +32,19 @@ type putResult struct {
 // is gone: then it returns at once, and the backend finishes in the
 // background holding the name's lock (handed over through unlock), so a
 // retried upload of the same name cannot race that clean-up.
-func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, size int64, unlock *func()) (obj fs.Object, rejected bool, err error) {
+func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, size int64, unlock *func(), spooled *spoolWriter) (obj fs.Object, rejected bool, err error) {
 	before := s.knownSize(key)
+	var body io.Reader = vr
+	if spooled != nil {
+		body = io.TeeReader(vr, spooled) // the spool sees the bytes the remote is sent
+	}
 	upCtx, cancel := context.WithCancel(ctx)
 	// Cancelled before the backend sees the read error: its clean-up may
 	// look the name up at once.
 	vr.onFail = cancel
 	done := make(chan putResult, 1)
 	go func() {
-		o, err := s.putStream(upCtx, key, vr, size)
+		o, err := s.putStream(upCtx, key, body, size)
 		done <- putResult{o, err}
 	}()
 	var res *putResult

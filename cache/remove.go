@@ -39,7 +39,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		if err := s.ov.tombstone(ctx, ts); err != nil {
 			return fmt.Errorf("delete %s: %w", h, err)
 		}
-		s.content.remove(key)
+		s.forget(key)
 		s.event(EventLockNeverUploaded, 1)
 		return nil
 	}
@@ -98,6 +98,12 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		// entry on disk still says reap.
 		s.log.Warn("could not update the journal", "object", h, "err", err)
 	}
-	s.content.remove(key)
+	s.forget(key)
 	return nil
+}
+
+// forget drops the bytes this instance keeps of a deleted object.
+func (s *Store) forget(key string) {
+	s.content.remove(key)
+	s.spool.remove(key)
 }

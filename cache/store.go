@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,11 @@ type Options struct {
 	// cached (default 1 MiB).
 	ContentCacheBytes int64
 	ContentMaxObject  int64
+	// SpoolBytes bounds the spool (spool.go): the bytes of recent uploads
+	// above ContentMaxObject, kept in StateDir/spool so that reads of
+	// fresh packs do not wait for the remote. 0 (or no StateDir) turns it
+	// off.
+	SpoolBytes int64
 	// readRetry bounds how long a read of a recent upload retries the
 	// remote when neither the content cache nor the upload's handle can
 	// serve it. Default 2m: well under restic's 5-minute watchdog.
@@ -87,6 +93,7 @@ type Stats struct {
 	Created, Tombstones, PendingReaps int
 	OldestPendingReap                 time.Duration // age of the oldest pending reap, 0 if none
 	ContentBytes                      int64
+	SpoolBytes                        int64 // held by the spool's entries
 	ContentHits, ContentMisses        uint64
 	JournalBytes                      int64
 	Events                            map[string]uint64
@@ -113,6 +120,7 @@ type Store struct {
 	ov      recordStore // the records: the only state the contract rests on
 	peers   *peerWatch  // heartbeats of instances on this remote path; nil when off
 	content *contentCache
+	spool   *spool // nil when off
 	lists   singleflight.Group
 	handles *handleCache
 
@@ -195,6 +203,9 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 			s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
 		}
 	}
+	if opt.StateDir != "" {
+		s.spool = openSpool(filepath.Join(opt.StateDir, spoolDirName), opt.SpoolBytes, opt.SettleWindow, s.log)
+	}
 	if opt.HeartbeatInterval > 0 {
 		w, err := newPeerWatch(opt.HeartbeatInterval, s.overlayID(), opt.StateDir)
 		if err != nil {
@@ -254,13 +265,14 @@ func (s *Store) Close() error {
 	if s.peers != nil {
 		s.removeHeartbeat()
 	}
+	s.spool.close()
 	return s.ov.close()
 }
 
 // Stats returns a snapshot of the overlay's state.
 func (s *Store) Stats() Stats {
 	c := s.ov.counts()
-	st := Stats{Created: c.created, Tombstones: c.tombstones, PendingReaps: c.reaps, ContentBytes: s.content.size(),
+	st := Stats{Created: c.created, Tombstones: c.tombstones, PendingReaps: c.reaps, ContentBytes: s.content.size(), SpoolBytes: s.spool.size(),
 		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), JournalBytes: c.journalBytes,
 		Events: map[string]uint64{}}
 	if so, ok := s.ov.(*sharedOverlay); ok {

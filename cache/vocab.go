@@ -42,6 +42,8 @@ const (
 	EventRetiredTimeout    = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
 	EventLockDeferred      = "lock_deferred"           // a lock acknowledged from the overlay, its upload deferred (write-behind)
 	EventLockNeverUploaded = "lock_never_uploaded"     // a deferred lock deleted before its upload: no remote call at all
+	EventSpoolRead         = "spool_read"              // a read of a recent upload served from the spool, not the remote
+	EventSpoolSkipped      = "spool_skipped"           // an upload above the content cache's limit the spool could not keep (no room, or the disk refused)
 	EventOverlayLost       = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
 	EventLeaseLost         = "shared_lease_lost"       // a lease lapsed while held (Redis out of reach too long)
 )
@@ -73,7 +75,7 @@ var (
 	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
 	visibleKinds = []string{VisibleCreate, VisibleDelete}
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
-		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventOverlayLost, EventLeaseLost}
+		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost}
 	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
 		OverlayContent, OverlayPrepare, OverlayPublish, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
 		OverlayDue, OverlayFetch, OverlayRecover, OverlayCounts}
