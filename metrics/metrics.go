@@ -392,6 +392,7 @@ type OverlayGauges struct {
 	OldestPendingReap time.Duration
 
 	ContentCacheBytes  int64
+	SpoolBytes         int64  // recent large uploads kept on disk for reads
 	ContentCacheHits   uint64 // since start; exposed as a counter
 	ContentCacheMisses uint64 // since start; exposed as a counter
 	JournalBytes       int64
@@ -440,6 +441,8 @@ var (
 		"Reads of cacheable objects that had to go to the remote.", nil, nil)
 	descJournalBytes = prometheus.NewDesc(namespace+"_journal_bytes",
 		"Size of the overlay journal on disk.", nil, nil)
+	descSpoolBytes = prometheus.NewDesc(namespace+"_spool_bytes",
+		"Bytes of recent uploads kept on disk (the spool) so that reads of fresh packs do not wait for the remote.", nil, nil)
 	descLeader = prometheus.NewDesc(namespace+"_shared_overlay_leader",
 		"1 when this instance holds the shared overlay's background lease (it reaps and confirms for all instances).", nil, nil)
 	descLeases = prometheus.NewDesc(namespace+"_shared_overlay_leases_held",
@@ -457,7 +460,7 @@ type overlayCollector struct {
 }
 
 func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes, descLeader, descLeases, descPeers} {
+	for _, d := range []*prometheus.Desc{descRecords, descOldestReap, descCacheBytes, descCacheHits, descCacheMisses, descJournalBytes, descSpoolBytes, descLeader, descLeases, descPeers} {
 		ch <- d
 	}
 }
@@ -479,6 +482,7 @@ func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(g.ContentCacheHits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(g.ContentCacheMisses))
 	gauge(descJournalBytes, float64(g.JournalBytes))
+	gauge(descSpoolBytes, float64(g.SpoolBytes))
 	gauge(descPeers, float64(g.PeerInstances))
 	if g.Shared {
 		leader := 0.0

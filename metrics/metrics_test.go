@@ -222,7 +222,7 @@ func TestRemoteAndOverlay(t *testing.T) {
 	}
 	var mu sync.Mutex
 	state := OverlayGauges{Created: 5, Tombstones: 2, PendingReap: 1, OldestPendingReap: 90 * time.Second,
-		ContentCacheBytes: 1 << 20, ContentCacheHits: 7, ContentCacheMisses: 3, JournalBytes: 4096, PeerInstances: 2}
+		ContentCacheBytes: 1 << 20, ContentCacheHits: 7, ContentCacheMisses: 3, JournalBytes: 4096, SpoolBytes: 3 << 20, PeerInstances: 2}
 	m.SetOverlayGauges(func() OverlayGauges { mu.Lock(); defer mu.Unlock(); return state })
 
 	f, _ = scrape(t, srv, "")
@@ -249,6 +249,7 @@ func TestRemoteAndOverlay(t *testing.T) {
 		{"steadyrest_content_cache_hits_total", nil, 7},
 		{"steadyrest_content_cache_misses_total", nil, 3},
 		{"steadyrest_journal_bytes", nil, 4096},
+		{"steadyrest_spool_bytes", nil, 3 << 20},
 		{"steadyrest_peer_instances", nil, 2},
 	}
 	for _, c := range checks {

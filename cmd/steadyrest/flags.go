@@ -48,6 +48,7 @@ type config struct {
 	lockUploadDelay  time.Duration
 	cacheMaxObject   int64
 	cacheBytes       int64
+	spoolBytes       int64
 	shutdownTimeout  time.Duration
 	headerTimeout    time.Duration
 	bodyTimeout      time.Duration
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var (
 		debug, showVersion, prometheus bool
 		maxUpload, maxRepo             = sizeValue{&c.maxUploadSize}, sizeValue{&c.maxRepoSize}
+		spool                          = sizeValue{&c.spoolBytes}
 	)
 	// aliases are the peers' names for our flags (see the README's table);
 	// they have no STEADYREST_ variable of their own.
@@ -113,6 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote (under .steadyrest/instances/) and look for other instances serving the same remote path without a shared overlay (0: neither)")
 	fl.Int64Var(&c.cacheMaxObject, "cache-max-object", 1<<20, "largest object kept in the content cache, in bytes")
 	fl.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "size of the content cache of recent small writes, in bytes")
+	c.spoolBytes = 1 << 30
+	fl.Var(spool, "spool-bytes", "disk space in the state folder for recent uploads above --cache-max-object, read from there until the remote can serve them, in bytes or with a K, M, G, T suffix (0: no spool)")
 	fl.DurationVar(&c.headerTimeout, "header-timeout", 30*time.Second, "cut off a client that has not sent its request headers in this time")
 	fl.DurationVar(&c.bodyTimeout, "body-timeout", 2*time.Minute, "cut off a client that sends or reads nothing for this long during a transfer (0: never); total transfer time is not limited")
 	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "how long a shutdown waits for requests in flight")

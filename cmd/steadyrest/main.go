@@ -172,6 +172,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		LockUploadDelay:   cfg.lockUploadDelay,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,
+		SpoolBytes:        cfg.spoolBytes,
 		HeartbeatInterval: cfg.heartbeatInterval,
 		Observer:          statusObserver{cacheObserver{m}, rec},
 		Logger:            slog.New(rec.LogHandler(log.Handler())),

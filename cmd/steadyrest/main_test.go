@@ -68,3 +68,23 @@ func TestIsLoopback(t *testing.T) {
 		})
 	}
 }
+
+// --spool-bytes: 1 GiB unless given, a size with a suffix, 0 for off.
+func TestSpoolBytesFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want int64
+	}{
+		{nil, 1 << 30},
+		{[]string{"--spool-bytes", "256M"}, 256 << 20},
+		{[]string{"--spool-bytes", "0"}, 0},
+	} {
+		cfg, err := parseFlags(c.args, io.Discard)
+		if err != nil || cfg.spoolBytes != c.want {
+			t.Errorf("parseFlags(%q): spool %d, %v; want %d", c.args, cfg.spoolBytes, err, c.want)
+		}
+	}
+	if _, err := parseFlags([]string{"--spool-bytes", "-1"}, io.Discard); err == nil {
+		t.Error("a negative --spool-bytes was accepted")
+	}
+}

@@ -26,7 +26,7 @@ func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
 		st := s.Stats()
 		return metrics.OverlayGauges{
 			Created: st.Created, Tombstones: st.Tombstones, PendingReap: st.PendingReaps,
-			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes,
+			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes, SpoolBytes: st.SpoolBytes,
 			ContentCacheHits: st.ContentHits, ContentCacheMisses: st.ContentMisses,
 			JournalBytes: st.JournalBytes, Shared: st.Shared, Leader: st.Leader, LeasesHeld: st.LeasesHeld,
 			PeerInstances: st.PeerInstances,
