@@ -32,7 +32,8 @@ func (s *Store) writeBehind(h Handle, size int64) bool {
 // remote holds (an earlier upload of the same name, or one whose removal
 // is still pending), a delete before the upload would have nothing to
 // remove, and the copy would come back when the tombstone retires. restic
-// never reuses a lock's name, so this costs a real client nothing.
+// never reuses a lock's name, so its locks are all written behind still;
+// the check costs one read of the record.
 func (s *Store) remoteLacks(ctx context.Context, key string) (bool, error) {
 	r, ok, err := s.ov.get(ctx, key)
 	switch {
