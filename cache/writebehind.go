@@ -77,21 +77,26 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 	if err != nil {
 		return
 	}
-	if !ok {
-		// Nothing to upload, nor to serve: the record stays (deferred
-		// records do not expire) and this is logged at every round.
-		s.log.Error("a deferred lock's bytes are gone; it is not uploaded", "object", r.key)
-		return
-	}
 	c := change{op: chUploaded, rec: r}
-	obj, err := s.putSmall(ctx, r.key, data)
-	if err == nil {
-		err = s.confirm(ctx, obj, r.size, sumOf(data, s.verify))
-	}
-	if err != nil {
-		tries := r.reapTries + 1
+	tries := r.reapTries + 1
+	if !ok {
+		// Nothing to upload, nor to serve (a shared overlay that lost
+		// them). The record stays, since deferred records do not expire:
+		// the lock still holds the repository, as a lock left by a
+		// crashed restic does, until `restic unlock --remove-all`. Asked
+		// again with the backoff of a failed upload, so this is logged
+		// at most once a minute.
 		c.op, c.at = chReapFailed, retryAt(time.Now(), tries)
-		s.log.Warn("could not upload a deferred lock yet; retrying", "object", r.key, "tries", tries, "err", err)
+		s.log.Error("a deferred lock's bytes are gone; it is not uploaded (restic unlock --remove-all removes it)", "object", r.key, "tries", tries)
+	} else {
+		obj, err := s.putSmall(ctx, r.key, data)
+		if err == nil {
+			err = s.confirm(ctx, obj, r.size, sumOf(data, s.verify))
+		}
+		if err != nil {
+			c.op, c.at = chReapFailed, retryAt(time.Now(), tries)
+			s.log.Warn("could not upload a deferred lock yet; retrying", "object", r.key, "tries", tries, "err", err)
+		}
 	}
 	if _, err := s.apply(ctx, []change{c}); err != nil {
 		s.log.Warn("overlay: could not record a deferred upload", "object", r.key, "err", err)

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -153,5 +154,40 @@ func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
 	}
 	if files := diskFiles(t, dir); len(files) != 0 {
 		t.Fatalf("the remote still holds %v after the delete", files)
+	}
+}
+
+// A deferred lock whose bytes are gone (a shared overlay that lost them)
+// is not uploaded, stays visible, and is asked about again with backoff:
+// logged once in a few background rounds, not at every round.
+func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
+	f, dir := faultRemote(t, "")
+	logs := &logRecords{}
+	s := newStore(t, f, Options{LockUploadDelay: 10 * time.Millisecond, Logger: slog.New(logs)})
+	h, _ := obj("a lock whose bytes were lost")
+	key := h.remotePath()
+	d, n, _ := splitKey(key)
+	rec := record{kind: created, key: key, dir: d, name: n, size: 27, at: time.Now(), deferred: true}
+	if err := mem(s).create(context.Background(), rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	var r record
+	waitFor(t, "a failed upload recorded", 5*time.Second, func() bool {
+		r, _, _ = mem(s).get(context.Background(), key)
+		return r.reapTries > 0
+	})
+	if wait := r.nextReap.Sub(r.at); wait < time.Second {
+		t.Fatalf("next attempt %v after the lock, want a backoff of seconds", wait)
+	}
+	time.Sleep(3 * tick) // rounds that would each log without the backoff
+	r, _, _ = mem(s).get(context.Background(), key)
+	if got := logs.errors("bytes are gone"); len(got) != r.reapTries {
+		t.Fatalf("logged %d times for %d attempts: %q", len(got), r.reapTries, got)
+	}
+	if got := names(t, s, "repo", Locks); !slices.Equal(got, []string{h.Name}) {
+		t.Fatalf("locks/ = %v: the lock must stay visible", got)
+	}
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Fatalf("the remote holds %v", files)
 	}
 }
