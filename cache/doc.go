@@ -19,6 +19,9 @@
 //     (a lookup by name, or a listing of its own data/xx folder, by
 //     counts: lookupCheaper), so its cost grows with what was written,
 //     not with the repository;
+//   - reads of a recent upload come from memory (small objects) or from a
+//     bounded disk spool (larger ones, Options.SpoolBytes), before the
+//     remote: the spool holds content, never presence (spool.go);
 //   - records survive a restart (a bbolt journal), so a deleted lock does
 //     not come back; with Options.Overlay they live in Redis instead,
 //     shared by every instance given the same URL, and the guarantee holds
