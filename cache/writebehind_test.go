@@ -3,9 +3,13 @@ package cache
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/fserrors"
 
 	"github.com/steadyrest/steadyrest/lagfs"
 	"github.com/steadyrest/steadyrest/redistest"
@@ -153,5 +157,46 @@ func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
 	}
 	if files := diskFiles(t, dir); len(files) != 0 {
 		t.Fatalf("the remote still holds %v after the delete", files)
+	}
+}
+
+// lostAnswerRemote stores every upload and then answers it with an error,
+// as a remote does whose answer is lost on the way back.
+type lostAnswerRemote struct{ fs.Fs }
+
+func (f *lostAnswerRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	if _, err := f.Fs.Put(ctx, in, src, options...); err != nil {
+		return nil, err
+	}
+	return nil, fserrors.NoRetryError(errors.New("the upload's answer was lost"))
+}
+
+// A deferred lock whose upload stored a copy but failed to say so is
+// deleted by the client: the overlay's records say the remote never got
+// it, the remote says otherwise. The first listing that shows the copy
+// turns the tombstone into a reap, and the reaper removes the copy; it
+// used to stay hidden until the settle window and then come back.
+func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
+	inner, dir := faultRemote(t, "")
+	f := &lostAnswerRemote{Fs: inner}
+	s := newStore(t, f, Options{LockUploadDelay: 100 * time.Millisecond})
+	h, _ := obj("an upload whose answer was lost")
+	put(t, s, h, "an upload whose answer was lost")
+	waitFor(t, "the failed upload recorded", 5*time.Second, func() bool {
+		r, _, _ := mem(s).get(context.Background(), h.remotePath())
+		return r.reapTries > 0
+	})
+	if files := diskFiles(t, dir); len(files) != 1 {
+		t.Fatalf("the remote holds %v, want the copy of the failed upload", files)
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, s, "repo", Locks); len(got) != 0 {
+		t.Fatalf("listing after the delete: %v", got)
+	}
+	waitFor(t, "the copy removed from the remote", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 0 })
+	if _, err := read(t, s, h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after the delete: %v", err)
 	}
 }
