@@ -108,3 +108,27 @@ func TestHeartbeatFirstRoundOnWebDAV(t *testing.T) {
 		t.Errorf("heartbeats on the remote after the restart: %d, want 1", len(files))
 	}
 }
+
+// restic's lock cycle of a short command on WebDAV: the lock's upload and
+// delete cost nothing (write-behind), and neither does the background
+// after it; the one request is the listing restic asks for.
+func TestShortLockCycleOnWebDAV(t *testing.T) {
+	f, dav, _ := davRemote(t)
+	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: t.TempDir()})
+	if err := s.CreateRepo(context.Background(), "repo"); err != nil {
+		t.Fatal(err)
+	}
+	dav.take()
+	h, _ := obj("a lock of a short command")
+	put(t, s, h, "a lock of a short command")
+	if got := names(t, s, "repo", Locks); len(got) != 1 {
+		t.Fatalf("locks/ lists %v", got)
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	s.runDue(context.Background(), time.Now().Add(confirmMinAge+time.Second))
+	if got := dav.take(); len(got) != 1 || got[0] != "PROPFIND /repo/locks/ d1" {
+		t.Errorf("a short lock cycle and a background round after it: %q, want only restic's listing of locks/", got)
+	}
+}

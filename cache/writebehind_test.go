@@ -200,3 +200,81 @@ func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
 		t.Fatalf("read after the delete: %v", err)
 	}
 }
+
+// A lock written and deleted within the delay costs no listing either:
+// its tombstone is confirmed at once (no upload was ever tried, so the
+// remote has nothing to show), where the confirmer used to list locks/
+// after every restic command to retire it. The delete still sticks, and
+// after a restart the lock is gone.
+func TestDeferredLockDeletedBeforeUploadNeedsNoListing(t *testing.T) {
+	f, _ := faultRemote(t, "")
+	state := t.TempDir()
+	s, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf := f.(*lagfs.Fs)
+	h, _ := obj("a lock of a short command")
+	put(t, s, h, "a lock of a short command")
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	lf.ResetStats()
+	// A round late enough for the confirmer to take the tombstone.
+	s.runDue(context.Background(), time.Now().Add(confirmMinAge+time.Second))
+	if st := lf.Stats(); st.Calls() != 0 {
+		t.Fatalf("the background spent remote calls on a lock the remote never got: %+v", st)
+	}
+	if st := s.Stats(); st.Tombstones != 0 || st.Created != 0 {
+		t.Fatalf("pending records after the delete: %+v", st)
+	}
+	if _, err := read(t, s, h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after the delete: %v", err)
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatalf("repeated delete: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if got := names(t, s2, "repo", Locks); len(got) != 0 {
+		t.Fatalf("after a restart locks/ lists %v", got)
+	}
+	if st := s2.Stats(); st.Tombstones+st.Created != 0 {
+		t.Fatalf("records after a restart: %+v", st)
+	}
+}
+
+// A deferred lock reloaded after a restart may have been uploaded by the
+// crashed process without its journal saying so: its delete is confirmed
+// by a listing, as before, not at once.
+func TestReloadedDeferredLockDeleteWaitsForAListing(t *testing.T) {
+	f, _ := faultRemote(t, "")
+	state := t.TempDir()
+	s1, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := obj("acknowledged before a restart")
+	put(t, s1, h, "acknowledged before a restart")
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Tombstones != 1 {
+		t.Fatalf("pending tombstones after deleting a reloaded deferred lock: %d, want 1 (%+v)", st.Tombstones, st)
+	}
+	lf := f.(*lagfs.Fs)
+	lf.ResetStats()
+	s.runDue(context.Background(), time.Now().Add(confirmMinAge+time.Second))
+	if st := lf.Stats(); st.List+st.ListR != 1 {
+		t.Fatalf("confirming the delete: %+v, want one listing", st)
+	}
+	if st := s.Stats(); st.Tombstones != 0 {
+		t.Fatalf("the listing did not confirm the delete: %+v", st)
+	}
+}
