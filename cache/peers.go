@@ -314,15 +314,17 @@ func (s *Store) peerRound(ctx context.Context, now time.Time) {
 		s.removeOwnHeartbeat(ctx)
 		w.self.overlay = tag
 	}
-	if err := s.beat(ctx, now); err != nil && ctx.Err() == nil {
+	// The listing comes first: it also tells beat whether our heartbeat
+	// is there already, and whether the folder is.
+	entries, missing, listErr := s.listHeartbeats(ctx)
+	if err := s.beat(ctx, now, heartbeatListing{entries: entries, missing: missing, ok: listErr == nil}); err != nil && ctx.Err() == nil {
 		// Not fatal: peers stop seeing us after liveFactor periods, but we
 		// can still see them.
 		s.log.Warn("heartbeat: could not write this instance's heartbeat", "object", path.Join(peersDir, w.self.String()), "err", err)
 	}
-	entries, err := s.listHeartbeats(ctx)
-	if err != nil {
+	if listErr != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("heartbeat: could not list other instances' heartbeats; keeping the last count", "folder", peersDir, "err", err)
+			s.log.Warn("heartbeat: could not list other instances' heartbeats; keeping the last count", "folder", peersDir, "err", listErr)
 		}
 		return
 	}
@@ -338,12 +340,39 @@ func (s *Store) peerRound(ctx context.Context, now time.Time) {
 	s.reportPeers(now, peers)
 }
 
+// heartbeatListing is what this round's listing of peersDir told beat.
+type heartbeatListing struct {
+	entries fs.DirEntries
+	missing bool // the folder does not exist (no instance ever ran here)
+	ok      bool // the listing answered; false: entries and missing say nothing
+}
+
+// own returns our heartbeat as listed (the newest, if a remote that
+// allows duplicates lists two), or nil.
+func (l heartbeatListing) own(ctx context.Context, name string) fs.Object {
+	var own fs.Object
+	for _, e := range l.entries {
+		if o, ok := e.(fs.Object); ok && path.Base(o.Remote()) == name {
+			if own == nil || o.ModTime(ctx).After(own.ModTime(ctx)) {
+				own = o
+			}
+		}
+	}
+	return own
+}
+
 // beat uploads our heartbeat, updating the object of the last round in
-// place. Without one (the first round, or after a failure) it looks the
-// name up first: a heartbeat of an earlier start may be there, and a
-// second upload of one name makes a duplicate on remotes that allow them
-// (Drive).
-func (s *Store) beat(ctx context.Context, now time.Time) error {
+// place. Without one (the first round, or after a failure) it takes ours
+// from this round's listing, made just before, so that a heartbeat of an
+// earlier start is updated rather than uploaded again, which makes a
+// duplicate on remotes that allow two objects of one name (Drive); only
+// when the listing failed does it look the name up instead. When the
+// listing found no heartbeat folder at all (the first instance ever on
+// this remote path), it creates ReservedDir before the upload: the
+// upload then has only the last folder to create, where a backend that
+// makes the parent of every upload (WebDAV: MKCOL) would first fail on
+// the missing grandparent, probe it and create both, three calls more.
+func (s *Store) beat(ctx context.Context, now time.Time, listed heartbeatListing) error {
 	w := s.peers
 	key := path.Join(peersDir, w.self.String())
 	body, err := json.Marshal(map[string]any{
@@ -357,12 +386,17 @@ func (s *Store) beat(ctx context.Context, now time.Time) error {
 	info := object.NewStaticObjectInfo(key, now, int64(len(body)), true, nil, s.f)
 	w.tried = true // even a failed upload may leave something
 	if w.obj == nil {
-		obj, err := s.stat(ctx, key)
 		switch {
-		case err == nil:
-			w.obj = obj
-		case !isNotFound(err):
-			return fmt.Errorf("look up heartbeat: %w", err)
+		case listed.ok:
+			w.obj = listed.own(ctx, w.self.String())
+		default:
+			obj, err := s.stat(ctx, key)
+			switch {
+			case err == nil:
+				w.obj = obj
+			case !isNotFound(err):
+				return fmt.Errorf("look up heartbeat: %w", err)
+			}
 		}
 	}
 	if w.obj != nil {
@@ -372,6 +406,12 @@ func (s *Store) beat(ctx context.Context, now time.Time) error {
 			return fmt.Errorf("update heartbeat: %w", err)
 		}
 		return nil
+	}
+	if listed.ok && listed.missing {
+		// Best effort: the upload makes the folders it lacks anyway.
+		if err := s.remote(OpMkdir, func() error { return s.f.Mkdir(ctx, ReservedDir) }); err != nil {
+			s.log.Debug("heartbeat: could not create the folder before the first upload", "folder", ReservedDir, "err", err)
+		}
 	}
 	var obj fs.Object
 	err = s.remote(OpPut, func() (err error) {
@@ -386,20 +426,19 @@ func (s *Store) beat(ctx context.Context, now time.Time) error {
 }
 
 // listHeartbeats lists the heartbeat folder; a folder that does not exist
-// yet is empty.
-func (s *Store) listHeartbeats(ctx context.Context) (fs.DirEntries, error) {
-	var entries fs.DirEntries
-	err := s.remote(OpList, func() (err error) {
+// yet is empty, and missing says so.
+func (s *Store) listHeartbeats(ctx context.Context) (entries fs.DirEntries, missing bool, err error) {
+	err = s.remote(OpList, func() (err error) {
 		entries, err = s.f.List(ctx, peersDir)
 		return err
 	})
 	if errors.Is(err, fs.ErrorDirNotFound) {
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", peersDir, err)
+		return nil, false, fmt.Errorf("list %s: %w", peersDir, err)
 	}
-	return entries, nil
+	return entries, false, nil
 }
 
 // judge turns a listing into the live peers, updating what we remember

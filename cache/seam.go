@@ -105,6 +105,13 @@ type record struct {
 	// Options.LockUploadDelay if it still exists. A delete before then
 	// costs the remote nothing.
 	deferred bool
+	// createdHere: made by this process in its local overlay, not
+	// reloaded from the journal nor read from a shared store. The local
+	// overlay's memory then holds the outcome of every upload attempt of
+	// a deferred lock (chUploaded, or chReapFailed counting it), applied
+	// under the name's lock before the lock is released. A hint, not part
+	// of the record's state: no journal or shared store keeps it.
+	createdHere bool
 
 	// Tombstones (and deferred uploads: nextReap, reapTries). reap: the
 	// remote has not confirmed the removal yet
@@ -176,6 +183,15 @@ func (r record) confirmable(now time.Time) bool {
 // A deferred record a listing confirmed is not: the remote shows a copy,
 // uploaded by a round whose record of it did not apply.
 func (r record) neverUploaded() bool { return r.deferred && r.pending() }
+
+// uploadNeverTried reports whether r is a deferred lock that no upload
+// was ever started for, so that the remote holds nothing of it: no attempt
+// is recorded (reapTries), and r was created here, where every attempt is
+// (createdHere). Read under the name's lock, which an upload holds from
+// before it starts until its outcome is applied.
+func (r record) uploadNeverTried() bool {
+	return r.neverUploaded() && r.createdHere && r.reapTries == 0
+}
 
 // uploadDue reports whether r is a deferred lock whose upload the
 // background should try at now: delay after its acknowledgement, and

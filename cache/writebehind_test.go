@@ -3,10 +3,14 @@ package cache
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/fserrors"
 
 	"github.com/steadyrest/steadyrest/lagfs"
 	"github.com/steadyrest/steadyrest/redistest"
@@ -189,5 +193,124 @@ func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
 	}
 	if files := diskFiles(t, dir); len(files) != 0 {
 		t.Fatalf("the remote holds %v", files)
+	}
+}
+
+// lostAnswerRemote stores every upload and then answers it with an error,
+// as a remote does whose answer is lost on the way back.
+type lostAnswerRemote struct{ fs.Fs }
+
+func (f *lostAnswerRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	if _, err := f.Fs.Put(ctx, in, src, options...); err != nil {
+		return nil, err
+	}
+	return nil, fserrors.NoRetryError(errors.New("the upload's answer was lost"))
+}
+
+// A deferred lock whose upload stored a copy but failed to say so is
+// deleted by the client: the overlay's records say the remote never got
+// it, the remote says otherwise. The first listing that shows the copy
+// turns the tombstone into a reap, and the reaper removes the copy; it
+// used to stay hidden until the settle window and then come back.
+func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
+	inner, dir := faultRemote(t, "")
+	f := &lostAnswerRemote{Fs: inner}
+	s := newStore(t, f, Options{LockUploadDelay: 100 * time.Millisecond})
+	h, _ := obj("an upload whose answer was lost")
+	put(t, s, h, "an upload whose answer was lost")
+	waitFor(t, "the failed upload recorded", 5*time.Second, func() bool {
+		r, _, _ := mem(s).get(context.Background(), h.remotePath())
+		return r.reapTries > 0
+	})
+	if files := diskFiles(t, dir); len(files) != 1 {
+		t.Fatalf("the remote holds %v, want the copy of the failed upload", files)
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, s, "repo", Locks); len(got) != 0 {
+		t.Fatalf("listing after the delete: %v", got)
+	}
+	waitFor(t, "the copy removed from the remote", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 0 })
+	if _, err := read(t, s, h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after the delete: %v", err)
+	}
+}
+
+// A lock written and deleted within the delay costs no listing either:
+// its tombstone is confirmed at once (no upload was ever tried, so the
+// remote has nothing to show), where the confirmer used to list locks/
+// after every restic command to retire it. The delete still sticks, and
+// after a restart the lock is gone.
+func TestDeferredLockDeletedBeforeUploadNeedsNoListing(t *testing.T) {
+	f, _ := faultRemote(t, "")
+	state := t.TempDir()
+	s, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf := f.(*lagfs.Fs)
+	h, _ := obj("a lock of a short command")
+	put(t, s, h, "a lock of a short command")
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	lf.ResetStats()
+	// A round late enough for the confirmer to take the tombstone.
+	s.runDue(context.Background(), time.Now().Add(confirmMinAge+time.Second))
+	if st := lf.Stats(); st.Calls() != 0 {
+		t.Fatalf("the background spent remote calls on a lock the remote never got: %+v", st)
+	}
+	if st := s.Stats(); st.Tombstones != 0 || st.Created != 0 {
+		t.Fatalf("pending records after the delete: %+v", st)
+	}
+	if _, err := read(t, s, h); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after the delete: %v", err)
+	}
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatalf("repeated delete: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if got := names(t, s2, "repo", Locks); len(got) != 0 {
+		t.Fatalf("after a restart locks/ lists %v", got)
+	}
+	if st := s2.Stats(); st.Tombstones+st.Created != 0 {
+		t.Fatalf("records after a restart: %+v", st)
+	}
+}
+
+// A deferred lock reloaded after a restart may have been uploaded by the
+// crashed process without its journal saying so: its delete is confirmed
+// by a listing, as before, not at once.
+func TestReloadedDeferredLockDeleteWaitsForAListing(t *testing.T) {
+	f, _ := faultRemote(t, "")
+	state := t.TempDir()
+	s1, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := obj("acknowledged before a restart")
+	put(t, s1, h, "acknowledged before a restart")
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err := s.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Tombstones != 1 {
+		t.Fatalf("pending tombstones after deleting a reloaded deferred lock: %d, want 1 (%+v)", st.Tombstones, st)
+	}
+	lf := f.(*lagfs.Fs)
+	lf.ResetStats()
+	s.runDue(context.Background(), time.Now().Add(confirmMinAge+time.Second))
+	if st := lf.Stats(); st.List+st.ListR != 1 {
+		t.Fatalf("confirming the delete: %+v, want one listing", st)
+	}
+	if st := s.Stats(); st.Tombstones != 0 {
+		t.Fatalf("the listing did not confirm the delete: %+v", st)
 	}
 }
