@@ -11,7 +11,8 @@
 //     the same remote without lag;
 //  4. listing: GET /data/ (v2) of a repository with 100,000 packs;
 //  5. farwebdav: the far-cloud commands on a counting WebDAV server, with
-//     requests and listing bytes counted by that server;
+//     requests and listing bytes counted by that server; farissue: issue
+//     13's own sequence there (3 × snapshots, then a backup);
 //  6. pcloud: the storm on the pCloud emulator, API calls counted by it;
 //  7. multi: the storm through 1 steadyrest instance and through 3 sharing
 //     one --overlay on a redis-server, on one pCloud emulator, API calls
@@ -79,8 +80,8 @@ func run() error {
 	flag.IntVar(&c.snapshots, "snapshots", 200, "snapshots in the far-cloud repository")
 	flag.IntVar(&c.plans, "plans", 15, "plans in the storm")
 	flag.IntVar(&c.packs, "packs", 100000, "data packs in the listing scenario")
-	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,pcloud,multi", "scenarios to run, comma separated")
-	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav: also count the remote calls for this long after the commands")
+	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,farissue,pcloud,multi", "scenarios to run, comma separated")
+	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav, farissue: also count the remote calls for this long after the commands")
 	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
@@ -112,6 +113,7 @@ func run() error {
 		{"storm", b.storm},
 		{"list", b.listing},
 		{"farwebdav", b.farWebDAV},
+		{"farissue", b.farIssue},
 		{"pcloud", b.pcloudStorm},
 		{"multi", b.multi},
 	}

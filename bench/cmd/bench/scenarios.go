@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -218,7 +219,7 @@ func (b *bench) farCloud(ctx context.Context) error {
 					}
 				}
 				fc := farCounters{scenario: "far cloud", unit: "remote calls", calls: calls}
-				if err := b.farOps(ctx, fc, kind, round, dir, filepath.Join(base, "src"), srv); err != nil {
+				if err := b.farOps(ctx, fc, b.farSequence(kind, round, filepath.Join(base, "src")), dir, kind, round, srv); err != nil {
 					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
 				}
 				return nil
@@ -238,13 +239,33 @@ func (b *bench) farCloud(ctx context.Context) error {
 // counting requests and PROPFIND bytes at that server: the same counter for
 // both servers, where the remote sees the calls.
 func (b *bench) farWebDAV(ctx context.Context) error {
+	return b.farWebDAVRun(ctx, "farwebdav", "far cloud (WebDAV)", b.farSequence)
+}
+
+// farIssue: issue 13's own far-cloud sequence on the counting WebDAV
+// server, 3 × snapshots then a backup of 10 changed files, where its goal
+// (at most half the peer's requests) was set.
+func (b *bench) farIssue(ctx context.Context) error {
+	return b.farWebDAVRun(ctx, "farissue", "far cloud, issue 13's commands (WebDAV)", func(kind string, round int, src string) []farOp {
+		all := b.farSequence(kind, round, src)
+		snap, backup := all[0], all[1]
+		return []farOp{
+			{name: "snapshots (1st)", args: snap.args}, {name: "snapshots (2nd)", args: snap.args},
+			{name: "snapshots (3rd)", args: snap.args}, backup,
+		}
+	})
+}
+
+// farWebDAVRun runs the commands seq returns on the counting WebDAV
+// server, under scenario (a folder name) and title (the table's).
+func (b *bench) farWebDAVRun(ctx context.Context, scenario, title string, seq func(kind string, round int, src string) []farOp) error {
 	base, err := b.farBase(ctx)
 	if err != nil {
 		return err
 	}
 	for round := 1; round <= b.c.rounds; round++ {
 		for _, kind := range kinds {
-			dir, err := b.farCopy(base, "farwebdav", kind, round)
+			dir, err := b.farCopy(base, scenario, kind, round)
 			if err != nil {
 				return err
 			}
@@ -253,9 +274,10 @@ func (b *bench) farWebDAV(ctx context.Context) error {
 				return err
 			}
 			err = withServer(b.spec(kind, dav.remote(), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
-				fc := farCounters{scenario: "far cloud (WebDAV)", unit: "requests at the remote", calls: dav.calls,
+				fc := farCounters{scenario: title, unit: "requests at the remote", calls: dav.calls,
 					listed: dav.listedBytes, tail: b.c.tail}
-				if err := b.farOps(ctx, fc, kind, round, dir, filepath.Join(base, "src"), srv); err != nil {
+				src := filepath.Join(base, "src")
+				if err := b.farOps(ctx, fc, seq(kind, round, src), dir, kind, round, srv); err != nil {
 					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
 				}
 				return nil
@@ -268,7 +290,7 @@ func (b *bench) farWebDAV(ctx context.Context) error {
 			}
 		}
 	}
-	b.res.note("far cloud (WebDAV): the far-cloud commands on a WebDAV server (golang.org/x/net/webdav over the copied folder, bench/cmd/bench/davcount.go) that waits 50 ms before each answer; rclone's webdav backend (vendor other) in both servers; requests and answer bytes counted by that server per HTTP method; PROPFIND KiB = bytes of listings and lookups answered; 'after' adds the %v after the last command (background confirming).", b.c.tail)
+	b.res.note(title+": the commands on a WebDAV server (golang.org/x/net/webdav over the copied folder, bench/cmd/bench/davcount.go) that waits 50 ms before each answer; rclone's webdav backend (vendor other) in both servers; requests and answer bytes counted by that server per HTTP method; PROPFIND KiB = bytes of listings and lookups answered; 'after' adds the %v after the last command (background confirming).", b.c.tail)
 	return nil
 }
 
@@ -298,10 +320,31 @@ type farCounters struct {
 	tail time.Duration
 }
 
-// farOps runs the measured commands. src is the base's source folder: the
-// backup must name the same path as the 200 snapshots for restic to use a
-// parent and for forget to group them together.
-func (b *bench) farOps(ctx context.Context, fc farCounters, kind string, round int, dir, src string, srv *e2e.Server) error {
+// farOp is one measured command: prep runs first, uncounted.
+type farOp struct {
+	name string
+	prep func() error
+	args []string
+}
+
+// farSequence is the far-cloud commands. src is the base's source folder:
+// the backup must name the same path as the 200 snapshots for restic to
+// use a parent and for forget to group them together.
+func (b *bench) farSequence(kind string, round int, src string) []farOp {
+	return []farOp{
+		{"snapshots", nil, []string{"snapshots", "-q"}},
+		{"backup 10 changed files", func() error {
+			// Rewrite 10 of the 50 files with new content for this run.
+			return consistency.GenerateFiles(src, uint64(100+round*10+len(kind)), 10, 16<<10)
+		}, []string{"backup", "-q", src}},
+		{fmt.Sprintf("forget --keep-last 1 (%d snapshots)", b.c.snapshots+1), nil, []string{"forget", "-q", "--keep-last", "1"}},
+		{"lock cycle (cat config)", nil, []string{"cat", "config"}},
+	}
+}
+
+// farOps runs the measured commands ops in the run folder dir, counting
+// where fc says.
+func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, kind string, round int, srv *e2e.Server) error {
 	repo := srv.URL("repo")
 	cache := filepath.Join(dir, "cache")
 	calls := fc.calls
@@ -315,19 +358,7 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, kind string, round i
 		return err
 	}
 	startListed := listed()
-	ops := []struct {
-		name string
-		prep func() error
-		args []string
-	}{
-		{"snapshots", nil, []string{"snapshots", "-q"}},
-		{"backup 10 changed files", func() error {
-			// Rewrite 10 of the 50 files with new content for this run.
-			return consistency.GenerateFiles(src, uint64(100+round*10+len(kind)), 10, 16<<10)
-		}, []string{"backup", "-q", src}},
-		{fmt.Sprintf("forget --keep-last 1 (%d snapshots)", b.c.snapshots+1), nil, []string{"forget", "-q", "--keep-last", "1"}},
-		{"lock cycle (cat config)", nil, []string{"cat", "config"}},
-	}
+	total := fmt.Sprintf("total of the %d commands", len(ops))
 	for _, op := range ops {
 		if op.prep != nil {
 			if err := op.prep(); err != nil {
@@ -359,17 +390,20 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, kind string, round i
 	if err != nil {
 		return err
 	}
-	b.res.add(sample{Scenario: fc.scenario, Metric: "total of the 4 commands", Unit: fc.unit, Server: kind, Round: round, Value: end - start})
+	b.res.add(sample{Scenario: fc.scenario, Metric: total, Unit: fc.unit, Server: kind, Round: round, Value: end - start})
 	if fc.tail > 0 {
 		time.Sleep(fc.tail)
 		after, byAfter, err := calls()
 		if err != nil {
 			return err
 		}
-		metric := fmt.Sprintf("total of the 4 commands + %v after", fc.tail)
+		metric := fmt.Sprintf("%s + %v after", total, fc.tail)
 		b.res.add(sample{Scenario: fc.scenario, Metric: metric, Unit: fc.unit, Server: kind, Round: round, Value: after - start,
 			Note: "after the commands: " + breakdown(byEnd, byAfter)})
 		b.res.add(sample{Scenario: fc.scenario, Metric: metric, Unit: "PROPFIND KiB", Server: kind, Round: round, Value: (listed() - startListed) / 1024})
+	}
+	if !slices.ContainsFunc(ops, func(op farOp) bool { return op.args[0] == "forget" }) {
+		return nil
 	}
 	// forget must really have removed the snapshots.
 	_, out, err := b.r.run(ctx, repo, cache, "list", "snapshots")
