@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,7 +56,12 @@ func pct(d []time.Duration, p float64) time.Duration {
 func TestLoad(t *testing.T) {
 	dur := loadDuration(t)
 	dir := t.TempDir()
-	srv := startSteadyrest(t, dir, t.TempDir(), "127.0.0.1:0", nil, "--no-request-log")
+	// A content cache of 8 MiB, full within the first third: at the
+	// default 64 MiB, filled by the uploads and reads of objects up to
+	// 1 MiB, it was still growing in the last third (Go heap 21 → 71 MB
+	// over the run with few records), which the leak check took for
+	// growth.
+	srv := startSteadyrest(t, dir, t.TempDir(), "127.0.0.1:0", nil, "--no-request-log", "--cache-bytes", strconv.Itoa(8<<20))
 	base := "http://" + srv.Addr + "/repo"
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
@@ -242,21 +249,26 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("only %d RSS samples", len(rss))
 	}
 	third := len(rss) / 3
-	maxOf := func(s []int64) int64 {
-		m := int64(0)
-		for _, v := range s {
-			m = max(m, v)
-		}
-		return m
+	thirds := [][]int64{rss[:third], rss[third : len(rss)-third], rss[len(rss)-third:]}
+	var maxes, medians [3]int64
+	for i, s := range thirds {
+		sorted := slices.Sorted(slices.Values(s))
+		maxes[i], medians[i] = sorted[len(sorted)-1], sorted[len(sorted)/2]
 	}
-	first, middle, last := maxOf(rss[:third]), maxOf(rss[third:len(rss)-third]), maxOf(rss[len(rss)-third:])
-	t.Logf("RSS: thirds max %.1f, %.1f, %.1f MiB",
-		float64(first)/(1<<20), float64(middle)/(1<<20), float64(last)/(1<<20))
-	// Flat once warm: the first third fills the 64 MiB content cache, the
+	mib := func(v [3]int64) string {
+		return fmt.Sprintf("%.1f, %.1f, %.1f MiB", float64(v[0])/(1<<20), float64(v[1])/(1<<20), float64(v[2])/(1<<20))
+	}
+	t.Logf("RSS: thirds max %s; median %s", mib(maxes), mib(medians))
+	// Flat once warm: the first third fills the 8 MiB content cache, the
 	// handle cache and (in CI) the race detector's shadow memory, slower
-	// the busier the machine; after it, the last third may not outgrow the
-	// middle one by more than a quarter plus 32 MiB (GC noise).
-	if last > middle*5/4+32<<20 {
-		t.Errorf("RSS grew: middle third max %d, last third max %d", middle, last)
+	// the busier the machine; after it, the last third's median may not
+	// outgrow the middle one's by more than a quarter plus 32 MiB (GC
+	// noise). Medians, not maxima: the runtime keeps the pages of a burst
+	// of concurrent uploads for minutes, so the running maximum rises with
+	// every larger burst without anything being kept; a leak moves the
+	// median too. (Records do accumulate here, about 400 bytes of heap a
+	// lock cycle: they live retireGrace, 70 s, longer than the run.)
+	if middle, last := medians[1], medians[2]; last > middle*5/4+32<<20 {
+		t.Errorf("RSS grew: middle third median %d, last third median %d", middle, last)
 	}
 }
