@@ -15,7 +15,11 @@
 //  6. pcloud: the storm on the pCloud emulator, API calls counted by it;
 //  7. multi: the storm through 1 steadyrest instance and through 3 sharing
 //     one --overlay on a redis-server, on one pCloud emulator, API calls
-//     counted by it and Redis commands by Redis.
+//     counted by it and Redis commands by Redis;
+//  8. freshread: init, a 40 MiB backup and at once check --read-data on a
+//     pCloud emulator that refuses download links of files younger than
+//     150 s, through steadyrest, steadyrest --spool-bytes 0 and rclone
+//     serve restic.
 //
 // Run it through bench/run.sh, which builds the binaries. It only talks to
 // 127.0.0.1 and stops by itself.
@@ -52,6 +56,8 @@ type config struct {
 	// one instance with the Redis overlay.
 	tail, peerLimit time.Duration
 	multiOneRedis   bool
+	// freshread: bound on each restic command.
+	checkLimit time.Duration
 }
 
 func logf(format string, args ...any) {
@@ -79,9 +85,10 @@ func run() error {
 	flag.IntVar(&c.snapshots, "snapshots", 200, "snapshots in the far-cloud repository")
 	flag.IntVar(&c.plans, "plans", 15, "plans in the storm")
 	flag.IntVar(&c.packs, "packs", 100000, "data packs in the listing scenario")
-	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,pcloud,multi", "scenarios to run, comma separated")
+	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,pcloud,multi,freshread", "scenarios to run, comma separated")
 	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav: also count the remote calls for this long after the commands")
 	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
+	flag.DurationVar(&c.checkLimit, "check-limit", 6*time.Minute, "freshread: bound on each restic command (init, backup, check --read-data); one cut off counts as exit -1")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
 	flag.Parse()
@@ -114,6 +121,7 @@ func run() error {
 		{"farwebdav", b.farWebDAV},
 		{"pcloud", b.pcloudStorm},
 		{"multi", b.multi},
+		{"freshread", b.freshRead},
 	}
 	for _, s := range steps {
 		if !c.scenarios[s.name] {
