@@ -8,6 +8,7 @@
 #                [--snapshots 200] [--packs 100000]
 #                [--scenarios throughput,farcloud,storm,list,farwebdav,pcloud,multi,freshread]
 #                [--tail 15s] [--peer-limit 10m] [--multi-one-redis] [--check-limit 6m]
+#                [--fresh-init-wait 4s]
 #                [--json out.json]
 #
 # BENCH_WORK (default /tmp/steadyrest-bench) keeps generated data between

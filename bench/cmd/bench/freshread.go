@@ -141,8 +141,8 @@ func (b *bench) freshRead(ctx context.Context) error {
 		}
 	}
 	st := emu.Stats()
-	b.res.note("freshread: one pCloud emulator in the bench process (list lag 3s; deletes and download links of files younger than 150 s refused: %d links and %d deletes refused in all), a folder of its own per server and round; `restic init`, a 4 s pause (as the storm scenarios: the new key must be listed), `restic backup --no-scan` of %d MiB of incompressible data (one file), then at once `restic check --read-data`, each bounded by --check-limit (%v; cut off = exit -1). Warning lines are restic's output lines matching %q; \"of them about locks\" name a lock/ file (restic retrying the removal of its own lock, which the emulator refuses for 150 s). Emulator calls are counted from just before the check to its end.",
-		st.FreshLinkRefusals, st.FreshDeleteRefusals, freshSize>>20, b.c.checkLimit, resticWarning.String())
+	b.res.note("freshread: one pCloud emulator in the bench process (list lag 3s; deletes and download links of files younger than 150 s refused: %d links and %d deletes refused in all), a folder of its own per server and round; `restic init`, a pause of %v (--fresh-init-wait; 4 s as in the storm scenarios lets the new key be listed, but only above 150 s can the remote serve it), `restic backup --no-scan` of %d MiB of incompressible data (one file), then at once `restic check --read-data`, each bounded by --check-limit (%v; cut off = exit -1). Warning lines are restic's output lines matching %q; \"of them about locks\" name a lock/ file (restic retrying the removal of its own lock, which the emulator refuses for 150 s). Emulator calls are counted from just before the check to its end.",
+		st.FreshLinkRefusals, st.FreshDeleteRefusals, b.c.initWait, freshSize>>20, b.c.checkLimit, resticWarning.String())
 	return nil
 }
 
@@ -179,7 +179,7 @@ func (b *bench) freshOne(ctx context.Context, emu *emulator, st freshSetup, data
 			// Without a repository there is nothing to measure: say so.
 			return fmt.Errorf("restic init: exit %d\n%s", code, tail(out, 2000))
 		}
-		time.Sleep(4 * time.Second)
+		time.Sleep(b.c.initWait)
 		d, code, out := b.r.runCode(ctx, limit, repo, cache, "backup", "--no-scan", data)
 		all, locks := warningLines(out)
 		add("backup (before the check)", "s", d.Seconds(), fmt.Sprintf("exit %d, %d warning lines (%d about locks)", code, all, locks))

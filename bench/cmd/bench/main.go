@@ -56,8 +56,9 @@ type config struct {
 	// one instance with the Redis overlay.
 	tail, peerLimit time.Duration
 	multiOneRedis   bool
-	// freshread: bound on each restic command.
-	checkLimit time.Duration
+	// freshread: bound on each restic command, and the pause between
+	// init and the backup.
+	checkLimit, initWait time.Duration
 }
 
 func logf(format string, args ...any) {
@@ -89,6 +90,7 @@ func run() error {
 	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav: also count the remote calls for this long after the commands")
 	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
 	flag.DurationVar(&c.checkLimit, "check-limit", 6*time.Minute, "freshread: bound on each restic command (init, backup, check --read-data); one cut off counts as exit -1")
+	flag.DurationVar(&c.initWait, "fresh-init-wait", 4*time.Second, "freshread: pause between init and the backup (above 150s the key and config are no longer fresh: rclone serve restic can read them)")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
 	flag.Parse()
