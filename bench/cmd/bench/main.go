@@ -59,6 +59,8 @@ type config struct {
 	// freshread: bound on each restic command, and the pause between
 	// init and the backup.
 	checkLimit, initWait time.Duration
+	// throughput: more steadyrest set-ups (builds or flags) to alternate.
+	variants variants
 }
 
 func logf(format string, args ...any) {
@@ -91,6 +93,7 @@ func run() error {
 	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
 	flag.DurationVar(&c.checkLimit, "check-limit", 6*time.Minute, "freshread: bound on each restic command (init, backup, check --read-data); one cut off counts as exit -1")
 	flag.DurationVar(&c.initWait, "fresh-init-wait", 4*time.Second, "freshread: pause between init and the backup (above 150s the key and config are no longer fresh: rclone serve restic can read them)")
+	flag.Var(&c.variants, "variant", "throughput: also run this steadyrest set-up in each round, as 'LABEL=BIN [FLAG...]' (BIN - for the --steadyrest binary); repeatable")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
 	flag.Parse()
@@ -166,7 +169,14 @@ var kinds = []string{steady, rclone}
 // write the lag counters of remote there.
 func (b *bench) spec(kind, remote, stateDir, statsFile string) e2e.ServerSpec {
 	var sp e2e.ServerSpec
+	v, _, isVariant := b.variant(kind)
 	switch {
+	case isVariant:
+		bin := v.bin
+		if bin == "" {
+			bin = b.c.steadyrest
+		}
+		sp = e2e.SteadyrestSpec(bin, remote, stateDir, append([]string{"--no-request-log", "--metrics-no-auth"}, v.flags...)...)
 	case kind == steady:
 		sp = e2e.SteadyrestSpec(b.c.steadyrest, remote, stateDir, "--no-request-log", "--metrics-no-auth")
 	case statsFile != "":
@@ -335,6 +345,9 @@ func (b *bench) roundDir(scenario, kind string, round int) (string, error) {
 	short := "steady"
 	if kind == rclone {
 		short = "rclone"
+	}
+	if _, i, ok := b.variant(kind); ok {
+		short = fmt.Sprintf("variant%d", i+1)
 	}
 	d := filepath.Join(b.c.work, "runs", fmt.Sprintf("%s-%s-%d", scenario, short, round))
 	if err := os.RemoveAll(d); err != nil {

@@ -65,7 +65,7 @@ func (b *bench) throughput(ctx context.Context) error {
 	}
 	mib := float64(size) / (1 << 20)
 	for round := 1; round <= b.c.rounds; round++ {
-		for _, kind := range kinds {
+		for _, kind := range b.throughputKinds() {
 			dir, err := b.roundDir("throughput", kind, round)
 			if err != nil {
 				return err
@@ -99,6 +99,7 @@ func (b *bench) throughput(ctx context.Context) error {
 			}
 		}
 	}
+	b.noteVariants("throughput")
 	return nil
 }
 
