@@ -65,7 +65,7 @@ func (b *bench) throughput(ctx context.Context) error {
 	}
 	mib := float64(size) / (1 << 20)
 	for round := 1; round <= b.c.rounds; round++ {
-		for _, kind := range b.throughputKinds() {
+		for _, kind := range b.throughputKinds(round) {
 			dir, err := b.roundDir("throughput", kind, round)
 			if err != nil {
 				return err

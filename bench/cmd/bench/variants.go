@@ -75,9 +75,12 @@ func (b *bench) variant(kind string) (variant, int, bool) {
 }
 
 // throughputKinds are the columns of the throughput scenario in the order
-// they run in each round: steadyrest, the variants, rclone serve restic
-// (the base of the ratios).
-func (b *bench) throughputKinds() []string {
+// they run in round (from 1): without variants steadyrest then rclone
+// serve restic, as always; with variants steadyrest, the variants, rclone
+// serve restic (the base of the ratios), rotated by one place each round,
+// so that over as many rounds as columns each runs once in each position
+// (after a given other, with the disk's write-back of a given other).
+func (b *bench) throughputKinds(round int) []string {
 	if len(b.c.variants) == 0 {
 		return kinds
 	}
@@ -86,7 +89,9 @@ func (b *bench) throughputKinds() []string {
 		cols = append(cols, v.label)
 	}
 	b.res.setColumns("throughput", rclone, cols...)
-	return append(cols, rclone)
+	cols = append(cols, rclone)
+	k := (round - 1) % len(cols)
+	return append(cols[k:len(cols):len(cols)], cols[:k]...)
 }
 
 // noteVariants says in the results what each variant ran.
@@ -96,6 +101,6 @@ func (b *bench) noteVariants(scenario string) {
 		if bin == "" {
 			bin = b.c.steadyrest + " (the --steadyrest binary)"
 		}
-		b.res.note("%s: %q is %s with the bench's flags plus %q, run after steadyrest and before rclone serve restic in each round.", scenario, v.label, bin, strings.Join(v.flags, " "))
+		b.res.note("%s: %q is %s with the bench's flags plus %q; the order of the servers rotates by one each round.", scenario, v.label, bin, strings.Join(v.flags, " "))
 	}
 }

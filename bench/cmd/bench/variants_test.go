@@ -30,19 +30,27 @@ func TestParseVariant(t *testing.T) {
 	}
 }
 
-// The throughput columns run steadyrest, the variants, then rclone serve
-// restic (the base), and get a table of their own.
+// The throughput columns are steadyrest, the variants, then rclone serve
+// restic (the base), in a table of their own, rotated each round.
 func TestThroughputKinds(t *testing.T) {
 	b := &bench{res: &results{}}
-	if got := b.throughputKinds(); !slices.Equal(got, kinds) {
-		t.Errorf("without variants: %q", got)
+	for round := 1; round <= 3; round++ {
+		if got := b.throughputKinds(round); !slices.Equal(got, kinds) {
+			t.Errorf("without variants, round %d: %q", round, got)
+		}
 	}
 	b.c.variants = variants{{label: "old"}, {label: "no spool"}}
-	want := []string{steady, "old", "no spool", rclone}
-	if got := b.throughputKinds(); !slices.Equal(got, want) {
-		t.Errorf("with variants: %q, want %q", got, want)
+	for round, want := range map[int][]string{
+		1: {steady, "old", "no spool", rclone},
+		2: {"old", "no spool", rclone, steady},
+		4: {rclone, steady, "old", "no spool"},
+		5: {steady, "old", "no spool", rclone},
+	} {
+		if got := b.throughputKinds(round); !slices.Equal(got, want) {
+			t.Errorf("with variants, round %d: %q, want %q", round, got, want)
+		}
 	}
-	if got := b.res.columnsOf("throughput"); !slices.Equal(got, want) {
+	if got, want := b.res.columnsOf("throughput"), []string{steady, "old", "no spool", rclone}; !slices.Equal(got, want) {
 		t.Errorf("columns: %q, want %q", got, want)
 	}
 	if _, i, ok := b.variant("no spool"); !ok || i != 1 {
