@@ -37,6 +37,16 @@ func withServer(spec e2e.ServerSpec, fn func(*e2e.Server) error) error {
 	return fn(srv)
 }
 
+// serverCPU is the CPU time the server process has used so far, in
+// seconds (0 with a warning when it cannot be read).
+func serverCPU(s *e2e.Server) float64 {
+	v, err := cpuSeconds(s.Pid())
+	if err != nil {
+		logf("warning: %v", err)
+	}
+	return v
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
