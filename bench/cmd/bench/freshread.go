@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,35 @@ func warningLines(output string) (all, locks int) {
 		}
 	}
 	return all, locks
+}
+
+// progressCount matches the end of restic's progress lines for a stage
+// counted in unit: "[0:00] 100.00%  4 / 4 packs" (done / total) or, when
+// there was nothing to do, "[0:00]          0 packs".
+func progressCount(unit string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)\]\s+(?:[0-9.]+%\s+)?(\d+)(?: / (\d+))? ` + unit + `\s*$`)
+}
+
+var (
+	packsRE     = progressCount("packs")
+	snapshotsRE = progressCount("snapshots")
+)
+
+// checked returns how many items check's last progress line for re says
+// were done, or -1 when there is none (check stopped before that stage).
+// A check that lists no snapshot and reads no pack exits 0 ("no errors
+// were found") on a remote that does not list them yet: its exit code
+// alone does not say it checked anything.
+func checked(re *regexp.Regexp, output string) int {
+	m := re.FindAllStringSubmatch(output, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(m[len(m)-1][1])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // emuDelta is what the emulator answered between two readings of its
@@ -141,7 +171,7 @@ func (b *bench) freshRead(ctx context.Context) error {
 		}
 	}
 	st := emu.Stats()
-	b.res.note("freshread: one pCloud emulator in the bench process (list lag 3s; deletes and download links of files younger than 150 s refused: %d links and %d deletes refused in all), a folder of its own per server and round; `restic init`, a pause of %v (--fresh-init-wait; 4 s as in the storm scenarios lets the new key be listed, but only above 150 s can the remote serve it), `restic backup --no-scan` of %d MiB of incompressible data (one file), then at once `restic check --read-data`, each bounded by --check-limit (%v; cut off = exit -1). Warning lines are restic's output lines matching %q; \"of them about locks\" name a lock/ file (restic retrying the removal of its own lock, which the emulator refuses for 150 s). Emulator calls are counted from just before the check to its end.",
+	b.res.note("freshread: one pCloud emulator in the bench process (list lag 3s; deletes and download links of files younger than 150 s refused: %d links and %d deletes refused in all), a folder of its own per server and round; `restic init`, a pause of %v (--fresh-init-wait; 4 s as in the storm scenarios lets the new key be listed, but only above 150 s can the remote serve it), `restic backup --no-scan` of %d MiB of incompressible data (one file), then at once `restic check --read-data`, each bounded by --check-limit (%v; cut off = exit -1). Warning lines are restic's output lines matching %q; \"of them about locks\" name a lock/ file (restic retrying the removal of its own lock, which the emulator refuses for 150 s). Snapshots seen and packs read are from restic's last progress line of each stage (a check on a remote that does not list the new files yet sees 0 and exits 0). Emulator calls are counted from just before the check to its end.",
 		st.FreshLinkRefusals, st.FreshDeleteRefusals, b.c.initWait, freshSize>>20, b.c.checkLimit, resticWarning.String())
 	return nil
 }
@@ -204,6 +234,8 @@ func (b *bench) freshOne(ctx context.Context, emu *emulator, st freshSetup, data
 		add("check --read-data exit code", "code", float64(code), "")
 		add("check --read-data warning lines", "lines", float64(all), "")
 		add("check --read-data warning lines, of them about locks", "lines", float64(locks), "")
+		add("snapshots the check saw (-1: none reported)", "snapshots", float64(checked(snapshotsRE, out)), "")
+		add("packs the check read (-1: none reported)", "packs", float64(checked(packsRE, out)), "")
 		add("during the check: getfilelink", "calls", delta.calls["getfilelink"], "")
 		add("during the check: download", "calls", delta.calls["download"], "")
 		add("during the check: fresh links refused", "refusals", delta.linkRefusals, "")

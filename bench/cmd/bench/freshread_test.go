@@ -40,3 +40,40 @@ func TestEmuDiff(t *testing.T) {
 		t.Errorf("emuDiff = %+v", d)
 	}
 }
+
+func TestChecked(t *testing.T) {
+	full := `using temporary cache in /tmp/x
+create exclusive lock for repository
+load indexes
+check all packs
+check snapshots, trees and blobs
+[0:00] 100.00%  1 / 1 snapshots
+read all data
+[0:00] 100.00%  4 / 4 packs
+[2:38] 100.00%  4 / 4 packs
+no errors were found
+`
+	empty := `check snapshots, trees and blobs
+[0:00]          0 snapshots
+read all data
+[0:00]          0 packs
+no errors were found
+`
+	partial := "read all data\n[0:05] 50.00%  2 / 4 packs\nFatal: repository contains errors\n"
+	for _, c := range []struct {
+		name, out       string
+		snapshots, pack int
+	}{
+		{"full", full, 1, 4},
+		{"empty repository", empty, 0, 0},
+		{"stopped during read", partial, -1, 2},
+		{"stopped before", "Fatal: <key/7c1283006e> does not exist\n", -1, -1},
+	} {
+		if got := checked(snapshotsRE, c.out); got != c.snapshots {
+			t.Errorf("%s: snapshots %d, want %d", c.name, got, c.snapshots)
+		}
+		if got := checked(packsRE, c.out); got != c.pack {
+			t.Errorf("%s: packs %d, want %d", c.name, got, c.pack)
+		}
+	}
+}
