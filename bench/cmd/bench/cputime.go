@@ -49,3 +49,46 @@ func parseStatCPU(stat string) (user, sys int64, err error) {
 	}
 	return user, sys, nil
 }
+
+// dirtyMiB is the page cache waiting to be written to disk (Dirty +
+// Writeback in /proc/meminfo), in MiB: what a command that writes starts
+// against. The kernel throttles writers once it passes a share of memory,
+// so a server that leaves more behind (the spool's copy of every pack)
+// can slow the next command that writes, whoever it belongs to.
+func dirtyMiB() (float64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("meminfo: %w", err)
+	}
+	kib, err := parseDirtyKiB(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("/proc/meminfo: %w", err)
+	}
+	return float64(kib) / 1024, nil
+}
+
+// parseDirtyKiB sums the Dirty and Writeback lines of /proc/meminfo.
+func parseDirtyKiB(meminfo string) (int64, error) {
+	var sum int64
+	found := 0
+	for _, line := range strings.Split(meminfo, "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "Dirty" && name != "Writeback") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, fmt.Errorf("%s: no value", name)
+		}
+		v, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		sum += v
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("found %d of Dirty and Writeback", found)
+	}
+	return sum, nil
+}

@@ -22,3 +22,18 @@ func TestParseStatCPU(t *testing.T) {
 		t.Errorf("cpuSeconds(self): %v", err)
 	}
 }
+
+func TestParseDirtyKiB(t *testing.T) {
+	mi := "MemTotal:       24683548 kB\nDirty:            198392 kB\nWritebackTmp:          7 kB\nWriteback:          1024 kB\n"
+	if got, err := parseDirtyKiB(mi); err != nil || got != 199416 {
+		t.Errorf("parseDirtyKiB = %d, %v; want 199416", got, err)
+	}
+	for _, bad := range []string{"", "Dirty: 5 kB\n", "Dirty: x kB\nWriteback: 0 kB\n"} {
+		if _, err := parseDirtyKiB(bad); err == nil {
+			t.Errorf("parseDirtyKiB(%q) took it", bad)
+		}
+	}
+	if _, err := dirtyMiB(); err != nil {
+		t.Errorf("dirtyMiB: %v", err)
+	}
+}

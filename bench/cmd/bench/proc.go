@@ -47,6 +47,16 @@ func serverCPU(s *e2e.Server) float64 {
 	return v
 }
 
+// addDirty records the machine's dirty page cache as command starts.
+func (b *bench) addDirty(command, kind string, round int) {
+	v, err := dirtyMiB()
+	if err != nil {
+		logf("warning: %v", err)
+		return
+	}
+	b.res.add(sample{Scenario: "throughput", Metric: "dirty + writeback pages as the " + command + " starts", Unit: "MiB", Server: kind, Round: round, Value: v})
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
