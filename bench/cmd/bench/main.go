@@ -59,8 +59,10 @@ type config struct {
 	// freshread: bound on each restic command, and the pause between
 	// init and the backup.
 	checkLimit, initWait time.Duration
-	// throughput: more steadyrest set-ups (builds or flags) to alternate.
+	// throughput: more steadyrest set-ups (builds or flags) to alternate,
+	// and whether to sync(1) before each backup and restore.
 	variants variants
+	sync     bool
 }
 
 func logf(format string, args ...any) {
@@ -94,6 +96,7 @@ func run() error {
 	flag.DurationVar(&c.checkLimit, "check-limit", 6*time.Minute, "freshread: bound on each restic command (init, backup, check --read-data); one cut off counts as exit -1")
 	flag.DurationVar(&c.initWait, "fresh-init-wait", 4*time.Second, "freshread: pause between init and the backup (above 150s the key and config are no longer fresh: rclone serve restic can read them)")
 	flag.Var(&c.variants, "variant", "throughput: also run this steadyrest set-up in each round, as 'LABEL=BIN [FLAG...]' (BIN - for the --steadyrest binary); repeatable")
+	flag.BoolVar(&c.sync, "sync", false, "throughput: run sync(1) before each backup and restore (not timed), so that none starts against the write-back another left")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
 	flag.Parse()

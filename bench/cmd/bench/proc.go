@@ -47,6 +47,18 @@ func serverCPU(s *e2e.Server) float64 {
 	return v
 }
 
+// syncDisks runs sync(1) when --sync asks for it: the dirty pages an
+// earlier command left are written before the next one starts.
+func (b *bench) syncDisks(ctx context.Context) error {
+	if !b.c.sync {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, "sync").CombinedOutput(); err != nil {
+		return fmt.Errorf("sync: %w: %s", err, out)
+	}
+	return nil
+}
+
 // addDirty records the machine's dirty page cache as command starts.
 func (b *bench) addDirty(command, kind string, round int) {
 	v, err := dirtyMiB()

@@ -76,6 +76,9 @@ func (b *bench) throughput(ctx context.Context) error {
 				if _, _, err := b.r.run(ctx, repo, cache, "init"); err != nil {
 					return err
 				}
+				if err := b.syncDisks(ctx); err != nil {
+					return err
+				}
 				b.addDirty("backup", kind, round)
 				cpu0 := serverCPU(srv)
 				d, _, err := b.r.run(ctx, repo, cache, "backup", "--no-scan", data)
@@ -86,6 +89,9 @@ func (b *bench) throughput(ctx context.Context) error {
 				b.res.add(sample{Scenario: "throughput", Metric: "backup " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
 				b.res.add(sample{Scenario: "throughput", Metric: "server CPU during backup", Unit: "s", Server: kind, Round: round, Value: cpu1 - cpu0})
 				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after backup", Unit: "MiB", Server: kind, Round: round, Value: peakMiB(srv)})
+				if err := b.syncDisks(ctx); err != nil {
+					return err
+				}
 				b.addDirty("restore", kind, round)
 				d, _, err = b.r.run(ctx, repo, cache, "restore", "latest", "--target", filepath.Join(dir, "restore"))
 				if err != nil {
