@@ -6,8 +6,10 @@
 #
 #   bench/run.sh [--rounds 2] [--size 1G] [--plans 15] [--storm-rounds 1]
 #                [--snapshots 200] [--packs 100000]
-#                [--scenarios throughput,farcloud,storm,list,farwebdav,pcloud,multi]
-#                [--tail 15s] [--peer-limit 10m] [--multi-one-redis] [--json out.json]
+#                [--scenarios throughput,farcloud,storm,list,farwebdav,pcloud,multi,freshread]
+#                [--tail 15s] [--peer-limit 10m] [--multi-one-redis] [--check-limit 6m]
+#                [--fresh-init-wait 4s]
+#                [--json out.json]
 #
 # BENCH_WORK (default /tmp/steadyrest-bench) keeps generated data between
 # runs; RESTIC names the restic binary (default .tools/bin/restic, then

@@ -16,7 +16,11 @@
 //  6. pcloud: the storm on the pCloud emulator, API calls counted by it;
 //  7. multi: the storm through 1 steadyrest instance and through 3 sharing
 //     one --overlay on a redis-server, on one pCloud emulator, API calls
-//     counted by it and Redis commands by Redis.
+//     counted by it and Redis commands by Redis;
+//  8. freshread: init, a 40 MiB backup and at once check --read-data on a
+//     pCloud emulator that refuses download links of files younger than
+//     150 s, through steadyrest, steadyrest --spool-bytes 0 and rclone
+//     serve restic.
 //
 // Run it through bench/run.sh, which builds the binaries. It only talks to
 // 127.0.0.1 and stops by itself.
@@ -53,6 +57,13 @@ type config struct {
 	// one instance with the Redis overlay.
 	tail, peerLimit time.Duration
 	multiOneRedis   bool
+	// freshread: bound on each restic command, and the pause between
+	// init and the backup.
+	checkLimit, initWait time.Duration
+	// throughput: more steadyrest set-ups (builds or flags) to alternate,
+	// and whether to sync(1) before each backup and restore.
+	variants variants
+	sync     bool
 }
 
 func logf(format string, args ...any) {
@@ -80,9 +91,13 @@ func run() error {
 	flag.IntVar(&c.snapshots, "snapshots", 200, "snapshots in the far-cloud repository")
 	flag.IntVar(&c.plans, "plans", 15, "plans in the storm")
 	flag.IntVar(&c.packs, "packs", 100000, "data packs in the listing scenario")
-	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,farissue,pcloud,multi", "scenarios to run, comma separated")
+	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,farissue,pcloud,multi,freshread", "scenarios to run, comma separated")
 	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav, farissue: also count the remote calls for this long after the commands")
 	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
+	flag.DurationVar(&c.checkLimit, "check-limit", 6*time.Minute, "freshread: bound on each restic command (init, backup, check --read-data); one cut off counts as exit -1")
+	flag.DurationVar(&c.initWait, "fresh-init-wait", 4*time.Second, "freshread: pause between init and the backup (above 150s the key and config are no longer fresh: rclone serve restic can read them)")
+	flag.Var(&c.variants, "variant", "throughput: also run this steadyrest set-up in each round, as 'LABEL=BIN [FLAG...]' (BIN - for the --steadyrest binary); repeatable")
+	flag.BoolVar(&c.sync, "sync", false, "throughput: run sync(1) before each backup and restore (not timed), so that none starts against the write-back another left")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
 	flag.Parse()
@@ -116,6 +131,7 @@ func run() error {
 		{"farissue", b.farIssue},
 		{"pcloud", b.pcloudStorm},
 		{"multi", b.multi},
+		{"freshread", b.freshRead},
 	}
 	for _, s := range steps {
 		if !c.scenarios[s.name] {
@@ -158,7 +174,14 @@ var kinds = []string{steady, rclone}
 // write the lag counters of remote there.
 func (b *bench) spec(kind, remote, stateDir, statsFile string) e2e.ServerSpec {
 	var sp e2e.ServerSpec
+	v, _, isVariant := b.variant(kind)
 	switch {
+	case isVariant:
+		bin := v.bin
+		if bin == "" {
+			bin = b.c.steadyrest
+		}
+		sp = e2e.SteadyrestSpec(bin, remote, stateDir, append([]string{"--no-request-log", "--metrics-no-auth"}, v.flags...)...)
 	case kind == steady:
 		sp = e2e.SteadyrestSpec(b.c.steadyrest, remote, stateDir, "--no-request-log", "--metrics-no-auth")
 	case statsFile != "":
@@ -327,6 +350,9 @@ func (b *bench) roundDir(scenario, kind string, round int) (string, error) {
 	short := "steady"
 	if kind == rclone {
 		short = "rclone"
+	}
+	if _, i, ok := b.variant(kind); ok {
+		short = fmt.Sprintf("variant%d", i+1)
 	}
 	d := filepath.Join(b.c.work, "runs", fmt.Sprintf("%s-%s-%d", scenario, short, round))
 	if err := os.RemoveAll(d); err != nil {

@@ -37,6 +37,38 @@ func withServer(spec e2e.ServerSpec, fn func(*e2e.Server) error) error {
 	return fn(srv)
 }
 
+// serverCPU is the CPU time the server process has used so far, in
+// seconds (0 with a warning when it cannot be read).
+func serverCPU(s *e2e.Server) float64 {
+	v, err := cpuSeconds(s.Pid())
+	if err != nil {
+		logf("warning: %v", err)
+	}
+	return v
+}
+
+// syncDisks runs sync(1) when --sync asks for it: the dirty pages an
+// earlier command left are written before the next one starts.
+func (b *bench) syncDisks(ctx context.Context) error {
+	if !b.c.sync {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, "sync").CombinedOutput(); err != nil {
+		return fmt.Errorf("sync: %w: %s", err, out)
+	}
+	return nil
+}
+
+// addDirty records the machine's dirty page cache as command starts.
+func (b *bench) addDirty(command, kind string, round int) {
+	v, err := dirtyMiB()
+	if err != nil {
+		logf("warning: %v", err)
+		return
+	}
+	b.res.add(sample{Scenario: "throughput", Metric: "dirty + writeback pages as the " + command + " starts", Unit: "MiB", Server: kind, Round: round, Value: v})
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]

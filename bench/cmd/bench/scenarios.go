@@ -66,7 +66,7 @@ func (b *bench) throughput(ctx context.Context) error {
 	}
 	mib := float64(size) / (1 << 20)
 	for round := 1; round <= b.c.rounds; round++ {
-		for _, kind := range kinds {
+		for _, kind := range b.throughputKinds(round) {
 			dir, err := b.roundDir("throughput", kind, round)
 			if err != nil {
 				return err
@@ -77,17 +77,29 @@ func (b *bench) throughput(ctx context.Context) error {
 				if _, _, err := b.r.run(ctx, repo, cache, "init"); err != nil {
 					return err
 				}
+				if err := b.syncDisks(ctx); err != nil {
+					return err
+				}
+				b.addDirty("backup", kind, round)
+				cpu0 := serverCPU(srv)
 				d, _, err := b.r.run(ctx, repo, cache, "backup", "--no-scan", data)
 				if err != nil {
 					return err
 				}
+				cpu1 := serverCPU(srv)
 				b.res.add(sample{Scenario: "throughput", Metric: "backup " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
+				b.res.add(sample{Scenario: "throughput", Metric: "server CPU during backup", Unit: "s", Server: kind, Round: round, Value: cpu1 - cpu0})
 				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after backup", Unit: "MiB", Server: kind, Round: round, Value: peakMiB(srv)})
+				if err := b.syncDisks(ctx); err != nil {
+					return err
+				}
+				b.addDirty("restore", kind, round)
 				d, _, err = b.r.run(ctx, repo, cache, "restore", "latest", "--target", filepath.Join(dir, "restore"))
 				if err != nil {
 					return err
 				}
 				b.res.add(sample{Scenario: "throughput", Metric: "restore " + b.c.size.String(), Unit: "MiB/s", Server: kind, Round: round, Value: mib / d.Seconds()})
+				b.res.add(sample{Scenario: "throughput", Metric: "server CPU during restore", Unit: "s", Server: kind, Round: round, Value: serverCPU(srv) - cpu1})
 				b.res.add(sample{Scenario: "throughput", Metric: "peak RSS after restore", Unit: "MiB", Server: kind, Round: round, Value: peakMiB(srv)})
 				return nil
 			})
@@ -100,6 +112,7 @@ func (b *bench) throughput(ctx context.Context) error {
 			}
 		}
 	}
+	b.noteVariants("throughput")
 	return nil
 }
 
