@@ -232,3 +232,19 @@ func TestSpoolDeleteDropsEntry(t *testing.T) {
 		t.Fatal("the spool still serves a deleted object")
 	}
 }
+
+// rclone's local backend serves a new file at once: no spool there.
+func TestNoSpoolOnALocalFolder(t *testing.T) {
+	s := newStore(t, localRemote(t, t.TempDir()), spoolOpts(t, 8<<20))
+	if s.spool != nil {
+		t.Fatal("a spool over a local folder")
+	}
+	h, d := pack(2, 200<<10)
+	putPack(t, s, h, d)
+	if got := readRange(t, s, h, 0, -1); !bytes.Equal(got, d) {
+		t.Fatal("pack reads back wrong")
+	}
+	if ev := s.Stats().Events; ev[EventSpoolSkipped] != 0 || ev[EventSpoolRead] != 0 {
+		t.Fatalf("spool events without a spool: %v", ev)
+	}
+}
