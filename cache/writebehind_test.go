@@ -75,21 +75,30 @@ func TestDeferredLockIsUploadedAfterDelay(t *testing.T) {
 	}
 }
 
+// ackThenRestart acknowledges a lock written behind through a store on
+// state and closes that store before any upload, which leaves the journal
+// as a crash would; it returns the lock's handle for the next start.
+func ackThenRestart(t *testing.T, f fs.Fs, state, data string) Handle {
+	t.Helper()
+	s, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := obj(data)
+	put(t, s, h, data)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // A crash between the acknowledgement and the upload loses nothing: the
 // journal brings the lock back, with its bytes, and the next start
 // uploads it.
 func TestDeferredLockSurvivesRestart(t *testing.T) {
 	f, dir := faultRemote(t, "")
 	state := t.TempDir()
-	s1, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _ := obj("acknowledged, then a crash")
-	put(t, s1, h, "acknowledged, then a crash")
-	if err := s1.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h := ackThenRestart(t, f, state, "acknowledged, then a crash")
 	if files := diskFiles(t, dir); len(files) != 0 {
 		t.Fatalf("the remote holds %v", files)
 	}
@@ -288,15 +297,7 @@ func TestDeferredLockDeletedBeforeUploadNeedsNoListing(t *testing.T) {
 func TestReloadedDeferredLockDeleteWaitsForAListing(t *testing.T) {
 	f, _ := faultRemote(t, "")
 	state := t.TempDir()
-	s1, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _ := obj("acknowledged before a restart")
-	put(t, s1, h, "acknowledged before a restart")
-	if err := s1.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h := ackThenRestart(t, f, state, "acknowledged before a restart")
 	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: state})
 	if err := s.Remove(context.Background(), h); err != nil {
 		t.Fatal(err)
