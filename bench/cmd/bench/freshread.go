@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -112,30 +110,6 @@ func emuDiff(before, after pcloudemu.Stats) emuDelta {
 	d := emuDelta{linkRefusals: float64(after.FreshLinkRefusals - before.FreshLinkRefusals)}
 	d.calls, d.total = diff(b, a)
 	return d
-}
-
-// runCode runs restic -r repo args... with cacheDir, cut off after limit,
-// and returns its wall time, exit code (-1 when cut off or not run) and
-// combined output. Unlike run, a failing command is a result, not an
-// error.
-func (r *restic) runCode(ctx context.Context, limit time.Duration, repo, cacheDir string, args ...string) (time.Duration, int, string) {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.bin, append([]string{"-r", repo}, args...)...)
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Env = append(e2e.CleanEnv(), "RESTIC_PASSWORD="+r.password, "RESTIC_CACHE_DIR="+cacheDir)
-	start := time.Now()
-	b, err := cmd.CombinedOutput()
-	d := time.Since(start)
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return d, 0, string(b)
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		return d, ee.ExitCode(), string(b)
-	default:
-		return d, -1, string(b) + "\n(bench: " + err.Error() + ")"
-	}
 }
 
 // freshRead: on the pCloud emulator with download links of fresh files

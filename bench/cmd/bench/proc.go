@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,11 +84,23 @@ type restic struct {
 	timeout  time.Duration
 }
 
-// run runs restic -r repo args... with cacheDir ("" = --no-cache) and
-// returns how long it took and its combined output. A non-zero exit is an
-// error that carries the output.
+// run runs restic -r repo args... with cacheDir ("" = --no-cache), cut
+// off after the runner's timeout, and returns how long it took and its
+// combined output. A non-zero exit is an error that carries the output.
 func (r *restic) run(ctx context.Context, repo, cacheDir string, args ...string) (time.Duration, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	d, code, out := r.runCode(ctx, r.timeout, repo, cacheDir, args...)
+	if code != 0 {
+		return d, out, fmt.Errorf("restic %s: exit %d\n%s", strings.Join(args, " "), code, tail(out, 4000))
+	}
+	return d, out, nil
+}
+
+// runCode runs restic -r repo args... with cacheDir ("" for --no-cache),
+// cut off after limit, and returns its wall time, exit code (-1 when cut
+// off or not run) and combined output. Unlike run, a failing command is a
+// result, not an error.
+func (r *restic) runCode(ctx context.Context, limit time.Duration, repo, cacheDir string, args ...string) (time.Duration, int, string) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	full := append([]string{"-r", repo}, args...)
 	if cacheDir == "" {
@@ -102,10 +115,15 @@ func (r *restic) run(ctx context.Context, repo, cacheDir string, args ...string)
 	start := time.Now()
 	b, err := cmd.CombinedOutput()
 	d := time.Since(start)
-	if err != nil {
-		return d, string(b), fmt.Errorf("restic %s: %w\n%s", strings.Join(args, " "), err, tail(string(b), 4000))
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return d, 0, string(b)
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		return d, ee.ExitCode(), string(b)
+	default:
+		return d, -1, string(b) + "\n(bench: " + err.Error() + ")"
 	}
-	return d, string(b), nil
 }
 
 // copyTree copies a folder with cp -a (fast, keeps mtimes).
