@@ -131,8 +131,13 @@ func (o *overlay) prepareDelete(_ context.Context, r record) error {
 
 func (o *overlay) tombstone(_ context.Context, r record) error {
 	o.set(r, nil)
-	if o.journal == nil || r.reap {
+	switch {
+	case o.journal == nil || r.reap:
 		return nil // the prepared entry already says reap
+	case !r.pending():
+		// Confirmed: the journal needs nothing of it, only the entry it
+		// replaces gone (what a confirmation's drop would do after).
+		return o.journal.delete(r.key)
 	}
 	// If this fails the entry on disk still says reap: after a restart the
 	// reaper finds the object gone and the tombstone retires at the settle

@@ -40,21 +40,19 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		// is removed, instead of being hidden until the settle window and
 		// then coming back.
 		ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now()}
+		if prev.uploadNeverTried() {
+			// No upload of it was ever started: the remote holds nothing
+			// a listing could show, so the tombstone is born confirmed,
+			// not confirmed by a listing of locks/ that the confirmer
+			// would otherwise make after every restic command. It still
+			// hides the name for retireGrace, and then retires.
+			ts.confirmed = ts.at
+		}
 		if err := s.ov.tombstone(ctx, ts); err != nil {
 			return fmt.Errorf("delete %s: %w", h, err)
 		}
 		s.forget(key)
 		s.event(EventLockNeverUploaded, 1)
-		if prev.uploadNeverTried() {
-			// No upload of it was ever started: the remote holds nothing
-			// a listing could show, so the tombstone is confirmed now,
-			// not by a listing of locks/ that the confirmer would
-			// otherwise make after every restic command. It still hides
-			// the name for retireGrace, and then retires.
-			if _, err := s.ov.apply(ctx, []change{{op: chConfirm, rec: ts, at: ts.at}}); err != nil {
-				s.log.Warn("overlay: could not confirm the delete of a lock never uploaded; a listing will", "object", h, "err", err)
-			}
-		}
 		return nil
 	}
 	ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now(), reap: true}

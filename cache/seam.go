@@ -49,6 +49,9 @@ type recordStore interface {
 	prepareDelete(ctx context.Context, r record) error
 	// tombstone publishes r, replacing any record of its key. An error
 	// means r's final state may not be durable; the prepared intent is.
+	// r may be confirmed already (a lock the remote never got): then, as
+	// after any confirmation, a restart may forget it, but must not bring
+	// back the record it replaced.
 	tombstone(ctx context.Context, r record) error
 	// cancelDelete undoes prepareDelete after the remote refused the
 	// delete: prev (nil for none) is what key had before.
