@@ -143,13 +143,18 @@ type Store struct {
 	bgCancel context.CancelFunc // cancels bgCtx at Stop
 }
 
+// DefaultSettleWindow is the settle window when Options leave it zero:
+// far above any lag seen on pCloud (seconds), so that retirement by
+// timeout stays the rare exception it is counted as.
+const DefaultSettleWindow = 10 * time.Minute
+
 // New returns a Store over f, reloading the journal from opt.StateDir.
 func New(f fs.Fs, opt Options) (*Store, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
 	if opt.SettleWindow <= 0 {
-		opt.SettleWindow = 10 * time.Minute
+		opt.SettleWindow = DefaultSettleWindow
 	}
 	if opt.ContentCacheBytes == 0 {
 		opt.ContentCacheBytes = 64 << 20

@@ -11,6 +11,7 @@ package probe
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/object"
+
+	"github.com/steadyrest/steadyrest/cache"
 )
 
 // DirPrefix starts the name of every folder the probe creates.
@@ -56,6 +59,15 @@ type Options struct {
 	Progress func(line string)
 	// Logger receives debug logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Name is the remote as the user typed it, shown in the report
+	// (default: rclone's config string of the Fs, which names connection
+	// string remotes by an internal hash).
+	Name string
+	// MinSettleWindow is the least settle window the report recommends
+	// (default: steadyrest's own default, cache.DefaultSettleWindow). The
+	// window is the one place the guarantee can lapse, so a short probe
+	// never talks a user below the default unless asked to.
+	MinSettleWindow time.Duration
 }
 
 func (o *Options) defaults() {
@@ -86,6 +98,9 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MinSettleWindow <= 0 {
+		o.MinSettleWindow = cache.DefaultSettleWindow
+	}
 }
 
 // ErrNotWritable wraps the error of a remote the probe cannot write to.
@@ -112,7 +127,7 @@ type prober struct {
 // measurement (the remote cannot be written to) returns no report.
 func Run(ctx context.Context, f fs.Fs, opt Options) (*Report, error) {
 	opt.defaults()
-	p := &prober{f: f, opt: opt, live: map[string]fs.Object{}, rep: newReport(fs.ConfigString(f))}
+	p := &prober{f: f, opt: opt, live: map[string]fs.Object{}, rep: newReport(cmp.Or(opt.Name, fs.ConfigString(f)))}
 	start := time.Now()
 	if err := p.setup(ctx); err != nil {
 		return nil, err
@@ -120,7 +135,7 @@ func Run(ctx context.Context, f fs.Fs, opt Options) (*Report, error) {
 	runErr := p.rounds(ctx, start)
 	cleanErr := p.cleanup(ctx)
 	p.rep.Interrupted = ctx.Err() != nil
-	p.rep.finish(time.Since(start), opt.Timeout)
+	p.rep.finish(time.Since(start), opt.Timeout, opt.MinSettleWindow)
 	if runErr != nil {
 		return p.rep, errors.Join(runErr, cleanErr)
 	}

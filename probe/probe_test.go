@@ -16,6 +16,7 @@ import (
 	_ "github.com/rclone/rclone/backend/pcloud"
 	rfs "github.com/rclone/rclone/fs"
 
+	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/lagfs"
 	"github.com/steadyrest/steadyrest/pcloudemu"
 )
@@ -133,7 +134,7 @@ func TestLagBackendMeasuresConfiguredLag(t *testing.T) {
 	}
 	between(t, "fresh delete accepted", rep.Lags[FreshDeleteAccepted].Median, lag)
 	rec := rep.Recommendation
-	if !rec.NeedsSteadyrest || time.Duration(rec.SettleWindow) < time.Minute || time.Duration(rec.SettleWindow) < 4*time.Duration(rec.WorstLag) {
+	if !rec.NeedsSteadyrest || time.Duration(rec.SettleWindow) < cache.DefaultSettleWindow || time.Duration(rec.SettleWindow) < 4*time.Duration(rec.WorstLag) {
 		t.Errorf("recommendation %+v", rec)
 	}
 	sameTree(t, dir, before)
@@ -146,9 +147,14 @@ func TestPcloudEmulatorFreshDeleteRefused(t *testing.T) {
 	}
 	defer srv.Close()
 	f := newFs(t, srv.RcloneRemote()+"backups")
-	rep, err := Run(context.Background(), f, fastOpt(1))
+	opt := fastOpt(1)
+	opt.Name = "mypcloud:backups" // as typed; rclone's own name is a connection string
+	rep, err := Run(context.Background(), f, opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Remote != opt.Name {
+		t.Errorf("report names the remote %q, want %q as typed", rep.Remote, opt.Name)
 	}
 	if rep.Fresh.Tried != 1 || rep.Fresh.Refused != 1 || rep.Fresh.LastRefusal == "" {
 		t.Errorf("fresh deletes %+v: want the one tried refused, with the remote's answer", rep.Fresh)
@@ -165,7 +171,7 @@ func TestPcloudEmulatorFreshDeleteRefused(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text.String(), "fresh delete: refused      1 of 1 refused") || !strings.Contains(text.String(), "--settle-window 1m") {
+	if !strings.Contains(text.String(), "fresh delete: refused      1 of 1 refused") || !strings.Contains(text.String(), "--settle-window 10m") {
 		t.Errorf("text report lacks the refusal or the window:\n%s", text.String())
 	}
 	t.Logf("report:\n%s", text.String())
@@ -309,7 +315,14 @@ func TestHistogramAndQuantiles(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("histogram:\n%s\nwant:\n%s", b.String(), want)
 	}
-	if w := recommend(90*time.Second, true, 0, time.Minute, 3).SettleWindow; time.Duration(w) != 6*time.Minute {
-		t.Errorf("window for a 90s lag: %s, want 6m", w)
+	if w := recommend(90*time.Second, true, 0, time.Minute, 3, time.Minute).SettleWindow; time.Duration(w) != 6*time.Minute {
+		t.Errorf("window for a 90s lag with a 1m floor: %s, want 6m", w)
+	}
+	// A 3 s lag would be 12 s: never below the floor, steadyrest's default.
+	if w := recommend(3*time.Second, true, 0, time.Minute, 3, 10*time.Minute).SettleWindow; time.Duration(w) != 10*time.Minute {
+		t.Errorf("window for a 3s lag with the default floor: %s, want 10m", w)
+	}
+	if w := recommend(4*time.Minute, true, 0, 5*time.Minute, 3, 10*time.Minute).SettleWindow; time.Duration(w) != 16*time.Minute {
+		t.Errorf("window for a 4m lag: %s, want 16m", w)
 	}
 }

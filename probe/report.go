@@ -185,7 +185,7 @@ func (r *Report) errorf(op, format string, args ...any) {
 }
 
 // finish computes the summaries and the recommendation.
-func (r *Report) finish(d, timeout time.Duration) {
+func (r *Report) finish(d, timeout, floor time.Duration) {
 	r.Duration = Seconds(d)
 	r.LagList = r.LagList[:0]
 	var worst time.Duration
@@ -216,26 +216,23 @@ func (r *Report) finish(d, timeout time.Duration) {
 	if r.Lags[CreateListed].N == 0 || r.Lags[DeleteUnlisted].N == 0 {
 		writes = 0 // no full round: too little to say the remote does not lag
 	}
-	r.Recommendation = recommend(worst, lagged || r.Fresh.Refused > 0, timeouts, timeout, writes)
+	r.Recommendation = recommend(worst, lagged || r.Fresh.Refused > 0, timeouts, timeout, writes, floor)
 	if r.Interrupted && !r.Recommendation.NeedsSteadyrest {
 		r.Recommendation.Text = "Interrupted before any lag was seen: too little measured to conclude. Run the probe again to the end."
 	}
 }
 
-// minSettleWindow keeps a recommended window above a transient slow spell.
-const minSettleWindow = time.Minute
-
 // recommend picks a settle window of four times the worst lag seen, at
-// least a minute, rounded up to a whole minute: the window is a safety
+// least floor, rounded up to a whole minute: the window is a safety
 // valve, and a lag twice the worst seen in a short probe is not rare.
-func recommend(worst time.Duration, lagged bool, timeouts int, timeout time.Duration, writes int) Recommendation {
+func recommend(worst time.Duration, lagged bool, timeouts int, timeout time.Duration, writes int, floor time.Duration) Recommendation {
 	rec := Recommendation{WorstLag: Seconds(worst)}
 	switch {
 	case writes == 0 && !lagged:
 		rec.Text = "No object was written, seen and deleted: nothing to conclude from."
 	case timeouts > 0:
 		rec.NeedsSteadyrest = true
-		w := max(4*timeout, minSettleWindow).Round(time.Minute)
+		w := roundUpMinute(max(4*timeout, floor))
 		rec.SettleWindow = Seconds(w)
 		rec.Text = fmt.Sprintf("The remote did not show %d change(s) within %s: it lags badly. Use steadyrest, with --settle-window %s or more, and probe again with a longer --timeout.",
 			timeouts, fmtDur(timeout), fmtDur(w))
@@ -243,13 +240,16 @@ func recommend(worst time.Duration, lagged bool, timeouts int, timeout time.Dura
 		rec.Text = "No lag seen: every change showed at once, and fresh deletes were accepted. steadyrest is not needed for this remote; rclone serve restic is enough."
 	default:
 		rec.NeedsSteadyrest = true
-		w := max(4*worst, minSettleWindow)
-		w = ((w + time.Minute - 1) / time.Minute) * time.Minute
+		w := roundUpMinute(max(4*worst, floor))
 		rec.SettleWindow = Seconds(w)
-		rec.Text = fmt.Sprintf("The remote lags (worst seen %s): restic needs steadyrest in front of it. Run it with --settle-window %s (4x the worst lag, at least 1m).",
-			fmtDur(worst), fmtDur(w))
+		rec.Text = fmt.Sprintf("The remote lags (worst seen %s): restic needs steadyrest in front of it. Run it with --settle-window %s (4x the worst lag, at least %s).",
+			fmtDur(worst), fmtDur(w), fmtDur(roundUpMinute(floor)))
 	}
 	return rec
+}
+
+func roundUpMinute(d time.Duration) time.Duration {
+	return (d + time.Minute - 1) / time.Minute * time.Minute
 }
 
 // JSON renders the report for scripts.
