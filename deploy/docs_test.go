@@ -164,3 +164,48 @@ func TestAlertsDocumented(t *testing.T) {
 		t.Errorf("docs/monitoring.md does not say %q", want)
 	}
 }
+
+// glossaryTerms are the words the pages use for steadyrest's own ideas,
+// with the glossary's anchor for each.
+var glossaryTerms = map[string]string{
+	"overlay":        "overlay",
+	"tombstone":      "tombstone",
+	"settle window":  "settle-window",
+	"reap":           "reap",
+	"spool":          "spool",
+	"write-behind":   "write-behind",
+	"written behind": "write-behind",
+	"confirmer":      "confirmer",
+}
+
+// A page that uses one of steadyrest's own words links it to the glossary
+// at its first use (or before), so that no page uses a word before it is
+// defined.
+func TestGlossaryLinkedAtFirstUse(t *testing.T) {
+	gl := anchors(string(read(t, "../docs/glossary.md")))
+	for term, anchor := range glossaryTerms {
+		if !gl[anchor] {
+			t.Fatalf("docs/glossary.md has no entry #%s for %q", anchor, term)
+		}
+	}
+	for _, doc := range docFiles(t) {
+		if strings.HasSuffix(doc, "glossary.md") || strings.HasSuffix(doc, "SECURITY.md") {
+			continue
+		}
+		text := strings.ToLower(prose(string(read(t, doc))))
+		// Headings name a page's subject; the prose under them is where a
+		// reader meets the word.
+		text = heading.ReplaceAllStringFunc(text, func(h string) string { return strings.Repeat(" ", len(h)) })
+		for term, anchor := range glossaryTerms {
+			use := regexp.MustCompile(`\b` + regexp.QuoteMeta(term) + `s?\b`).FindStringIndex(text)
+			if use == nil {
+				continue
+			}
+			link := strings.Index(text, "glossary.md#"+anchor+")")
+			// The link's text is the word itself: the link ends just after it.
+			if link < 0 || link > use[1]+len("](glossary.md#)")+len(anchor)+len("docs/") {
+				t.Errorf("%s uses %q before linking it to the glossary (#%s)", doc, term, anchor)
+			}
+		}
+	}
+}
