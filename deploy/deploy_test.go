@@ -20,6 +20,20 @@ import (
 	"github.com/steadyrest/steadyrest/metrics"
 )
 
+// tool finds a program a test needs: a test without it fails in CI and
+// is skipped elsewhere.
+func tool(t *testing.T, name, from string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found: install %s", name, from)
+		}
+		t.Skipf("%s not found: install %s", name, from)
+	}
+	return path
+}
+
 func read(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -531,14 +545,8 @@ func TestDashboard(t *testing.T) {
 // checkPromQL has promtool parse the dashboard's queries, as recording
 // rules with Grafana's variables filled in.
 func checkPromQL(t *testing.T, exprs []string) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not found: install Debian's prometheus package (deploy/check.sh does)")
-		}
-		// The dashboard's other checks have run; only the parse is left.
-		t.Skip("promtool not found: dashboard queries not parsed (deploy/check.sh installs it)")
-	}
+	// The dashboard's other checks have run; only the parse is left.
+	promtool := tool(t, "promtool", "Debian's prometheus package (deploy/check.sh installs it)")
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	r := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*")

@@ -95,13 +95,7 @@ func TestRedisCompose(t *testing.T) {
 // the compose file gives it: a client without the password is refused,
 // the compose file's health check gets in, and persistence is on.
 func TestRedisConfRuns(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server is not installed (scripts/install-redis.sh): %v", err)
-		}
-		t.Skipf("redis-server is not installed: %v", err)
-	}
+	bin := tool(t, "redis-server", "Debian's redis-server package (scripts/install-redis.sh)")
 	// Not t.TempDir: a unix socket path must stay under 108 bytes.
 	dir, err := os.MkdirTemp("", "deployredis")
 	if err != nil {
