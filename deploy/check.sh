@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validates the deployment files with the tools that can run here:
-# promtool (config, rules, rule unit tests), systemd-analyze (unit), and the
+# promtool (config, rules, rule unit tests), amtool (Alertmanager config),
+# systemd-analyze (unit), and the
 # Go tests in deploy/ (compose file, Dockerfile, unit settings, dashboard
 # JSON and queries, all cross-checked against the binary's flags and
 # metrics). No Docker engine is needed: the image is not built.
@@ -20,23 +21,24 @@ fail() {
 	exit 1
 }
 
-# promtool comes with Debian's prometheus package. Installing it must not
-# start a Prometheus server, hence policy-rc.d where none exists.
-if ! command -v promtool >/dev/null; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-		echo "promtool missing: installing Debian's prometheus package"
-		policy_added=""
-		if [ ! -e /usr/sbin/policy-rc.d ]; then
-			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-			chmod +x /usr/sbin/policy-rc.d
-			policy_added=1
-		fi
-		apt_rc=0
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || apt_rc=$?
-		[ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d
-		[ "$apt_rc" = 0 ] || fail "apt-get could not install prometheus (for promtool)"
+# promtool and amtool come with Debian's prometheus and
+# prometheus-alertmanager packages, installed through scripts/apt-install.sh
+# where missing. Installing them must not start a Prometheus or an
+# Alertmanager server, hence policy-rc.d where none exists.
+if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
+	echo "promtool or amtool missing: installing Debian's prometheus and prometheus-alertmanager packages"
+	policy_added=""
+	if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		policy_added=1
 	fi
+	apt_rc=0
+	"$root/scripts/apt-install.sh" prometheus prometheus-alertmanager || apt_rc=$?
+	[ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d
+	[ "$apt_rc" = 0 ] || fail "scripts/apt-install.sh could not install prometheus and prometheus-alertmanager"
 	command -v promtool >/dev/null || fail "promtool not found and could not be installed"
+	command -v amtool >/dev/null || fail "amtool not found and could not be installed"
 fi
 
 cd "$here/prometheus"
@@ -46,6 +48,9 @@ promtool check rules alerts.yml >/dev/null || fail "promtool check rules alerts.
 ok "promtool check rules alerts.yml"
 promtool test rules alerts_test.yml || fail "promtool test rules alerts_test.yml"
 ok "promtool test rules alerts_test.yml"
+# Where the compose file's Prometheus sends the alerts above.
+amtool check-config alertmanager.yml >/dev/null || fail "amtool check-config alertmanager.yml"
+ok "amtool check-config alertmanager.yml"
 
 # systemd-analyze verify works offline, without systemd as PID 1. The
 # binary is not installed here, so a copy of the unit runs /bin/true
