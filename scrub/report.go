@@ -46,8 +46,9 @@ type Report struct {
 	Duration time.Duration `json:"-"`
 }
 
-// finish sorts the findings and errors and sets the outcome.
-func (r *Report) finish(d time.Duration) {
+// finish sorts the findings and errors and sets the outcome; runErr is
+// the error that ended the run early, if any.
+func (r *Report) finish(d time.Duration, runErr error) {
 	slices.SortFunc(r.Findings, func(a, b Finding) int { return cmp.Compare(a.Path, b.Path) })
 	slices.SortFunc(r.Errors, func(a, b ObjectError) int { return cmp.Compare(a.Path, b.Path) })
 	slices.Sort(r.Repositories)
@@ -55,7 +56,7 @@ func (r *Report) finish(d time.Duration) {
 	switch {
 	case len(r.Findings) > 0:
 		r.Outcome = Damaged
-	case r.ErrorCount > 0 || r.Stopped:
+	case r.ErrorCount > 0 || r.Stopped || runErr != nil:
 		r.Outcome = Incomplete
 	case r.Unverified > 0:
 		r.Outcome = Unverified

@@ -96,7 +96,7 @@ func Run(ctx context.Context, f fs.Fs, opt Options) (*Report, error) {
 		s.rep.Stopped = true
 		err = cmp.Or(err, ctx.Err())
 	}
-	s.rep.finish(time.Since(start))
+	s.rep.finish(time.Since(start), err)
 	return s.rep, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 )
@@ -52,6 +53,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(b, "outcome: %s: %s\n", r.Outcome, r.advice())
+	for _, repo := range r.Repositories {
+		if ids := r.damagedPacks(repo); len(ids) > 0 {
+			fmt.Fprintf(b, "  repository %s: restic repair packs %s\n", cmp.Or(repo, "."), strings.Join(ids, " "))
+		}
+	}
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("scrub: write report: %w", err)
 	}
@@ -64,7 +70,7 @@ func (r *Report) advice() string {
 	case Clean:
 		return "every object matches its name"
 	case Damaged:
-		return "see docs/scrub.md for what each finding means; for damaged packs run `restic repair packs` with the IDs named, then `restic check`"
+		return "see docs/scrub.md for what each finding means and what to do; damaged packs go with `restic repair packs`, then `restic check`"
 	case Unverified:
 		return "the remote reports no SHA-256 for some objects; run again with --read to download and hash them"
 	case Incomplete:
@@ -74,4 +80,17 @@ func (r *Report) advice() string {
 		return "some objects could not be checked; run again"
 	}
 	return ""
+}
+
+// damagedPacks are the IDs of repo's packs with a wrong hash or size or
+// empty, the arguments of `restic repair packs`.
+func (r *Report) damagedPacks(repo string) []string {
+	var ids []string
+	for _, f := range r.Findings {
+		damage := f.Kind == WrongHash || f.Kind == WrongSize || f.Kind == EmptyPack
+		if damage && f.Repository == repo && path.Dir(path.Dir(f.Path)) == path.Join(repo, "data") {
+			ids = append(ids, path.Base(f.Path))
+		}
+	}
+	return ids
 }
