@@ -34,14 +34,6 @@ func scrubJSON(t *testing.T, wantCode int, args ...string) scrub.Report {
 	return rep.Report
 }
 
-func findingPaths(rep scrub.Report) []string {
-	var out []string
-	for _, f := range rep.Findings {
-		out = append(out, string(f.Kind)+" "+f.Path)
-	}
-	return out
-}
-
 // TestScrubCommand drives `steadyrest scrub` (scrubMain) on a repository
 // made by the real restic: clean exits 0; with one pack truncated and one
 // corrupted it exits 3 naming exactly those two, on a local folder and on
@@ -68,11 +60,7 @@ func TestScrubCommand(t *testing.T) {
 		t.Errorf("undamaged: %+v", rep)
 	}
 	r.Damage(t)
-	want := []string{
-		"wrong-hash data/" + r.Truncated[:2] + "/" + r.Truncated,
-		"wrong-hash data/" + r.Corrupted[:2] + "/" + r.Corrupted,
-	}
-	slices.Sort(want)
+	want := r.WantFindings("")
 
 	out.Reset()
 	errOut.Reset()
@@ -85,7 +73,7 @@ func TestScrubCommand(t *testing.T) {
 			t.Errorf("text report lacks %q:\n%s", s, out.String())
 		}
 	}
-	if got := findingPaths(scrubJSON(t, scrub.ExitDamaged, r.Dir)); !slices.Equal(got, want) {
+	if got := scrube2e.Findings(scrubJSON(t, scrub.ExitDamaged, r.Dir).Findings); !slices.Equal(got, want) {
 		t.Errorf("local findings %q, want %q", got, want)
 	}
 
@@ -93,7 +81,7 @@ func TestScrubCommand(t *testing.T) {
 	r.CopyTo(context.Background(), t, emu.RcloneRemote()+"repo")
 	remote := e2e.EmulatorRemote + ":repo"
 	before := emu.Stats()
-	if got := findingPaths(scrubJSON(t, scrub.ExitDamaged, "--rclone-config", emu.Conf, remote)); !slices.Equal(got, want) {
+	if got := scrube2e.Findings(scrubJSON(t, scrub.ExitDamaged, "--rclone-config", emu.Conf, remote).Findings); !slices.Equal(got, want) {
 		t.Errorf("EU findings %q, want %q", got, want)
 	}
 	if st := emu.Stats(); st.Calls["download"] != before.Calls["download"] || st.Calls["getfilelink"] != before.Calls["getfilelink"] {
@@ -106,7 +94,7 @@ func TestScrubCommand(t *testing.T) {
 		t.Errorf("US region without --read: %+v", us)
 	}
 	read := scrubJSON(t, scrub.ExitDamaged, "--rclone-config", emu.Conf, "--read", "--checkers", "2", remote)
-	if got := findingPaths(read); !slices.Equal(got, want) || read.VerifiedRead != read.Objects-2 {
+	if got := scrube2e.Findings(read.Findings); !slices.Equal(got, want) || read.VerifiedRead != read.Objects-2 {
 		t.Errorf("US region with --read: findings %q (want %q), %d of %d verified by reading", got, want, read.VerifiedRead, read.Objects)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	rsync "github.com/rclone/rclone/fs/sync"
 
 	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/scrub"
 )
 
 // Repo is a restic repository in a local folder.
@@ -166,4 +167,25 @@ func (r *Repo) CopyTo(ctx context.Context, t testing.TB, dst string) {
 	if err := rsync.CopyDir(ctx, fdst, fsrc, true); err != nil {
 		t.Fatalf("copy the repository to %s: %v", dst, err)
 	}
+}
+
+// Findings are a report's findings as "kind path", in the report's order
+// (sorted by path).
+func Findings(fs []scrub.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, string(f.Kind)+" "+f.Path)
+	}
+	return out
+}
+
+// WantFindings are the findings a scrub of the damaged repository should
+// give, the repository at prefix ("" or "alice/") below the scrubbed path.
+func (r *Repo) WantFindings(prefix string) []string {
+	want := []string{
+		"wrong-hash " + prefix + "data/" + r.Truncated[:2] + "/" + r.Truncated,
+		"wrong-hash " + prefix + "data/" + r.Corrupted[:2] + "/" + r.Corrupted,
+	}
+	slices.Sort(want)
+	return want
 }

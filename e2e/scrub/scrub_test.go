@@ -30,23 +30,9 @@ func run(ctx context.Context, t *testing.T, remote string, opt scrub.Options) *s
 	return rep
 }
 
-// damaged returns the findings as "kind path", sorted.
-func damaged(rep *scrub.Report) []string {
-	var out []string
-	for _, f := range rep.Findings {
-		out = append(out, string(f.Kind)+" "+f.Path)
-	}
-	return out
-}
-
 func wantBoth(t *testing.T, r *Repo, rep *scrub.Report, prefix string) {
 	t.Helper()
-	want := []string{
-		"wrong-hash " + prefix + "data/" + r.Truncated[:2] + "/" + r.Truncated,
-		"wrong-hash " + prefix + "data/" + r.Corrupted[:2] + "/" + r.Corrupted,
-	}
-	slices.Sort(want)
-	if got := damaged(rep); !slices.Equal(got, want) {
+	if got, want := Findings(rep.Findings), r.WantFindings(prefix); !slices.Equal(got, want) {
 		t.Errorf("findings %q, want exactly %q", got, want)
 	}
 	if rep.Outcome != scrub.Damaged || rep.Outcome.ExitCode() != scrub.ExitDamaged {
@@ -149,7 +135,7 @@ func TestScrubWithoutRemoteHash(t *testing.T) {
 	if us.Outcome != scrub.Unverified || us.Outcome.ExitCode() != scrub.ExitUnverified || us.Unverified != us.Objects ||
 		len(us.Findings) != 0 || !strings.Contains(us.NoRemoteHash, "no SHA-256") {
 		t.Errorf("US region: outcome %s, %d of %d unverified, findings %q, note %q; want unverified, all, none, a note",
-			us.Outcome, us.Unverified, us.Objects, damaged(us), us.NoRemoteHash)
+			us.Outcome, us.Unverified, us.Objects, Findings(us.Findings), us.NoRemoteHash)
 	}
 	if n := delta(st0, st1, "checksumfile"); n != 1 {
 		t.Errorf("%d checksumfile calls; want 1 (the first answer tells there is no SHA-256)", n)
