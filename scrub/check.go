@@ -23,9 +23,9 @@ const minFileSize = 32
 type source int
 
 const (
-	none   source = iota // the remote has none and Read is off
-	remote               // the remote's own hash
-	read                 // downloaded and hashed
+	srcNone   source = iota // the remote has none and Read is off
+	srcRemote               // the remote's own hash
+	srcRead                 // downloaded and hashed
 )
 
 // check verifies one hash-named object against its name.
@@ -37,10 +37,6 @@ func (s *scrubber) check(ctx context.Context, j job) {
 	name, size := path.Base(o.Remote()), o.Size()
 	s.objects.Add(1)
 	s.bytes.Add(max(size, 0))
-	s.mu.Lock()
-	s.rep.Objects++
-	s.rep.Bytes += max(size, 0)
-	s.mu.Unlock()
 
 	// Sizes are known from the listing: these need no hash at all, and
 	// are found on remotes without SHA-256 too.
@@ -70,11 +66,11 @@ func (s *scrubber) check(ctx context.Context, j job) {
 		return
 	}
 	switch {
-	case src == none:
+	case src == srcNone:
 		s.mu.Lock()
 		s.rep.Unverified++
 		s.mu.Unlock()
-	case src == read && size >= 0 && n != size:
+	case src == srcRead && size >= 0 && n != size:
 		s.add(Finding{Kind: WrongSize, Repository: j.repo, Path: o.Remote(), Size: size, Source: "read",
 			Detail: fmt.Sprintf("listed as %d bytes, but %d bytes were read", size, n)})
 	case sum != name:
@@ -82,7 +78,7 @@ func (s *scrubber) check(ctx context.Context, j job) {
 			Detail: "the content's SHA-256 is not the file's name: it was cut short or changed after restic wrote it"})
 	default:
 		s.mu.Lock()
-		if src == remote {
+		if src == srcRemote {
 			s.rep.VerifiedRemote++
 		} else {
 			s.rep.VerifiedRead++
@@ -93,9 +89,9 @@ func (s *scrubber) check(ctx context.Context, j job) {
 
 func (src source) String() string {
 	switch src {
-	case remote:
+	case srcRemote:
 		return "remote"
-	case read:
+	case srcRead:
 		return "read"
 	}
 	return ""
@@ -108,20 +104,20 @@ func (s *scrubber) sum(ctx context.Context, o fs.Object) (sum string, n int64, s
 		sum, err := o.Hash(ctx, hash.SHA256)
 		switch {
 		case err == nil && sum != "":
-			return sum, 0, remote, nil
+			return sum, 0, srcRemote, nil
 		case err != nil && !errors.Is(err, hash.ErrUnsupported):
-			return "", 0, none, fmt.Errorf("ask the remote for the SHA-256: %w", err)
+			return "", 0, srcNone, fmt.Errorf("ask the remote for the SHA-256: %w", err)
 		}
 		s.noHash(o)
 	}
 	if !s.opt.Read {
-		return "", 0, none, nil
+		return "", 0, srcNone, nil
 	}
 	sum, n, err = s.read(ctx, o)
 	if err != nil {
-		return "", 0, none, err
+		return "", 0, srcNone, err
 	}
-	return sum, n, read, nil
+	return sum, n, srcRead, nil
 }
 
 // noHash notes that o came without a SHA-256; on a remote that does not
@@ -152,9 +148,6 @@ func (s *scrubber) read(ctx context.Context, o fs.Object) (string, int64, error)
 	n, err := io.Copy(h, tr.Account(ctx, in))
 	tr.Done(ctx, err) // closes in
 	s.readBytes.Add(n)
-	s.mu.Lock()
-	s.rep.ReadBytes += n
-	s.mu.Unlock()
 	if err != nil {
 		return "", n, fmt.Errorf("read: %w", err)
 	}

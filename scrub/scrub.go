@@ -48,6 +48,7 @@ type scrubber struct {
 	jobs chan job
 	// advertised: Fs.Hashes() lists SHA-256; noRemoteHash: an object
 	// answered without one on a remote that does not advertise it.
+	// The counters feed the progress line and, at the end, the report.
 	advertised   bool
 	noRemoteHash atomic.Bool
 
@@ -96,6 +97,7 @@ func Run(ctx context.Context, f fs.Fs, opt Options) (*Report, error) {
 		s.rep.Stopped = true
 		err = cmp.Or(err, ctx.Err())
 	}
+	s.rep.Objects, s.rep.Bytes, s.rep.ReadBytes = s.objects.Load(), s.bytes.Load(), s.readBytes.Load()
 	s.rep.finish(time.Since(start), err)
 	return s.rep, err
 }

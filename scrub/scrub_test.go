@@ -12,10 +12,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/rclone/rclone/backend/local"
+	_ "github.com/rclone/rclone/backend/pcloud"
 	"github.com/rclone/rclone/fs"
+	rsync "github.com/rclone/rclone/fs/sync"
 
+	"github.com/steadyrest/steadyrest/pcloudemu"
 	"github.com/steadyrest/steadyrest/scrub"
 )
 
@@ -172,5 +176,40 @@ func TestStopped(t *testing.T) {
 	rep, err := scrub.Run(ctx, f, scrub.Options{})
 	if !errors.Is(err, context.Canceled) || !rep.Stopped || rep.Outcome != scrub.Incomplete || rep.Outcome.ExitCode() != scrub.ExitFailed {
 		t.Errorf("err %v, stopped %v, outcome %s: want canceled, stopped, incomplete (exit 1)", err, rep.Stopped, rep.Outcome)
+	}
+}
+
+// TestUncheckable: objects that cannot be read are errors, not findings
+// and not clean: pCloud's US region has no SHA-256 and refuses download
+// links for fresh files (the emulator's FreshLinkFails), so with Read
+// every object fails and the scrub is incomplete (exit 1).
+func TestUncheckable(t *testing.T) {
+	srv, err := pcloudemu.New(pcloudemu.Options{FreshLinkFails: true, FreshWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	root := t.TempDir()
+	goodRepo(t, root, "")
+	ctx := context.Background()
+	src, err := fs.NewFs(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := fs.NewFs(ctx, srv.RcloneRemote()+"repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsync.CopyDir(ctx, dst, src, false); err != nil {
+		t.Fatalf("copy to the emulator: %v", err)
+	}
+	rep, err := scrub.Run(ctx, dst, scrub.Options{Read: true})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if rep.Outcome != scrub.Incomplete || rep.Outcome.ExitCode() != scrub.ExitFailed || rep.ErrorCount != 5 ||
+		len(rep.Errors) != 5 || len(rep.Findings) != 0 || rep.VerifiedRead != 0 {
+		t.Errorf("outcome %s, %d errors %v, findings %v, %d verified; want incomplete, 5 errors, none, 0",
+			rep.Outcome, rep.ErrorCount, rep.Errors, rep.Findings, rep.VerifiedRead)
 	}
 }
