@@ -615,7 +615,7 @@ func (s *Server) uploadFile(r *http.Request, p url.Values) (map[string]any, erro
 			return nil, err
 		}
 		items = append(items, n.metadata())
-		checksums = append(checksums, map[string]any{"sha1": n.sha1, "md5": n.md5})
+		checksums = append(checksums, s.checksums(n))
 		ids = append(ids, n.id)
 	}
 	return map[string]any{"metadata": items, "checksums": checksums, "fileids": ids}, nil
@@ -710,7 +710,9 @@ func (s *Server) checksumFile(_ *http.Request, p url.Values) (map[string]any, er
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"sha1": n.sha1, "md5": n.md5, "metadata": n.metadata()}, nil
+	res := s.checksums(n)
+	res["metadata"] = n.metadata()
+	return res, nil
 }
 
 func (s *Server) stat(_ *http.Request, p url.Values) (map[string]any, error) {

@@ -51,6 +51,9 @@ type Options struct {
 	Quota int64
 	// LinkTTL is how long a getfilelink URL stays valid; default 1h.
 	LinkTTL time.Duration
+	// Region decides which checksums checksumfile and uploadfile report:
+	// RegionUS (default) md5+sha1, RegionEU sha1+sha256, as pCloud does.
+	Region Region
 
 	// Logger for request logs (Debug) and injected faults (Info); default discards.
 	Logger *slog.Logger
@@ -105,6 +108,9 @@ type link struct {
 // with a freshly generated CA.
 func New(opt Options) (*Server, error) {
 	opt = withDefaults(opt)
+	if err := validRegion(opt.Region); err != nil {
+		return nil, err
+	}
 	caPEM, cert, err := newCertificates()
 	if err != nil {
 		return nil, fmt.Errorf("pcloudemu: %w", err)
@@ -187,7 +193,8 @@ func newRand(seed uint64) *rand.Rand {
 }
 
 // SetOptions changes the knobs of a running emulator (ListLag, Fresh*,
-// ErrorRate, Latency, Seed, Quota, LinkTTL, Logger); stored files stay.
+// ErrorRate, Latency, Seed, Quota, LinkTTL, Region, Logger); stored files
+// stay. An unknown Region is kept as it was.
 // Addr and AccessToken cannot change. Lags already applied to existing
 // files are kept.
 func (s *Server) SetOptions(opt Options) {
@@ -195,6 +202,9 @@ func (s *Server) SetOptions(opt Options) {
 	defer s.mu.Unlock()
 	opt.Addr, opt.AccessToken = s.opt.Addr, s.opt.AccessToken
 	opt = withDefaults(opt)
+	if validRegion(opt.Region) != nil {
+		opt.Region = s.opt.Region
+	}
 	if opt.Seed != s.opt.Seed {
 		s.rng = newRand(opt.Seed)
 	}
@@ -257,6 +267,7 @@ type FileInfo struct {
 	Size     int64
 	SHA1     string
 	MD5      string
+	SHA256   string
 	Modified time.Time
 }
 
@@ -269,7 +280,7 @@ func (s *Server) Stat(path string) (FileInfo, bool) {
 	if err != nil || n.isFolder {
 		return FileInfo{}, false
 	}
-	return FileInfo{ID: n.id, Size: int64(len(n.data)), SHA1: n.sha1, MD5: n.md5, Modified: n.modified}, true
+	return FileInfo{ID: n.id, Size: int64(len(n.data)), SHA1: n.sha1, MD5: n.md5, SHA256: n.sha256, Modified: n.modified}, true
 }
 
 // freshWindow resolves the FreshWindow default; s.mu held.

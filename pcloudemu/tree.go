@@ -3,6 +3,7 @@ package pcloudemu
 import (
 	"crypto/md5"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"sort"
@@ -28,6 +29,7 @@ type node struct {
 	// files
 	data        []byte // never mutated in place: an overwrite swaps the slice
 	sha1, md5   string
+	sha256      string // reported in the EU region only
 	hash        uint64
 	contentType string
 	writtenAt   time.Time // last upload; FreshWindow counts from here
@@ -49,9 +51,11 @@ func newFolder(id int64, name string, parent *node, now time.Time) *node {
 func (n *node) setContent(data []byte, contentType string) {
 	s := sha1.Sum(data)
 	m := md5.Sum(data)
+	s2 := sha256.Sum256(data)
 	n.data = data
 	n.sha1 = hex.EncodeToString(s[:])
 	n.md5 = hex.EncodeToString(m[:])
+	n.sha256 = hex.EncodeToString(s2[:])
 	// pCloud's "hash" is an opaque 64-bit content hash; derive ours from sha1.
 	n.hash = binary.BigEndian.Uint64(s[:8])
 	n.contentType = contentType
