@@ -55,7 +55,12 @@ func overlayMode(cfg *config) string {
 	return "local journal (" + cfg.stateDir + "); not shared with other instances"
 }
 
-// statusHandler builds GET /status, behind the API's own authentication.
+// statusHandler builds GET /status, behind /metrics' own guard: with
+// --private-repos only the user metrics sees it. The page names every
+// repository, the remote, the state dir or the Redis host and the remote's
+// errors; an operator-only view keeps them all from the other users, where
+// a view filtered to each user's repositories would have to redact each
+// of them, and whatever the page shows next.
 func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
 	info := status.Info{
 		Version:      versionString(),
@@ -75,5 +80,5 @@ func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote
 		}
 		return out
 	}
-	return proxy.RequireAuth(auth, status.Handler(rec, info, records, log))
+	return proxy.Guard(auth, proxy.Operator(cfg.privateRepos), status.Handler(rec, info, records, log))
 }
