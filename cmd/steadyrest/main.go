@@ -126,7 +126,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.WithLogger(log))
 	metrics.SetBuildInfo(versionString(), buildRevision())
-	rec := status.NewRecorder()
+	rec := newStatusRecorder()
 	store, err := openStore(f, cfg, log, m, rec)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
 	"github.com/steadyrest/steadyrest/status"
 )
@@ -34,16 +35,20 @@ func (o statusObserver) Visible(kind string, lag time.Duration) {
 	o.rec.Visible(kind, lag)
 }
 
+// newStatusRecorder returns the status page's recorder, bounded by the
+// metrics' rule on repositories.
+func newStatusRecorder() *status.Recorder {
+	return status.NewRecorder(metrics.NewRepoCap(metrics.MaxRepos).Admit)
+}
+
 // withStatusRequests also feeds finished requests to the status recorder.
 func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func(proxy.RequestInfo) {
 	return func(ri proxy.RequestInfo) {
 		next(ri)
-		// A refused request that names no object type names no
-		// repository either (a browser's /favicon.ico, a typo).
-		if ri.Type == "" && ri.Status >= 400 && ri.Status < 500 {
-			return
-		}
-		rec.Request(ri.Repo, ri.Status)
+		// A success shows the repository exists, but for a listing: the
+		// listing of a missing repository is empty, not a 404.
+		exists := ri.Status >= 200 && ri.Status < 300 && !ri.List
+		rec.Request(ri.Repo, ri.Status, exists)
 	}
 }
 

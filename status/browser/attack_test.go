@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/steadyrest/steadyrest/e2e"
@@ -100,6 +101,74 @@ func (c client) heapInuse() float64 {
 	}
 	c.t.Fatal("no go_memstats_heap_inuse_bytes in /metrics")
 	return 0
+}
+
+// Issue 21 item 3: any user asking for the config of made-up repositories
+// made the status page keep ~6 KB each, forever. Now a 404 for a
+// repository that does not exist keeps nothing, and the repositories that
+// do exist get their own line up to the metrics' cap.
+func TestStatusMemoryBounded(t *testing.T) {
+	dir := t.TempDir()
+	srv := e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, filepath.Join(dir, "remote"), filepath.Join(dir, "state"), "--no-request-log"))
+	c := client{t: t, base: "http://" + srv.Addr}
+
+	// More real repositories than the cap (metrics.MaxRepos, 100).
+	const existing = 120
+	for i := range existing {
+		c.createRepo(fmt.Sprintf("hosts/h%03d", i))
+	}
+	before := c.heapInuse()
+
+	// The attack: 20,000 configs of repositories that do not exist, from
+	// 8 keep-alive connections on loopback.
+	const attack, workers = 20000, 8
+	var wg sync.WaitGroup
+	codes := make([]map[int]int, workers)
+	for w := range workers {
+		codes[w] = map[int]int{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{}
+			for i := w; i < attack; i += workers {
+				resp, err := hc.Get(fmt.Sprintf("%s/alice/r%d/config", c.base, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes[w][resp.StatusCode]++
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		if len(codes[w]) != 1 || codes[w][http.StatusNotFound] == 0 {
+			t.Errorf("worker %d got %v, want only 404s", w, codes[w])
+		}
+	}
+	after := c.heapInuse()
+
+	s := c.status()
+	t.Logf("heap in use %.1f MB before the attack, %.1f MB after; the status page lists %d repositories", before/1e6, after/1e6, len(s.Repos))
+	if len(s.Repos) != 100 {
+		t.Errorf("status lists %d repositories, want the cap's 100 of the %d that exist", len(s.Repos), existing)
+	}
+	for _, r := range s.Repos {
+		if strings.HasPrefix(r.Repo, "alice/") {
+			t.Errorf("a repository that does not exist got a line: %s", r.Repo)
+			break
+		}
+	}
+	if s.OtherRepos == nil || s.OtherRepos.Requests != existing-100 {
+		t.Errorf("other repositories: %+v, want the %d creations over the cap", s.OtherRepos, existing-100)
+	}
+	// ~6 KB per made-up repository grew the heap by 120 MB and more; a
+	// bounded page leaves it where the garbage collector keeps it.
+	if grew := after - before; grew > 64e6 {
+		t.Errorf("the attack grew the heap in use by %.1f MB", grew/1e6)
+	}
 }
 
 // htpasswd writes {SHA} lines (cheap to check, unlike bcrypt) for users
