@@ -2,7 +2,9 @@ package status
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -248,6 +251,20 @@ type repoRow struct {
 	Now   time.Time
 }
 
+// pageCSP lets the page use its own style sheet, by its hash, and nothing
+// else: no script, no fetch, no frame, no form. The hash is the one of the
+// <style> element's text in page.html, which holds no template action.
+var pageCSP = func() string {
+	_, css, _ := strings.Cut(pageHTML, "<style>")
+	css, _, ok := strings.Cut(css, "</style>")
+	if !ok {
+		panic("status: page.html has no <style> element")
+	}
+	sum := sha256.Sum256([]byte(css))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}()
+
 // pageData is the template's input: the snapshot, its chart, and whether
 // every repository is safe (the verdict names each reason apart).
 type pageData struct {
@@ -290,21 +307,10 @@ func Handler(rec *Recorder, info Info, records func() []RepoRecords, log *slog.L
 				return
 			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", pageCSP)
 			_, _ = w.Write(buf.Bytes())
 		default:
 			http.Error(w, fmt.Sprintf("400 unknown format %q (html or json)", f), http.StatusBadRequest)
 		}
-	})
-}
-
-// Route serves h at exactly GET/HEAD /status and passes everything else
-// (a repository named "status" included) to next.
-func Route(h, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/status" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }

@@ -1,6 +1,8 @@
 package status
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,23 +253,6 @@ func TestPeerInstances(t *testing.T) {
 	}
 }
 
-func TestRoute(t *testing.T) {
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") })
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api") })
-	h := Route(page, api)
-	for _, c := range []struct{ method, path, want string }{
-		{"GET", "/status", "page"}, {"HEAD", "/status", "page"},
-		{"POST", "/status", "api"}, {"GET", "/status/config", "api"}, {"POST", "/status/?create=true", "api"},
-		{"GET", "/statusx", "api"}, {"GET", "/repo/status", "api"},
-	} {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
-		if w.Body.String() != c.want && c.method != "HEAD" {
-			t.Errorf("%s %s went to %q, want %q", c.method, c.path, w.Body.String(), c.want)
-		}
-	}
-}
-
 func TestRepoOf(t *testing.T) {
 	for in, want := range map[string]string{
 		"a/b/locks/x": "a/b", "/a/b/config": "a/b", "config": "", "data/ab/x": "", "r/data/ab/x": "r",
@@ -339,5 +324,31 @@ func TestRecorderBounded(t *testing.T) {
 	body := get(t, Handler(rec, info, func() []RepoRecords { return nil }, nil), "/status").Body.String()
 	if !strings.Contains(body, "<td>other repositories") || !strings.Contains(body, "the consistency guarantee has lapsed") {
 		t.Errorf("page:\n%s", body)
+	}
+}
+
+// Issue 21 item 6: the page's policy allows its own style sheet, by the
+// hash of what the page really holds, and the page needs nothing else.
+func TestPageCSP(t *testing.T) {
+	rec, _ := fixture(t)
+	w := get(t, Handler(rec, info, records, nil), "/status")
+	body, csp := w.Body.String(), w.Header().Get("Content-Security-Policy")
+	_, css, _ := strings.Cut(body, "<style>")
+	css, _, ok := strings.Cut(css, "</style>")
+	if !ok {
+		t.Fatalf("no style sheet in\n%s", body)
+	}
+	sum := sha256.Sum256([]byte(css))
+	if want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, want) {
+		t.Errorf("policy %q lacks %q", csp, want)
+	}
+	if !strings.HasPrefix(csp, "default-src 'none'; ") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("policy %q", csp)
+	}
+	// What the policy would block: inline style attributes and scripts.
+	for _, bad := range []string{" style=", "<script", "<link", "<img"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the page holds %q, which its policy blocks", bad)
+		}
 	}
 }

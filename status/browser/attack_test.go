@@ -227,3 +227,29 @@ func TestStatusPrivateRepos(t *testing.T) {
 		t.Errorf("/metrics as alice with --private-repos: %d, want 401", code)
 	}
 }
+
+// Issue 21 item 6: the page and the API's answers say how a browser may
+// use them: no framing, no type sniffing, and a Content-Security-Policy
+// (the page's own style by its hash, nothing else).
+func TestSecurityHeaders(t *testing.T) {
+	dir := t.TempDir()
+	srv := e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, filepath.Join(dir, "remote"), filepath.Join(dir, "state"), "--no-request-log"))
+	c := client{t: t, base: "http://" + srv.Addr}
+	c.createRepo("hosts/a")
+	for _, path := range []string{"/status", "/status?format=json", "/hosts/a/config", "/hosts/a/keys/", "/nope/config", "/metrics", "/healthz"} {
+		_, hdr, _ := c.get(path)
+		if got := hdr.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options %q", path, got)
+		}
+		if got := hdr.Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("%s: X-Frame-Options %q", path, got)
+		}
+		csp := hdr.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+		if path == "/status" && !strings.Contains(csp, "style-src 'sha256-") {
+			t.Errorf("%s: Content-Security-Policy %q does not allow the page's style by its hash", path, csp)
+		}
+	}
+}
