@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,10 +60,6 @@ var (
 	sharedBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5}
 )
 
-// maxRepos is how many distinct repositories get their own label
-// value before the rest are counted under "other".
-const maxRepos = 100
-
 // Option changes how New builds Metrics.
 type Option func(*Metrics)
 
@@ -98,9 +93,7 @@ type Metrics struct {
 
 	overlay *overlayCollector
 
-	maxRepos int
-	reposMu  sync.Mutex
-	repos    map[string]struct{}
+	repos *RepoCap // which repositories get their own label value
 }
 
 // New creates the metrics and registers them, with the Go and process
@@ -109,10 +102,9 @@ type Metrics struct {
 // (as on prometheus.DefaultRegisterer); that is fine.
 func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	m := &Metrics{
-		reg:      reg,
-		log:      slog.Default(),
-		maxRepos: maxRepos,
-		repos:    make(map[string]struct{}),
+		reg:   reg,
+		log:   slog.Default(),
+		repos: NewRepoCap(MaxRepos),
 	}
 	for _, o := range opts {
 		o(m)
@@ -289,19 +281,13 @@ func (m *Metrics) Observe(r Request) {
 	}
 }
 
-// repoLabel returns the label value for repo: itself while fewer than
-// maxRepos distinct repositories have been seen, "other" after that.
+// repoLabel returns the label value for repo: itself if the cap admits
+// it, "other" if not.
 func (m *Metrics) repoLabel(repo string) string {
 	repo = "/" + strings.Trim(repo, "/")
-	m.reposMu.Lock()
-	defer m.reposMu.Unlock()
-	if _, ok := m.repos[repo]; ok {
-		return repo
-	}
-	if len(m.repos) >= m.maxRepos {
+	if !m.repos.Admit(repo) {
 		return other
 	}
-	m.repos[repo] = struct{}{}
 	return repo
 }
 

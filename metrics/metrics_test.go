@@ -176,7 +176,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestRepoLabelIsBounded(t *testing.T) {
-	m, srv := setup(t, func(m *Metrics) { m.maxRepos = 3 })
+	m, srv := setup(t, func(m *Metrics) { m.repos = NewRepoCap(3) })
 	for i := range 10 {
 		m.ObserveRequest("POST", fmt.Sprintf("host%d", i), "data", 200, time.Millisecond, 10, 0)
 	}

@@ -15,11 +15,13 @@ import (
 // raw path to refuse traversal with a 400. Exact paths only:
 // /metrics/config is still the config of a repository named metrics.
 // A nil handler leaves its path to the API; a nil API answers 404.
+// Every answer carries the browser headers (see browserHeaders).
 type Routes struct {
-	Healthz, Readyz, Metrics, API http.Handler
+	Healthz, Readyz, Metrics, Status, API http.Handler
 }
 
 func (rt *Routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	browserHeaders(w.Header())
 	var h http.Handler
 	switch r.URL.Path {
 	case "/healthz":
@@ -28,6 +30,8 @@ func (rt *Routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h = rt.Readyz
 	case "/metrics":
 		h = rt.Metrics
+	case "/status":
+		h = rt.Status
 	}
 	if h != nil {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -43,6 +47,16 @@ func (rt *Routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.API.ServeHTTP(w, r)
+}
+
+// browserHeaders tell a browser that opens any answer (an uploaded blob
+// served back, an error, the metrics) to take it as the type it is said
+// to be, never to frame it, and to run and load nothing from it. A page
+// that needs more (the status page's style) sets its own policy.
+func browserHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 }
 
 // Healthz answers /healthz: the process serves HTTP. It checks nothing

@@ -15,7 +15,7 @@ func TestRoutesKeepRawPathsForTheAPI(t *testing.T) {
 	named := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name+" "+r.URL.EscapedPath()) })
 	}
-	rt := &Routes{Healthz: named("healthz"), Readyz: named("readyz"), Metrics: named("metrics"), API: named("api")}
+	rt := &Routes{Healthz: named("healthz"), Readyz: named("readyz"), Metrics: named("metrics"), Status: named("status"), API: named("api")}
 	srv := httptest.NewServer(rt)
 	defer srv.Close()
 	for path, want := range map[string]string{
@@ -23,6 +23,8 @@ func TestRoutesKeepRawPathsForTheAPI(t *testing.T) {
 		"/readyz":         "readyz /readyz",
 		"/metrics":        "metrics /metrics",
 		"/metrics/config": "api /metrics/config",
+		"/status":         "status /status",
+		"/status/config":  "api /status/config",
 		"/a/../config":    "api /a/../config", // not cleaned or redirected: the API refuses it
 		"/a//config":      "api /a//config",
 	} {
@@ -37,6 +39,7 @@ func TestRoutesKeepRawPathsForTheAPI(t *testing.T) {
 		if string(body) != want {
 			t.Errorf("GET %s: %q, want %q", path, body, want)
 		}
+		checkBrowserHeaders(t, path, resp.Header)
 	}
 	resp, err := http.Post(srv.URL+"/metrics", "text/plain", nil)
 	if err != nil {
@@ -45,6 +48,16 @@ func TestRoutesKeepRawPathsForTheAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /metrics: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// checkBrowserHeaders fails t unless h forbids sniffing, framing and
+// anything active.
+func checkBrowserHeaders(t *testing.T, path string, h http.Header) {
+	t.Helper()
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" ||
+		!strings.HasPrefix(h.Get("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'") {
+		t.Errorf("%s: browser headers %v", path, h)
 	}
 }
 
@@ -57,6 +70,7 @@ func TestRoutesWithoutAPI(t *testing.T) {
 		if w.Code != want {
 			t.Errorf("HEAD %s: %d, want %d", path, w.Code, want)
 		}
+		checkBrowserHeaders(t, path, w.Header())
 	}
 }
 

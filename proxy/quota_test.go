@@ -72,36 +72,3 @@ func TestBaseURL(t *testing.T) {
 		t.Fatal("BaseURL with no prefix returned nil")
 	}
 }
-
-// With private repositories only the user metrics reads /metrics.
-func TestRequireMetricsAuth(t *testing.T) {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	auth := eitherUser{onePassword{"alice", "apw"}, onePassword{MetricsUser, "mpw"}}
-	for _, c := range []struct {
-		private    bool
-		user, pass string
-		want       int
-	}{
-		{false, "alice", "apw", http.StatusTeapot},
-		{true, "alice", "apw", http.StatusUnauthorized},
-		{true, MetricsUser, "mpw", http.StatusTeapot},
-		{true, MetricsUser, "wrong", http.StatusUnauthorized},
-	} {
-		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		r.SetBasicAuth(c.user, c.pass)
-		w := httptest.NewRecorder()
-		RequireMetricsAuth(auth, c.private, inner).ServeHTTP(w, r)
-		if w.Code != c.want {
-			t.Errorf("private=%v %s: %d, want %d", c.private, c.user, w.Code, c.want)
-		}
-		if w.Code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") != authChallenge {
-			t.Errorf("401 without the challenge header")
-		}
-	}
-}
-
-type eitherUser [2]onePassword
-
-func (e eitherUser) Authenticate(user, pass string) bool {
-	return e[0].Authenticate(user, pass) || e[1].Authenticate(user, pass)
-}

@@ -2,7 +2,9 @@ package status
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -114,8 +117,11 @@ type Snapshot struct {
 	// shared overlay (the guarantee does not hold between them);
 	// PeersChecked is false when this instance does not look.
 	// Safe: no repository lapsed or stuck, and no such peer.
-	Safe         bool        `json:"safe"`
-	Repos        []Repo      `json:"repos"`
+	Safe  bool   `json:"safe"`
+	Repos []Repo `json:"repos"`
+	// OtherRepos adds up the repositories without a line of their own
+	// (over the cap, or not yet known to exist); nil when there are none.
+	OtherRepos   *Repo       `json:"other_repos,omitempty"`
 	CreateLag    []LagPoint  `json:"create_lag"`
 	DeleteLag    []LagPoint  `json:"delete_lag"`
 	RemoteErrors []ErrorKind `json:"remote_errors"`
@@ -151,19 +157,10 @@ func (r *Recorder) Snapshot(info Info, records []RepoRecords) Snapshot {
 	cutoff := now.Add(-window).Unix() / 60
 	r.mu.Lock()
 	for name, st := range r.repos {
-		p := repo(name)
-		p.RetiredByTimeout = st.retiredByTimeout
-		if st.lastReapErr != "" {
-			p.LastRemoteError = st.lastReapErr
-			at := st.lastReapErrAt.UTC()
-			p.LastRemoteErrorAt = &at
-		}
-		for _, b := range st.minutes {
-			if b.minute > cutoff {
-				p.Requests += b.requests
-				p.Errors += b.errors
-			}
-		}
+		st.addTo(repo(name), cutoff)
+	}
+	if others := (Repo{}); r.others.addTo(&others, cutoff) {
+		s.OtherRepos = &others
 	}
 	for m := cutoff + 1; m <= now.Unix()/60; m++ {
 		b := r.lag[m%int64(buckets)]
@@ -184,25 +181,54 @@ func (r *Recorder) Snapshot(info Info, records []RepoRecords) Snapshot {
 	r.mu.Unlock()
 
 	for _, p := range byName {
-		switch {
-		case p.RetiredByTimeout > 0:
-			p.State = "lapsed"
-		case p.PendingDeletes > 0 && info.SettleWindow > 0 && time.Duration(p.OldestPendingDelete) > info.SettleWindow/2:
-			p.State = "stuck"
-		case p.Waiting+p.Tombstones+p.PendingDeletes > 0:
-			p.State = "waiting"
-		default:
-			p.State = "ok"
-		}
-		if p.State == "lapsed" || p.State == "stuck" {
-			s.Safe = false
-		}
+		s.Safe = p.judge(info.SettleWindow) && s.Safe
 		s.Repos = append(s.Repos, *p)
+	}
+	if s.OtherRepos != nil {
+		s.Safe = s.OtherRepos.judge(info.SettleWindow) && s.Safe
 	}
 	sort.Slice(s.Repos, func(i, j int) bool { return s.Repos[i].Name < s.Repos[j].Name })
 	sort.Slice(s.RemoteErrors, func(i, j int) bool { return s.RemoteErrors[i].Kind < s.RemoteErrors[j].Kind })
 	return s
 }
+
+// addTo adds what st saw after the minute cutoff to p, and reports
+// whether it saw anything.
+func (st *repoState) addTo(p *Repo, cutoff int64) bool {
+	p.RetiredByTimeout += st.retiredByTimeout
+	if st.lastReapErr != "" {
+		p.LastRemoteError = st.lastReapErr
+		at := st.lastReapErrAt.UTC()
+		p.LastRemoteErrorAt = &at
+	}
+	seen := st.retiredByTimeout > 0 || st.lastReapErr != ""
+	for _, b := range st.minutes {
+		if b.minute > cutoff {
+			p.Requests += b.requests
+			p.Errors += b.errors
+			seen = seen || b.requests > 0
+		}
+	}
+	return seen
+}
+
+// judge sets p's State and reports whether it is safe.
+func (p *Repo) judge(settleWindow time.Duration) bool {
+	switch {
+	case p.RetiredByTimeout > 0:
+		p.State = "lapsed"
+	case p.PendingDeletes > 0 && settleWindow > 0 && time.Duration(p.OldestPendingDelete) > settleWindow/2:
+		p.State = "stuck"
+	case p.Waiting+p.Tombstones+p.PendingDeletes > 0:
+		p.State = "waiting"
+	default:
+		p.State = "ok"
+	}
+	return p.safe()
+}
+
+// safe: the guarantee holds for p (its State is neither lapsed nor stuck).
+func (p Repo) safe() bool { return p.State != "lapsed" && p.State != "stuck" }
 
 //go:embed page.html
 var pageHTML string
@@ -215,7 +241,29 @@ var page = template.Must(template.New("status").Funcs(template.FuncMap{
 		return "/" + s
 	},
 	"ago": func(now, t time.Time) string { return Seconds(now.Sub(t)).String() + " ago" },
+	"row": func(now time.Time, name string, r Repo) repoRow { return repoRow{r, name, now} },
 }).Parse(pageHTML))
+
+// repoRow is one line of the repositories' table.
+type repoRow struct {
+	Repo
+	Label string
+	Now   time.Time
+}
+
+// pageCSP lets the page use its own style sheet, by its hash, and nothing
+// else: no script, no fetch, no frame, no form. The hash is the one of the
+// <style> element's text in page.html, which holds no template action.
+var pageCSP = func() string {
+	_, css, _ := strings.Cut(pageHTML, "<style>")
+	css, _, ok := strings.Cut(css, "</style>")
+	if !ok {
+		panic("status: page.html has no <style> element")
+	}
+	sum := sha256.Sum256([]byte(css))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}()
 
 // pageData is the template's input: the snapshot, its chart, and whether
 // every repository is safe (the verdict names each reason apart).
@@ -249,9 +297,9 @@ func Handler(rec *Recorder, info Info, records func() []RepoRecords, log *slog.L
 			}
 		case "", "html":
 			var buf bytes.Buffer
-			reposSafe := true
+			reposSafe := snap.OtherRepos == nil || snap.OtherRepos.safe()
 			for _, r := range snap.Repos {
-				reposSafe = reposSafe && r.State != "lapsed" && r.State != "stuck"
+				reposSafe = reposSafe && r.safe()
 			}
 			if err := page.Execute(&buf, pageData{Snapshot: snap, Chart: newChart(snap), ReposSafe: reposSafe}); err != nil {
 				log.Error("status: render page", "err", err)
@@ -259,21 +307,10 @@ func Handler(rec *Recorder, info Info, records func() []RepoRecords, log *slog.L
 				return
 			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", pageCSP)
 			_, _ = w.Write(buf.Bytes())
 		default:
 			http.Error(w, fmt.Sprintf("400 unknown format %q (html or json)", f), http.StatusBadRequest)
 		}
-	})
-}
-
-// Route serves h at exactly GET/HEAD /status and passes everything else
-// (a repository named "status" included) to next.
-func Route(h, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/status" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }

@@ -64,35 +64,57 @@ type errorKind struct {
 // last hour, remote errors by kind, and per repository the reaper's last
 // error and the retirements by timeout. It is safe for concurrent use and
 // its hooks are cheap.
+//
+// Its memory is bounded whatever paths clients choose: a repository gets
+// an entry of its own (~6 KB) only once it is known to exist, and only if
+// the cap admits it; the rest share one entry, "other repositories".
 type Recorder struct {
-	now func() time.Time
+	now   func() time.Time
+	admit func(repo string) bool
 
 	mu     sync.Mutex
 	repos  map[string]*repoState
+	others repoState
 	lag    ring
 	errors map[string]*errorKind
 }
 
-// NewRecorder returns an empty Recorder.
-func NewRecorder() *Recorder {
-	return &Recorder{now: time.Now, repos: map[string]*repoState{}, errors: map[string]*errorKind{}}
+// NewRecorder returns an empty Recorder whose repositories admit bounds:
+// the command passes the metrics' cap on the repository label
+// (metrics.RepoCap), so both name the same number of repositories.
+func NewRecorder(admit func(repo string) bool) *Recorder {
+	return &Recorder{now: time.Now, admit: admit, repos: map[string]*repoState{}, errors: map[string]*errorKind{}}
 }
 
-func (r *Recorder) repo(name string) *repoState {
-	s := r.repos[name]
-	if s == nil {
-		s = &repoState{}
-		r.repos[name] = s
+// entry returns repo's own entry, made if repo exists and is admitted, or
+// the shared one.
+func (r *Recorder) entry(repo string, exists bool) *repoState {
+	if s := r.repos[repo]; s != nil {
+		return s
 	}
+	if !exists || !r.admit(repo) {
+		return &r.others
+	}
+	s := &repoState{}
+	r.repos[repo] = s
 	return s
 }
 
 // Request records one finished API request of repo; a 5xx answer counts
 // as an error (4xx are the client's business, and 404s are routine).
-func (r *Recorder) Request(repo string, status int) {
+// exists says the answer shows that the repository exists (the command
+// passes a 2xx answer that is not a listing): only such an answer gives a
+// repository an entry, so that asking for made-up repositories keeps
+// nothing. Until then its 5xx answers count among the other repositories
+// (they may be the remote's failure) and its 4xx answers are dropped.
+func (r *Recorder) Request(repo string, status int, exists bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := r.repo(repo).minutes.at(r.now())
+	s := r.entry(repo, exists)
+	if s == &r.others && !exists && status < 500 {
+		return
+	}
+	b := s.minutes.at(r.now())
 	b.requests++
 	if status >= 500 {
 		b.errors++
@@ -190,7 +212,8 @@ func (r *Recorder) overlayLog(msg, object, errText string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	at := r.now()
-	s := r.repo(repo)
+	// The overlay logs about objects it holds: the repository exists.
+	s := r.entry(repo, true)
 	switch msg {
 	case msgReapFailed:
 		s.lastReapErr, s.lastReapErrAt = errText, at

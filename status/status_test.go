@@ -1,8 +1,11 @@
 package status
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/metrics"
 )
 
 // fixture is a recorder with a settable clock and some history: two
@@ -20,21 +25,21 @@ import (
 func fixture(t *testing.T) (*Recorder, *time.Time) {
 	t.Helper()
 	now := time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)
-	rec := NewRecorder()
+	rec := NewRecorder(admitAll)
 	rec.now = func() time.Time { return now }
 
 	now = now.Add(-2*time.Hour - 20*time.Minute) // outside the hour: must not count
-	rec.Request("hosts/a", 200)
+	rec.Request("hosts/a", 200, true)
 	rec.Visible("create", 30*time.Second)
 	now = now.Add(2 * time.Hour) // 03:40, the same ring slot
 	rec.Visible("create", 3*time.Second)
 	rec.Visible("create", time.Second)
 	rec.Visible("delete", 2*time.Second)
-	rec.Request("hosts/a", 200)
-	rec.Request("hosts/a", 503)
+	rec.Request("hosts/a", 200, true)
+	rec.Request("hosts/a", 503, true)
 	now = now.Add(15 * time.Minute)
 	rec.Visible("create", 4*time.Second)
-	rec.Request("", 200)
+	rec.Request("", 200, true)
 	rec.RemoteError("transient", "delete", errors.New("pcloud error: Internal error (5000)"))
 	rec.RemoteError("transient", "put", errors.New("pcloud error: Internal error (5000)"))
 	rec.RemoteError("permission denied", "put", errors.New("access denied"))
@@ -46,6 +51,9 @@ func fixture(t *testing.T) (*Recorder, *time.Time) {
 	now = now.Add(5 * time.Minute)
 	return rec, &now
 }
+
+// admitAll gives every repository that exists its own entry.
+func admitAll(string) bool { return true }
 
 func records() []RepoRecords {
 	return []RepoRecords{
@@ -99,7 +107,7 @@ func TestSnapshot(t *testing.T) {
 }
 
 func TestStuckDelete(t *testing.T) {
-	rec := NewRecorder()
+	rec := NewRecorder(admitAll)
 	now := time.Now()
 	s := rec.Snapshot(info, []RepoRecords{{Repo: "r", PendingReaps: 1, OldestPendingReap: now.Add(-6 * time.Minute)}})
 	if s.Safe || s.Repos[0].State != "stuck" {
@@ -195,7 +203,7 @@ func TestHandlerJSON(t *testing.T) {
 }
 
 func TestEmptyChart(t *testing.T) {
-	w := get(t, Handler(NewRecorder(), info, func() []RepoRecords { return nil }, nil), "/status")
+	w := get(t, Handler(NewRecorder(admitAll), info, func() []RepoRecords { return nil }, nil), "/status")
 	body := w.Body.String()
 	if !strings.Contains(body, "no lag observed in the last hour") || strings.Contains(body, "<polyline") ||
 		!strings.Contains(body, "Repositories are safe") || !strings.Contains(body, "No repository used since the start") {
@@ -210,7 +218,7 @@ func TestPeerInstances(t *testing.T) {
 	peers := 1
 	withPeer := info
 	withPeer.Peers = func() int { return peers }
-	h := Handler(NewRecorder(), withPeer, func() []RepoRecords { return nil }, nil)
+	h := Handler(NewRecorder(admitAll), withPeer, func() []RepoRecords { return nil }, nil)
 	body := get(t, h, "/status").Body.String()
 	for _, want := range []string{"Attention: 1 other steadyrest instance(s) serve this remote path without a shared overlay",
 		"give every instance the same --overlay", "Peer instances seen</dt><dd>1 without a shared overlay"} {
@@ -233,32 +241,15 @@ func TestPeerInstances(t *testing.T) {
 		t.Errorf("JSON with a peer: %+v", got)
 	}
 	peers = 0 // read at each request
-	if s := NewRecorder().Snapshot(withPeer, nil); !s.Safe || s.Peers != 0 {
+	if s := NewRecorder(admitAll).Snapshot(withPeer, nil); !s.Safe || s.Peers != 0 {
 		t.Errorf("the peer left: %+v", s)
 	}
 
 	off := info
 	off.Peers = nil
-	body = get(t, Handler(NewRecorder(), off, func() []RepoRecords { return nil }, nil), "/status").Body.String()
+	body = get(t, Handler(NewRecorder(admitAll), off, func() []RepoRecords { return nil }, nil), "/status").Body.String()
 	if !strings.Contains(body, "Peer instances seen</dt><dd>not checked (heartbeats off)") || !strings.Contains(body, "Repositories are safe") {
 		t.Errorf("heartbeats off:\n%s", body)
-	}
-}
-
-func TestRoute(t *testing.T) {
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") })
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api") })
-	h := Route(page, api)
-	for _, c := range []struct{ method, path, want string }{
-		{"GET", "/status", "page"}, {"HEAD", "/status", "page"},
-		{"POST", "/status", "api"}, {"GET", "/status/config", "api"}, {"POST", "/status/?create=true", "api"},
-		{"GET", "/statusx", "api"}, {"GET", "/repo/status", "api"},
-	} {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
-		if w.Body.String() != c.want && c.method != "HEAD" {
-			t.Errorf("%s %s went to %q, want %q", c.method, c.path, w.Body.String(), c.want)
-		}
 	}
 }
 
@@ -294,6 +285,70 @@ func TestTappedMessagesExist(t *testing.T) {
 	for _, msg := range []string{msgReapFailed, msgRetiredTimeout} {
 		if !strings.Contains(src.String(), `"`+msg+`"`) {
 			t.Errorf("cache no longer logs %q: update status/recorder.go", msg)
+		}
+	}
+}
+
+// Issue 21 item 3: a repository gets an entry only once an answer shows it
+// exists, and only as many as the metrics' cap admits; the rest share one.
+func TestRecorderBounded(t *testing.T) {
+	rec := NewRecorder(metrics.NewRepoCap(2).Admit)
+	for i := range 1000 {
+		rec.Request(fmt.Sprintf("alice/r%d", i), http.StatusNotFound, false)
+	}
+	if n := len(rec.repos); n != 0 {
+		t.Fatalf("1000 404s for made-up repositories made %d entries", n)
+	}
+	if s := rec.Snapshot(info, nil); len(s.Repos) != 0 || s.OtherRepos != nil {
+		t.Fatalf("404s for made-up repositories show: %+v %+v", s.Repos, s.OtherRepos)
+	}
+	rec.Request("alice/down", http.StatusServiceUnavailable, false) // the remote's failure: kept, without a line
+	for _, repo := range []string{"a", "b", "c", "a"} {
+		rec.Request(repo, http.StatusOK, true)
+	}
+	rec.Request("a", http.StatusNotFound, false) // a known repository counts everything
+	log := slog.New(rec.LogHandler(slog.NewTextHandler(io.Discard, nil)))
+	log.Warn(msgRetiredTimeout, "object", "d/data/ab/"+strings.Repeat("ab", 32)) // over the cap too
+
+	s := rec.Snapshot(info, nil)
+	if len(rec.repos) != 2 || len(s.Repos) != 2 || s.Repos[0].Name != "a" || s.Repos[0].Requests != 3 || s.Repos[1].Name != "b" {
+		t.Errorf("repos %+v, want a (3 requests) and b", s.Repos)
+	}
+	want := Repo{Requests: 2, Errors: 1, RetiredByTimeout: 1, State: "lapsed"}
+	if s.OtherRepos == nil || *s.OtherRepos != want {
+		t.Errorf("other repositories %+v, want %+v", s.OtherRepos, want)
+	}
+	if s.Safe {
+		t.Error("a lapse among the other repositories must make the page unsafe")
+	}
+	body := get(t, Handler(rec, info, func() []RepoRecords { return nil }, nil), "/status").Body.String()
+	if !strings.Contains(body, "<td>other repositories") || !strings.Contains(body, "the consistency guarantee has lapsed") {
+		t.Errorf("page:\n%s", body)
+	}
+}
+
+// Issue 21 item 6: the page's policy allows its own style sheet, by the
+// hash of what the page really holds, and the page needs nothing else.
+func TestPageCSP(t *testing.T) {
+	rec, _ := fixture(t)
+	w := get(t, Handler(rec, info, records, nil), "/status")
+	body, csp := w.Body.String(), w.Header().Get("Content-Security-Policy")
+	_, css, _ := strings.Cut(body, "<style>")
+	css, _, ok := strings.Cut(css, "</style>")
+	if !ok {
+		t.Fatalf("no style sheet in\n%s", body)
+	}
+	sum := sha256.Sum256([]byte(css))
+	if want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, want) {
+		t.Errorf("policy %q lacks %q", csp, want)
+	}
+	if !strings.HasPrefix(csp, "default-src 'none'; ") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("policy %q", csp)
+	}
+	// What the policy would block: inline style attributes and scripts.
+	for _, bad := range []string{" style=", "<script", "<link", "<img"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the page holds %q, which its policy blocks", bad)
 		}
 	}
 }

@@ -21,7 +21,7 @@ func withFlagUser(auth proxy.Authenticator, cfg *config) proxy.Authenticator {
 // unauthenticated metrics; opening the API's /metrics takes rest-server's
 // own --prometheus-no-auth.
 func guardMetrics(cfg *config, auth proxy.Authenticator, h http.Handler, log *slog.Logger) (api, listener http.Handler) {
-	guarded := proxy.RequireMetricsAuth(auth, cfg.privateRepos, h)
+	guarded := proxy.Guard(auth, proxy.Operator(cfg.privateRepos), h)
 	api, listener = guarded, guarded
 	if cfg.metricsNoAuth {
 		listener = h

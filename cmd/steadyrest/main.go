@@ -126,7 +126,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.WithLogger(log))
 	metrics.SetBuildInfo(versionString(), buildRevision())
-	rec := status.NewRecorder()
+	rec := newStatusRecorder()
 	store, err := openStore(f, cfg, log, m, rec)
 	if err != nil {
 		return err
@@ -246,12 +246,13 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		return nil, nil, fmt.Errorf("set up protocol handler: %w", err)
 	}
 	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log)
-	api = proxy.BaseURL(cfg.baseURL, status.Route(statusHandler(rec, store, cfg, f, auth, log), &proxy.Routes{
+	api = proxy.BaseURL(cfg.baseURL, &proxy.Routes{
 		Healthz: http.HandlerFunc(proxy.Healthz),
 		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(store)),
 		Metrics: apiMetrics,
+		Status:  statusHandler(rec, store, cfg, f, auth, log),
 		API:     m.Middleware(handler),
-	}))
+	})
 	return api, &proxy.Routes{Metrics: listenerMetrics}, nil
 }
 

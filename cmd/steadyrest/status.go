@@ -8,6 +8,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
 	"github.com/steadyrest/steadyrest/status"
 )
@@ -34,16 +35,20 @@ func (o statusObserver) Visible(kind string, lag time.Duration) {
 	o.rec.Visible(kind, lag)
 }
 
+// newStatusRecorder returns the status page's recorder, bounded by the
+// metrics' rule on repositories.
+func newStatusRecorder() *status.Recorder {
+	return status.NewRecorder(metrics.NewRepoCap(metrics.MaxRepos).Admit)
+}
+
 // withStatusRequests also feeds finished requests to the status recorder.
 func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func(proxy.RequestInfo) {
 	return func(ri proxy.RequestInfo) {
 		next(ri)
-		// A refused request that names no object type names no
-		// repository either (a browser's /favicon.ico, a typo).
-		if ri.Type == "" && ri.Status >= 400 && ri.Status < 500 {
-			return
-		}
-		rec.Request(ri.Repo, ri.Status)
+		// A success shows the repository exists, but for a listing: the
+		// listing of a missing repository is empty, not a 404.
+		exists := ri.Status >= 200 && ri.Status < 300 && !ri.List
+		rec.Request(ri.Repo, ri.Status, exists)
 	}
 }
 
@@ -55,7 +60,12 @@ func overlayMode(cfg *config) string {
 	return "local journal (" + cfg.stateDir + "); not shared with other instances"
 }
 
-// statusHandler builds GET /status, behind the API's own authentication.
+// statusHandler builds GET /status, behind /metrics' own guard: with
+// --private-repos only the user metrics sees it. The page names every
+// repository, the remote, the state dir or the Redis host and the remote's
+// errors; an operator-only view keeps them all from the other users, where
+// a view filtered to each user's repositories would have to redact each
+// of them, and whatever the page shows next.
 func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
 	info := status.Info{
 		Version:      versionString(),
@@ -75,5 +85,5 @@ func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote
 		}
 		return out
 	}
-	return proxy.RequireAuth(auth, status.Handler(rec, info, records, log))
+	return proxy.Guard(auth, proxy.Operator(cfg.privateRepos), status.Handler(rec, info, records, log))
 }

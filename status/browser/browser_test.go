@@ -1,5 +1,6 @@
 // Package browser renders steadyrest's status page in a real headless
-// browser (Debian's chromium) after a restic run on a lagging remote.
+// browser (Debian's chromium) after a restic run on a lagging remote, and
+// attacks the page through the real built binary.
 package browser
 
 import (
@@ -41,13 +42,15 @@ func chromiumBin(t *testing.T) string {
 }
 
 // chromium runs a headless chromium with a fresh profile and returns its
-// standard output.
+// standard output. The page's console goes to its log: a policy violation
+// fails the test.
 func chromium(t *testing.T, bin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	full := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--enable-logging=stderr", "--v=0",
 		"--user-data-dir=" + t.TempDir()}, args...)
 	cmd := exec.CommandContext(ctx, bin, full...)
 	var stderr strings.Builder
@@ -55,6 +58,9 @@ func chromium(t *testing.T, bin string, args ...string) string {
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "Content Security Policy") {
+		t.Errorf("chromium %v: the page broke its own Content-Security-Policy:\n%s", args, stderr.String())
 	}
 	return string(out)
 }
@@ -120,6 +126,14 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	statusURL := "http://" + srv.Addr + "/status"
 	lagSeen(t, statusURL)
+	resp, err := http.Get(statusURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'; style-src 'sha256-") {
+		t.Fatalf("the page is served without its policy: %q", csp)
+	}
 
 	dom := chromium(t, browser, "--dump-dom", statusURL)
 	for _, want := range []string{
@@ -128,15 +142,14 @@ func TestStatusPageInChromium(t *testing.T) {
 		`<circle class="lag-create"`,
 	} {
 		if !strings.Contains(dom, want) {
-			t.Errorf("rendered page lacks %q", want)
+			t.Fatalf("rendered page lacks %q; rendered DOM:\n%s", want, dom)
 		}
-	}
-	if t.Failed() {
-		t.Fatalf("rendered DOM:\n%s", dom)
 	}
 
 	// The chart is drawn: the screenshot holds pixels of the create line's
-	// colour (#2b6cb0), which nothing else on the page uses.
+	// colour (#2b6cb0), which only the chart and its legend use. And the
+	// policy let the page's style sheet apply: the verdict's background
+	// (#e3f4e1) comes from it alone.
 	shot := filepath.Join(t.ArtifactDir(), "status.png")
 	chromium(t, browser, "--screenshot="+shot, "--window-size=1000,1150", "--hide-scrollbars", statusURL)
 	f, err := os.Open(shot)
@@ -148,7 +161,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	blue := 0
+	blue, green := 0, 0
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
@@ -156,12 +169,18 @@ func TestStatusPageInChromium(t *testing.T) {
 			if near(r>>8, 0x2b) && near(g>>8, 0x6c) && near(bl>>8, 0xb0) {
 				blue++
 			}
+			if r>>8 == 0xe3 && g>>8 == 0xf4 && bl>>8 == 0xe1 {
+				green++
+			}
 		}
 	}
 	if blue < 20 {
 		t.Errorf("screenshot %s has %d pixels of the chart's create colour: the chart was not drawn", shot, blue)
 	}
-	t.Logf("screenshot: %s (%d chart pixels)", shot, blue)
+	if green < 1000 {
+		t.Errorf("screenshot %s has %d pixels of the verdict's background: the page's style sheet was blocked", shot, green)
+	}
+	t.Logf("screenshot: %s (%d chart pixels, %d verdict pixels)", shot, blue, green)
 	if dst := os.Getenv("STATUS_SCREENSHOT"); dst != "" {
 		// To refresh the README's picture: STATUS_SCREENSHOT=$PWD/docs/status.png
 		b, err := os.ReadFile(shot)
