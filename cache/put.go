@@ -173,7 +173,7 @@ func (s *Store) confirm(ctx context.Context, obj fs.Object, size int64, vr *veri
 }
 
 func (s *Store) removeQuietly(ctx context.Context, obj fs.Object) {
-	err := s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+	err := s.removeObject(ctx, obj, removeOwnUpload)
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("could not remove a rejected upload", "object", obj.Remote(), "err", err)
 	}

@@ -125,7 +125,7 @@ func (s *Store) dropRejected(key string, size, before int64, res putResult) {
 	if got := obj.Size(); got == size || (before >= 0 && got == before) {
 		return
 	}
-	err := s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+	err := s.removeObject(ctx, obj, removeOwnUpload)
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("could not remove what a rejected upload left", "object", key, "size", obj.Size(), "err", err)
 		return

@@ -50,6 +50,11 @@ type Options struct {
 	// by every instance given the same URL and remote: the guarantee then
 	// holds across them (see sharedOverlay).
 	Overlay string
+	// AppendOnly is the repository policy of --append-only, which the
+	// background obeys as the API does (policy.go): whatever a journal or
+	// Redis record asks, it removes from the remote only locks and the
+	// uploads it refused itself.
+	AppendOnly bool
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
 	// overlayID is what overlayID() returns (tests: instances that share

@@ -73,6 +73,12 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		return
 	}
 	defer unlock()
+	if !isLockKey(r.key) {
+		// Only locks are written behind (writeBehind): anything else is a
+		// forged record that would overwrite an object.
+		s.refuse(ctx, r)
+		return
+	}
 	data, ok, err := s.keptBytes(ctx, r.key, r.size)
 	if err != nil {
 		return
