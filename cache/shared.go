@@ -105,6 +105,7 @@ func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Lo
 		event:     event,
 		stopRenew: make(chan struct{}),
 	}
+	checkRedis(o.rdb, opt, log)
 	ctx, cancel := context.WithTimeout(context.Background(), sharedOpTimeout)
 	defer cancel()
 	_ = o.checkMarker(ctx) // unreachable: do logged it, and every round tries again
