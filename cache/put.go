@@ -91,6 +91,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		}
 	}
 	if err != nil {
+		s.dropFailed(key, size, putResult{obj, err})
 		return remoteErr(fmt.Sprintf("upload %s", h), err)
 	}
 	if err := s.confirm(ctx, obj, size, vr); err != nil {

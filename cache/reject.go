@@ -130,7 +130,21 @@ func (s *Store) dropRejected(key string, size, before int64, res putResult) {
 		s.log.Warn("could not remove what a rejected upload left", "object", key, "size", obj.Size(), "err", err)
 		return
 	}
-	s.log.Info("removed what a rejected upload left", "object", key, "size", obj.Size())
+	s.log.Info("removed what a failed or rejected upload left", "object", key, "size", obj.Size())
+}
+
+// dropFailed removes what an upload the remote failed left under its final
+// name: rclone's local backend leaves an empty file when the disk is full
+// ("preallocate: file too big"), which would then be listed, answer HEAD
+// with length 0, and make every retry under --append-only an overwrite.
+// The rule is dropRejected's: an object of the declared size, or of the
+// size known before, is a complete one and stays. Called under the name's
+// lock, before the client is answered.
+func (s *Store) dropFailed(key string, size int64, res putResult) {
+	if res.err != nil && isNotFound(res.err) {
+		return
+	}
+	s.dropRejected(key, size, s.knownSize(key), res)
 }
 
 // waitCleanups waits for the clean-up of rejected uploads, at most

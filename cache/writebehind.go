@@ -96,7 +96,9 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		s.log.Error("a deferred lock's bytes are gone; it is not uploaded (restic unlock --remove-all removes it)", "object", r.key, "tries", tries)
 	} else {
 		obj, err := s.putSmall(ctx, r.key, data)
-		if err == nil {
+		if err != nil {
+			s.dropFailed(r.key, r.size, putResult{obj, err})
+		} else {
 			err = s.confirm(ctx, obj, r.size, sumOf(data, s.verify))
 		}
 		if err != nil {
