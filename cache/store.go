@@ -202,6 +202,11 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 			return nil, err
 		}
 		s.ov = ov
+		if ov.journal != nil && ov.journal.lost {
+			s.event(EventJournalLost, 1)
+			s.log.Error("the journal was missing or empty although it had existed (its marker is there): the records it held are lost, and writes and deletes of the last settle window may show wrongly until the remote catches up (a lock acknowledged but not yet uploaded is gone)",
+				"journal", ov.journal.path)
+		}
 	}
 	// Shared records are not reloaded: they stay where they were.
 	if ov, ok := s.ov.(*overlay); ok {
