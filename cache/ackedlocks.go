@@ -92,24 +92,14 @@ func (o *sharedOverlay) settleAcked(ctx context.Context) {
 	if len(locks) == 0 {
 		return
 	}
-	v, err := o.do(ctx, OverlayFetch, func(ctx context.Context) (any, error) {
-		cmds, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Get(ctx, o.p+"m")
-			for _, l := range locks {
-				hash, field := o.holderOf(l.r.key)
-				p.HGet(ctx, hash, field)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, err
-		}
-		return cmds, nil
-	})
+	keys := make([]string, len(locks))
+	for i, l := range locks {
+		keys[i] = l.r.key
+	}
+	cmds, err := o.readRecords(ctx, keys, true)
 	if err != nil {
 		return
 	}
-	cmds := v.([]redis.Cmder)
 	if m, err := cmds[0].(*redis.StringCmd).Result(); err != nil || m != o.id() {
 		return // lost or changed: the next checkMarker publishes them again
 	}

@@ -750,15 +750,19 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 	return w, nil
 }
 
-// fetch reads the records of keys in one round trip. Index entries whose
-// record is gone (its folder's hash expired) are dropped.
-func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]record, error) {
-	out := map[string]record{}
-	if len(keys) == 0 {
-		return out, nil
+// readRecords reads the records of keys in one round trip: one HGET each,
+// after a GET of the marker when withMarker, then in one transaction so
+// that the records and the marker are of one moment.
+func (o *sharedOverlay) readRecords(ctx context.Context, keys []string, withMarker bool) ([]redis.Cmder, error) {
+	pipe := o.rdb.Pipelined
+	if withMarker {
+		pipe = o.rdb.TxPipelined
 	}
 	v, err := o.do(ctx, OverlayFetch, func(ctx context.Context) (any, error) {
-		cmds, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds, err := pipe(ctx, func(p redis.Pipeliner) error {
+			if withMarker {
+				p.Get(ctx, o.p+"m")
+			}
 			for _, k := range keys {
 				hash, field := o.holderOf(k)
 				p.HGet(ctx, hash, field)
@@ -773,8 +777,22 @@ func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]re
 	if err != nil {
 		return nil, err
 	}
+	return v.([]redis.Cmder), nil
+}
+
+// fetch reads the records of keys in one round trip. Index entries whose
+// record is gone (its folder's hash expired) are dropped.
+func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]record, error) {
+	out := map[string]record{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	cmds, err := o.readRecords(ctx, keys, false)
+	if err != nil {
+		return nil, err
+	}
 	var stale []string
-	for i, c := range v.([]redis.Cmder) {
+	for i, c := range cmds {
 		val, err := c.(*redis.StringCmd).Result()
 		if errors.Is(err, redis.Nil) {
 			stale = append(stale, keys[i])

@@ -22,23 +22,14 @@ func TestHardenAppendOnlyForgedRedisTombstone(t *testing.T) {
 	root := t.TempDir()
 	srv := hardenServer(t, root, t.TempDir(), "--append-only", "--overlay", rds.URL())
 	pack := []byte("a pack the backup needs")
-	api, file := objectPath("data", pack)
-	if code := call(t, srv, http.MethodPost, api, pack); code != http.StatusOK {
-		t.Fatalf("upload: %d", code)
-	}
+	api, file := upload(t, srv, "data", pack)
 	if code := call(t, srv, http.MethodDelete, api, nil); code != http.StatusForbidden {
 		t.Fatalf("DELETE under --append-only: %d, want 403", code)
 	}
 
 	// The attacker finds the records' key with SCAN and forges a pending
 	// reap of the pack.
-	opt, err := redis.ParseURL(rds.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx := context.Background()
+	c, ctx := redisOf(t, rds), context.Background()
 	keys, _, err := c.Scan(ctx, 0, "steadyrest:*:d:repo/data", 10).Result()
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("SCAN for the records: %v, %v", keys, err)

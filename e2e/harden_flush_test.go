@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/steadyrest/steadyrest/redistest"
 )
 
@@ -20,17 +18,8 @@ func TestHardenFlushKeepsAcknowledgedLock(t *testing.T) {
 	root := t.TempDir()
 	srv := hardenServer(t, root, t.TempDir(), "--overlay", rds.URL(), "--lock-upload-delay", "5s")
 	lock := []byte(`{"time":"2026-12-06T08:00:00Z","exclusive":false,"hostname":"h","pid":1}`)
-	api, file := objectPath("locks", lock)
-	if code := call(t, srv, http.MethodPost, api, lock); code != http.StatusOK {
-		t.Fatalf("lock upload: %d", code)
-	}
-	opt, err := redis.ParseURL(rds.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	if err := c.FlushAll(context.Background()).Err(); err != nil {
+	api, file := upload(t, srv, "locks", lock)
+	if err := redisOf(t, rds).FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if !waitUntil(30*time.Second, func() bool { return exists(filepath.Join(root, file)) }) {

@@ -10,6 +10,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/steadyrest/steadyrest/redistest"
 )
 
 // The issue-21 attack tests talk to the real binary over HTTP, as restic
@@ -27,6 +31,39 @@ func hardenServer(t *testing.T, root, state string, extra ...string) *Server {
 		t.Fatalf("create repository: %d", code)
 	}
 	return srv
+}
+
+// lockedServer is hardenServer with write-behind for an hour, holding one
+// lock acknowledged and not uploaded.
+func lockedServer(t *testing.T, root, state string, lock []byte) *Server {
+	t.Helper()
+	srv := hardenServer(t, root, state, "--lock-upload-delay", "1h")
+	upload(t, srv, "locks", lock)
+	return srv
+}
+
+// upload stores data under typ in /repo through srv, which must answer
+// 200, and returns objectPath's paths.
+func upload(t *testing.T, srv *Server, typ string, data []byte) (api, file string) {
+	t.Helper()
+	api, file = objectPath(typ, data)
+	if code := call(t, srv, http.MethodPost, api, data); code != http.StatusOK {
+		t.Fatalf("upload of %s: %d", api, code)
+	}
+	return api, file
+}
+
+// redisOf is a client of rds of the test's own, as anyone with access to
+// Redis has.
+func redisOf(t *testing.T, rds *redistest.Server) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(rds.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // call sends one request to srv and returns its status.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +15,7 @@ import (
 // start, exits non-zero, and says which file and what to do; no Go panic.
 func TestHardenDamagedJournalRefused(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
-	srv := hardenServer(t, root, state, "--lock-upload-delay", "1h")
-	lock := []byte("a lock the journal holds")
-	api, _ := objectPath("locks", lock)
-	if code := call(t, srv, http.MethodPost, api, lock); code != http.StatusOK {
-		t.Fatalf("lock upload: %d", code)
-	}
+	srv := lockedServer(t, root, state, []byte("a lock the journal holds"))
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,12 +59,7 @@ func TestHardenDamagedJournalRefused(t *testing.T) {
 // at ERROR that its records are lost, instead of starting silently empty.
 func TestHardenEmptiedJournalReported(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
-	srv := hardenServer(t, root, state, "--lock-upload-delay", "1h")
-	lock := []byte("acknowledged, not uploaded")
-	api, _ := objectPath("locks", lock)
-	if code := call(t, srv, http.MethodPost, api, lock); code != http.StatusOK {
-		t.Fatalf("lock upload: %d", code)
-	}
+	srv := lockedServer(t, root, state, []byte("acknowledged, not uploaded"))
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
