@@ -198,3 +198,25 @@ func TestFullTmpfsUploadLeavesNothing(t *testing.T) {
 	}
 	t.Fatal("eight 4 MiB packs fit on a 20 MiB tmpfs")
 }
+
+// What a failed or rejected upload may remove: never a complete object,
+// nor an earlier config it cannot tell from one.
+func TestLeftover(t *testing.T) {
+	for _, c := range []struct {
+		key               string
+		got, size, before int64
+		want              bool
+	}{
+		{"repo/data/ab/x", 0, 4096, -1, true},
+		{"repo/data/ab/x", 1024, 4096, -1, true},
+		{"repo/data/ab/x", 4096, 4096, -1, false},
+		{"repo/config", 0, 155, -1, true},
+		{"repo/config", 150, 155, -1, false}, // an earlier config, whole
+		{"repo/config", 150, 155, 150, false},
+		{"repo/config", 10, 155, 150, true},
+	} {
+		if got := leftover(c.key, c.got, c.size, c.before); got != c.want {
+			t.Errorf("leftover(%s, got %d, size %d, before %d) = %v, want %v", c.key, c.got, c.size, c.before, got, c.want)
+		}
+	}
+}
