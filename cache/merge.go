@@ -169,7 +169,7 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 			s.log.Info("reaper removed a deleted object", "object", r.key, "after", c.at.Sub(r.at).Round(time.Millisecond))
 		case chRefused:
 			s.event(EventReapRefused, 1)
-			s.log.Error("refused what a record asked of the background: the policy (--append-only) forbids it; the record is dropped and the object stays on the remote (a forged journal or Redis record, or one left by a run under another policy)",
+			s.log.Error("refused what a record asked of the background: the policy forbids it (under --append-only only locks are removed; only locks are written behind); the record is dropped and the object stays on the remote as it is (a forged journal or Redis record, or one left by a run under another policy)",
 				"object", r.key, "state", r.state())
 		case chExpire:
 			expired++
