@@ -105,9 +105,13 @@ func (s *Store) reap(ctx context.Context, r record) {
 		return
 	}
 	defer unlock()
+	if !s.mayRemove(r.key, removeForClient) {
+		s.refuse(ctx, r)
+		return
+	}
 	obj, err := s.stat(ctx, r.key)
 	if err == nil {
-		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+		err = s.removeObject(ctx, obj, removeForClient)
 	}
 	c := change{op: chReaped, rec: r, at: time.Now()}
 	if err != nil {

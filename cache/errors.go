@@ -9,6 +9,7 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/fserrors"
+	"github.com/rclone/rclone/lib/file"
 )
 
 // failure classifies a remote failure, so that the proxy can pick a status
@@ -55,15 +56,19 @@ var ErrOverlayUnavailable = errors.New("the shared overlay (Redis) is out of rea
 
 // quotaPhrases are how backends that do not wrap ENOSPC say the same thing
 // (pCloud "User is over quota. (2008)", Drive "storageQuotaExceeded",
-// OneDrive "quotaLimitReached", HTTP 507 "Insufficient Storage").
-var quotaPhrases = []string{"quota", "insufficient storage", "insufficient_storage", "no space left", "storage full", "not enough space"}
+// OneDrive "quotaLimitReached", HTTP 507 "Insufficient Storage", EFBIG's
+// "file too large" through SFTP, rclone's "file too big for remaining disk
+// space").
+var quotaPhrases = []string{"quota", "insufficient storage", "insufficient_storage", "no space left", "storage full", "not enough space",
+	"file too big", "file too large"}
 
 // classify tells what kind of remote failure err is.
 func classify(err error) failure {
 	if err == nil {
 		return failTransient
 	}
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	// The local backend's failed preallocation is a plain error, not ENOSPC.
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) || errors.Is(err, file.ErrDiskFull) {
 		return failStorage
 	}
 	if errors.Is(err, fs.ErrorPermissionDenied) || errors.Is(err, os.ErrPermission) ||

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/fserrors"
+	"github.com/rclone/rclone/lib/file"
 
 	"github.com/steadyrest/steadyrest/lagfs"
 )
@@ -65,6 +66,9 @@ func TestClassifyFailures(t *testing.T) {
 		{fserrors.RetryError(errors.New("503")), failTransient},
 		{&os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, failStorage},
 		{&os.PathError{Op: "write", Path: "/x", Err: syscall.EDQUOT}, failStorage},
+		{&os.PathError{Op: "write", Path: "/x", Err: syscall.EFBIG}, failStorage},
+		{file.ErrDiskFull, failStorage},
+		{errors.New("sftp: file too large"), failStorage},
 		{errors.New("pcloud error: User is over quota. (2008)"), failStorage},
 		{errors.New("HTTP error 507 (507 Insufficient Storage)"), failStorage},
 		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, failDenied},

@@ -22,8 +22,18 @@ import (
 // apply one remote's records to another.
 type journal struct {
 	db     *bolt.DB
+	path   string
 	bucket []byte
+	// lost: the journal was missing or empty at open while its marker
+	// said it had existed, so the records it held are gone (New says so).
+	lost bool
 }
+
+// journalMarkerName is a file beside the journal, written once the journal
+// exists: the journal missing (or empty) with the marker present means
+// the journal was lost, not that the state folder is new, as the shared
+// overlay's marker key tells a flushed Redis from a new one.
+const journalMarkerName = "overlay.db.marker"
 
 // journalRecord is the on-disk form of a record.
 type journalRecord struct {
@@ -44,15 +54,27 @@ const journalDataMax = 64 << 10
 
 // openJournal opens (or creates) the journal in dir. A damaged file or one
 // held by another instance is an error: running without a sound journal
-// would silently weaken the guarantee.
+// would silently weaken the guarantee. A lost one (see journalMarkerName)
+// is created anew, with lost set.
 func openJournal(dir, remote string) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state folder: %w", err)
 	}
 	path := filepath.Join(dir, "overlay.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	marker := filepath.Join(dir, journalMarkerName)
+	_, merr := os.Stat(marker)
+	st, err := os.Stat(path)
+	lost := merr == nil && (errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0))
+	var db *bolt.DB
+	err = unpanic(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+		return err
+	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("journal %s is locked: is another steadyrest using this state folder? %w", path, err)
+	}
+	if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+		err = damaged(path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
@@ -60,19 +82,82 @@ func openJournal(dir, remote string) (*journal, error) {
 	// Concurrent writers share one fsync; the default 10 ms wait for
 	// company is most of a lock upload's latency on a near remote.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	j := &journal{db: db, bucket: []byte("records " + remote)}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(j.bucket)
-		return err
-	}); err != nil {
+	j := &journal{db: db, path: path, bucket: []byte("records " + remote), lost: lost}
+	err = unpanic(path, func() error {
+		// Every page, once per start: bbolt panics on a damaged page
+		// wherever a later read meets it.
+		if err := db.View(checkPages); err != nil {
+			return damaged(path, err)
+		}
+		return db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists(j.bucket)
+			return err
+		})
+	})
+	if err == nil && merr != nil {
+		err = writeMarker(marker)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	return j, nil
 }
 
+// checkPages returns the first inconsistency bbolt finds in the file.
+func checkPages(tx *bolt.Tx) error {
+	var first error
+	for err := range tx.Check() { // drained: Check's goroutine reads tx until it closes
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// writeMarker writes the journal's marker durably.
+func writeMarker(marker string) error {
+	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write journal marker: %w", err)
+	}
+	_, err = f.WriteString("overlay.db exists since " + time.Now().UTC().Format(time.RFC3339) + "; without it, its records were lost\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write journal marker: %w", err)
+	}
+	return nil
+}
+
+// damaged is the error for a journal bbolt cannot read: it names the file
+// and what to do.
+func damaged(path string, cause error) error {
+	return fmt.Errorf("journal %s is damaged (%w): steadyrest will not run on it. Stop steadyrest, move it aside (mv %s %s.damaged) and start again: a new journal is created, and the records the old one held (uploads and deletes of the last settle window, locks not yet uploaded) are lost",
+		path, cause, path, path)
+}
+
+// unpanic runs fn, turning a panic of bbolt's (what it does on a damaged
+// page) into the damaged error.
+func unpanic(path string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(path, fmt.Errorf("%v", r))
+		}
+	}()
+	return fn()
+}
+
 // load calls fn for every record in the journal.
 func (j *journal) load(fn func(key string, r journalRecord) error) error {
+	return unpanic(j.path, func() error { return j.loadRecords(fn) })
+}
+
+func (j *journal) loadRecords(fn func(key string, r journalRecord) error) error {
 	return j.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(j.bucket).ForEach(func(k, v []byte) error {
 			var r journalRecord

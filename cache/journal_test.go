@@ -1,12 +1,19 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rclone/rclone/fs"
 )
 
 func TestRestartKeepsRecords(t *testing.T) {
@@ -76,5 +83,132 @@ func TestJournalLockedByAnotherInstance(t *testing.T) {
 	newStore(t, f, Options{StateDir: state})
 	if _, err := New(f, Options{StateDir: state}); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second store on one journal: err = %v, want a locked error", err)
+	}
+}
+
+// journalWithRecords leaves a journal in a new state folder holding a
+// lock the remote never got (written behind, then the process stopped),
+// and returns the folder, the remote and the lock.
+func journalWithRecords(t *testing.T) (state string, f fs.Fs, h Handle) {
+	t.Helper()
+	state = t.TempDir()
+	f = localRemote(t, t.TempDir())
+	s, err := New(f, Options{StateDir: state, LockUploadDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = handleOf(Locks, "acknowledged, not uploaded")
+	put(t, s, h, "acknowledged, not uploaded")
+	for i := range 50 { // more pages than the meta pages
+		put(t, s, handleOf(Snapshots, fmt.Sprint("snapshot ", i)), fmt.Sprint("snapshot ", i))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return state, f, h
+}
+
+// A journal that is gone or empty while its marker says it existed is
+// reported (ERROR, counted): its acknowledged records are lost, and the
+// store does not pass the loss off as an empty overlay.
+func TestJournalLossIsReported(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		harm func(path string) error
+	}{
+		{"truncated to 0 bytes", func(p string) error { return os.Truncate(p, 0) }},
+		{"deleted", os.Remove},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			state, f, h := journalWithRecords(t)
+			if err := c.harm(filepath.Join(state, "overlay.db")); err != nil {
+				t.Fatal(err)
+			}
+			logs := &logRecords{}
+			s := newStore(t, f, Options{StateDir: state, Logger: slog.New(logs)})
+			if n := s.Stats().Events[EventJournalLost]; n != 1 {
+				t.Errorf("journal losses counted = %d, want 1", n)
+			}
+			if len(logs.errors("journal")) == 0 {
+				t.Error("no ERROR said the journal was lost")
+			}
+			if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("lookup of the lost lock: %v", err)
+			}
+			// Said once: the next start has a journal again.
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2 := newStore(t, f, Options{StateDir: state})
+			if n := s2.Stats().Events[EventJournalLost]; n != 0 {
+				t.Errorf("journal losses counted at the next start = %d, want 0", n)
+			}
+		})
+	}
+}
+
+// A new state folder is no loss.
+func TestNewJournalIsNoLoss(t *testing.T) {
+	logs := &logRecords{}
+	s := newStore(t, localRemote(t, t.TempDir()), Options{StateDir: t.TempDir(), Logger: slog.New(logs)})
+	if n := s.Stats().Events[EventJournalLost]; n != 0 || len(logs.errors("journal")) != 0 {
+		t.Errorf("a new journal counted as lost (%d) or logged %v", n, logs.errors("journal"))
+	}
+}
+
+// A journal whose pages are garbage is refused with an error that names
+// the file and says what to do, instead of a Go panic: every page but the
+// meta pages (the freelist among them), the data pages only, or the whole
+// file.
+func TestDamagedJournalIsRefused(t *testing.T) {
+	page := os.Getpagesize()
+	garble := func(b []byte, from, to int) {
+		for i := from; i < to; i++ {
+			b[i] = byte(i*7 + 13)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		harm func(b []byte, h Handle)
+	}{
+		{"all but the meta pages", func(b []byte, _ Handle) { garble(b, 2*page, len(b)) }},
+		{"the pages that hold a record", func(b []byte, h Handle) {
+			// Copy-on-write leaves stale copies in free pages: garble
+			// every page holding the record, the live one among them.
+			key := []byte(h.remotePath())
+			for i := 2 * page; i < len(b); i += page {
+				if bytes.Contains(b[i:i+page], key) {
+					garble(b, i, i+page)
+				}
+			}
+		}},
+		{"the whole file", func(b []byte, _ Handle) { garble(b, 0, len(b)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			state, f, h := journalWithRecords(t)
+			path := filepath.Join(state, "overlay.db")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) < 4*page {
+				t.Fatalf("journal of %d bytes: too small to damage its data pages", len(b))
+			}
+			c.harm(b, h)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(f, Options{StateDir: state})
+			if err == nil {
+				s.Close()
+				t.Fatal("a store opened on a damaged journal")
+			}
+			t.Log(err)
+			for _, want := range []string{path, "damaged", "move it aside"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
 	}
 }

@@ -167,18 +167,15 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 		case chReaped:
 			s.event(EventReapDone, 1)
 			s.log.Info("reaper removed a deleted object", "object", r.key, "after", c.at.Sub(r.at).Round(time.Millisecond))
+		case chRefused:
+			s.event(EventReapRefused, 1)
+			s.log.Error("refused what a record asked of the background: the policy forbids it (under --append-only only locks are removed; only locks are written behind); the record is dropped and the object stays on the remote as it is (a forged journal or Redis record, or one left by a run under another policy)",
+				"object", r.key, "state", r.state())
 		case chExpire:
 			expired++
 			// The one place the guarantee can lapse, so each is logged.
-			state := "created"
-			switch {
-			case r.kind == tombstone && r.reap:
-				state = "pending reap"
-			case r.kind == tombstone:
-				state = "tombstone"
-			}
 			s.log.Warn("overlay record retired at the settle window without the remote confirming it",
-				"object", r.key, "state", state, "age", c.at.Sub(r.at).Round(time.Second))
+				"object", r.key, "state", r.state(), "age", c.at.Sub(r.at).Round(time.Second))
 		}
 	}
 	s.event(EventRetiredConfirmed, confirmed)

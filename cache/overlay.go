@@ -206,7 +206,7 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 		// retired one's entry went at its confirmation. An uploaded lock's
 		// entry keeps its bytes: a lagging remote may not serve it yet.
 		switch c.op {
-		case chConfirm, chExpire:
+		case chConfirm, chExpire, chRefused:
 			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
 		case chFlip, chReaped, chUploaded:
 			jr := journalRecord{Kind: "t", At: cur.at, Reap: cur.reap, Rm: cur.removedAt}

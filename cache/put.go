@@ -91,6 +91,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		}
 	}
 	if err != nil {
+		s.dropFailed(key, size, putResult{obj, err})
 		return remoteErr(fmt.Sprintf("upload %s", h), err)
 	}
 	if err := s.confirm(ctx, obj, size, vr); err != nil {
@@ -173,7 +174,7 @@ func (s *Store) confirm(ctx context.Context, obj fs.Object, size int64, vr *veri
 }
 
 func (s *Store) removeQuietly(ctx context.Context, obj fs.Object) {
-	err := s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+	err := s.removeObject(ctx, obj, removeOwnUpload)
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("could not remove a rejected upload", "object", obj.Remote(), "err", err)
 	}

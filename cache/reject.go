@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"io"
+	"path"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -122,15 +123,46 @@ func (s *Store) dropRejected(key string, size, before int64, res putResult) {
 			return
 		}
 	}
-	if got := obj.Size(); got == size || (before >= 0 && got == before) {
+	if !leftover(key, obj.Size(), size, before) {
 		return
 	}
-	err := s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+	err := s.removeObject(ctx, obj, removeOwnUpload)
 	if err != nil && !isNotFound(err) {
 		s.log.Warn("could not remove what a rejected upload left", "object", key, "size", obj.Size(), "err", err)
 		return
 	}
-	s.log.Info("removed what a rejected upload left", "object", key, "size", obj.Size())
+	s.log.Info("removed what a failed or rejected upload left", "object", key, "size", obj.Size())
+}
+
+// leftover tells whether an object of got bytes under key, found after a
+// failed or rejected upload of size bytes, is what that upload left: not
+// of the declared size (complete) nor of the size known before (an
+// earlier object). Every name but config is its content's hash, so an
+// earlier object under it has the declared size; a config's may differ
+// and be whole, so an unknown config goes only when empty (a config never
+// is; rclone's local backend leaves an empty file on a full disk).
+func leftover(key string, got, size, before int64) bool {
+	switch {
+	case got == size || (before >= 0 && got == before):
+		return false
+	case path.Base(key) == string(Config) && before < 0:
+		return got == 0
+	}
+	return true
+}
+
+// dropFailed removes what an upload the remote failed left under its final
+// name: rclone's local backend leaves an empty file when the disk is full
+// ("preallocate: file too big"), which would then be listed, answer HEAD
+// with length 0, and make every retry under --append-only an overwrite.
+// The rule is dropRejected's: an object of the declared size, or of the
+// size known before, is a complete one and stays. Called under the name's
+// lock, before the client is answered.
+func (s *Store) dropFailed(key string, size int64, res putResult) {
+	if res.err != nil && isNotFound(res.err) {
+		return
+	}
+	s.dropRejected(key, size, s.knownSize(key), res)
 }
 
 // waitCleanups waits for the clean-up of rejected uploads, at most

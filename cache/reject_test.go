@@ -8,10 +8,13 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/object"
+	"github.com/rclone/rclone/lib/file"
 )
 
 // cleanupRemote behaves like rclone's pcloud backend after a failed
@@ -124,4 +127,96 @@ func putBody(s *Store, h Handle, body string) error {
 		return err
 	}
 	return s.Put(context.Background(), h, strings.NewReader(body), int64(len(body)), PutOptions{SHA256: sum})
+}
+
+// fullRemote fails every upload the way rclone's local backend does on a
+// full disk: the file is created under its final name, preallocation fails
+// ("preallocate: file too big for remaining disk space", no errno), and
+// the empty file stays.
+type fullRemote struct{ fs.Fs }
+
+func (f *fullRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) (fs.Object, error) {
+	_, _ = io.CopyN(io.Discard, in, 1024) // the backend read part of the body
+	info := object.NewStaticObjectInfo(src.Remote(), time.Now(), 0, true, nil, f.Fs)
+	if _, err := f.Fs.Put(ctx, bytes.NewReader(nil), info, options...); err != nil {
+		return nil, err
+	}
+	return nil, file.ErrDiskFull
+}
+
+// checkFullDiskUpload uploads data under h to a store whose remote is
+// full, and checks that the upload is refused as storage-full (507, not a
+// 503 restic retries for 15 minutes) and leaves nothing: no file on the
+// remote, nothing visible, and a retry is refused the same way, not as an
+// overwrite of the leftover.
+func checkFullDiskUpload(t *testing.T, s *Store, root string, h Handle, data string) {
+	t.Helper()
+	err := tryPut(s, h, data)
+	if !errors.Is(err, ErrInsufficientStorage) {
+		t.Errorf("upload to a full disk: %v, want ErrInsufficientStorage", err)
+	}
+	if onDisk(root, h.remotePath()) {
+		t.Errorf("the failed upload left %s on the remote", h.remotePath())
+	}
+	if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
+		t.Errorf("lookup after the failed upload: %v, want ErrNotFound", err)
+	}
+	sum, _ := hex.DecodeString(h.Name)
+	err = s.Put(context.Background(), h, strings.NewReader(data), int64(len(data)), PutOptions{SHA256: sum, NoOverwrite: true})
+	if errors.Is(err, ErrExists) || !errors.Is(err, ErrInsufficientStorage) {
+		t.Errorf("append-only retry of the failed upload: %v, want ErrInsufficientStorage", err)
+	}
+}
+
+// A full local disk, as rclone's local backend reports it, leaves nothing
+// under the final name, for a streamed pack and for a small object alike.
+func TestFullDiskUploadLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	s := newStore(t, &fullRemote{localRemote(t, root)}, Options{ContentMaxObject: 1024})
+	pack := strings.Repeat("p", 8192)
+	checkFullDiskUpload(t, s, root, handleOf(Data, pack), pack)
+	checkFullDiskUpload(t, s, root, handleOf(Snapshots, "small"), "small")
+}
+
+// The real thing: rclone's local backend on a 20 MiB tmpfs, filled with
+// 4 MiB packs until one does not fit.
+func TestFullTmpfsUploadLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	if err := syscall.Mount("tmpfs", root, "tmpfs", 0, "size=20m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (needs root): %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(root, 0) })
+	s := newStore(t, localRemote(t, root), Options{})
+	for i := range 8 {
+		pack := strings.Repeat(string(rune('a'+i)), 4<<20)
+		h := handleOf(Data, pack)
+		if err := tryPut(s, h, pack); err == nil {
+			continue
+		}
+		checkFullDiskUpload(t, s, root, h, pack)
+		return
+	}
+	t.Fatal("eight 4 MiB packs fit on a 20 MiB tmpfs")
+}
+
+// What a failed or rejected upload may remove: never a complete object,
+// nor an earlier config it cannot tell from one.
+func TestLeftover(t *testing.T) {
+	for _, c := range []struct {
+		key               string
+		got, size, before int64
+		want              bool
+	}{
+		{"repo/data/ab/x", 0, 4096, -1, true},
+		{"repo/data/ab/x", 1024, 4096, -1, true},
+		{"repo/data/ab/x", 4096, 4096, -1, false},
+		{"repo/config", 0, 155, -1, true},
+		{"repo/config", 150, 155, -1, false}, // an earlier config, whole
+		{"repo/config", 150, 155, 150, false},
+		{"repo/config", 10, 155, 150, true},
+	} {
+		if got := leftover(c.key, c.got, c.size, c.before); got != c.want {
+			t.Errorf("leftover(%s, got %d, size %d, before %d) = %v, want %v", c.key, c.got, c.size, c.before, got, c.want)
+		}
+	}
 }

@@ -15,6 +15,9 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
+	if err := s.checkRemove(h); err != nil {
+		return err
+	}
 	key := h.remotePath()
 	unlock, err := s.ov.lock(ctx, key)
 	if err != nil {
@@ -74,7 +77,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	}
 	if err == nil {
 		known = true
-		err = s.remote(OpDelete, func() error { return obj.Remove(ctx) })
+		err = s.removeObject(ctx, obj, removeForClient)
 	}
 	switch {
 	case err == nil:

@@ -148,6 +148,19 @@ const retireGrace = handleTTL + 10*time.Second
 // start of every command, and those listings confirm records for free.
 const confirmMinAge = 5 * time.Second
 
+// state names what r remembers, for logs.
+func (r record) state() string {
+	switch {
+	case r.kind == tombstone && r.reap:
+		return "pending reap"
+	case r.kind == tombstone:
+		return "tombstone"
+	case r.deferred:
+		return "deferred lock"
+	}
+	return "created"
+}
+
 // pending reports whether the remote has not confirmed r yet.
 func (r record) pending() bool { return r.confirmed.IsZero() }
 
@@ -219,6 +232,7 @@ const (
 	chUploaded                       // a deferred lock reached the remote
 	chExpire                         // pending past the settle window: dropped without confirmation
 	chRetire                         // confirmed and past retireGrace: dropped
+	chRefused                        // asks for what the policy forbids (policy.go): dropped
 )
 
 // change is one transition, made only if rec is still unchanged.
@@ -245,7 +259,7 @@ func (c change) next(r record) (_ record, drops bool) {
 	case chUploaded:
 		r.deferred = false
 		r.reapTries, r.nextReap = 0, time.Time{}
-	case chExpire, chRetire:
+	case chExpire, chRetire, chRefused:
 		return r, true
 	}
 	return r, false

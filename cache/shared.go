@@ -53,6 +53,7 @@ type sharedOverlay struct {
 	obs    Observer
 	event  func(name string, n int)
 	marker atomic.Pointer[string] // the marker id seen last
+	acked  *ackedLocks            // locks acknowledged here, kept until confirmed (ackedlocks.go)
 
 	leader atomic.Bool  // holds the background lease
 	down   atomic.Bool  // the last call to Redis failed
@@ -103,8 +104,10 @@ func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Lo
 		log:       log,
 		obs:       obs,
 		event:     event,
+		acked:     newAckedLocks(),
 		stopRenew: make(chan struct{}),
 	}
+	checkRedis(o.rdb, opt, log)
 	ctx, cancel := context.WithTimeout(context.Background(), sharedOpTimeout)
 	defer cancel()
 	_ = o.checkMarker(ctx) // unreachable: do logged it, and every round tries again
@@ -155,8 +158,9 @@ func (o *sharedOverlay) checkMarker(ctx context.Context) error {
 	id := cur.(string)
 	if prev := o.marker.Swap(&id); prev != nil && *prev != id {
 		o.event(EventOverlayLost, 1)
-		o.log.Error("shared overlay: Redis lost its records (restarted without persistence, flushed, or failed over to an empty replica); writes and deletes of the last settle window may show wrongly until the remote catches up",
+		o.log.Error("shared overlay: Redis lost its records (restarted without persistence, flushed, or failed over to an empty replica); writes and deletes of the last settle window may show wrongly until the remote catches up, but for the locks each running instance acknowledged, which it publishes again",
 			"marker_was", *prev, "marker_now", id)
+		o.republishAcked(ctx)
 	}
 	return nil
 }
@@ -282,13 +286,15 @@ func decodeRecord(key, v string) (record, error) {
 // the caller saw, and moves it between the state indexes, atomically.
 //
 // KEYS: hash, z:pc, z:pt, z:pr, z:rq, z:cf, z:up, data key, prepared hash.
-// ARGV: field, expected stamp ("" for any), value ("" drops), member
+// ARGV: field, expected stamp ("" for any, expectAbsent for none), value ("" drops), member
 // (the key), index (0 none, else the KEYS position of the state set),
 // score, reap-queue score ("" none), data mode ("keep", "set", "del"),
 // data, ttl in ms, "1" to clear a prepared delete.
 var setScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then
+if ARGV[2] == '-' then
+  if cur then return 0 end
+elseif ARGV[2] ~= '' then
   if not cur then return 0 end
   local nl = string.find(cur, '\n', 1, true)
   if not nl or string.sub(cur, 1, nl - 1) ~= ARGV[2] then return 0 end
@@ -311,6 +317,10 @@ if ARGV[11] == '1' then redis.call('HDEL', KEYS[9], ARGV[4]) end
 for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[10]) end
 return 1
 `)
+
+// expectAbsent as a write's expect makes it apply only where key has no
+// record.
+const expectAbsent = "-"
 
 // write is one setScript call: r replaces key's record (drop: removes
 // it) if the current one still has stamp expect ("" for any).
@@ -515,7 +525,12 @@ func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error
 	if data != nil && int64(len(data)) == r.size && r.size <= journalDataMax {
 		w.data, w.dropData = data, false
 	}
+	// Kept before the write: a loss detected meanwhile must find it.
+	o.acked.add(r, w.data)
 	_, err := o.writeAll(ctx, OverlayCreate, []write{w})
+	if err != nil {
+		o.acked.remove(r.key)
+	}
 	return err
 }
 
@@ -546,6 +561,7 @@ func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
 }
 
 func (o *sharedOverlay) tombstone(ctx context.Context, r record) error {
+	o.acked.remove(r.key)
 	r.obj = nil
 	_, err := o.writeAll(ctx, OverlayPublish, []write{{key: r.key, r: r, dropData: true, clearPrep: true}})
 	return err
@@ -623,6 +639,7 @@ func (o *sharedOverlay) due(ctx context.Context, now time.Time, settle time.Dura
 		o.leader.Store(false)
 		return work{}, nil
 	}
+	o.settleAcked(ctx)
 	v, err := o.do(ctx, OverlayLead, func(ctx context.Context) (any, error) {
 		return takeScript.Run(ctx, o.rdb, []string{o.p + "bg"}, o.token, leaseTTL.Milliseconds()).Int()
 	})
@@ -733,15 +750,19 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 	return w, nil
 }
 
-// fetch reads the records of keys in one round trip. Index entries whose
-// record is gone (its folder's hash expired) are dropped.
-func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]record, error) {
-	out := map[string]record{}
-	if len(keys) == 0 {
-		return out, nil
+// readRecords reads the records of keys in one round trip: one HGET each,
+// after a GET of the marker when withMarker, then in one transaction so
+// that the records and the marker are of one moment.
+func (o *sharedOverlay) readRecords(ctx context.Context, keys []string, withMarker bool) ([]redis.Cmder, error) {
+	pipe := o.rdb.Pipelined
+	if withMarker {
+		pipe = o.rdb.TxPipelined
 	}
 	v, err := o.do(ctx, OverlayFetch, func(ctx context.Context) (any, error) {
-		cmds, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds, err := pipe(ctx, func(p redis.Pipeliner) error {
+			if withMarker {
+				p.Get(ctx, o.p+"m")
+			}
 			for _, k := range keys {
 				hash, field := o.holderOf(k)
 				p.HGet(ctx, hash, field)
@@ -756,8 +777,22 @@ func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]re
 	if err != nil {
 		return nil, err
 	}
+	return v.([]redis.Cmder), nil
+}
+
+// fetch reads the records of keys in one round trip. Index entries whose
+// record is gone (its folder's hash expired) are dropped.
+func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]record, error) {
+	out := map[string]record{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	cmds, err := o.readRecords(ctx, keys, false)
+	if err != nil {
+		return nil, err
+	}
 	var stale []string
-	for i, c := range v.([]redis.Cmder) {
+	for i, c := range cmds {
 		val, err := c.(*redis.StringCmd).Result()
 		if errors.Is(err, redis.Nil) {
 			stale = append(stale, keys[i])

@@ -50,6 +50,11 @@ type Options struct {
 	// by every instance given the same URL and remote: the guarantee then
 	// holds across them (see sharedOverlay).
 	Overlay string
+	// AppendOnly is the repository policy of --append-only, which the
+	// background obeys as the API does (policy.go): whatever a journal or
+	// Redis record asks, it removes from the remote only locks and the
+	// uploads it refused itself.
+	AppendOnly bool
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
 	// overlayID is what overlayID() returns (tests: instances that share
@@ -202,6 +207,11 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 			return nil, err
 		}
 		s.ov = ov
+		if ov.journal != nil && ov.journal.lost {
+			s.event(EventJournalLost, 1)
+			s.log.Error("the journal was missing or empty although it had existed (its marker is there): the records it held are lost, and writes and deletes of the last settle window may show wrongly until the remote catches up (a lock acknowledged but not yet uploaded is gone)",
+				"journal", ov.journal.path)
+		}
 	}
 	// Shared records are not reloaded: they stay where they were.
 	if ov, ok := s.ov.(*overlay); ok {

@@ -46,6 +46,9 @@ const (
 	EventSpoolSkipped      = "spool_skipped"           // an upload above the content cache's limit the spool could not keep (no room, or the disk refused)
 	EventOverlayLost       = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
 	EventLeaseLost         = "shared_lease_lost"       // a lease lapsed while held (Redis out of reach too long)
+	EventReapRefused       = "reap_refused"            // a record asked the background for what the policy forbids (a removal under --append-only, a write-behind of anything but a lock): refused, record dropped
+	EventJournalLost       = "journal_lost"            // the journal was missing or empty while its marker said it had existed: its records are lost
+	EventLocksRepublished  = "locks_republished"       // acknowledged locks this instance published again after the shared overlay lost them
 )
 
 // Calls to the shared overlay (Redis), passed to Observer.OverlayOp with
@@ -75,7 +78,8 @@ var (
 	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
 	visibleKinds = []string{VisibleCreate, VisibleDelete}
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
-		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost}
+		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost,
+		EventReapRefused, EventJournalLost, EventLocksRepublished}
 	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
 		OverlayContent, OverlayPrepare, OverlayPublish, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
 		OverlayDue, OverlayFetch, OverlayRecover, OverlayCounts}

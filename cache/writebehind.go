@@ -73,6 +73,12 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		return
 	}
 	defer unlock()
+	if !isLockKey(r.key) {
+		// Only locks are written behind (writeBehind): anything else is a
+		// forged record that would overwrite an object.
+		s.refuse(ctx, r)
+		return
+	}
 	data, ok, err := s.keptBytes(ctx, r.key, r.size)
 	if err != nil {
 		return
@@ -90,7 +96,9 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		s.log.Error("a deferred lock's bytes are gone; it is not uploaded (restic unlock --remove-all removes it)", "object", r.key, "tries", tries)
 	} else {
 		obj, err := s.putSmall(ctx, r.key, data)
-		if err == nil {
+		if err != nil {
+			s.dropFailed(r.key, r.size, putResult{obj, err})
+		} else {
 			err = s.confirm(ctx, obj, r.size, sumOf(data, s.verify))
 		}
 		if err != nil {

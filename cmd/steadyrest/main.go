@@ -170,6 +170,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		Overlay:           cfg.overlay,
 		SettleWindow:      cfg.settleWindow,
 		LockUploadDelay:   cfg.lockUploadDelay,
+		AppendOnly:        cfg.appendOnly,
 		ContentCacheBytes: cfg.cacheBytes,
 		ContentMaxObject:  cfg.cacheMaxObject,
 		SpoolBytes:        cfg.spoolBytes,
