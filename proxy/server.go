@@ -208,7 +208,7 @@ func (s *Server) fail(rq *request, status int, err error) {
 	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
 	// Reasons a client can act on are told; others stay in the log.
-	for _, reason := range []error{errReservedRepo, cache.ErrOverlayUnavailable} {
+	for _, reason := range []error{errReservedRepo, errRepoName, cache.ErrOverlayUnavailable} {
 		if errors.Is(err, reason) {
 			msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), reason)
 		}
