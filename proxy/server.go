@@ -51,6 +51,7 @@ type RequestInfo struct {
 type Server struct {
 	store    *cache.Store
 	opt      Options
+	deletes  cache.KeyedMutex // orders the deletes of one object (quota.go)
 	log      *slog.Logger
 	maxDepth int
 	serve    func(*request) // routeRequest behind the auth middleware
@@ -208,7 +209,7 @@ func (s *Server) fail(rq *request, status int, err error) {
 	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
 	// Reasons a client can act on are told; others stay in the log.
-	for _, reason := range []error{errReservedRepo, errRepoName, cache.ErrOverlayUnavailable} {
+	for _, reason := range []error{errReservedRepo, errRepoName, errLockTooLarge, cache.ErrOverlayUnavailable} {
 		if errors.Is(err, reason) {
 			msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), reason)
 		}
