@@ -513,8 +513,8 @@ func TestReservedDirIsNoRepository(t *testing.T) {
 			t.Errorf("List(%q) succeeded", repo)
 		}
 	}
-	if !ValidRepoSegment(ReservedDir + "-x") {
-		t.Error("only the exact name is reserved")
+	if !ValidRepoSegment(ReservedDir[1:]) {
+		t.Error("only the folder name itself is reserved")
 	}
 	for remote, want := range map[string]bool{peersDir + "/x": true, "repo/config": false, ReservedDir + "-x/config": false, "a/" + ReservedDir + "/x": true, "a" + ReservedDir + "/x": false} {
 		if IsOwnObject(remote) != want {

@@ -89,24 +89,45 @@ func IsOwnObject(remote string) bool {
 	return strings.Contains("/"+remote, "/"+ReservedDir+"/")
 }
 
-// ValidRepoSegment reports whether s may be one folder of a repository path:
-// no empty, "." or ".." segments, no separators or control characters, not
-// a restic type name (which would make routing ambiguous), and not
-// ReservedDir, where steadyrest keeps its own objects (at any depth, so
+// ValidRepoSegment reports whether s may be one folder of a repository
+// path. It is the one rule for repository names, for the proxy and the
+// store: ASCII letters, digits and - _ . @ +, at most 255 bytes, with no
+// '.' first or last; not a restic type name (routing would be ambiguous),
+// nor ReservedDir, where steadyrest keeps its own objects (at any depth, so
 // that an instance serving a parent folder cannot reach them either).
+//
+// The set is strict ASCII on purpose. rclone maps characters of other
+// ranges on their way to a remote, by the remote's encoding: fullwidth
+// ．and ／ become . and / where the encoding lacks those rules (as the
+// defaults of drive, swift and zoho, or any custom encoding, do), so a
+// folder named ．． would climb out of its parent; the control pictures
+// ␀–␟ become control bytes, and future encodings may map more. No name in
+// this set is changed by any rclone encoding: the folder on the remote is
+// the one the path names. A '.' at either end is left out for the same
+// reason (some encodings map a leading or trailing one), and so are "."
+// and "..".
 func ValidRepoSegment(s string) bool {
-	if s == "" || s == "." || s == ".." || s == ReservedDir || len(s) > 255 {
+	if s == "" || len(s) > 255 || s == ReservedDir || s[0] == '.' || s[len(s)-1] == '.' {
 		return false
 	}
 	if _, isType := ParseType(s); isType {
 		return false
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || r == ':' {
+	for i := 0; i < len(s); i++ {
+		if !repoNameByte(s[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// repoNameByte reports whether c may stand in a repository folder's name.
+func repoNameByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c == '-' || c == '_' || c == '.' || c == '@' || c == '+'
 }
 
 // Validate checks the handle so that no malformed path reaches the remote.

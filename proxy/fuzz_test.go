@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rclone/rclone/lib/encoder"
 	"github.com/steadyrest/steadyrest/cache"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -33,6 +34,18 @@ func FuzzParsePath(f *testing.F) {
 		checkRoute(t, target, target, target, depth)
 	})
 }
+
+// rcloneEncodings are the encodings a remote can have: none (where
+// rclone's own mapping of fullwidth ．．and ／ to .. and / comes through),
+// each of rclone's rules alone, and all of them at once.
+var rcloneEncodings = func() []encoder.MultiEncoder {
+	all := (encoder.EncodeExclamation<<1 - 1) &^ encoder.EncodeRaw
+	out := []encoder.MultiEncoder{encoder.EncodeZero, encoder.Standard, all}
+	for rule := encoder.EncodeSlash; rule <= encoder.EncodeExclamation; rule <<= 1 {
+		out = append(out, rule)
+	}
+	return out
+}()
 
 func abs(n int) int {
 	if n < 0 {
@@ -58,6 +71,11 @@ func checkRoute(t *testing.T, target, raw, decoded string, depth int) {
 	for _, s := range rt.repo {
 		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") || !cache.ValidRepoSegment(s) {
 			t.Fatalf("%q: accepted repository segment %q", target, s)
+		}
+		for _, e := range rcloneEncodings {
+			if there, back := e.FromStandardName(s), e.ToStandardName(s); there != s || back != s {
+				t.Fatalf("%q: accepted repository segment %q is %q on a remote with encoding %v, and %q listed back", target, s, there, e, back)
+			}
 		}
 	}
 	if rp := rt.repoPath(); rp != "" && path.Clean("/"+rp) != "/"+rp {

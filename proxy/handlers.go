@@ -20,6 +20,15 @@ const (
 	contentTypeV2 = "application/vnd.x.restic.rest.v2"
 )
 
+// maxLockSize bounds a lock upload. restic's locks are JSON under 1 KiB;
+// a lock is the one object an append-only client may delete, so a large
+// one would be a way to store data that can be removed again.
+const maxLockSize = 64 << 10
+
+// errLockTooLarge is a lock over maxLockSize: a 413 whose reason reaches
+// the client.
+var errLockTooLarge = errors.New("a lock may be at most 64 KiB (restic's are under 1 KiB)")
+
 func (s *Server) createRepo(rq *request) {
 	repo := rq.rt.repoPath()
 	if err := s.store.CreateRepo(rq.r.Context(), repo); err != nil {
@@ -130,6 +139,10 @@ func (s *Server) post(rq *request) {
 			fmt.Errorf("upload of %d bytes exceeds the %d byte limit", r.ContentLength, s.opt.MaxSize))
 		return
 	}
+	if h.Type == cache.Locks && r.ContentLength > maxLockSize {
+		s.fail(rq, http.StatusRequestEntityTooLarge, fmt.Errorf("lock of %d bytes: %w", r.ContentLength, errLockTooLarge))
+		return
+	}
 	if !s.quotaReserve(rq) {
 		return
 	}
@@ -167,12 +180,10 @@ func (s *Server) delete(rq *request) {
 		s.fail(rq, http.StatusForbidden, nil)
 		return
 	}
-	size := s.quotaSizeOf(rq.r.Context(), h)
-	if err := s.store.Remove(rq.r.Context(), h); err != nil {
+	if err := s.remove(rq.r.Context(), h); err != nil {
 		s.fail(rq, statusFor(err), fmt.Errorf("delete %s: %w", h, err))
 		return
 	}
-	s.opt.Quota.release(size)
 	rq.w.WriteHeader(http.StatusOK)
 }
 

@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/steadyrest/steadyrest/cache"
 )
@@ -41,6 +43,11 @@ var errBadPath = errors.New("malformed path")
 // reason reaches the client, since a user can pick the name by chance.
 var errReservedRepo = errors.New("the folder name " + cache.ReservedDir + " is reserved for steadyrest's own files; choose another repository path")
 
+// errRepoName is a repository folder name outside cache.ValidRepoSegment's
+// set: a 400 whose reason reaches the client, since names that once
+// worked (with a space, or non-ASCII letters) are refused now.
+var errRepoName = fmt.Errorf("%w: a repository folder name may hold only ASCII letters, digits and - _ . @ +, may not begin or end with '.', and may not be a restic type name", errBadPath)
+
 // errTooDeep is a repository path with more folders than allowed.
 var errTooDeep = errors.New("repository path too deep")
 
@@ -72,7 +79,9 @@ func parsePath(raw, decoded string, maxDepth int) (route, error) {
 	if err := checkRawPath(raw); err != nil {
 		return route{}, err
 	}
-	if !strings.HasPrefix(decoded, "/") || strings.ContainsAny(decoded, "\\\x00") {
+	// Bytes that are no UTF-8 (an overlong %c0%ae for ".") name nothing
+	// any client means, wherever they stand.
+	if !strings.HasPrefix(decoded, "/") || strings.ContainsAny(decoded, "\\\x00") || !utf8.ValidString(decoded) {
 		return route{}, errBadPath
 	}
 	p := decoded[1:]
@@ -106,8 +115,11 @@ func parsePath(raw, decoded string, maxDepth int) (route, error) {
 		if s == cache.ReservedDir {
 			return route{}, errReservedRepo
 		}
+		// The store's own rule, so that no name passes here that it
+		// would refuse, nor one rclone's encoding would turn into
+		// another folder.
 		if !cache.ValidRepoSegment(s) {
-			return route{}, errBadPath
+			return route{}, errRepoName
 		}
 	}
 	if len(repo) > maxDepth {

@@ -41,7 +41,8 @@ func TestParsePath(t *testing.T) {
 		{"/data/" + hexA + "/x", "/data/" + hexA + "/x", route{kind: kindBad, typ: cache.Data}, nil},
 		// An unknown type is just another repository folder.
 		{"/a/foo/" + hexA, "/a/foo/" + hexA, route{kind: kindRepo, repo: []string{"a", "foo", hexA}}, nil},
-		{"/my%20repo/config", "/my repo/config", route{kind: kindConfig, repo: []string{"my repo"}, typ: cache.Config}, nil},
+		{"/my%20repo/config", "/my repo/config", route{}, errRepoName},
+		{"/Host-1.example_org/a@b+c/config", "/Host-1.example_org/a@b+c/config", route{kind: kindConfig, repo: []string{"Host-1.example_org", "a@b+c"}, typ: cache.Config}, nil},
 		{"/1/2/3/4/5/6/7/8/config", "/1/2/3/4/5/6/7/8/config", route{kind: kindConfig, repo: strings.Split("1/2/3/4/5/6/7/8", "/"), typ: cache.Config}, nil},
 
 		{"/1/2/3/4/5/6/7/8/9/config", "/1/2/3/4/5/6/7/8/9/config", route{}, errTooDeep},
@@ -74,7 +75,20 @@ func TestParsePath(t *testing.T) {
 		{"/.steadyrest/config", "/.steadyrest/config", route{}, errReservedRepo},
 		{"/.steadyrest/instances/", "/.steadyrest/instances/", route{}, errReservedRepo},
 		{"/a/.steadyrest/?create=true", "/a/.steadyrest/", route{}, errReservedRepo},
-		{"/.steadyrest-x/config", "/.steadyrest-x/config", route{kind: kindConfig, repo: []string{".steadyrest-x"}, typ: cache.Config}, nil},
+		{"/.steadyrest-x/config", "/.steadyrest-x/config", route{}, errRepoName},
+		// Outside the safe set: names rclone's encodings may turn into
+		// other folders (fullwidth ．．and ／ into .. and /), and bytes that
+		// are no UTF-8.
+		{"/a/%EF%BC%8E%EF%BC%8E/b/config", "/a/．．/b/config", route{}, errRepoName},
+		{"/a/x%EF%BC%8F..%EF%BC%8Fb/config", "/a/x／..／b/config", route{}, errRepoName},
+		{"/a/%E2%90%80/config", "/a/␀/config", route{}, errRepoName},
+		{"/M%C3%BCller/config", "/Müller/config", route{}, errRepoName},
+		{"/.a/config", "/.a/config", route{}, errRepoName},
+		{"/a./config", "/a./config", route{}, errRepoName},
+		{"/a..b/config", "/a..b/config", route{kind: kindConfig, repo: []string{"a..b"}, typ: cache.Config}, nil},
+		{"/~a/config", "/~a/config", route{}, errRepoName},
+		{"/%c0%ae%c0%ae/config", "/\xc0\xae\xc0\xae/config", route{}, errBadPath},
+		{"/r/data/%ff", "/r/data/\xff", route{}, errBadPath},
 	}
 	for _, tt := range tests {
 		got, err := parsePath(tt.raw, tt.decoded, defaultMaxRepoDepth)

@@ -71,15 +71,25 @@ func (s *Server) quotaReserve(rq *request) bool {
 	return false
 }
 
-// quotaSizeOf is the size a delete of h will give back: one lookup, and
-// only with a quota.
-func (s *Server) quotaSizeOf(ctx context.Context, h cache.Handle) int64 {
+// remove deletes h and, with a quota, gives back the bytes the delete
+// removed. Deletes of one object take turns, and each gives back the size
+// the object had just before it: of twenty parallel deletes only the
+// first finds the object, the others give back nothing (and still answer
+// 200, as a repeated DELETE does). A size the store cannot tell is not
+// given back: the quota may count too much, never too little.
+func (s *Server) remove(ctx context.Context, h cache.Handle) error {
 	if s.opt.Quota == nil {
-		return 0
+		return s.store.Remove(ctx, h)
 	}
-	obj, err := s.store.Lookup(ctx, h)
-	if err != nil {
-		return 0
+	unlock := s.deletes.Lock(h.String())
+	defer unlock()
+	var size int64
+	if obj, err := s.store.Lookup(ctx, h); err == nil {
+		size = max(obj.Size(), 0)
 	}
-	return max(obj.Size(), 0)
+	if err := s.store.Remove(ctx, h); err != nil {
+		return err
+	}
+	s.opt.Quota.release(size)
+	return nil
 }

@@ -51,6 +51,7 @@ type RequestInfo struct {
 type Server struct {
 	store    *cache.Store
 	opt      Options
+	deletes  cache.KeyedMutex // orders the deletes of one object (quota.go)
 	log      *slog.Logger
 	maxDepth int
 	serve    func(*request) // routeRequest behind the auth middleware
@@ -206,9 +207,17 @@ func (s *Server) fail(rq *request, status int, err error) {
 	if status != http.StatusRequestedRangeNotSatisfiable {
 		h.Del("Content-Range") // a 416 carries "bytes */SIZE"
 	}
+	if rq.body != nil && rq.r.ProtoMajor == 1 && !rq.body.complete(rq.r.ContentLength) {
+		// Refused with the body (or some of it) unread: net/http would read
+		// the rest before answering, to reuse the connection, and ask for
+		// it with 100 Continue. The answer goes out at once instead, and
+		// the connection is closed after it. (HTTP/2 resets the stream.)
+		h.Set("Connection", "close")
+		rq.body.abandon(rq.w)
+	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
 	// Reasons a client can act on are told; others stay in the log.
-	for _, reason := range []error{errReservedRepo, cache.ErrOverlayUnavailable} {
+	for _, reason := range []error{errReservedRepo, errRepoName, errLockTooLarge, cache.ErrOverlayUnavailable} {
 		if errors.Is(err, reason) {
 			msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), reason)
 		}

@@ -95,6 +95,7 @@ func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter 
 type countingReader struct {
 	r        io.ReadCloser
 	n        atomic.Int64
+	eof      atomic.Bool
 	mu       sync.Mutex
 	err      error
 	deadline *idleDeadline // nil without IdleBodyTimeout or body
@@ -105,6 +106,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.deadline.extendRead()
 	}
 	n, err := c.r.Read(p)
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
 	if err != nil && c.deadline != nil {
 		c.deadline.bodyDone(err == io.EOF)
 	}
@@ -120,6 +124,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func (c *countingReader) Close() error { return c.r.Close() }
+
+// complete reports whether the body was read to its end: declared bytes
+// of it, or EOF for a body of unknown length.
+func (c *countingReader) complete(declared int64) bool {
+	return c.eof.Load() || (declared >= 0 && c.n.Load() >= declared)
+}
+
+// abandon gives up the rest of a body that a refusal leaves unread: reads
+// fail from now on, so that net/http's close of the body after the answer
+// does not wait for bytes the client may never send (or sends only after
+// a 100 Continue it will not get).
+func (c *countingReader) abandon(w http.ResponseWriter) {
+	if c.deadline != nil {
+		c.deadline.bodyOpen.Store(false) // finish must not extend the reads again
+	}
+	// A connection without deadlines (none of net/http's) keeps reading;
+	// the answer still went out first.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
 
 func (c *countingReader) readErr() error {
 	c.mu.Lock()
@@ -175,9 +198,10 @@ func (dl *idleDeadline) bodyDone(complete bool) {
 func (dl *idleDeadline) extendWrite() { dl.setWrite(time.Now().Add(dl.d)) }
 
 // finish bounds the flush of what the handler left buffered, and the
-// drain net/http does of a body the handler refused unread (413, 401) so
-// that a stalled client cannot hold the connection there; the next request
-// on the connection resets both.
+// drain net/http does of a body a handler left unread without refusing
+// the request (a refusal abandons the body instead), so that a stalled
+// client cannot hold the connection there; the next request on the
+// connection resets both.
 func (dl *idleDeadline) finish() {
 	write := dl.d
 	if dl.bodyOpen.Load() {
