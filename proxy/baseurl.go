@@ -18,6 +18,7 @@ func BaseURL(prefix string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		if p != prefix && !strings.HasPrefix(p, prefix+"/") {
+			refuseUnread(w, r)
 			http.NotFound(w, r)
 			return
 		}

@@ -36,6 +36,7 @@ func (rt *Routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h != nil {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
+			refuseUnread(w, r)
 			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
@@ -43,6 +44,7 @@ func (rt *Routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.API == nil {
+		refuseUnread(w, r)
 		http.NotFound(w, r)
 		return
 	}

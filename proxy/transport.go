@@ -139,9 +139,26 @@ func (c *countingReader) abandon(w http.ResponseWriter) {
 	if c.deadline != nil {
 		c.deadline.bodyOpen.Store(false) // finish must not extend the reads again
 	}
-	// A connection without deadlines (none of net/http's) keeps reading;
-	// the answer still went out first.
+	stopReading(w)
+}
+
+// stopReading makes the connection's reads fail from now on, for an
+// answer that leaves a body unread. A connection without deadlines (none
+// of net/http's) keeps reading; the answer still goes out first.
+func stopReading(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// refuseUnread prepares the refusal of a request whose body is not read:
+// on HTTP/1 the connection closes after the answer and reads stop, so that
+// net/http neither waits for the body nor asks for it with 100 Continue.
+// (HTTP/2 resets the stream by itself.)
+func refuseUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor != 1 || r.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	stopReading(w)
 }
 
 func (c *countingReader) readErr() error {

@@ -71,6 +71,8 @@ func TestRefusedUploadsAnsweredAtOnce(t *testing.T) {
 		{"encoded traversal", rawRequest{target: "/alice/%EF%BC%8E%EF%BC%8E/bob/r/data/" + id, as: alice, header: length(1000)}, 400},
 		{"no route", rawRequest{target: "/alice/r/data/nothex", as: alice, header: length(1000)}, 400},
 		{"no length", rawRequest{target: "/alice/r/data/" + id, as: alice, header: "Transfer-Encoding: chunked\r\n"}, 411},
+		{"service endpoint", rawRequest{target: "/healthz", header: length(1000)}, 405},
+		{"metrics", rawRequest{target: "/metrics", as: alice, header: length(1000)}, 405},
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2*len(cases))
