@@ -167,7 +167,6 @@ func cleanBaseURL(s string) (string, error) {
 	return s, nil
 }
 
-
 // userDir returns $XDG_<kind>_HOME/steadyrest/sub, falling back to
 // ~/.local/<fallback>/steadyrest/sub as the XDG base directory spec says.
 func userDir(xdgVar, fallback, sub string) (string, error) {

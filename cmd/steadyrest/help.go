@@ -78,12 +78,14 @@ func groupUsages(fl *pflag.FlagSet, group string, withEnv bool) string {
 func newRcloneFlagsTopic() *cobra.Command {
 	fl := pflag.NewFlagSet("", pflag.ContinueOnError)
 	registerRcloneFlags(fl)
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "rclone-flags",
 		Short: "rclone's global flags, accepted by serve, healthcheck and probe",
 		Long: "rclone's global options, with rclone's names, defaults and help; each is also the variable\n" +
 			"RCLONE_<FLAG>. They apply to the remote steadyrest stores into.\n\n" + groupUsages(fl, groupRclone, false),
 	}
+	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { fmt.Fprint(c.OutOrStdout(), c.Long) })
+	return cmd
 }
 
 // printFlagUsage is the help of a command with plain flags (probe).

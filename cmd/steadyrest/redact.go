@@ -43,6 +43,12 @@ func knownSecrets(c *config) []string {
 	} else if m := urlPassword.FindStringSubmatch(c.overlay); m != nil {
 		add(strings.TrimSuffix(strings.TrimPrefix(m[0], m[1]), "@"))
 	}
+	// rclone parses a connection string its own way (a url=http://… value
+	// cuts it short), and its errors may show the rest escaped: take every
+	// secret-looking key=value, parsed or not.
+	for _, m := range secretKeyValue.FindAllStringSubmatch(c.remote, -1) {
+		add(strings.Trim(m[2], `"'`))
+	}
 	if p, err := fspath.Parse(c.remote); err == nil {
 		for k, v := range p.Config {
 			if secretKeyValue.MatchString(k + "=x") {

@@ -20,6 +20,10 @@ func versionString() string {
 // version, and the source it was built from as the Go toolchain recorded it.
 func versionText() string {
 	bi, _ := debug.ReadBuildInfo()
+	return formatVersion(bi)
+}
+
+func formatVersion(bi *debug.BuildInfo) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "steadyrest %s\n", moduleVersion(bi))
 	rev, when, modified := buildSetting(bi, "vcs.revision"), buildSetting(bi, "vcs.time"), buildSetting(bi, "vcs.modified")
