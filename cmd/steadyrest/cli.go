@@ -63,10 +63,21 @@ func newServeCommand(name string, stdout, stderr io.Writer) *cobra.Command {
 			"that makes an eventually consistent cloud look strongly consistent to restic.",
 		Args: cobra.NoArgs,
 	}
+	if name == "serve" {
+		// As `rclone serve restic REMOTE`; not on the root command, where a
+		// mistyped command would become a local folder to serve.
+		cmd.Use, cmd.Args = "serve [REMOTE:PATH]", cobra.MaximumNArgs(1)
+	}
 	envErr := defineAllServeFlags(cmd.Flags(), c)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if envErr != nil {
 			return envErr
+		}
+		if len(args) == 1 {
+			if cmd.Flags().Changed("remote") || cmd.Flags().Changed("path") {
+				return fmt.Errorf("the remote %q is given twice: as --remote and as the argument", redactText(args[0]))
+			}
+			c.remote = args[0]
 		}
 		if err := c.finish(); err != nil {
 			return err
