@@ -118,4 +118,3 @@ func TestJSONLogIsOneStream(t *testing.T) {
 		t.Errorf("%d rclone lines, %d durations in:\n%s", rcloneLines, durations, c.logs.String())
 	}
 }
-
