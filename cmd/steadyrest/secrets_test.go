@@ -61,8 +61,11 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := parseFlags([]string{"--user", "u", "--pass-file", pw, "--overlay-file", ov}, io.Discard)
-	if err != nil || cfg.pass != "filepw" || cfg.overlay != "redis://:x@127.0.0.1:1/0" {
-		t.Fatalf("pass %q, overlay %q, %v", cfg.pass, cfg.overlay, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.pass != "filepw" || cfg.overlay != "redis://:x@127.0.0.1:1/0" {
+		t.Fatalf("pass %q, overlay %q", cfg.pass, cfg.overlay)
 	}
 	if _, err := parseFlags([]string{"--user", "u", "--pass", "p", "--pass-file", pw}, io.Discard); err == nil {
 		t.Error("--pass and --pass-file together accepted")
