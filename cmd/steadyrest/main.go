@@ -32,6 +32,10 @@ import (
 	"github.com/steadyrest/steadyrest/status"
 )
 
+// version is set at build time with -ldflags "-X main.version=..."
+// (version.go).
+var version = ""
+
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) // cli.go
 }

@@ -7,9 +7,6 @@ import (
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
-
 // versionString is the version and rclone's, for logs, metrics and /status.
 func versionString() string {
 	bi, _ := debug.ReadBuildInfo()
