@@ -26,6 +26,17 @@ func TestHealthcheckFollowsSettings(t *testing.T) {
 	if code := realMain([]string{"healthcheck"}, io.Discard, &stderr); code != 0 {
 		t.Fatalf("healthcheck with the server's settings: exit %d: %s", code, stderr.String())
 	}
+	// The same settings as flags, as the server was given them.
+	for _, v := range []string{"STEADYREST_LISTEN", "STEADYREST_TLS_CERT", "STEADYREST_TLS_KEY", "STEADYREST_BASEURL"} {
+		t.Setenv(v, "")
+	}
+	if code := realMain([]string{"healthcheck", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--baseurl", "/sr"}, io.Discard, &stderr); code != 0 {
+		t.Fatalf("healthcheck with the server's flags: exit %d: %s", code, stderr.String())
+	}
+	t.Setenv("STEADYREST_LISTEN", addr)
+	t.Setenv("STEADYREST_TLS_CERT", certFile)
+	t.Setenv("STEADYREST_TLS_KEY", keyFile)
+	t.Setenv("STEADYREST_BASEURL", "/sr")
 	// The same server asked the wrong way fails: the check can fail.
 	t.Setenv("STEADYREST_BASEURL", "")
 	if code := realMain([]string{"healthcheck"}, io.Discard, &stderr); code != 1 {
