@@ -52,7 +52,23 @@ func registerRcloneFlags(fl *pflag.FlagSet) *rcloneFlags {
 	})
 	fl.CountVarP(&rf.verbose, "verbose", "v", "print rclone's INFO messages with -v, its DEBUG ones (and steadyrest's) with -vv")
 	fl.Lookup("verbose").Annotations = map[string][]string{annGroup: {groupRclone}, annEnv: {"RCLONE_VERBOSE"}}
+	// --vv: steadyrest's earlier spelling of -vv, kept working.
+	vv := fl.VarPF(twoVerbose{&rf.verbose}, "vv", "", "same as -vv")
+	vv.NoOptDefVal, vv.Hidden = "true", true
 	return rf
+}
+
+// twoVerbose is --vv: -v twice.
+type twoVerbose struct{ n *int }
+
+func (v twoVerbose) String() string { return strconv.Itoa(*v.n) }
+func (twoVerbose) Type() string     { return "bool" }
+func (v twoVerbose) Set(s string) error {
+	if b, err := strconv.ParseBool(s); err != nil || !b {
+		return err
+	}
+	*v.n += 2
+	return nil
 }
 
 // checkRcloneEnv checks the RCLONE_* variables of rclone's global options

@@ -310,12 +310,14 @@ func TestRcloneFlagsParse(t *testing.T) {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}
 	}
-	cfg, err := parseFlags([]string{"-vv"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.rclone.verbose != 2 || cfg.logLevel != "debug" {
-		t.Errorf("-vv: verbose %d, log level %q", cfg.rclone.verbose, cfg.logLevel)
+	for _, vv := range [][]string{{"-vv"}, {"-v", "-v"}, {"--vv"}, {"--verbose", "-v"}} {
+		cfg, err := parseFlags(vv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.rclone.verbose != 2 || cfg.logLevel != "debug" {
+			t.Errorf("%q: verbose %d, log level %q", vv, cfg.rclone.verbose, cfg.logLevel)
+		}
 	}
 	// steadyrest's own --log-level is not rclone's.
 	if _, err := parseFlags([]string{"--log-level", "warn"}, io.Discard); err != nil {
