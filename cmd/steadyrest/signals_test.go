@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -74,4 +75,68 @@ func TestSighupReloadsAndSigtermStops(t *testing.T) {
 	if hb, _ := os.ReadDir(instances); len(hb) != 0 {
 		t.Errorf("heartbeat left behind after SIGTERM: %v", hb)
 	}
+}
+
+// SIGHUP reloads the TLS certificate even when the new files look like
+// the old ones to the change check (same sizes, same times): a renewal
+// that a tool copies in with its times kept.
+func TestSighupReloadsTLSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	c := spawn(t, nil, nil, "--remote", filepath.Join(dir, "store"), "--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0",
+		"--tls-cert", certFile, "--tls-key", keyFile, "--no-request-log")
+	addr := c.waitServing(t)
+	first := servedSerial(t, addr)
+
+	old := map[string]os.FileInfo{}
+	for _, p := range []string{certFile, keyFile} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[p] = fi
+	}
+	// A new pair of the same sizes (serials and signatures vary in length).
+	next := t.TempDir()
+	for i := 0; ; i++ {
+		nc, nk, _ := selfSigned(t, next)
+		ci, _ := os.Stat(nc)
+		ki, _ := os.Stat(nk)
+		if ci.Size() == old[certFile].Size() && ki.Size() == old[keyFile].Size() {
+			for from, to := range map[string]string{nc: certFile, nk: keyFile} {
+				if err := os.Rename(from, to); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(to, old[to].ModTime(), old[to].ModTime()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			break
+		}
+		if i > 200 {
+			t.Skip("no certificate of the same size generated")
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // past the change check's interval, so that it looks (and sees nothing)
+	if got := servedSerial(t, addr); got != first {
+		t.Fatalf("the change check saw the same-looking files: the test cannot tell SIGHUP's reload apart")
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, "TLS certificate")
+	if got := servedSerial(t, addr); got == first {
+		t.Errorf("after SIGHUP the old certificate (serial %s) is still served", first)
+	}
+}
+
+// servedSerial is the serial number of the certificate addr serves.
+func servedSerial(t *testing.T, addr string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only the serial is read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
