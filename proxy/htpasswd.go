@@ -82,6 +82,9 @@ func LoadHtpasswd(path string, log *slog.Logger) (*Htpasswd, error) {
 // without changing callers.
 func (h *Htpasswd) Close() error { return nil }
 
+// Reload reads the file now (SIGHUP).
+func (h *Htpasswd) Reload() error { h.mu.Lock(); defer h.mu.Unlock(); return h.reload() }
+
 // reload reads the file; h.mu must be held (or h not yet shared).
 func (h *Htpasswd) reload() error {
 	f, err := os.Open(h.path)

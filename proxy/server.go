@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ type Options struct {
 	// take as long as it needs while it keeps moving. 0 disables it.
 	IdleBodyTimeout time.Duration
 	Quota           *Quota // rest-server's --max-size; nil: none
+	UserHeader      string
+	TrustedProxies  []netip.Prefix
 }
 
 // RequestInfo describes one finished request for metrics. Repo and Type are

@@ -1,26 +1,19 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"net/netip"
 	"time"
 
-	"github.com/rclone/rclone/fs"
+	"github.com/spf13/pflag"
 
 	"github.com/steadyrest/steadyrest/cache"
 )
 
-// config is the command line. Every flag can also be set as an environment
-// variable STEADYREST_<FLAG> (upper case, '-' as '_'), for containers; a
-// flag given on the command line wins over the environment.
+// config is the command line of `steadyrest serve` (and of healthcheck,
+// which asks the server those settings describe). Every flag is also an
+// environment variable STEADYREST_<FLAG> (upper case, '-' as '_'); a peer's
+// name for a flag (--addr, --path, …) sets the same thing and shares its
+// variable. A flag on the command line wins over the environment.
 type config struct {
 	remote       string
 	listen       string   // the first of listens, for code that serves one address
@@ -28,13 +21,18 @@ type config struct {
 	rcloneConfig string
 	stateDir     string
 	overlay      string // a Redis URL: records shared with other instances
+	overlayFile  string // a file holding the --overlay URL (it may hold a password)
 	baseURL      string // path prefix behind a reverse proxy, "" or "/a/b"
 
 	htpasswdFile   string
 	user, pass     string // one user without an htpasswd file, as rclone's --user/--pass
+	passFile       string // a file holding --pass
+	userHeader     string // rest-server's --proxy-auth-username, rclone's --user-from-header
+	trustedProxies []netip.Prefix
 	noAuth         bool
 	appendOnly     bool
 	privateRepos   bool
+	tls            bool // rest-server's --tls: serve HTTPS
 	tlsCert        string
 	tlsKey         string
 	clientCA       string
@@ -43,6 +41,7 @@ type config struct {
 	maxRepoSize    int64 // rest-server's --max-size: a quota on everything stored
 	noVerifyUpload bool
 	maxRepoDepth   int
+	maxHeaderBytes int64
 
 	settleWindow     time.Duration
 	lockUploadDelay  time.Duration
@@ -57,308 +56,147 @@ type config struct {
 	prometheusNoAuth bool // rest-server's: /metrics on the API's address
 	logFormat        string
 	logLevel         string
+	debug            bool   // rest-server's --debug: --log-level debug
+	accessLog        string // rest-server's --log: a file, or "-" for stdout
 	noRequestLog     bool
+
+	umask           string // octal; "" keeps the inherited one
+	groupAccessible bool   // rest-server's --group-accessible-repos: umask 007
 
 	heartbeatInterval time.Duration // 0: no second-instance detection
 
 	rclone *rcloneFlags
 }
 
-const envPrefix = "STEADYREST_"
+// Flag groups, for --help and the documentation.
+const (
+	groupOwn    = "steadyrest" // steadyrest's names (some are also a peer's)
+	groupPeer   = "peer"       // a peer's other name for one of ours, or refused
+	groupRclone = "rclone"     // rclone's global options, from rclone's registry
 
-// flagHelp reports that --help was asked for and printed.
-var flagHelp = errors.New("help requested")
+	annGroup = "steadyrest/group"
+	annEnv   = "steadyrest/env" // the variables, lowest precedence first
+	annPeer  = "steadyrest/peer"
+)
 
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
-	c := &config{}
-	fl := flag.NewFlagSet("steadyrest", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	listens := &listValue{vals: []string{"127.0.0.1:8000"}, fromEnv: true}
-	var (
-		debug, showVersion, prometheus bool
-		maxUpload, maxRepo             = sizeValue{&c.maxUploadSize}, sizeValue{&c.maxRepoSize}
-		spool                          = sizeValue{&c.spoolBytes}
-	)
-	// aliases are the peers' names for our flags (see the README's table);
-	// they have no STEADYREST_ variable of their own.
-	aliases := map[string]bool{}
-	alias := func(name string) string { aliases[name] = true; return name }
+// defineServeFlags adds serve's own flags to fl, writing into c, and the
+// peers' names for them; each flag carries its group and variables.
+func defineServeFlags(fl *pflag.FlagSet, c *config) {
+	d := flagDefiner{fl}
+	c.listens = []string{"127.0.0.1:8000"}
+	listens := &listValue{vals: &c.listens}
+	c.spoolBytes, c.cacheBytes, c.cacheMaxObject, c.maxHeaderBytes = 1<<30, 64<<20, 1<<20, 64<<10
 
-	fl.StringVar(&c.remote, "remote", "", "rclone remote to store repositories in, as REMOTE:PATH, a connection string or a local folder (default: a folder under the user's data directory)")
-	fl.StringVar(&c.remote, alias("path"), "", "same as --remote (rest-server)")
-	fl.Var(listens, "listen", "address to listen on, HOST:PORT, unix:/path/to/socket, or systemd: for socket activation; repeat for several (default 127.0.0.1:8000)")
-	fl.Var(listens, alias("addr"), "same as --listen (rclone)")
-	fl.StringVar(&c.baseURL, "baseurl", "", "serve under this path prefix, e.g. /restic, behind a reverse proxy (rclone)")
+	fl.StringVar(&c.remote, "remote", "", "rclone remote to store repositories in: REMOTE:PATH, a connection string or a local folder (default: a folder under the user's data directory)")
+	d.own("remote", "rest-server --path")
+	fl.Var(listens, "listen", "address to listen on: HOST:PORT, unix:/path/to/socket, or systemd: for socket activation; repeat or separate with commas for several")
+	d.own("listen", "rest-server; rclone --addr", "RCLONE_ADDR")
+	fl.StringVar(&c.baseURL, "baseurl", "", "serve under this path prefix, e.g. /restic, behind a reverse proxy")
+	d.own("baseurl", "rclone", "RCLONE_BASEURL")
 	fl.StringVar(&c.rcloneConfig, "rclone-config", "", "rclone config file (default: where rclone looks for it, or $RCLONE_CONFIG)")
-	fl.StringVar(&c.rcloneConfig, alias("config"), "", "same as --rclone-config (rclone)")
+	d.own("rclone-config", "rclone --config")
 	fl.StringVar(&c.stateDir, "state-dir", "", "folder for the overlay journal (default: a folder under the user's state directory)")
-	fl.StringVar(&c.overlay, "overlay", "", "share the overlay with other instances in Redis: redis://[user:pass@]host:port/db, rediss://… (TLS) or unix:///path/to/socket; give every instance serving the remote the same URL (default: the local journal, for one instance)")
-	fl.StringVar(&c.htpasswdFile, "htpasswd-file", "", "htpasswd file with the users allowed in (bcrypt or SHA1); reloaded when it changes")
-	fl.StringVar(&c.htpasswdFile, alias("htpasswd"), "", "same as --htpasswd-file (rclone)")
-	fl.StringVar(&c.user, "user", "", "one user allowed in, with --pass, without an htpasswd file (rclone)")
-	fl.StringVar(&c.pass, "pass", "", "the password of --user (rclone)")
+	d.own("state-dir", "")
+	fl.StringVar(&c.overlay, "overlay", "", "share the overlay with other instances in Redis: redis://[user:pass@]host:port/db, rediss://… (TLS) or unix:///path; the same URL on every instance serving the remote (default: the local journal, for one instance). Keep a password out of 'ps': give it in $STEADYREST_OVERLAY or --overlay-file")
+	d.own("overlay", "")
+	fl.StringVar(&c.overlayFile, "overlay-file", "", "read the --overlay URL from this file (e.g. a systemd credential or a container secret)")
+	d.own("overlay-file", "")
+
+	fl.StringVar(&c.htpasswdFile, "htpasswd-file", "", "htpasswd file with the users allowed in (bcrypt or SHA1); reloaded when it changes and on SIGHUP")
+	d.own("htpasswd-file", "rest-server; rclone --htpasswd", "RCLONE_HTPASSWD")
+	fl.StringVar(&c.user, "user", "", "one user allowed in, with --pass, without an htpasswd file")
+	d.own("user", "rclone", "RCLONE_USER")
+	fl.StringVar(&c.pass, "pass", "", "the password of --user; keep it out of 'ps': give it in $STEADYREST_PASS or --pass-file")
+	d.own("pass", "rclone", "RCLONE_PASS")
+	fl.StringVar(&c.passFile, "pass-file", "", "read the password of --user from this file (its first line)")
+	d.own("pass-file", "")
+	fl.StringVar(&c.userHeader, "user-from-header", "", "take the user name from this request header, set by an authenticating proxy in --trusted-proxies (e.g. Remote-User)")
+	d.own("user-from-header", "rclone; rest-server --proxy-auth-username", "RCLONE_USER_FROM_HEADER")
+	fl.Var(&prefixList{&c.trustedProxies}, "trusted-proxies", "addresses (CIDR,…) whose --user-from-header is believed (default: loopback only)")
+	d.own("trusted-proxies", "")
 	fl.BoolVar(&c.noAuth, "no-auth", false, "serve without authentication even on a non-loopback address")
+	d.own("no-auth", "rest-server")
 	fl.BoolVar(&c.appendOnly, "append-only", false, "refuse deletes (but of locks) and overwrites")
+	d.own("append-only", "rest-server; rclone", "RCLONE_APPEND_ONLY")
 	fl.BoolVar(&c.privateRepos, "private-repos", false, "users may only reach repositories under /<user>/; only the user metrics may read /metrics")
-	fl.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS with --tls-key; reloaded when it changes")
-	fl.StringVar(&c.tlsCert, alias("cert"), "", "same as --tls-cert (rclone)")
+	d.own("private-repos", "rest-server; rclone", "RCLONE_PRIVATE_REPOS")
+
+	fl.BoolVar(&c.tls, "tls", false, "serve HTTPS (needs --tls-cert and --tls-key, which default to public_key and private_key in a local --remote, as rest-server's)")
+	d.own("tls", "rest-server")
+	fl.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serves HTTPS; reloaded when it changes and on SIGHUP")
+	d.own("tls-cert", "rest-server; rclone --cert", "RCLONE_CERT")
 	fl.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
-	fl.StringVar(&c.tlsKey, alias("key"), "", "same as --tls-key (rclone)")
+	d.own("tls-key", "rest-server; rclone --key", "RCLONE_KEY")
 	fl.StringVar(&c.clientCA, "client-ca", "", "require TLS client certificates signed by a CA in this PEM file (mutual TLS)")
+	d.own("client-ca", "rclone", "RCLONE_CLIENT_CA")
 	fl.StringVar(&c.minTLSVersion, "min-tls-version", "tls1.2", "oldest TLS version accepted: tls1.0, tls1.1, tls1.2 or tls1.3")
-	fl.Var(maxUpload, "max-upload-size", "largest accepted upload, in bytes or with a K, M, G, T suffix (0: no limit; 413 above it)")
-	fl.Var(maxRepo, "max-size", "quota on all data stored, in bytes or with a K, M, G, T suffix (0: none; 507 when a write would pass it), as rest-server's")
+	d.own("min-tls-version", "rclone; rest-server --tls-min-ver", "RCLONE_MIN_TLS_VERSION")
+
+	fl.Var(sizeValue{&c.maxUploadSize}, "max-upload-size", "largest accepted upload (0: no limit; 413 above it)")
+	d.own("max-upload-size", "")
+	fl.Var(sizeValue{&c.maxRepoSize}, "max-size", "quota on all data stored (0: none; 507 when a write would pass it)")
+	d.own("max-size", "rest-server")
 	fl.BoolVar(&c.noVerifyUpload, "no-verify-upload", false, "do not check that uploads match the SHA-256 in their name")
+	d.own("no-verify-upload", "rest-server")
 	fl.IntVar(&c.maxRepoDepth, "max-repo-depth", 8, "how many folders deep a repository path may be")
+	d.own("max-repo-depth", "")
+	fl.Var(sizeValue{&c.maxHeaderBytes}, "max-header-bytes", "largest request header accepted")
+	d.own("max-header-bytes", "rclone", "RCLONE_MAX_HEADER_BYTES")
+
 	fl.DurationVar(&c.settleWindow, "settle-window", 10*time.Minute, "longest time an overlay record waits for the remote to confirm it")
+	d.own("settle-window", "")
 	fl.DurationVar(&c.lockUploadDelay, "lock-upload-delay", 5*time.Second, "acknowledge a lock from the overlay and upload it only if it still exists this long after (0: upload every lock before answering)")
-	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote (under .steadyrest/instances/) and look for other instances serving the same remote path without a shared overlay (0: neither)")
-	fl.Int64Var(&c.cacheMaxObject, "cache-max-object", 1<<20, "largest object kept in the content cache, in bytes")
-	fl.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "size of the content cache of recent small writes, in bytes")
-	c.spoolBytes = 1 << 30
-	fl.Var(spool, "spool-bytes", "disk space in the state folder for recent uploads above --cache-max-object, read from there until the remote can serve them, in bytes or with a K, M, G, T suffix (0: no spool)")
+	d.own("lock-upload-delay", "")
+	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote and look for other instances serving the same path without a shared overlay (0: neither)")
+	d.own("heartbeat-interval", "")
+	fl.Var(sizeValue{&c.cacheMaxObject}, "cache-max-object", "largest object kept in the content cache")
+	d.own("cache-max-object", "")
+	fl.Var(sizeValue{&c.cacheBytes}, "cache-bytes", "size of the content cache of recent small writes")
+	d.own("cache-bytes", "")
+	fl.Var(sizeValue{&c.spoolBytes}, "spool-bytes", "disk space in the state folder for recent uploads above --cache-max-object, read from there until the remote can serve them (0: no spool)")
+	d.own("spool-bytes", "")
 	fl.DurationVar(&c.headerTimeout, "header-timeout", 30*time.Second, "cut off a client that has not sent its request headers in this time")
+	d.own("header-timeout", "")
 	fl.DurationVar(&c.bodyTimeout, "body-timeout", 2*time.Minute, "cut off a client that sends or reads nothing for this long during a transfer (0: never); total transfer time is not limited")
-	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "how long a shutdown waits for requests in flight")
+	d.own("body-timeout", "")
+	fl.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "how long a shutdown (SIGTERM, SIGINT) waits for requests in flight")
+	d.own("shutdown-timeout", "")
+
 	fl.StringVar(&c.metricsListen, "metrics-listen", "", "also serve /metrics on this address (HOST:PORT)")
+	d.own("metrics-listen", "")
 	fl.BoolVar(&c.metricsNoAuth, "metrics-no-auth", false, "serve /metrics without authentication on the --metrics-listen address (the API's /metrics keeps its auth)")
-	fl.BoolVar(&c.prometheusNoAuth, alias("prometheus-no-auth"), false, "serve /metrics without authentication on the API's address (rest-server)")
-	fl.BoolVar(&prometheus, alias("prometheus"), false, "accepted for rest-server: /metrics is always served")
-	fl.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	d.own("metrics-no-auth", "")
+	fl.BoolVar(&c.prometheusNoAuth, "prometheus-no-auth", false, "serve /metrics without authentication on the API's address")
+	d.own("prometheus-no-auth", "rest-server")
+	fl.StringVar(&c.logFormat, "log-format", "text", "log format: text or json (rclone's lines too)")
+	d.own("log-format", "")
 	fl.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.BoolVar(&debug, alias("debug"), false, "same as --log-level debug (rest-server)")
-	fl.BoolVar(&c.noRequestLog, "no-request-log", false, "do not log every request")
-	fl.BoolVar(&showVersion, alias("version"), false, "print the version and exit")
-	own := map[string]bool{}
-	fl.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+	d.own("log-level", "")
+	fl.BoolVar(&c.debug, "debug", false, "same as --log-level debug")
+	d.own("debug", "rest-server")
+	fl.StringVar(&c.accessLog, "log", "", "write an access log in the combined log format to this file, or - for standard output; reopened on SIGHUP")
+	d.own("log", "rest-server")
+	fl.BoolVar(&c.noRequestLog, "no-request-log", false, "do not log every request in the server log")
+	d.own("no-request-log", "")
+	fl.StringVar(&c.umask, "umask", "077", "file mode creation mask, octal: files and folders on a local remote and in --state-dir are the owner's alone (0600/0700, as rest-server's); 022 makes them world-readable")
+	d.own("umask", "")
+	fl.BoolVar(&c.groupAccessible, "group-accessible-repos", false, "let the group read and write what a local remote holds (umask 007)")
+	d.own("group-accessible-repos", "rest-server")
 
-	// The environment sets defaults; the command line overrides them.
-	var envErr error
-	fl.VisitAll(func(f *flag.Flag) {
-		if aliases[f.Name] {
-			return
-		}
-		name := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("environment variable %s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	listens.fromCommandLine()
-	// rclone's own options come after the environment loop: they read
-	// RCLONE_* variables, not STEADYREST_* ones.
-	c.rclone = registerRcloneFlags(fl)
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: steadyrest [flags]\n       steadyrest version\n       steadyrest healthcheck [--url URL]\n\nServes the restic REST protocol over an rclone remote.\nEvery flag can also be set as an environment variable %s<FLAG>.\n\nFlags:\n", envPrefix)
-		printFlags(fl, stderr, func(name string) bool { return own[name] })
-		fmt.Fprintf(stderr, "\nrclone's global options work as in rclone (--tpslimit, --bwlimit, --timeout, --contimeout,\n--low-level-retries, --user-agent, -v, -vv, …; see `rclone help flags`), as flags or RCLONE_* variables.\n")
-	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, flagHelp
-		}
-		return nil, err
-	}
-	if showVersion {
-		fmt.Fprintf(stderr, "steadyrest %s\n", versionString())
-		return nil, flagHelp
-	}
-	if fl.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see --help)", fl.Arg(0))
-	}
-	c.listens = listens.vals
-	if len(c.listens) == 0 {
-		return nil, errors.New("--listen: no address")
-	}
-	c.listen = c.listens[0]
-	if debug || c.rclone.verbose >= 2 {
-		c.logLevel = "debug"
-	}
-	if err := c.check(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	definePeerFlags(d, c) // peerflags.go
 }
 
-// check refuses values that would fail later, or make no sense together,
-// with a message that names the flag.
-func (c *config) check() error {
-	if (c.tlsCert == "") != (c.tlsKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
-	}
-	if c.clientCA != "" && c.tlsCert == "" {
-		return errors.New("--client-ca needs TLS: give --tls-cert and --tls-key too")
-	}
-	if _, err := parseTLSVersion(c.minTLSVersion); err != nil {
-		return err
-	}
-	if c.heartbeatInterval < 0 {
-		return fmt.Errorf("--heartbeat-interval must not be negative (0 turns heartbeats off), not %s", c.heartbeatInterval)
-	}
-	if c.lockUploadDelay < 0 {
-		return fmt.Errorf("--lock-upload-delay must not be negative (0 uploads every lock at once), not %s", c.lockUploadDelay)
-	}
-	if (c.user == "") != (c.pass == "") {
-		return errors.New("--user and --pass go together")
-	}
-	if c.logFormat != "text" && c.logFormat != "json" {
-		return fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
-	}
-	if strings.EqualFold(c.logLevel, "notice") { // rclone's level between info and warn
-		c.logLevel = "info"
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.logLevel)
-	}
-	base, err := cleanBaseURL(c.baseURL)
-	if err != nil {
-		return err
-	}
-	c.baseURL = base
-	return checkOverlayURL(c.overlay)
-}
+// flagDefiner records each flag's group and variables as annotations.
+type flagDefiner struct{ fl *pflag.FlagSet }
 
-// checkOverlayURL refuses an --overlay that is not a Redis URL; the Redis
-// client checks the rest when the store opens.
-func checkOverlayURL(s string) error {
-	if s == "" {
-		return nil
+// own marks name as steadyrest's, with its STEADYREST_ variable after
+// the peers' (lower precedence); peer says which peer shares the name or
+// what it calls it.
+func (d flagDefiner) own(name, peer string, peerEnv ...string) {
+	f := d.fl.Lookup(name)
+	f.Annotations = map[string][]string{
+		annGroup: {groupOwn},
+		annEnv:   append(peerEnv, envName(name)),
+		annPeer:  {peer},
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("--overlay: %w", err)
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "unix":
-		return nil
-	}
-	return fmt.Errorf("--overlay %q must be a redis://, rediss:// or unix:// URL", redactURL(s))
-}
-
-// redactURL hides the password of a URL, for logs and the status page.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
-// cleanBaseURL checks a --baseurl: a leading slash, plain path segments
-// (no escaping needed, so that the prefix matches the raw request path),
-// and drops a trailing slash. "/" is no prefix.
-func cleanBaseURL(s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	if !strings.HasPrefix(s, "/") {
-		return "", fmt.Errorf("--baseurl %q must start with a slash, e.g. /%s", s, s)
-	}
-	s = strings.TrimRight(s, "/")
-	for _, seg := range strings.Split(strings.TrimPrefix(s, "/"), "/") {
-		if seg == "" && s != "" || seg == "." || seg == ".." || strings.ContainsFunc(seg, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
-		}) {
-			return "", fmt.Errorf("--baseurl %q: segments may hold letters, digits and - . _ ~ only", s)
-		}
-	}
-	return s, nil
-}
-
-// printFlags prints the flags that keep(name) selects, as PrintDefaults.
-func printFlags(fl *flag.FlagSet, w io.Writer, keep func(string) bool) {
-	out := flag.NewFlagSet("", flag.ContinueOnError)
-	out.SetOutput(w)
-	fl.VisitAll(func(f *flag.Flag) {
-		if keep(f.Name) {
-			out.Var(f.Value, f.Name, f.Usage)
-		}
-	})
-	out.PrintDefaults()
-}
-
-// listValue is a repeatable flag. The first use on the command line
-// replaces what the default or the environment gave; the environment may
-// give several, separated by commas.
-type listValue struct {
-	vals    []string
-	fromEnv bool // set by the environment: split on commas
-	touched bool // Set since the last reset
-}
-
-func (l *listValue) String() string {
-	if l == nil {
-		return ""
-	}
-	return strings.Join(l.vals, ",")
-}
-
-func (l *listValue) Set(s string) error {
-	if !l.touched {
-		l.vals, l.touched = nil, true
-	}
-	if l.fromEnv {
-		for _, v := range strings.Split(s, ",") {
-			if v = strings.TrimSpace(v); v != "" {
-				l.vals = append(l.vals, v)
-			}
-		}
-		return nil
-	}
-	l.vals = append(l.vals, s)
-	return nil
-}
-
-// fromCommandLine marks the end of the environment: the next Set starts a
-// new list.
-func (l *listValue) fromCommandLine() { l.touched, l.fromEnv = false, false }
-
-// sizeValue is a byte count: plain bytes (as rest-server's --max-size), or
-// with rclone's binary suffixes (10G). Not rclone's parser alone: it takes
-// a plain number as KiB.
-type sizeValue struct{ n *int64 }
-
-func (v sizeValue) String() string {
-	if v.n == nil {
-		return "0"
-	}
-	return strconv.FormatInt(*v.n, 10)
-}
-
-func (v sizeValue) Set(s string) error {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return fmt.Errorf("negative size %d", n)
-		}
-		*v.n = n
-		return nil
-	}
-	var ss fs.SizeSuffix
-	if err := ss.Set(s); err != nil {
-		return fmt.Errorf("size %q: want bytes or a number with K, M, G or T", s)
-	}
-	if ss < 0 {
-		return fmt.Errorf("negative size %q", s)
-	}
-	*v.n = int64(ss)
-	return nil
-}
-
-// userDir returns $XDG_<kind>_HOME/steadyrest/sub, falling back to
-// ~/.local/<fallback>/steadyrest/sub as the XDG base directory spec says.
-func userDir(xdgVar, fallback, sub string) (string, error) {
-	base := os.Getenv(xdgVar)
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("find home folder: %w", err)
-		}
-		base = filepath.Join(home, ".local", fallback)
-	}
-	return filepath.Join(base, "steadyrest", sub), nil
 }

@@ -9,46 +9,63 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
-// healthcheck is for container HEALTHCHECKs, where there is no curl. It
-// reads the server's own STEADYREST_* settings, so that it asks where the
-// server listens, over TLS when the server speaks it, under --baseurl:
-// the check keeps working when the listen address or TLS changes. --url
-// overrides all that.
-func healthcheck(args []string, stderr io.Writer) int {
-	url := ""
-	if len(args) == 2 && args[0] == "--url" {
-		url = args[1]
-	} else if len(args) == 1 && strings.HasPrefix(args[0], "--url=") {
-		url = strings.TrimPrefix(args[0], "--url=")
-	} else if len(args) != 0 {
-		fmt.Fprintln(stderr, "usage: steadyrest healthcheck [--url URL]")
-		return 2
+// newHealthcheckCommand is `steadyrest healthcheck`, for container
+// HEALTHCHECKs, where there is no curl. It takes serve's flags and
+// variables, so that it asks where the server listens, over TLS when the
+// server speaks it, under --baseurl: the check keeps working when the
+// listen address or TLS changes. --url overrides all that.
+func newHealthcheckCommand(stderr io.Writer) *cobra.Command {
+	c := &config{}
+	var url string
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Ask the server the flags and variables describe whether it is alive (for HEALTHCHECK)",
+		Long: "Asks the server that these flags and variables (the server's own) describe for /healthz;\n" +
+			"exits 0 if it answers 200, 1 if not.",
+		Args: cobra.NoArgs,
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&url, "url", "", "check this URL instead of the one the other flags describe")
+	fl.Lookup("url").Annotations = map[string][]string{annGroup: {groupOwn}, annEnv: {envName("healthcheck-url")}}
+	envErr := defineAllServeFlags(fl, c)
+	cmd.RunE = func(*cobra.Command, []string) error {
+		if envErr != nil {
+			return fmt.Errorf("the server's settings: %w", envErr)
+		}
+		return healthcheck(c, url, stderr)
+	}
+	cmd.SetUsageFunc(printServeUsage)
+	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) { _ = printServeUsage(cmd) })
+	return cmd
+}
+
+// healthcheck asks url, or the server cfg describes, for /healthz.
+func healthcheck(cfg *config, url string, stderr io.Writer) error {
 	client := &http.Client{Timeout: 5 * time.Second}
 	if url == "" {
-		cfg, err := parseFlags(nil, io.Discard)
-		if err != nil {
-			fmt.Fprintf(stderr, "healthcheck: the server's settings: %v\n", err)
-			return 2
+		if err := cfg.finish(); err != nil {
+			return fmt.Errorf("the server's settings: %w", err)
 		}
+		var err error
 		if url, err = healthURL(cfg, client); err != nil {
-			fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-			return 2
+			return err
 		}
 	}
 	resp, err := client.Get(url)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 1
+		return exitStatus(exitFailure)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		fmt.Fprintf(stderr, "healthcheck: %s answered %s\n", url, resp.Status)
-		return 1
+		return exitStatus(exitFailure)
 	}
-	return 0
+	return nil
 }
 
 // healthURL is /healthz on the server's first listen address, reached

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	iofs "io/fs"
 	"net/http"
 	"os"
@@ -22,18 +23,29 @@ func TestHealthcheckFollowsSettings(t *testing.T) {
 	t.Setenv("STEADYREST_TLS_KEY", keyFile)
 	t.Setenv("STEADYREST_BASEURL", "/sr")
 	var stderr bytes.Buffer
-	if code := healthcheck(nil, &stderr); code != 0 {
+	if code := realMain([]string{"healthcheck"}, io.Discard, &stderr); code != 0 {
 		t.Fatalf("healthcheck with the server's settings: exit %d: %s", code, stderr.String())
 	}
+	// The same settings as flags, as the server was given them.
+	for _, v := range []string{"STEADYREST_LISTEN", "STEADYREST_TLS_CERT", "STEADYREST_TLS_KEY", "STEADYREST_BASEURL"} {
+		t.Setenv(v, "")
+	}
+	if code := realMain([]string{"healthcheck", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--baseurl", "/sr"}, io.Discard, &stderr); code != 0 {
+		t.Fatalf("healthcheck with the server's flags: exit %d: %s", code, stderr.String())
+	}
+	t.Setenv("STEADYREST_LISTEN", addr)
+	t.Setenv("STEADYREST_TLS_CERT", certFile)
+	t.Setenv("STEADYREST_TLS_KEY", keyFile)
+	t.Setenv("STEADYREST_BASEURL", "/sr")
 	// The same server asked the wrong way fails: the check can fail.
 	t.Setenv("STEADYREST_BASEURL", "")
-	if code := healthcheck(nil, &stderr); code != 1 {
+	if code := realMain([]string{"healthcheck"}, io.Discard, &stderr); code != 1 {
 		t.Errorf("healthcheck without the base URL: exit %d, want 1", code)
 	}
 	t.Setenv("STEADYREST_BASEURL", "/sr")
 	t.Setenv("STEADYREST_TLS_CERT", "")
 	t.Setenv("STEADYREST_TLS_KEY", "")
-	if code := healthcheck(nil, &stderr); code != 1 {
+	if code := realMain([]string{"healthcheck"}, io.Discard, &stderr); code != 1 {
 		t.Errorf("plain HTTP to the TLS port: exit %d, want 1", code)
 	}
 
@@ -43,7 +55,7 @@ func TestHealthcheckFollowsSettings(t *testing.T) {
 		"--listen", "unix:"+sock, "--no-request-log")
 	t.Setenv("STEADYREST_LISTEN", "unix:"+sock)
 	t.Setenv("STEADYREST_BASEURL", "")
-	if code := healthcheck(nil, &stderr); code != 0 {
+	if code := realMain([]string{"healthcheck"}, io.Discard, &stderr); code != 0 {
 		t.Fatalf("healthcheck on a unix socket: exit %d: %s", code, stderr.String())
 	}
 }

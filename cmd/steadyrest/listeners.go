@@ -12,7 +12,7 @@ import (
 // listenAll opens every --listen/--addr address, or the sockets systemd
 // passed, wraps them in TLS when a certificate is given, and merges them
 // into one listener for one http.Server.
-func listenAll(cfg *config, log *slog.Logger) (net.Listener, error) {
+func listenAll(cfg *config, log *slog.Logger, reload *reloaders) (net.Listener, error) {
 	var lns []net.Listener
 	closeAll := func() {
 		for _, l := range lns {
@@ -43,11 +43,12 @@ func listenAll(cfg *config, log *slog.Logger) (net.Listener, error) {
 		}
 	}
 	if cfg.tlsCert != "" {
-		tc, err := newTLSConfig(cfg, log)
+		tc, cr, err := newTLSConfig(cfg, log)
 		if err != nil {
 			closeAll()
 			return nil, err
 		}
+		reload.add("TLS certificate "+cfg.tlsCert, cr.reload)
 		for i, l := range lns {
 			lns[i] = tls.NewListener(l, tc)
 		}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -33,92 +32,40 @@ import (
 	"github.com/steadyrest/steadyrest/status"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."
+// (version.go).
 var version = ""
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) // cli.go
 }
 
-func realMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version", "--version", "-version": // h14: --version as rest-server and rclone
-			fmt.Fprintf(stdout, "steadyrest %s\n", versionString())
-			return 0
-		case "healthcheck":
-			return healthcheck(args[1:], stderr)
-		case "probe":
-			return probeMain(args[1:], stdout, stderr)
-		}
-	}
-	cfg, err := parseFlags(args, stderr)
-	if errors.Is(err, flagHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "steadyrest: %v\n", err)
-		return 2
+// serveMain runs the server until SIGTERM or SIGINT; SIGHUP reloads the
+// htpasswd file, the TLS certificate and the access log, and never stops it.
+func serveMain(cfg *config, stderr io.Writer) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := setUmask(cfg.umask); err != nil {
+		return err
 	}
 	log := newLogger(cfg, stderr)
-	slog.SetDefault(log) // rclone logs through slog's default logger
+	installLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	if err := runWithReload(ctx, cfg, log, hup); err != nil {
 		log.Error("steadyrest stopped", "err", err)
-		return 1
+		return exitStatus(exitFailure)
 	}
-	return 0
-}
-
-func versionString() string {
-	v := version
-	bi, ok := debug.ReadBuildInfo()
-	if v == "" && ok {
-		v = bi.Main.Version
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return fmt.Sprintf("%s (rclone %s)", v, rcloneVersion(bi))
-}
-
-// buildRevision is the VCS revision the binary was built from, if known.
-func buildRevision() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return ""
-}
-
-func rcloneVersion(bi *debug.BuildInfo) string {
-	if bi != nil {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/rclone/rclone" {
-				return d.Version
-			}
-		}
-	}
-	return "unknown"
-}
-
-func newLogger(cfg *config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return nil
 }
 
 func run(ctx context.Context, cfg *config, log *slog.Logger) error {
+	return runWithReload(ctx, cfg, log, nil)
+}
+
+// runWithReload serves until ctx ends, reloading on every value of hup.
+func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-chan os.Signal) error {
 	f, err := openRemote(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -132,12 +79,13 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer closeStore(store, log)
-	auth, closeAuth, err := loadAuth(cfg, log)
+	var reload reloaders
+	auth, closeAuth, err := loadAuth(cfg, log, &reload)
 	if err != nil {
 		return err
 	}
 	defer closeAuth()
-	ln, err := listenAPI(cfg, log, auth)
+	ln, err := listenAPI(cfg, log, auth, &reload)
 	if err != nil {
 		return err
 	}
@@ -146,6 +94,13 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
+	api, closeLog, err := withAccessLog(cfg, api, &reload) // accesslog.go
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeLog()
+	go reload.onSignal(ctx, hup, log)
 	scheme := "http"
 	if cfg.tlsCert != "" {
 		scheme = "https"
@@ -194,7 +149,7 @@ func closeStore(store *cache.Store, log *slog.Logger) {
 // loadAuth loads --htpasswd-file and adds the --user/--pass user; with
 // neither, auth is nil and everyone is let in. closeAuth must run when
 // serving ends.
-func loadAuth(cfg *config, log *slog.Logger) (auth proxy.Authenticator, closeAuth func(), err error) {
+func loadAuth(cfg *config, log *slog.Logger, reload *reloaders) (auth proxy.Authenticator, closeAuth func(), err error) {
 	closeAuth = func() {}
 	if cfg.htpasswdFile != "" {
 		h, err := proxy.LoadHtpasswd(cfg.htpasswdFile, log)
@@ -202,6 +157,7 @@ func loadAuth(cfg *config, log *slog.Logger) (auth proxy.Authenticator, closeAut
 			return nil, nil, fmt.Errorf("load htpasswd: %w", err)
 		}
 		auth, closeAuth = h, func() { _ = h.Close() }
+		reload.add("htpasswd "+cfg.htpasswdFile, h.Reload)
 	}
 	return withFlagUser(auth, cfg), closeAuth, nil
 }
@@ -209,8 +165,8 @@ func loadAuth(cfg *config, log *slog.Logger) (auth proxy.Authenticator, closeAut
 // listenAPI listens on every --listen address (or systemd's sockets), and
 // refuses to serve an address other machines reach without authentication
 // unless --no-auth says a proxy in front authenticates.
-func listenAPI(cfg *config, log *slog.Logger, auth proxy.Authenticator) (net.Listener, error) {
-	ln, err := listenAll(cfg, log)
+func listenAPI(cfg *config, log *slog.Logger, auth proxy.Authenticator, reload *reloaders) (net.Listener, error) {
+	ln, err := listenAll(cfg, log, reload)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +196,8 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		Logger:         requestLogger(cfg, log),
 		Observer:       withStatusRequests(rec, requestObserver(m)),
 		Quota:          quota,
+		UserHeader:     cfg.userHeader,
+		TrustedProxies: cfg.trustedProxies,
 
 		IdleBodyTimeout: cfg.bodyTimeout,
 	})
@@ -269,7 +227,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Stor
 		Handler:           api,
 		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
@@ -358,10 +316,10 @@ func openRemote(ctx context.Context, cfg *config, log *slog.Logger) (fs.Fs, erro
 	}
 	f, err := fs.NewFs(ctx, remote)
 	if errors.Is(err, fs.ErrorIsFile) {
-		return nil, fmt.Errorf("remote %q is a file, not a folder", remote)
+		return nil, fmt.Errorf("remote %q is a file, not a folder", redactText(remote))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open remote %q: %w", remote, err)
+		return nil, fmt.Errorf("open remote %q: %w", redactText(remote), err)
 	}
 	return f, nil
 }

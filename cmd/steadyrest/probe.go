@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,49 +11,66 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/probe"
 )
 
-// probeMain runs `steadyrest probe [flags] REMOTE`: it measures how the
-// remote lags and recommends whether and how to run steadyrest over it.
-func probeMain(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("steadyrest probe", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+// newProbeCommand is `steadyrest probe [flags] REMOTE`: it measures how
+// the remote lags and recommends whether and how to run steadyrest over it.
+func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		opt          probe.Options
-		asJSON       bool
-		rcloneConfig string
-		large        int64
+		opt    probe.Options
+		asJSON bool
+		large  = int64(4 << 20)
+		cfg    config
 	)
+	cmd := &cobra.Command{
+		Use:   "probe [flags] REMOTE:PATH",
+		Short: "Measure how long a remote takes to show changes, and whether it needs steadyrest",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("probe takes one remote (REMOTE:PATH), not %d arguments", len(args))
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
 	fl.IntVar(&opt.Rounds, "rounds", 5, "how many create/delete rounds to run")
 	fl.DurationVar(&opt.Duration, "duration", 0, "start no new round after this long (0: run every round)")
-	fl.DurationVar(&opt.Timeout, "timeout", 2*time.Minute, "longest wait for the remote to show one change")
-	fl.Int64Var(&large, "large-size", 4<<20, "size in bytes of the one large object (0: none)")
+	fl.DurationVar(&opt.Timeout, "timeout", 2*time.Minute, "longest wait for the remote to show one change (rclone's --timeout: $RCLONE_TIMEOUT)")
+	fl.Var(sizeValue{&large}, "large-size", "size of the one large object (0: none)")
+	fl.DurationVar(&opt.MinSettleWindow, "min-settle-window", cache.DefaultSettleWindow, "the least --settle-window to recommend (lower it only if you accept a shorter guarantee)")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	fl.StringVar(&rcloneConfig, "rclone-config", "", "rclone config file (default: where rclone looks for it, or $RCLONE_CONFIG)")
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: steadyrest probe [flags] REMOTE:PATH\n\n"+
-			"Measures how long the remote takes to show new and deleted objects, in a\n"+
-			"folder %s<random> of its own that it removes at the end.\n\nFlags:\n", probe.DirPrefix)
-		fl.PrintDefaults()
-	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	fl.StringVar(&cfg.rcloneConfig, "rclone-config", "", "rclone config file (default: where rclone looks for it, or $RCLONE_CONFIG)")
+	fl.VisitAll(func(f *pflag.Flag) { f.Annotations = map[string][]string{annGroup: {groupOwn}} })
+	fl.AddFlag(&pflag.Flag{Name: "config", Value: fl.Lookup("rclone-config").Value, Usage: "same as --rclone-config", Hidden: true})
+	cfg.rclone = registerRcloneFlags(fl)
+	usage := fmt.Sprintf("Usage:\n  steadyrest probe [flags] REMOTE:PATH\n\n"+
+		"Measures how long the remote takes to show new and deleted objects, in a\n"+
+		"folder %s<random> of its own that it removes at the end.\n", probe.DirPrefix)
+	cmd.SetHelpFunc(func(*cobra.Command, []string) { printFlagUsage(stdout, usage, fl) })
+	cmd.SetUsageFunc(func(*cobra.Command) error { printFlagUsage(stderr, usage, fl); return nil })
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		if cfg.rclone.envErr != nil {
+			return cfg.rclone.envErr
 		}
-		return 2
+		opt.LargeSize = large
+		if large == 0 {
+			opt.LargeSize = -1
+		}
+		cfg.remote, opt.Name = args[0], args[0]
+		return probeMain(&cfg, opt, asJSON, stdout, stderr)
 	}
-	if fl.NArg() != 1 {
-		fl.Usage()
-		return 2
-	}
-	opt.LargeSize = large
-	if large == 0 {
-		opt.LargeSize = -1
-	}
+	return cmd
+}
 
+// probeMain runs the probe on cfg.remote and prints the report.
+func probeMain(cfg *config, opt probe.Options, asJSON bool, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	slog.SetDefault(log) // rclone logs through slog's default logger
+	installLogger(log)
 	opt.Logger = log
 	if isTerminal(stderr) {
 		opt.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[Kprobe: %s", line) }
@@ -62,39 +78,30 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	f, err := openRemote(ctx, &config{remote: fl.Arg(0), rcloneConfig: rcloneConfig}, log)
+	f, err := openRemote(ctx, cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "steadyrest probe: %v\n", err)
-		return 1
+		fmt.Fprintf(stderr, "steadyrest probe: %v\n", redactText(err.Error()))
+		return exitStatus(exitFailure)
 	}
 	rep, err := probe.Run(ctx, f, opt)
 	if opt.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if rep != nil {
-		var werr error
-		if asJSON {
-			var b []byte
-			if b, werr = rep.JSON(); werr == nil {
-				_, werr = stdout.Write(b)
-			}
-		} else {
-			werr = rep.WriteText(stdout)
-		}
-		if werr != nil {
+		if werr := printReport(stdout, rep, asJSON); werr != nil {
 			fmt.Fprintf(stderr, "steadyrest probe: %v\n", werr)
-			return 1
+			return exitStatus(exitFailure)
 		}
 	}
 	if errors.Is(err, context.Canceled) && !errors.Is(err, probe.ErrLeftBehind) {
 		fmt.Fprintln(stderr, "steadyrest probe: interrupted; the probe folder was removed")
-		return 1
+		return exitStatus(exitFailure)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "steadyrest probe: %v\n", err)
-		return 1
+		fmt.Fprintf(stderr, "steadyrest probe: %v\n", redactText(err.Error()))
+		return exitStatus(exitFailure)
 	}
-	return 0
+	return nil
 }
 
 // isTerminal reports whether w is a terminal (a character device), where

@@ -37,7 +37,7 @@ func TestProbeSubcommand(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if rc := realMain([]string{"probe"}, &out, &errOut); rc != 2 || !strings.Contains(errOut.String(), "Usage: steadyrest probe") {
+	if rc := realMain([]string{"probe"}, &out, &errOut); rc != 2 || !strings.Contains(errOut.String(), "probe takes one remote") {
 		t.Errorf("probe without a remote: exit %d, stderr %q", rc, errOut.String())
 	}
 	errOut.Reset()

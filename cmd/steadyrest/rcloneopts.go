@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	iofs "io/fs"
 	"os"
@@ -13,87 +12,78 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
 	rconfig "github.com/rclone/rclone/fs/config"
+	rflags "github.com/rclone/rclone/fs/config/flags"
+	"github.com/spf13/pflag"
 )
 
 // rcloneFlags makes rclone's global options (--tpslimit, --bwlimit,
 // --timeout, --low-level-retries, --user-agent, …, and -v/-vv) flags of
-// steadyrest, with the names and values rclone users know. The flags write
-// into rclone's own option table (fs.ConfigOptionsInfo), so rclone's
-// precedence holds: a flag beats an RCLONE_* variable, which beats the
-// default. setupRclone turns them into rclone's config.
+// steadyrest, defined by rclone itself (flags.AddFlagsFromOptions over
+// fs.ConfigOptionsInfo: rclone's names, defaults and help). The flags
+// write into rclone's own option table, so rclone's precedence holds: a
+// flag beats an RCLONE_* variable, which beats the default. setupRclone
+// turns them into rclone's config.
 type rcloneFlags struct {
-	names   map[string]bool // flag names taken from rclone, kept out of our own help
-	verbose int             // -v count, as rclone's (not an option in its table)
+	verbose int   // -v count, as rclone's (not an option in its table)
+	envErr  error // a bad RCLONE_* value, reported when the command runs
 }
 
 // rcloneSkip are rclone options whose names steadyrest uses with its own
-// meaning, or that make no sense for a server; their RCLONE_* variables
-// still reach rclone.
+// meaning; their RCLONE_* variables still reach rclone.
 var rcloneSkip = map[string]bool{
-	"log_level": true, // steadyrest's --log-level; -v/-vv set rclone's
+	"log-level": true, // steadyrest's --log-level; -v/-vv set rclone's
 }
-
-// countFlag is -v: each use adds one, as in rclone (-vv is its own flag
-// because the standard flag package has no short-flag bundling).
-type countFlag struct {
-	n    *int
-	step int
-}
-
-func (c countFlag) String() string {
-	if c.n == nil {
-		return "0"
-	}
-	return strconv.Itoa(*c.n)
-}
-
-func (c countFlag) Set(s string) error {
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("want no value or true/false: %w", err)
-	}
-	if b {
-		*c.n += c.step
-	}
-	return nil
-}
-
-func (c countFlag) IsBoolFlag() bool { return true }
-
-// rcloneBoolOption lets an rclone bool option be given without a value
-// (--no-check-certificate), as with rclone.
-type rcloneBoolOption struct{ *fs.Option }
-
-func (rcloneBoolOption) IsBoolFlag() bool { return true }
 
 // registerRcloneFlags adds rclone's global options to fl, but for names fl
 // already has.
-func registerRcloneFlags(fl *flag.FlagSet) *rcloneFlags {
-	rf := &rcloneFlags{names: map[string]bool{}}
-	for i := range fs.ConfigOptionsInfo {
-		opt := &fs.ConfigOptionsInfo[i]
-		if rcloneSkip[opt.Name] {
-			continue
-		}
-		name := strings.ReplaceAll(opt.Name, "_", "-")
-		if fl.Lookup(name) != nil || rf.names[name] {
-			continue
-		}
-		help, _, _ := strings.Cut(strings.TrimSpace(opt.Help), "\n")
-		var v flag.Value = opt
-		if _, ok := opt.Default.(bool); ok {
-			v = rcloneBoolOption{opt}
-		}
-		fl.Var(v, name, "rclone: "+help)
-		rf.names[name] = true
+func registerRcloneFlags(fl *pflag.FlagSet) *rcloneFlags {
+	rf := &rcloneFlags{envErr: checkRcloneEnv()}
+	if rf.envErr != nil {
+		return rf // rclone would exit the process on the bad value
 	}
-	fl.Var(countFlag{&rf.verbose, 1}, "v", "rclone: -v logs rclone's INFO messages, -vv its DEBUG ones (and steadyrest's)")
-	fl.Var(countFlag{&rf.verbose, 2}, "vv", "rclone: as -v -v")
-	fl.Var(countFlag{&rf.verbose, 1}, "verbose", "rclone: as -v")
-	for _, n := range []string{"v", "vv", "verbose"} {
-		rf.names[n] = true
-	}
+	scratch := pflag.NewFlagSet("rclone", pflag.ContinueOnError)
+	rflags.AddFlagsFromOptions(scratch, "", fs.ConfigOptionsInfo)
+	scratch.VisitAll(func(f *pflag.Flag) {
+		if rcloneSkip[f.Name] || fl.Lookup(f.Name) != nil || f.Shorthand != "" && fl.ShorthandLookup(f.Shorthand) != nil {
+			return
+		}
+		f.Annotations = map[string][]string{annGroup: {groupRclone}, annEnv: {fs.OptionToEnv(f.Name)}}
+		fl.AddFlag(f)
+	})
+	fl.CountVarP(&rf.verbose, "verbose", "v", "print rclone's INFO messages with -v, its DEBUG ones (and steadyrest's) with -vv")
+	fl.Lookup("verbose").Annotations = map[string][]string{annGroup: {groupRclone}, annEnv: {"RCLONE_VERBOSE"}}
+	// --vv: steadyrest's earlier spelling of -vv, kept working.
+	vv := fl.VarPF(twoVerbose{&rf.verbose}, "vv", "", "same as -vv")
+	vv.NoOptDefVal, vv.Hidden = "true", true
 	return rf
+}
+
+// twoVerbose is --vv: -v twice.
+type twoVerbose struct{ n *int }
+
+func (v twoVerbose) String() string { return strconv.Itoa(*v.n) }
+func (twoVerbose) Type() string     { return "bool" }
+func (v twoVerbose) Set(s string) error {
+	if b, err := strconv.ParseBool(s); err != nil || !b {
+		return err
+	}
+	*v.n += 2
+	return nil
+}
+
+// checkRcloneEnv checks the RCLONE_* variables of rclone's global options
+// on copies, so that a bad one is a configuration error with its name.
+func checkRcloneEnv() error {
+	for _, opt := range fs.ConfigOptionsInfo {
+		name := strings.ReplaceAll(opt.Name, "_", "-")
+		env := fs.OptionToEnv(name)
+		if v, ok := os.LookupEnv(env); ok {
+			if err := opt.Set(v); err != nil { // opt is a copy
+				return fmt.Errorf("environment variable %s=%q: %w", env, v, err)
+			}
+		}
+	}
+	return nil
 }
 
 // setupRclone applies rclone's options the way its command line does:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,6 +95,23 @@ func (c *countingServer) snapshot() ([]time.Time, map[string]bool) {
 // through the returned function.
 func startSubprocess(t *testing.T, env []string, files []*os.File, args ...string) (addr string, logs func() string, stop func()) {
 	t.Helper()
+	c := spawn(t, env, files, args...)
+	return c.waitServing(t), c.logs.String, c.stop
+}
+
+// child is a steadyrest process.
+type child struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	addrc  chan string
+	copied chan struct{} // stderr fully read: the process ended
+	exit   chan error    // cmd.Wait's result, once
+	stop   func()        // SIGINT, and wait
+}
+
+// spawn starts steadyrest with args and env; it stops at the test's end.
+func spawn(t *testing.T, env []string, files []*os.File, args ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
 	cmd.Env = append(append(os.Environ(), subprocessEnv+"=1"), env...)
 	cmd.ExtraFiles = files
@@ -104,48 +122,70 @@ func startSubprocess(t *testing.T, env []string, files []*os.File, args ...strin
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	buf := &syncBuffer{}
-	addrc := make(chan string, 1)
-	copied := make(chan struct{})
+	c := &child{cmd: cmd, logs: &syncBuffer{}, addrc: make(chan string, 1), copied: make(chan struct{}), exit: make(chan error, 1)}
 	go func() {
-		defer close(copied)
-		re := regexp.MustCompile(`msg="steadyrest serving" addr=(\S+)`)
+		defer close(c.copied)
+		// The serving line, as text or as JSON.
+		re := regexp.MustCompile(`msg="steadyrest serving" addr=(\S+)|"msg":"steadyrest serving","addr":"([^"]+)"`)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			fmt.Fprintln(buf, sc.Text())
+			fmt.Fprintln(c.logs, sc.Text())
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
+				c.addrc <- m[1] + m[2]
 			}
 		}
 	}()
+	go func() { <-c.copied; c.exit <- cmd.Wait() }()
 	var once sync.Once
-	stop = func() { once.Do(func() { stopSubprocess(t, cmd, buf, copied) }) }
-	t.Cleanup(stop)
+	c.stop = func() { once.Do(func() { stopSubprocess(t, c) }) }
+	t.Cleanup(c.stop)
+	return c
+}
+
+// waitServing returns the address the child serves on.
+func (c *child) waitServing(t *testing.T) string {
+	t.Helper()
 	select {
-	case addr = <-addrc:
-	case <-copied:
-		t.Fatalf("steadyrest stopped:\n%s", buf.String())
+	case addr := <-c.addrc:
+		return addr
+	case <-c.copied:
+		t.Fatalf("steadyrest stopped:\n%s", c.logs.String())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("steadyrest did not start:\n%s", buf.String())
+		t.Fatalf("steadyrest did not start:\n%s", c.logs.String())
 	}
-	return addr, buf.String, stop
+	return ""
+}
+
+// wait returns the child's exit code once it ends.
+func (c *child) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-c.exit:
+		c.exit <- err // for stop
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(30 * time.Second):
+		t.Fatalf("steadyrest did not stop:\n%s", c.logs.String())
+	}
+	return -1
 }
 
 // stopSubprocess stops steadyrest with SIGINT, as a service manager would.
-func stopSubprocess(t *testing.T, cmd *exec.Cmd, buf *syncBuffer, copied chan struct{}) {
-	{
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("steadyrest did not stop on SIGINT:\n%s", buf.String())
-		}
-		<-copied
+func stopSubprocess(t *testing.T, c *child) {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-c.exit:
+		c.exit <- err
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		t.Errorf("steadyrest did not stop on SIGINT:\n%s", c.logs.String())
 	}
 }
 
@@ -270,12 +310,14 @@ func TestRcloneFlagsParse(t *testing.T) {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}
 	}
-	cfg, err := parseFlags([]string{"-vv"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.rclone.verbose != 2 || cfg.logLevel != "debug" {
-		t.Errorf("-vv: verbose %d, log level %q", cfg.rclone.verbose, cfg.logLevel)
+	for _, vv := range [][]string{{"-vv"}, {"-v", "-v"}, {"--vv"}, {"--verbose", "-v"}} {
+		cfg, err := parseFlags(vv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.rclone.verbose != 2 || cfg.logLevel != "debug" {
+			t.Errorf("%q: verbose %d, log level %q", vv, cfg.rclone.verbose, cfg.logLevel)
+		}
 	}
 	// steadyrest's own --log-level is not rclone's.
 	if _, err := parseFlags([]string{"--log-level", "warn"}, io.Discard); err != nil {

@@ -14,11 +14,16 @@ import (
 	"github.com/steadyrest/steadyrest/scrub"
 )
 
-// scrubJSON runs scrubMain with --json and decodes the report.
+// runScrub runs `steadyrest scrub ARGS…` and returns its exit code.
+func runScrub(args []string, stdout, stderr *bytes.Buffer) int {
+	return realMain(append([]string{"scrub"}, args...), stdout, stderr)
+}
+
+// scrubJSON runs `steadyrest scrub --json` and decodes the report.
 func scrubJSON(t *testing.T, wantCode int, args ...string) scrub.Report {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	if rc := scrubMain(append([]string{"--json"}, args...), &out, &errOut); rc != wantCode {
+	if rc := runScrub(append([]string{"--json"}, args...), &out, &errOut); rc != wantCode {
 		t.Fatalf("scrub %q: exit %d, want %d; stdout:\n%s\nstderr:\n%s", args, rc, wantCode, out.String(), errOut.String())
 	}
 	var rep struct {
@@ -34,7 +39,7 @@ func scrubJSON(t *testing.T, wantCode int, args ...string) scrub.Report {
 	return rep.Report
 }
 
-// TestScrubCommand drives `steadyrest scrub` (scrubMain) on a repository
+// TestScrubCommand drives `steadyrest scrub` (realMain) on a repository
 // made by the real restic: clean exits 0; with one pack truncated and one
 // corrupted it exits 3 naming exactly those two, on a local folder and on
 // the pCloud emulator's EU region (through an rclone.conf remote, without
@@ -43,15 +48,15 @@ func scrubJSON(t *testing.T, wantCode int, args ...string) scrub.Report {
 func TestScrubCommand(t *testing.T) {
 	t.Setenv("RCLONE_CONFIG", "/nonexistent/rclone.conf") // keep the user's config out
 	var out, errOut bytes.Buffer
-	if rc := scrubMain(nil, &out, &errOut); rc != scrub.ExitUsage || !strings.Contains(errOut.String(), "Usage: steadyrest scrub") {
+	if rc := runScrub(nil, &out, &errOut); rc != scrub.ExitUsage || !strings.Contains(errOut.String(), "scrub takes one remote") {
 		t.Errorf("no remote: exit %d, stderr %q", rc, errOut.String())
 	}
 	errOut.Reset()
-	if rc := scrubMain([]string{"--no-such-flag", "x"}, &out, &errOut); rc != scrub.ExitUsage {
+	if rc := runScrub([]string{"--no-such-flag", "x"}, &out, &errOut); rc != scrub.ExitUsage {
 		t.Errorf("unknown flag: exit %d, stderr %q", rc, errOut.String())
 	}
 	errOut.Reset()
-	if rc := scrubMain([]string{t.TempDir()}, &out, &errOut); rc != scrub.ExitFailed || !strings.Contains(errOut.String(), "no restic repository") {
+	if rc := runScrub([]string{t.TempDir()}, &out, &errOut); rc != scrub.ExitFailed || !strings.Contains(errOut.String(), "no restic repository") {
 		t.Errorf("folder without a repository: exit %d, stderr %q", rc, errOut.String())
 	}
 
@@ -64,7 +69,7 @@ func TestScrubCommand(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if rc := scrubMain([]string{r.Dir}, &out, &errOut); rc != scrub.ExitDamaged {
+	if rc := runScrub([]string{r.Dir}, &out, &errOut); rc != scrub.ExitDamaged {
 		t.Errorf("damaged, text: exit %d; stderr %q", rc, errOut.String())
 	}
 	t.Logf("text report:\n%s", out.String())

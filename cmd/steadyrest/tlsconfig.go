@@ -31,16 +31,16 @@ func parseTLSVersion(s string) (uint16, error) {
 // when its files change (rest-server#94: renewals without a restart),
 // --client-ca asks every client for a certificate signed by one of its
 // CAs, --min-tls-version bounds the protocol.
-func newTLSConfig(cfg *config, log *slog.Logger) (*tls.Config, error) {
+func newTLSConfig(cfg *config, log *slog.Logger) (*tls.Config, *certReloader, error) {
 	minVersion, err := parseTLSVersion(cfg.minTLSVersion)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cr := &certReloader{certFile: cfg.tlsCert, keyFile: cfg.tlsKey, log: log}
 	// Load once now so that a bad certificate fails the start, not the
 	// first request.
 	if err := cr.load(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tc := &tls.Config{
 		MinVersion:     minVersion,
@@ -50,16 +50,16 @@ func newTLSConfig(cfg *config, log *slog.Logger) (*tls.Config, error) {
 	if cfg.clientCA != "" {
 		pem, err := os.ReadFile(cfg.clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("--client-ca: %w", err)
+			return nil, nil, fmt.Errorf("--client-ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", cfg.clientCA)
+			return nil, nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", cfg.clientCA)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}
-	return tc, nil
+	return tc, cr, nil
 }
 
 // certReloadEvery bounds how often a handshake looks at the files.
@@ -101,6 +101,14 @@ func (cr *certReloader) load() error {
 	}
 	cr.cert, cr.stamp = &cert, stamp
 	return nil
+}
+
+// reload loads the files now (SIGHUP); on failure the previous
+// certificate stays.
+func (cr *certReloader) reload() error {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.load()
 }
 
 func (cr *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
