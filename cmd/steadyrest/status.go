@@ -69,7 +69,7 @@ func overlayMode(cfg *config) string {
 func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
 	info := status.Info{
 		Version:      versionString(),
-		Remote:       fs.ConfigString(remote),
+		Remote:       redactText(fs.ConfigString(remote)),
 		Started:      time.Now(),
 		OverlayMode:  overlayMode(cfg),
 		SettleWindow: cfg.settleWindow,
