@@ -1,33 +1,63 @@
 package proxy
 
-import "net/http"
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // authChallenge goes with every 401.
 const authChallenge = `Basic realm="steadyrest"`
 
-// authenticate checks r's Basic credentials against auth and returns the
-// user; on failure it has set the challenge header and the caller answers
-// 401.
-func authenticate(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, bool) {
+// login checks r's Basic credentials against auth and returns the user,
+// or the status to refuse with, its headers set: 401 with the challenge,
+// 429 (this client must wait after failed logins) or 503 (too many
+// password checks at once) with Retry-After. restic retries 429 and 503
+// and gives up at once on 401. Only an auth made by LimitLogins limits and logs.
+func login(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, int) {
 	user, pass, ok := r.BasicAuth()
-	if !ok || !auth.Authenticate(user, pass) {
-		w.Header().Set("WWW-Authenticate", authChallenge)
-		return "", false
+	status, wait := http.StatusUnauthorized, time.Duration(0)
+	if l, guarded := auth.(*limiter); ok && guarded {
+		status, wait = l.check(r, user, pass)
+	} else if ok && auth.Authenticate(user, pass) {
+		status = 0
 	}
-	return user, true
+	switch status {
+	case 0:
+		return user, 0
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", authChallenge)
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	}
+	return "", status
+}
+
+// authenticate is login for callers that answer 401 to every refusal.
+//
+// Deprecated: use login, which tells 429 and 503 from 401.
+func authenticate(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, bool) {
+	user, status := login(auth, w, r)
+	return user, status == 0
 }
 
 // requireUser is the API's authentication middleware: it records the user
-// on the request and calls next, or answers 401. Without Options.Auth
-// everyone is let in, as user "".
+// on the request and calls next, or refuses (see login). Without
+// Options.Auth everyone is let in, as user "".
 func (s *Server) requireUser(next func(*request)) func(*request) {
-	if s.opt.Auth == nil {
+	// Failed logins go to the default logger, not to Options.Logger:
+	// they are security events, kept with --no-request-log.
+	auth := LimitLogins(s.opt.Auth, nil)
+	if auth == nil {
 		return next
 	}
 	return func(rq *request) {
-		user, ok := authenticate(s.opt.Auth, rq.w, rq.r)
-		if !ok {
-			s.fail(rq, http.StatusUnauthorized, nil)
+		user, status := login(auth, rq.w, rq.r)
+		if status != 0 {
+			s.fail(rq, status, nil)
 			return
 		}
 		rq.user = user
@@ -47,9 +77,10 @@ func RequireAuth(auth Authenticator, h http.Handler) http.Handler {
 	if auth == nil {
 		return h
 	}
+	auth = LimitLogins(auth, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := authenticate(auth, w, r); !ok {
-			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
+		if _, status := login(auth, w, r); status != 0 {
+			http.Error(w, fmt.Sprintf("%d %s", status, strings.ToLower(http.StatusText(status))), status)
 			return
 		}
 		h.ServeHTTP(w, r)
