@@ -45,20 +45,26 @@ func authenticate(auth Authenticator, w http.ResponseWriter, r *http.Request) (s
 }
 
 // requireUser is the API's authentication middleware: it records the user
-// on the request and calls next, or refuses (see login). Without
-// Options.Auth everyone is let in, as user "".
+// on the request and calls next, or refuses (see login). A trusted proxy
+// may name the user in Options.UserHeader instead. Without Options.Auth
+// everyone else is let in, as user "".
 func (s *Server) requireUser(next func(*request)) func(*request) {
 	// Failed logins go to the default logger, not to Options.Logger:
 	// they are security events, kept with --no-request-log.
 	auth := LimitLogins(s.opt.Auth, nil)
-	if auth == nil {
-		return next
-	}
 	return func(rq *request) {
-		user, status := login(auth, rq.w, rq.r)
-		if status != 0 {
-			s.fail(rq, status, nil)
+		user, ok, err := s.headerUser(rq.r)
+		if err != nil {
+			s.log.Warn("refusing the user header of a trusted proxy", "header", s.opt.UserHeader, "remote", remoteOf(rq.r), "err", err)
+			s.fail(rq, http.StatusBadRequest, err)
 			return
+		}
+		if !ok && auth != nil {
+			var status int
+			if user, status = login(auth, rq.w, rq.r); status != 0 {
+				s.fail(rq, status, nil)
+				return
+			}
 		}
 		rq.user = user
 		next(rq)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ type Options struct {
 	// take as long as it needs while it keeps moving. 0 disables it.
 	IdleBodyTimeout time.Duration
 	Quota           *Quota // rest-server's --max-size; nil: none
+	// UserHeader names the header in which a trusted proxy in front
+	// (Authelia, oauth2-proxy) names the user; empty: off.
+	UserHeader string
+	// TrustedProxies are the peers whose UserHeader is believed; empty:
+	// loopback only (a unix-socket peer counts as loopback).
+	TrustedProxies []netip.Prefix
 }
 
 // RequestInfo describes one finished request for metrics. Repo and Type are
