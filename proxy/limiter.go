@@ -115,6 +115,11 @@ func (l *limiter) Authenticate(user, pass string) bool {
 		return true
 	}
 	l.slots <- struct{}{}
+	return l.checkHeld(user, pass)
+}
+
+// checkHeld checks with a checker taken, and gives it back.
+func (l *limiter) checkHeld(user, pass string) bool {
 	defer func() { <-l.slots }()
 	return l.auth.Authenticate(user, pass)
 }
@@ -144,9 +149,7 @@ func (l *limiter) check(r *http.Request, user, pass string) (int, time.Duration)
 		l.fail(r, addr, user, "login refused: too many password checks at once")
 		return http.StatusServiceUnavailable, time.Second
 	}
-	ok := l.auth.Authenticate(user, pass)
-	<-l.slots
-	if ok {
+	if l.checkHeld(user, pass) {
 		return 0, 0
 	}
 	l.fail(r, addr, user, "login failed")
