@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -35,12 +36,34 @@ func headerReq(t *testing.T, c *http.Client, base, method, path string, hdr []st
 	return resp.StatusCode
 }
 
-func headerOptions(trusted ...string) Options {
+// newHeaderEnv serves private repositories for alice (apw) and bob (bpw),
+// with the user header believed from trusted.
+func newHeaderEnv(t *testing.T, trusted ...string) *testEnv {
 	opt := Options{PrivateRepos: true, UserHeader: userHeader}
 	for _, p := range trusted {
 		opt.TrustedProxies = append(opt.TrustedProxies, netip.MustParsePrefix(p))
 	}
-	return opt
+	opt.Auth = writeHtpasswd(t, shaLine("alice", "apw"), shaLine("bob", "bpw"))
+	return newEnv(t, "memory", opt)
+}
+
+// headerCase is one request of a header-user test and the status it must
+// get.
+type headerCase struct {
+	what         string
+	method, path string
+	hdr          []string // values of the user header
+	user, pass   string   // Basic credentials, when user is set
+	want         int
+}
+
+func runHeaderCases(t *testing.T, base string, cases []headerCase) {
+	t.Helper()
+	for _, c := range cases {
+		if st := headerReq(t, http.DefaultClient, base, c.method, c.path, c.hdr, c.user, c.pass); st != c.want {
+			t.Errorf("%s: %d, want %d", c.what, st, c.want)
+		}
+	}
 }
 
 // A proxy in front on loopback (the default trust) names the user: no
@@ -48,39 +71,25 @@ func headerOptions(trusted ...string) Options {
 // the header, Basic authentication applies. A header that is not one
 // clean name is refused with 400.
 func TestHeaderUserFromTrustedProxy(t *testing.T) {
-	opt := headerOptions()
-	opt.Auth = writeHtpasswd(t, shaLine("alice", "apw"), shaLine("bob", "bpw"))
-	e := newEnv(t, "memory", opt)
-	c, base := http.DefaultClient, e.srv.URL
-	if st := headerReq(t, c, base, http.MethodPost, "/alice/r/?create=true", []string{"alice"}, "", ""); st != http.StatusOK {
-		t.Fatalf("create as header user alice: %d", st)
-	}
-	if st := headerReq(t, c, base, http.MethodGet, "/alice/r/config", []string{"alice"}, "", ""); st != http.StatusNotFound {
-		t.Errorf("alice's config as header user alice: %d, want 404", st)
-	}
-	if st := headerReq(t, c, base, http.MethodGet, "/alice/r/config", []string{"bob"}, "", ""); st != http.StatusUnauthorized {
-		t.Errorf("alice's config as header user bob: %d, want 401", st)
-	}
-	// No header: Basic authentication.
-	if st := headerReq(t, c, base, http.MethodGet, "/alice/r/config", nil, "", ""); st != http.StatusUnauthorized {
-		t.Errorf("no header, no password: %d, want 401", st)
-	}
-	if st := headerReq(t, c, base, http.MethodGet, "/alice/r/config", nil, "alice", "apw"); st != http.StatusNotFound {
-		t.Errorf("no header, alice's password: %d, want 404", st)
-	}
-	if st := headerReq(t, c, base, http.MethodGet, "/alice/r/config", []string{""}, "alice", "apw"); st != http.StatusNotFound {
-		t.Errorf("empty header, alice's password: %d, want 404", st)
+	e := newHeaderEnv(t)
+	const get, cfg = http.MethodGet, "/alice/r/config"
+	cases := []headerCase{
+		{"create as header user alice", http.MethodPost, "/alice/r/?create=true", []string{"alice"}, "", "", http.StatusOK},
+		{"alice's config as header user alice", get, cfg, []string{"alice"}, "", "", http.StatusNotFound},
+		{"alice's config as header user bob", get, cfg, []string{"bob"}, "", "", http.StatusUnauthorized},
+		{"no header, no password", get, cfg, nil, "", "", http.StatusUnauthorized},
+		{"no header, alice's password", get, cfg, nil, "alice", "apw", http.StatusNotFound},
+		{"empty header, alice's password", get, cfg, []string{""}, "alice", "apw", http.StatusNotFound},
 	}
 	for _, bad := range [][]string{{"alice", "bob"}, {"", "alice"}, {"al\tice"}, {"al\u0085ice"}, {"a:b"}, {"../alice"}} {
-		if st := headerReq(t, c, base, http.MethodGet, "/alice/r/config", bad, "alice", "apw"); st != http.StatusBadRequest {
-			t.Errorf("header %q: %d, want 400", bad, st)
-		}
+		cases = append(cases, headerCase{fmt.Sprintf("header %q", bad), get, cfg, bad, "alice", "apw", http.StatusBadRequest})
 	}
+	runHeaderCases(t, e.srv.URL, cases)
 	var users []string
 	for _, ri := range e.infos.all() {
 		users = append(users, ri.User)
 	}
-	if len(users) < 2 || users[0] != "alice" || users[2] != "bob" {
+	if len(users) < 3 || users[0] != "alice" || users[2] != "bob" {
 		t.Errorf("observed users %q, want the header's", users)
 	}
 }
@@ -89,24 +98,16 @@ func TestHeaderUserFromTrustedProxy(t *testing.T) {
 // name itself. TrustedProxies excludes 127.0.0.1 here, so the test's
 // loopback client is such a peer.
 func TestHeaderUserSpoofedIsIgnored(t *testing.T) {
-	opt := headerOptions("10.0.0.0/8", "::1/128")
-	opt.Auth = writeHtpasswd(t, shaLine("alice", "apw"), shaLine("bob", "bpw"))
-	e := newEnv(t, "memory", opt)
-	c, base := http.DefaultClient, e.srv.URL
-	if st := headerReq(t, c, base, http.MethodPost, "/alice/r/?create=true", []string{"alice"}, "", ""); st != http.StatusUnauthorized {
-		t.Fatalf("spoofed header alice, no password: %d, want 401", st)
-	}
-	// With a password, the password's user counts, not the header's.
-	if st := headerReq(t, c, base, http.MethodPost, "/alice/r/?create=true", []string{"alice"}, "bob", "bpw"); st != http.StatusUnauthorized {
-		t.Errorf("spoofed header alice with bob's password, alice's repository: %d, want 401", st)
-	}
-	if st := headerReq(t, c, base, http.MethodPost, "/bob/r/?create=true", []string{"alice"}, "bob", "bpw"); st != http.StatusOK {
-		t.Errorf("spoofed header alice with bob's password, bob's repository: %d, want 200", st)
-	}
-	// Even a malformed header is ignored: it is not the proxy's.
-	if st := headerReq(t, c, base, http.MethodGet, "/bob/r/config", []string{"x", "y"}, "bob", "bpw"); st != http.StatusNotFound {
-		t.Errorf("untrusted malformed header with bob's password: %d, want 404 (no config yet)", st)
-	}
+	e := newHeaderEnv(t, "10.0.0.0/8", "::1/128")
+	const post = http.MethodPost
+	runHeaderCases(t, e.srv.URL, []headerCase{
+		{"spoofed header alice, no password", post, "/alice/r/?create=true", []string{"alice"}, "", "", http.StatusUnauthorized},
+		// With a password, the password's user counts, not the header's.
+		{"spoofed header alice, bob's password, alice's repository", post, "/alice/r/?create=true", []string{"alice"}, "bob", "bpw", http.StatusUnauthorized},
+		{"spoofed header alice, bob's password, bob's repository", post, "/bob/r/?create=true", []string{"alice"}, "bob", "bpw", http.StatusOK},
+		// Even a malformed header is ignored: it is not the proxy's.
+		{"untrusted malformed header, bob's password", http.MethodGet, "/bob/r/config", []string{"x", "y"}, "bob", "bpw", http.StatusNotFound},
+	})
 }
 
 // A unix-socket peer counts as loopback: trusted by default, and when
@@ -121,9 +122,7 @@ func TestHeaderUserOverUnixSocket(t *testing.T) {
 		{[]string{"::1/128"}, http.StatusOK},
 		{[]string{"10.0.0.0/8"}, http.StatusUnauthorized},
 	} {
-		opt := headerOptions(c.trusted...)
-		opt.Auth = writeHtpasswd(t, shaLine("alice", "apw"))
-		e := newEnv(t, "memory", opt)
+		e := newHeaderEnv(t, c.trusted...)
 		sock := filepath.Join(t.TempDir(), "s")
 		ln, err := net.Listen("unix", sock)
 		if err != nil {

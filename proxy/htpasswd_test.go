@@ -223,12 +223,7 @@ func TestHtpasswdReloadAndCache(t *testing.T) {
 }
 
 func TestHtpasswdCacheBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "htpasswd")
-	writeFile(t, path, shaLine("sam", "spw"))
-	h, err := LoadHtpasswd(path, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := writeHtpasswd(t, shaLine("sam", "spw"))
 	// Fill the cache with other keys and check it never grows past its bound.
 	h.mu.Lock()
 	for i := 0; i < authCacheMax; i++ {
@@ -412,12 +407,8 @@ func TestHtpasswdCacheKey(t *testing.T) {
 // Reload (SIGHUP) reads the file at once; a file it cannot read keeps the
 // users.
 func TestHtpasswdReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "htpasswd")
-	writeFile(t, path, shaLine("sam", "old"))
-	h, err := LoadHtpasswd(path, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := writeHtpasswd(t, shaLine("sam", "old"))
+	path := h.path
 	if !h.Authenticate("sam", "old") {
 		t.Fatal("sam/old refused")
 	}
