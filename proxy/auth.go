@@ -1,11 +1,9 @@
 package proxy
 
 import (
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -16,7 +14,8 @@ const authChallenge = `Basic realm="steadyrest"`
 // or the status to refuse with, its headers set: 401 with the challenge,
 // 429 (this client must wait after failed logins) or 503 (too many
 // password checks at once) with Retry-After. restic retries 429 and 503
-// and gives up at once on 401. Only an auth made by LimitLogins limits and logs.
+// and gives up at once on 401. Only an auth made by LimitLogins limits
+// and logs.
 func login(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, int) {
 	user, pass, ok := r.BasicAuth()
 	status, wait := http.StatusUnauthorized, time.Duration(0)
@@ -34,14 +33,6 @@ func login(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, 
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	}
 	return "", status
-}
-
-// authenticate is login for callers that answer 401 to every refusal.
-//
-// Deprecated: use login, which tells 429 and 503 from 401.
-func authenticate(auth Authenticator, w http.ResponseWriter, r *http.Request) (string, bool) {
-	user, status := login(auth, w, r)
-	return user, status == 0
 }
 
 // requireUser is the API's authentication middleware: it records the user
@@ -75,20 +66,4 @@ func (s *Server) requireUser(next func(*request)) func(*request) {
 // reaches only the repositories under /{user}/.
 func (s *Server) mayReach(user string, rt route) bool {
 	return !s.opt.PrivateRepos || (len(rt.repo) > 0 && rt.repo[0] == user)
-}
-
-// RequireAuth guards h with the same credentials as the REST API, for
-// endpoints served beside it (/metrics). A nil auth lets everyone in.
-func RequireAuth(auth Authenticator, h http.Handler) http.Handler {
-	if auth == nil {
-		return h
-	}
-	auth = LimitLogins(auth, nil)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, status := login(auth, w, r); status != 0 {
-			http.Error(w, fmt.Sprintf("%d %s", status, strings.ToLower(http.StatusText(status))), status)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }

@@ -209,7 +209,7 @@ func TestLimiterLogIsRateLimited(t *testing.T) {
 // login answers each refusal with its status and headers.
 func TestLoginStatuses(t *testing.T) {
 	l := newTestLimiter(&countingAuth{onePassword: onePassword{"alice", "apw"}}, &syncBuf{}, &fakeClock{t: time.Now()})
-	h := RequireAuth(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	h := Guard(l, AnyUser, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 	do := func(pass string) *httptest.ResponseRecorder {
 		r := requestFrom("192.0.2.1:1")
 		r.SetBasicAuth("alice", pass)
