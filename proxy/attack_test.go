@@ -27,31 +27,18 @@ const (
 	attackBcryptCost = 7 // dearer than Apache's default 5, cheap enough for CI
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// steadyrestBinary builds cmd/steadyrest once for the tests that attack
-// the real binary.
+// steadyrestBinary builds cmd/steadyrest into the test's temporary
+// folder, for the tests that attack the real binary.
 func steadyrestBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "steadyrest-proxy-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath, binErr = e2e.BuildBinary(dir, "./cmd/steadyrest")
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	bin, err := e2e.BuildBinary(t.TempDir(), "./cmd/steadyrest")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 // fromAddr is an HTTP client whose connections leave from the loopback
