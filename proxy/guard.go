@@ -1,6 +1,10 @@
 package proxy
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
 
 // MetricsUser is the one user that may read /metrics and /status when
 // repositories are private (rest-server's rule for /metrics): both name
@@ -31,14 +35,15 @@ func Guard(auth Authenticator, rule UserRule, h http.Handler) http.Handler {
 	if auth == nil {
 		return h
 	}
+	auth = LimitLogins(auth, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, ok := authenticate(auth, w, r)
-		if ok && !rule(user) {
+		user, status := login(auth, w, r)
+		if status == 0 && !rule(user) {
 			w.Header().Set("WWW-Authenticate", authChallenge)
-			ok = false
+			status = http.StatusUnauthorized
 		}
-		if !ok {
-			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
+		if status != 0 {
+			http.Error(w, fmt.Sprintf("%d %s", status, strings.ToLower(http.StatusText(status))), status)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -2,19 +2,17 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/sha1"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Authenticator checks HTTP Basic credentials.
@@ -34,33 +32,29 @@ const (
 	authCacheMax = 1024
 )
 
-// maxBcryptCost is the highest bcrypt cost accepted (Apache's limit).
-const maxBcryptCost = 17
+// cacheKey is the HMAC of a user and password under the Htpasswd's secret.
+type cacheKey [sha256.Size]byte
 
-type credential struct {
-	bcrypt []byte // a bcrypt hash, or nil
-	sha1   []byte // a raw SHA-1 digest, or nil
-}
-
-type cacheKey struct {
-	user string
-	pass [sha256.Size]byte
-}
-
-// Htpasswd authenticates against an Apache htpasswd file with bcrypt or
-// {SHA} entries. The file is reloaded when its size or mtime changes.
+// Htpasswd authenticates against an Apache htpasswd file (the schemes of
+// parsePasswordHash). The file is reloaded when its size or mtime changes,
+// and by Reload.
 type Htpasswd struct {
 	path string
 	log  *slog.Logger
 	now  func() time.Time // for tests
+	// secret keys the cache: random per process, so that neither a memory
+	// dump nor a timing of the map gives a plain hash of a password.
+	secret []byte
 
-	mu        sync.Mutex
-	users     map[string]credential
+	mu    sync.Mutex
+	users map[string]*passwordHash
+	// classes holds one line of each hash class of the file, in a fixed
+	// order: every check hashes once per class (see verify).
+	classes   []*passwordHash
 	modTime   time.Time
 	size      int64
 	lastCheck time.Time
 	cache     map[cacheKey]time.Time // successful checks -> expiry
-	dummy     []byte                 // bcrypt hash at the file's highest cost, for unknown users
 }
 
 // LoadHtpasswd reads path. A missing or unreadable file is an error; bad
@@ -69,7 +63,11 @@ func LoadHtpasswd(path string, log *slog.Logger) (*Htpasswd, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Htpasswd{path: path, log: log, now: time.Now, cache: map[cacheKey]time.Time{}}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("htpasswd cache secret: %w", err)
+	}
+	h := &Htpasswd{path: path, log: log, now: time.Now, secret: secret, cache: map[cacheKey]time.Time{}}
 	if err := h.reload(); err != nil {
 		return nil, err
 	}
@@ -82,8 +80,12 @@ func LoadHtpasswd(path string, log *slog.Logger) (*Htpasswd, error) {
 // without changing callers.
 func (h *Htpasswd) Close() error { return nil }
 
-// Reload reads the file now (SIGHUP).
-func (h *Htpasswd) Reload() error { h.mu.Lock(); defer h.mu.Unlock(); return h.reload() }
+// Reload reads the file now (SIGHUP). On error the loaded users stay.
+func (h *Htpasswd) Reload() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reload()
+}
 
 // reload reads the file; h.mu must be held (or h not yet shared).
 func (h *Htpasswd) reload() error {
@@ -96,7 +98,7 @@ func (h *Htpasswd) reload() error {
 	if err != nil {
 		return fmt.Errorf("stat htpasswd: %w", err)
 	}
-	users := map[string]credential{}
+	users := map[string]*passwordHash{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 64*1024)
 	line := 0
@@ -111,23 +113,21 @@ func (h *Htpasswd) reload() error {
 			h.log.Warn("htpasswd: skipping malformed line", "file", h.path, "line", line)
 			continue
 		}
-		c, ok := parseCredential(hash)
-		if !ok {
-			// Never log the hash itself: it is a secret too.
-			h.log.Warn("htpasswd: skipping line with unsupported hash format (use bcrypt or {SHA})",
-				"file", h.path, "line", line, "user", user)
+		ph, err := parsePasswordHash(hash)
+		if err != nil {
+			h.log.Warn("htpasswd: skipping line", "file", h.path, "line", line, "user", user, "err", err)
 			continue
 		}
 		if _, dup := users[user]; dup {
 			h.log.Warn("htpasswd: duplicate user, the later line wins", "file", h.path, "line", line, "user", user)
 		}
-		users[user] = c
+		users[user] = ph
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read htpasswd %s after line %d: %w", h.path, line, err)
 	}
 	h.users = users
-	h.dummy = dummyHash(users)
+	h.classes = oneOfEachClass(users)
 	h.modTime = st.ModTime()
 	h.size = st.Size()
 	clear(h.cache)
@@ -135,46 +135,27 @@ func (h *Htpasswd) reload() error {
 	return nil
 }
 
-// dummyHash makes a bcrypt hash as costly as the dearest one in the file,
-// or nil when the file holds no bcrypt entries.
-func dummyHash(users map[string]credential) []byte {
-	cost := 0
-	for _, c := range users {
-		if c.bcrypt != nil {
-			if n, err := bcrypt.Cost(c.bcrypt); err == nil && n > cost {
-				cost = n
-			}
+// oneOfEachClass picks a line of every hash class in users, in class
+// order (and by user name within one, so that a reload of the same file
+// picks the same lines).
+func oneOfEachClass(users map[string]*passwordHash) []*passwordHash {
+	names := make([]string, 0, len(users))
+	for u := range users {
+		names = append(names, u)
+	}
+	sort.Strings(names)
+	byClass := map[string]*passwordHash{}
+	for _, u := range names {
+		if _, ok := byClass[users[u].class]; !ok {
+			byClass[users[u].class] = users[u]
 		}
 	}
-	if cost == 0 {
-		return nil
+	out := make([]*passwordHash, 0, len(byClass))
+	for _, ph := range byClass {
+		out = append(out, ph)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte("steadyrest: no such user"), cost)
-	if err != nil {
-		return nil
-	}
-	return h
-}
-
-func parseCredential(hash string) (credential, bool) {
-	switch {
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		// Apache's htpasswd makes costs 4 to 17. A higher cost is a typo
-		// or an attack on the server: cost 31 takes days per check, and
-		// the unknown-user dummy hash is made at the file's highest cost,
-		// so one such line would hang the start.
-		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost > maxBcryptCost {
-			return credential{}, false
-		}
-		return credential{bcrypt: []byte(hash)}, true
-	case strings.HasPrefix(hash, "{SHA}"):
-		sum, err := base64.StdEncoding.DecodeString(hash[len("{SHA}"):])
-		if err != nil || len(sum) != sha1.Size {
-			return credential{}, false
-		}
-		return credential{sha1: sum}, true
-	}
-	return credential{}, false
+	sort.Slice(out, func(i, j int) bool { return out[i].class < out[j].class })
+	return out
 }
 
 // maybeReload reloads the file when it changed; at most one stat per
@@ -199,53 +180,52 @@ func (h *Htpasswd) maybeReload() {
 	}
 }
 
+// remembers reports, at the cost of an HMAC, whether user logged in with
+// pass within authCacheTTL (and the file has not changed since).
+func (h *Htpasswd) remembers(user, pass string) bool {
+	key := h.cacheKey(user, pass)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.maybeReload()
+	return h.cached(key)
+}
+
+// cached looks key up, dropping it when expired; h.mu must be held.
+func (h *Htpasswd) cached(key cacheKey) bool {
+	exp, ok := h.cache[key]
+	if ok && !h.now().Before(exp) {
+		delete(h.cache, key)
+		ok = false
+	}
+	return ok
+}
+
 // Authenticate reports whether user and pass match the file.
 func (h *Htpasswd) Authenticate(user, pass string) bool {
-	key := cacheKey{user: user, pass: sha256Sum(pass)}
-
+	key := h.cacheKey(user, pass)
 	h.mu.Lock()
 	h.maybeReload()
-	now := h.now()
-	if exp, ok := h.cache[key]; ok {
-		if now.Before(exp) {
-			h.mu.Unlock()
-			return true
-		}
-		delete(h.cache, key)
+	if h.cached(key) {
+		h.mu.Unlock()
+		return true
 	}
-	c, ok := h.users[user]
-	dummy := h.dummy
+	ph, classes := h.users[user], h.classes
 	h.mu.Unlock()
-	if !ok {
-		// Spend a bcrypt anyway, so that response time does not tell
-		// which user names exist.
-		if dummy != nil {
-			_ = bcrypt.CompareHashAndPassword(dummy, []byte(pass))
-		}
-		return false
-	}
 
-	// The slow compare runs without the lock so that other users are not
+	// The slow hashes run without the lock so that other users are not
 	// serialised behind one bcrypt.
-	var good bool
-	switch {
-	case c.bcrypt != nil:
-		good = bcrypt.CompareHashAndPassword(c.bcrypt, []byte(pass)) == nil
-	case c.sha1 != nil:
-		sum := sha1.Sum([]byte(pass))
-		good = subtle.ConstantTimeCompare(sum[:], c.sha1) == 1
-	}
-	if !good {
+	if !verify(ph, classes, pass) {
 		return false
 	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	// Only remember the success if the file was not reloaded meanwhile with
-	// a different credential for this user.
-	if cur, ok := h.users[user]; !ok || !sameCredential(cur, c) {
-		return good
+	// Only remember the success if the file was not reloaded meanwhile
+	// with another hash for this user.
+	if cur, ok := h.users[user]; !ok || cur.hash != ph.hash {
+		return true
 	}
+	now := h.now()
 	if len(h.cache) >= authCacheMax {
 		h.evict(now)
 	}
@@ -253,8 +233,35 @@ func (h *Htpasswd) Authenticate(user, pass string) bool {
 	return true
 }
 
-func sameCredential(a, b credential) bool {
-	return bytes.Equal(a.bcrypt, b.bcrypt) && bytes.Equal(a.sha1, b.sha1)
+// verify checks pass against ph (nil: no such user). It hashes pass once
+// for every class of the file, with ph for its own class and with another
+// line of the class for the others, so that a check costs the same
+// whether the user exists and whatever scheme the user's line has: the
+// response time tells neither.
+func verify(ph *passwordHash, classes []*passwordHash, pass string) bool {
+	good := false
+	for _, c := range classes {
+		if ph != nil && c.class == ph.class {
+			good = ph.MatchesPassword(pass)
+		} else {
+			_ = c.MatchesPassword(pass)
+		}
+	}
+	return good
+}
+
+// cacheKey is HMAC-SHA256(secret, len(user) user pass): unambiguous for
+// any user and password.
+func (h *Htpasswd) cacheKey(user, pass string) cacheKey {
+	m := hmac.New(sha256.New, h.secret)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(user)))
+	m.Write(n[:])
+	m.Write([]byte(user))
+	m.Write([]byte(pass))
+	var k cacheKey
+	m.Sum(k[:0])
+	return k
 }
 
 // evict drops expired entries, and everything if that was not enough: a
@@ -269,5 +276,3 @@ func (h *Htpasswd) evict(now time.Time) {
 		clear(h.cache)
 	}
 }
-
-func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }

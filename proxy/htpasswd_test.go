@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -82,7 +84,7 @@ func TestHtpasswdFormats(t *testing.T) {
 		bcryptLine(t, "bob", "bpw", "$2b$"),
 		bcryptLine(t, "yvonne", "ypw", "$2y$"),
 		shaLine("sam", "spw"),
-		"mallory:$apr1$abc$defghijklmnopqrstuvw", // MD5-apr1: unsupported
+		"mallory:$apr1$abc$defghijklmnopqrstuvw", // MD5-apr1, too short
 		"plain:secret",                           // plain text: unsupported
 		"nocolon",
 		":nouser",
@@ -213,7 +215,7 @@ func TestHtpasswdReloadAndCache(t *testing.T) {
 		t.Fatal("refused after cache expiry")
 	}
 	h.mu.Lock()
-	exp := h.cache[cacheKey{user: "alice", pass: sha256Sum("new-password")}]
+	exp := h.cache[h.cacheKey("alice", "new-password")]
 	h.mu.Unlock()
 	if !exp.After(clk.now()) {
 		t.Fatalf("cache entry was not renewed: expires %v, now %v", exp, clk.now())
@@ -221,16 +223,11 @@ func TestHtpasswdReloadAndCache(t *testing.T) {
 }
 
 func TestHtpasswdCacheBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "htpasswd")
-	writeFile(t, path, shaLine("sam", "spw"))
-	h, err := LoadHtpasswd(path, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := writeHtpasswd(t, shaLine("sam", "spw"))
 	// Fill the cache with other keys and check it never grows past its bound.
 	h.mu.Lock()
 	for i := 0; i < authCacheMax; i++ {
-		h.cache[cacheKey{user: "u", pass: sha256Sum(strings.Repeat("x", i))}] = h.now().Add(time.Hour)
+		h.cache[h.cacheKey("u", strings.Repeat("x", i))] = h.now().Add(time.Hour)
 	}
 	h.mu.Unlock()
 	if !h.Authenticate("sam", "spw") {
@@ -241,7 +238,7 @@ func TestHtpasswdCacheBounded(t *testing.T) {
 	if len(h.cache) > authCacheMax {
 		t.Fatalf("cache grew to %d entries, bound %d", len(h.cache), authCacheMax)
 	}
-	if _, ok := h.cache[cacheKey{user: "sam", pass: sha256Sum("spw")}]; !ok {
+	if _, ok := h.cache[h.cacheKey("sam", "spw")]; !ok {
 		t.Fatal("the new success was not cached after eviction")
 	}
 }
@@ -283,5 +280,152 @@ func BenchmarkHtpasswdUncached(b *testing.B) {
 		if !h.Authenticate("alice", "pw") {
 			b.Fatal("refused")
 		}
+	}
+}
+
+// Issue 23: the lines Apache's htpasswd writes (and one of openssl passwd)
+// work; testdata/htpasswd/apache says how each was made.
+func TestHtpasswdApacheSchemes(t *testing.T) {
+	var logs syncBuf
+	h, err := LoadHtpasswd(filepath.Join("testdata", "htpasswd", "apache"), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ user, pass string }{
+		{"bea", "bcrypt: pw"},        // htpasswd -B
+		{"amy", "apr1-pässwörd"},     // htpasswd -m, the default
+		{"sid", "sha256 crypt pw"},   // htpasswd -2
+		{"sue", "sha512:crypt"},      // htpasswd -5 -r 10000
+		{"sam", "sha1 pw"},           // htpasswd -s
+		{"ola", "openssl md5 pw"},    // openssl passwd -1
+		{"dan", "des-crypt"},         // htpasswd -d: refused
+		{"pat", "plain pw"},          // htpasswd -p: refused
+		{"nobody", "bcrypt: pw"},     // not in the file
+		{"bea", "bcrypt: pW"},        // wrong password
+		{"amy", "apr1-pässwörd\x00"}, // wrong password
+		{"sue", "sha512:crypt "},     // wrong password
+		{"sid", "sha256 crypt p"},    // wrong password
+		{"ola", "openssl md5 pw\n"},  // wrong password
+		{"sam", "sha1 pw sha1 pw"},   // wrong password
+		{"bea", ""},                  // no password
+		{"amy", strings.Repeat("x", 4096)},
+	} {
+		want := (c.user != "dan" && c.user != "pat" && c.user != "nobody") &&
+			map[string]string{"bea": "bcrypt: pw", "amy": "apr1-pässwörd", "sid": "sha256 crypt pw",
+				"sue": "sha512:crypt", "sam": "sha1 pw", "ola": "openssl md5 pw"}[c.user] == c.pass
+		if got := h.Authenticate(c.user, c.pass); got != want {
+			t.Errorf("Authenticate(%q, %q) = %v, want %v", c.user, c.pass, got, want)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{"users=6", "line=16 user=dan", "DES crypt (htpasswd -d)", "line=17 user=pat", "unsupported hash format"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "P4/j1X6jjYM5E") || strings.Contains(out, "plain pw") {
+		t.Errorf("the log quotes a hash or password:\n%s", out)
+	}
+}
+
+// countingHash counts the hashes computed per class.
+type countingHash struct {
+	passwordHashMatcher
+	class  string
+	counts map[string]int
+}
+
+type passwordHashMatcher interface{ MatchesPassword(string) bool }
+
+func (c countingHash) MatchesPassword(pw string) bool {
+	c.counts[c.class]++
+	return c.passwordHashMatcher.MatchesPassword(pw)
+}
+
+// Issue 21 item 8: a {SHA} user answered in 16 ms and an unknown one in
+// 127 ms. Every check now computes the same hashes, one of each class in
+// the file, whoever the user is and whether it exists.
+func TestHtpasswdEqualCost(t *testing.T) {
+	h := writeHtpasswd(t,
+		shaLine("sam", "spw"),
+		bcryptLine(t, "alice", "apw", "$2y$"),
+		"amy:$apr1$cCVH2aPU$6yncU7El2KhQg0RzcYysY/",
+		bcryptLine(t, "bob", "bpw", "$2a$"),
+	)
+	counts := map[string]int{}
+	for _, ph := range h.users {
+		ph.EncodedPasswd = countingHash{passwordHashMatcher: ph.EncodedPasswd, class: ph.class, counts: counts}
+	}
+	want := map[string]int{"sha1": 1, "bcrypt-04": 1, "md5-apr1": 1}
+	for _, c := range []struct {
+		user, pass string
+		ok         bool
+	}{
+		{"sam", "wrong", false}, {"alice", "wrong", false}, {"amy", "wrong", false}, {"nobody", "wrong", false},
+		{"sam", "spw", true}, {"alice", "apw", true}, {"bob", "bpw", true}, {"amy", "apr1-pässwörd", true},
+	} {
+		clear(counts)
+		if got := h.Authenticate(c.user, c.pass); got != c.ok {
+			t.Errorf("Authenticate(%q, %q) = %v", c.user, c.pass, got)
+		}
+		if fmt.Sprint(counts) != fmt.Sprint(want) {
+			t.Errorf("checking %q computed %v, want %v", c.user, counts, want)
+		}
+	}
+	// The successes are remembered: no hash at all the second time.
+	clear(counts)
+	if !h.Authenticate("sam", "spw") || len(counts) != 0 {
+		t.Errorf("a remembered login computed %v", counts)
+	}
+}
+
+// The cache is keyed with an HMAC under a secret of the process, not a
+// bare SHA-256 of the password, and user and password cannot be shifted
+// into one another.
+func TestHtpasswdCacheKey(t *testing.T) {
+	a := writeHtpasswd(t, shaLine("sam", "spw"))
+	b := writeHtpasswd(t, shaLine("sam", "spw"))
+	plain := sha256.Sum256([]byte("spw"))
+	if k := a.cacheKey("sam", "spw"); bytes.Equal(k[:], plain[:]) || k == b.cacheKey("sam", "spw") {
+		t.Error("the cache key is not keyed by a secret of its own")
+	}
+	if a.cacheKey("ab", "c") == a.cacheKey("a", "bc") {
+		t.Error("user and password shift into one another in the cache key")
+	}
+	if !a.Authenticate("sam", "spw") {
+		t.Fatal("sam refused")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.cache {
+		if bytes.Equal(k[:], plain[:]) || bytes.Contains([]byte(fmt.Sprint(k)), []byte("spw")) {
+			t.Error("the cache holds the password's plain SHA-256")
+		}
+	}
+}
+
+// Reload (SIGHUP) reads the file at once; a file it cannot read keeps the
+// users.
+func TestHtpasswdReload(t *testing.T) {
+	h := writeHtpasswd(t, shaLine("sam", "old"))
+	path := h.path
+	if !h.Authenticate("sam", "old") {
+		t.Fatal("sam/old refused")
+	}
+	writeFile(t, path, shaLine("sam", "new"), "amy:$apr1$cCVH2aPU$6yncU7El2KhQg0RzcYysY/")
+	if err := h.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if h.Authenticate("sam", "old") || !h.Authenticate("sam", "new") || !h.Authenticate("amy", "apr1-pässwörd") {
+		t.Fatal("Reload did not take the new file at once")
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(); err == nil {
+		t.Fatal("Reload of a missing file succeeded")
+	}
+	if !h.Authenticate("sam", "new") {
+		t.Fatal("a failed Reload lost the users")
 	}
 }

@@ -31,8 +31,12 @@ type Options struct {
 	// take as long as it needs while it keeps moving. 0 disables it.
 	IdleBodyTimeout time.Duration
 	Quota           *Quota // rest-server's --max-size; nil: none
-	UserHeader      string
-	TrustedProxies  []netip.Prefix
+	// UserHeader names the header in which a trusted proxy in front
+	// (Authelia, oauth2-proxy) names the user; empty: off.
+	UserHeader string
+	// TrustedProxies are the peers whose UserHeader is believed; empty:
+	// loopback only (a unix-socket peer counts as loopback).
+	TrustedProxies []netip.Prefix
 }
 
 // RequestInfo describes one finished request for metrics. Repo and Type are
@@ -65,8 +69,8 @@ func New(store *cache.Store, opt Options) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("proxy: nil store")
 	}
-	if opt.PrivateRepos && opt.Auth == nil {
-		return nil, errors.New("proxy: private repositories need authentication")
+	if opt.PrivateRepos && opt.Auth == nil && opt.UserHeader == "" {
+		return nil, errors.New("proxy: private repositories need authentication (users, or a header user from a trusted proxy)")
 	}
 	if opt.MaxSize < 0 {
 		return nil, fmt.Errorf("proxy: negative max size %d", opt.MaxSize)

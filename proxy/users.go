@@ -51,3 +51,12 @@ func (as anyAuth) Authenticate(user, pass string) bool {
 	}
 	return false
 }
+
+func (as anyAuth) remembers(user, pass string) bool {
+	for _, a := range as {
+		if r, ok := a.(rememberer); ok && r.remembers(user, pass) {
+			return true
+		}
+	}
+	return false
+}

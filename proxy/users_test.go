@@ -20,3 +20,19 @@ func TestStaticUserAndAnyAuth(t *testing.T) {
 		t.Error("AnyAuth does not let in exactly the users of its parts")
 	}
 }
+
+// AnyAuth remembers what its htpasswd part remembers, so that the guard
+// lets a logged-in user of the file past the bound on checks.
+func TestAnyAuthRemembers(t *testing.T) {
+	h := writeHtpasswd(t, shaLine("sam", "spw"))
+	both := AnyAuth(StaticUser("alice", "secret"), h).(rememberer)
+	if both.remembers("sam", "spw") {
+		t.Fatal("remembers a login that never happened")
+	}
+	if !h.Authenticate("sam", "spw") || !both.remembers("sam", "spw") {
+		t.Fatal("does not remember the file's login")
+	}
+	if both.remembers("alice", "secret") {
+		t.Error("remembers the static user, which is not cached")
+	}
+}

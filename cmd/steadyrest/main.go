@@ -159,7 +159,9 @@ func loadAuth(cfg *config, log *slog.Logger, reload *reloaders) (auth proxy.Auth
 		auth, closeAuth = h, func() { _ = h.Close() }
 		reload.add("htpasswd "+cfg.htpasswdFile, h.Reload)
 	}
-	return withFlagUser(auth, cfg), closeAuth, nil
+	// One limiter for the API, /metrics and /status: one budget of
+	// password checks and one backoff per client address.
+	return proxy.LimitLogins(withFlagUser(auth, cfg), log), closeAuth, nil
 }
 
 // listenAPI listens on every --listen address (or systemd's sockets), and
