@@ -102,7 +102,7 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	fl.StringVar(&c.overlayFile, "overlay-file", "", "read the --overlay URL from this file (e.g. a systemd credential or a container secret)")
 	d.own("overlay-file", "")
 
-	fl.StringVar(&c.htpasswdFile, "htpasswd-file", "", "htpasswd file with the users allowed in (bcrypt or SHA1); reloaded when it changes and on SIGHUP")
+	fl.StringVar(&c.htpasswdFile, "htpasswd-file", "", "htpasswd file with the users allowed in (every scheme Apache's htpasswd writes but DES crypt); reloaded when it changes and on SIGHUP")
 	d.own("htpasswd-file", "rest-server; rclone --htpasswd", "RCLONE_HTPASSWD")
 	fl.StringVar(&c.user, "user", "", "one user allowed in, with --pass, without an htpasswd file")
 	d.own("user", "rclone", "RCLONE_USER")
