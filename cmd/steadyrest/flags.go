@@ -151,7 +151,7 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	d.own("heartbeat-interval", "")
 	fl.Var(sizeValue{&c.cacheMaxObject}, "cache-max-object", "largest object kept in the content cache")
 	d.own("cache-max-object", "")
-	fl.Var(sizeValue{&c.cacheBytes}, "cache-bytes", "size of the content cache of recent small writes")
+	fl.Var(sizeValue{&c.cacheBytes}, "cache-bytes", "size of the content cache of recent small writes (0: none)")
 	d.own("cache-bytes", "")
 	fl.Var(sizeValue{&c.spoolBytes}, "spool-bytes", "disk space in the state folder for recent uploads above --cache-max-object, read from there until the remote can serve them (0: no spool)")
 	d.own("spool-bytes", "")

@@ -126,7 +126,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		SettleWindow:      cfg.settleWindow,
 		LockUploadDelay:   cfg.lockUploadDelay,
 		AppendOnly:        cfg.appendOnly,
-		ContentCacheBytes: cfg.cacheBytes,
+		ContentCacheBytes: noneIsNegative(cfg.cacheBytes),
 		ContentMaxObject:  cfg.cacheMaxObject,
 		SpoolBytes:        cfg.spoolBytes,
 		HeartbeatInterval: cfg.heartbeatInterval,
@@ -356,4 +356,14 @@ func isLoopback(addr net.Addr) bool {
 		return true
 	}
 	return tcp.IP.IsLoopback()
+}
+
+// noneIsNegative maps a size flag's 0 ("none", as every size flag says it)
+// to the negative value by which cache.Options turns a feature off; its
+// own zero means "the default".
+func noneIsNegative(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

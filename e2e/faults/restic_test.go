@@ -27,7 +27,7 @@ func TestResticSurvivesTransientFaults(t *testing.T) {
 	stateDir := t.TempDir()
 	faulty := lagRemote(dir, "error_rate=0.05,fail_put_after=40000,fail_get_after=30000,fault_rate=0.25,latency=2ms,seed=11")
 	// No content cache, so that reads reach the failing remote.
-	srv := startSteadyrest(t, faulty, stateDir, "127.0.0.1:0", nil, "--cache-bytes=-1")
+	srv := startSteadyrest(t, faulty, stateDir, "127.0.0.1:0", nil, "--cache-bytes=0")
 	r := e2e.NewRestic(t, restic, srv.URL("repo"))
 	r.Timeout = 4 * time.Minute
 
