@@ -118,7 +118,7 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	d.own("no-auth", "rest-server")
 	fl.BoolVar(&c.appendOnly, "append-only", false, "refuse deletes (but of locks) and overwrites")
 	d.own("append-only", "rest-server; rclone", "RCLONE_APPEND_ONLY")
-	fl.BoolVar(&c.privateRepos, "private-repos", false, "users may only reach repositories under /<user>/; only the user metrics may read /metrics")
+	fl.BoolVar(&c.privateRepos, "private-repos", false, "users may only reach repositories under /<user>/; only the user metrics may read /metrics and /status")
 	d.own("private-repos", "rest-server; rclone", "RCLONE_PRIVATE_REPOS")
 
 	fl.BoolVar(&c.tls, "tls", false, "serve HTTPS (needs --tls-cert and --tls-key, which default to public_key and private_key in a local --remote, as rest-server's)")

@@ -49,7 +49,8 @@ Signals: SIGHUP reloads the htpasswd file, the TLS certificate and the --log fil
 server; SIGTERM and SIGINT stop it after the requests in flight (--shutdown-timeout).
 
 Exit status: 0 stopped by a signal, or the command succeeded; 1 the server stopped on an error, or the
-probe or health check failed; 2 bad flags, variables or configuration (nothing was started).
+probe, scrub or health check failed; 2 bad flags, variables or configuration (nothing was started);
+scrub also exits 3 when it found damage and 4 when the remote has no SHA-256 to check against.
 
 -h, --help prints this help, --version the version. Use "steadyrest COMMAND --help" for a command's flags.
 `)
