@@ -257,8 +257,8 @@ func isHex(s string) bool {
 // the local journal, which no other instance shares (or a shared overlay
 // whose Redis has not answered yet).
 func (s *Store) overlayID() string {
-	if so, ok := s.ov.(*sharedOverlay); ok {
-		return so.id()
+	if s.marker != nil {
+		return s.marker.id()
 	}
 	return s.opt.overlayID
 }

@@ -124,6 +124,8 @@ type Store struct {
 	verify hash.Type // the remote's hash used to confirm uploads, or hash.None
 
 	ov      recordStore // the records: the only state the contract rests on
+	marker  marked      // ov's marker when it is shared, else nil (capabilities.go)
+	leases  leased      // ov's leases when it has them, else nil
 	peers   *peerWatch  // heartbeats of instances on this remote path; nil when off
 	content *contentCache
 	spool   *spool // nil when off
@@ -207,15 +209,17 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 			return nil, err
 		}
 		s.ov = ov
-		if ov.journal != nil && ov.journal.lost {
+	}
+	s.marker, _ = s.ov.(marked)
+	s.leases, _ = s.ov.(leased)
+	// Shared records are not reloaded: they stay where they were.
+	if j, ok := s.ov.(journaled); ok {
+		if path, lost := j.journalLost(); lost {
 			s.event(EventJournalLost, 1)
 			s.log.Error("the journal was missing or empty although it had existed (its marker is there): the records it held are lost, and writes and deletes of the last settle window may show wrongly until the remote catches up (a lock acknowledged but not yet uploaded is gone)",
-				"journal", ov.journal.path)
+				"journal", path)
 		}
-	}
-	// Shared records are not reloaded: they stay where they were.
-	if ov, ok := s.ov.(*overlay); ok {
-		if c := ov.counts(); c.created+c.tombstones+c.reaps > 0 {
+		if c := s.ov.counts(); c.created+c.tombstones+c.reaps > 0 {
 			s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
 		}
 	}
@@ -295,8 +299,9 @@ func (s *Store) Stats() Stats {
 	st := Stats{Created: c.created, Tombstones: c.tombstones, PendingReaps: c.reaps, ContentBytes: s.content.size(), SpoolBytes: s.spool.size(),
 		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), JournalBytes: c.journalBytes,
 		Events: map[string]uint64{}}
-	if so, ok := s.ov.(*sharedOverlay); ok {
-		st.Shared, st.Leader, st.LeasesHeld = true, so.leader.Load(), int(so.leases.Load())
+	st.Shared = s.marker != nil
+	if s.leases != nil {
+		st.Leader, st.LeasesHeld = s.leases.leading(), s.leases.leasesHeld()
 	}
 	if !c.oldestReap.IsZero() {
 		st.OldestPendingReap = time.Since(c.oldestReap)
