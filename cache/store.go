@@ -255,10 +255,9 @@ func splitKey(key string) (dir, name string, ok bool) {
 }
 
 // Stop ends the background work (reaper, confirmer, settle-window valve)
-// at once, cancelling their remote calls, while the Store
-// keeps serving requests: the first step of a shutdown, before the
-// requests in flight finish. Every record stays in the journal for the
-// next start.
+// at once, cancelling their remote calls, while the Store keeps serving
+// requests: the first step of a shutdown, before the requests in flight
+// finish. Every record stays in the journal for the next start.
 func (s *Store) Stop() {
 	s.stopOnce.Do(func() {
 		close(s.stop)
