@@ -451,6 +451,14 @@ var contractCases = []struct {
 			t.Errorf("counts by repository %+v, want a: 1 created; b: 1 created, 1 tombstone, 1 reap", by)
 		}
 	}},
+	{"ready fails when the state cannot be written", func(t *testing.T, c *contractStore) {
+		if err := c.rs.close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.rs.ready(context.Background()); err == nil {
+			t.Fatal("ready after close: nil, want an error")
+		}
+	}},
 	{"records survive a restart", func(t *testing.T, c *contractStore) {
 		ctx := context.Background()
 		now := time.Now()
