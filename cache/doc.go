@@ -26,10 +26,10 @@
 //     not come back; with Options.Overlay they live in Redis instead,
 //     shared by every instance given the same URL, and the guarantee holds
 //     across them (shared.go);
-//   - with a HeartbeatInterval, instances on one remote path see each
-//     other through heartbeat objects below ReservedDir, and count those
-//     that do not share their overlay, since the guarantee does not hold
-//     between them (peers.go).
+//   - beside the Store, a PeerWatch lets instances on one remote path see
+//     each other through heartbeat objects below ReservedDir, and count
+//     those that do not share their overlay, since the guarantee does not
+//     hold between them (peers.go).
 //
 // Writers that bypass the Store are not covered. See design.md for the
 // whole contract.

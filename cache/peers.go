@@ -1,18 +1,12 @@
 package cache
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +14,6 @@ import (
 	"time"
 
 	"github.com/rclone/rclone/fs"
-	"github.com/rclone/rclone/fs/object"
 )
 
 // Second-instance detection.
@@ -63,8 +56,8 @@ import (
 //     writing into them, and on remotes that cache folder ids (pCloud,
 //     Drive, OneDrive) removing a folder under it would fail its uploads.
 //
-// Instances with heartbeats off (Options.HeartbeatInterval 0) neither
-// write nor look, so they are invisible to others as well.
+// Instances with heartbeats off (no PeerWatch) neither write nor look,
+// so they are invisible to others as well.
 
 const (
 	// DefaultHeartbeatInterval is the command's heartbeat period.
@@ -104,59 +97,6 @@ func (p Peer) String() string {
 	return p.Host + " (instance " + p.Instance + ")"
 }
 
-// heartbeatName is what a heartbeat object's name encodes.
-type heartbeatName struct {
-	instance, overlay, host string
-	period                  time.Duration
-}
-
-func (n heartbeatName) String() string {
-	return n.instance + "_" + n.overlay + "_" + n.period.String() + "_" + n.host
-}
-
-// parseHeartbeatName reads a heartbeat object's name; ok is false for
-// anything else (a stray file, a future format), which is ignored.
-func parseHeartbeatName(s string) (n heartbeatName, ok bool) {
-	parts := strings.SplitN(s, "_", 4)
-	if len(parts) != 4 || parts[0] == "" || parts[1] == "" || parts[3] == "" {
-		return n, false
-	}
-	d, err := time.ParseDuration(parts[2])
-	if err != nil || d <= 0 {
-		return n, false
-	}
-	return heartbeatName{instance: parts[0], overlay: parts[1], period: d, host: parts[3]}, true
-}
-
-// overlayTag is what a heartbeat name says of an overlay id: "local" for
-// none, else a short hash, which fits any file name and tells a reader of
-// the remote nothing about the shared store.
-func overlayTag(id string) string {
-	if id == "" {
-		return localOverlay
-	}
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:8])
-}
-
-// nameHost makes a host name safe in an object name: letters, digits, '.'
-// and '-' only ('_' separates the name's fields), at most 40 characters.
-func nameHost(h string) string {
-	h = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
-			return r
-		}
-		return '-'
-	}, h)
-	if len(h) > 40 {
-		h = h[:40]
-	}
-	if h == "" {
-		return "unknown"
-	}
-	return h
-}
-
 // live reports whether a heartbeat last written at mod (the writer's
 // clock), last seen changing at changed (our clock; zero if never), is
 // live at now.
@@ -176,11 +116,45 @@ type seenBeat struct {
 	changed time.Time // when we saw mod change; zero if never
 }
 
-// peerWatch is the heartbeat state of a Store with heartbeats on.
-type peerWatch struct {
-	interval time.Duration
-	self     heartbeatName
-	started  time.Time
+// PeerOptions configure a PeerWatch.
+type PeerOptions struct {
+	// Interval is the heartbeat period: how often the watch writes this
+	// instance's heartbeat and lists the others'. Must be positive; the
+	// command's default is DefaultHeartbeatInterval.
+	Interval time.Duration
+	// StateDir keeps the instance id (beside the journal); empty makes a
+	// new id at each start.
+	StateDir string
+	// OverlayID returns the id of the overlay this instance's records
+	// live in (Store.OverlayID), read every round; nil or "" for one no
+	// other instance shares.
+	OverlayID func() string
+	// Observer receives the remote-call timings; nil: none.
+	Observer Observer
+	// Logger receives the watch's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// PeerWatch detects other instances serving the same remote path: it
+// writes this instance's heartbeat and judges the others' (see above). It
+// uses only the remote, the log and the overlay id, so its owner (the
+// command, or a library user) runs it beside the Store: Start, then Stop
+// when the shutdown begins and Close at the end. A nil *PeerWatch is
+// detection off: it counts no peers.
+type PeerWatch struct {
+	f         fs.Fs
+	log       *slog.Logger
+	obs       Observer
+	overlayID func() string
+	interval  time.Duration
+	self      heartbeatName
+	started   time.Time
+
+	ctx      context.Context // the loop's calls; cancelled at Stop
+	cancel   context.CancelFunc
+	stop     chan struct{}
+	stopOnce sync.Once
+	running  atomic.Bool   // Start was called
 	done     chan struct{} // closed when the loop has ended
 
 	count atomic.Int64           // live peers that do not share our overlay
@@ -195,8 +169,21 @@ type peerWatch struct {
 	warnedAt time.Time            // when
 }
 
-func newPeerWatch(interval time.Duration, overlayID, stateDir string) (*peerWatch, error) {
-	id, err := instanceID(stateDir)
+// NewPeerWatch returns a watch of f's remote path; Start starts it.
+func NewPeerWatch(f fs.Fs, opt PeerOptions) (*PeerWatch, error) {
+	if opt.Interval <= 0 {
+		return nil, fmt.Errorf("heartbeat: the interval must be positive, not %s", opt.Interval)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
+	}
+	if opt.OverlayID == nil {
+		opt.OverlayID = func() string { return "" }
+	}
+	id, err := instanceID(opt.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -204,131 +191,119 @@ func newPeerWatch(interval time.Duration, overlayID, stateDir string) (*peerWatc
 	if err != nil {
 		host = ""
 	}
-	return &peerWatch{
-		interval: interval,
-		self:     heartbeatName{instance: id, overlay: overlayTag(overlayID), period: interval, host: nameHost(host)},
-		started:  time.Now(),
-		done:     make(chan struct{}),
-		seen:     map[string]seenBeat{},
-		removed:  map[string]time.Time{},
-	}, nil
+	w := &PeerWatch{
+		f:         f,
+		log:       opt.Logger,
+		obs:       opt.Observer,
+		overlayID: opt.OverlayID,
+		interval:  opt.Interval,
+		self:      heartbeatName{instance: id, overlay: overlayTag(opt.OverlayID()), period: opt.Interval, host: nameHost(host)},
+		started:   time.Now(),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		seen:      map[string]seenBeat{},
+		removed:   map[string]time.Time{},
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	return w, nil
 }
 
-// instanceIDFile holds the instance id in the state folder.
-const instanceIDFile = "instance-id"
-
-// instanceID returns the id kept in stateDir, making it on the first
-// start; without a state folder, a new one.
-func instanceID(stateDir string) (string, error) {
-	p := filepath.Join(stateDir, instanceIDFile)
-	if stateDir != "" {
-		b, err := os.ReadFile(p)
-		if id := strings.TrimSpace(string(b)); err == nil && len(id) == 16 && isHex(id) {
-			return id, nil
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("heartbeat: read instance id: %w", err)
-		}
+// Start runs a round at once (in the background, so a slow remote does
+// not slow the start) and then every period, until Stop.
+func (w *PeerWatch) Start() {
+	if w == nil || w.running.Swap(true) {
+		return
 	}
-	raw := make([]byte, 8)
-	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("heartbeat: make instance id: %w", err)
-	}
-	id := hex.EncodeToString(raw)
-	if stateDir != "" {
-		if err := os.MkdirAll(stateDir, 0o700); err != nil {
-			return "", fmt.Errorf("heartbeat: create state folder: %w", err)
-		}
-		// A torn write reads back as no id, and a new one is made.
-		if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("heartbeat: keep instance id: %w", err)
-		}
-	}
-	return id, nil
+	go w.loop()
 }
 
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil && strings.ToLower(s) == s
+// Stop ends the rounds at once, cancelling their remote calls: the first
+// step of a shutdown. The heartbeat stays until Close.
+func (w *PeerWatch) Stop() {
+	if w == nil {
+		return
+	}
+	w.stopOnce.Do(func() {
+		close(w.stop)
+		w.cancel()
+	})
+	if w.running.Load() {
+		<-w.done
+	}
 }
 
-// overlayID identifies the overlay this Store's records live in, equal for
-// every instance that shares it: the shared overlay's marker id; "" for
-// the local journal, which no other instance shares (or a shared overlay
-// whose Redis has not answered yet).
-func (s *Store) overlayID() string {
-	if so, ok := s.ov.(*sharedOverlay); ok {
-		return so.id()
+// Close stops the watch and removes this instance's heartbeat (within a
+// few seconds, best effort), so that peers stop counting it at once.
+func (w *PeerWatch) Close() {
+	if w == nil {
+		return
 	}
-	return s.opt.overlayID
+	w.Stop()
+	w.removeHeartbeat()
 }
 
 // PeerInstances is the number of other live instances on this remote path
-// that do not share this Store's overlay, as of the last heartbeat round:
-// 0 is healthy, and always 0 with heartbeats off.
-func (s *Store) PeerInstances() int {
-	if s.peers == nil {
+// that do not share this instance's overlay, as of the last round: 0 is
+// healthy, and always 0 with detection off (a nil watch).
+func (w *PeerWatch) PeerInstances() int {
+	if w == nil {
 		return 0
 	}
-	return int(s.peers.count.Load())
+	return int(w.count.Load())
 }
 
 // Peers lists the other live instances on this remote path seen at the
-// last heartbeat round, those sharing this Store's overlay included.
-func (s *Store) Peers() []Peer {
-	if s.peers == nil {
+// last round, those sharing this instance's overlay included.
+func (w *PeerWatch) Peers() []Peer {
+	if w == nil {
 		return nil
 	}
-	if p := s.peers.live.Load(); p != nil {
+	if p := w.live.Load(); p != nil {
 		return slices.Clone(*p)
 	}
 	return nil
 }
 
-// heartbeatLoop runs a round at once (in the background, so a slow remote
-// does not slow the start) and then every period, until Stop.
-func (s *Store) heartbeatLoop() {
-	w := s.peers
+func (w *PeerWatch) loop() {
 	defer close(w.done)
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
-		s.peerRound(s.bgCtx, time.Now())
+		w.round(w.ctx, time.Now())
 		select {
-		case <-s.stop:
+		case <-w.stop:
 			return
 		case <-t.C:
 		}
 	}
 }
 
-// peerRound writes our heartbeat, lists everyone's, and reports what
+// round writes our heartbeat, lists everyone's, and reports what
 // changed.
-func (s *Store) peerRound(ctx context.Context, now time.Time) {
-	w := s.peers
+func (w *PeerWatch) round(ctx context.Context, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if tag := overlayTag(s.overlayID()); tag != w.self.overlay {
+	if tag := overlayTag(w.overlayID()); tag != w.self.overlay {
 		// The shared overlay's id changed (a shared store that lost its
 		// data): our heartbeat's name must say so.
-		s.removeOwnHeartbeat(ctx)
+		w.removeOwnHeartbeat(ctx)
 		w.self.overlay = tag
 	}
 	// The listing comes first: it also tells beat whether our heartbeat
 	// is there already, and whether the folder is.
-	entries, missing, listErr := s.listHeartbeats(ctx)
-	if err := s.beat(ctx, now, heartbeatListing{entries: entries, missing: missing, ok: listErr == nil}); err != nil && ctx.Err() == nil {
+	entries, missing, listErr := w.listHeartbeats(ctx)
+	if err := w.beat(ctx, now, heartbeatListing{entries: entries, missing: missing, ok: listErr == nil}); err != nil && ctx.Err() == nil {
 		// Not fatal: peers stop seeing us after liveFactor periods, but we
 		// can still see them.
-		s.log.Warn("heartbeat: could not write this instance's heartbeat", "object", path.Join(peersDir, w.self.String()), "err", err)
+		w.log.Warn("heartbeat: could not write this instance's heartbeat", "object", path.Join(peersDir, w.self.String()), "err", err)
 	}
 	if listErr != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("heartbeat: could not list other instances' heartbeats; keeping the last count", "folder", peersDir, "err", listErr)
+			w.log.Warn("heartbeat: could not list other instances' heartbeats; keeping the last count", "folder", peersDir, "err", listErr)
 		}
 		return
 	}
-	peers := s.judge(ctx, now, entries)
+	peers := w.judge(ctx, now, entries)
 	w.live.Store(&peers)
 	n := 0
 	for _, p := range peers {
@@ -337,114 +312,12 @@ func (s *Store) peerRound(ctx context.Context, now time.Time) {
 		}
 	}
 	w.count.Store(int64(n))
-	s.reportPeers(now, peers)
-}
-
-// heartbeatListing is what this round's listing of peersDir told beat.
-type heartbeatListing struct {
-	entries fs.DirEntries
-	missing bool // the folder does not exist (no instance ever ran here)
-	ok      bool // the listing answered; false: entries and missing say nothing
-}
-
-// own returns our heartbeat as listed (the newest, if a remote that
-// allows duplicates lists two), or nil.
-func (l heartbeatListing) own(ctx context.Context, name string) fs.Object {
-	var own fs.Object
-	for _, e := range l.entries {
-		if o, ok := e.(fs.Object); ok && path.Base(o.Remote()) == name {
-			if own == nil || o.ModTime(ctx).After(own.ModTime(ctx)) {
-				own = o
-			}
-		}
-	}
-	return own
-}
-
-// beat uploads our heartbeat, updating the object of the last round in
-// place. Without one (the first round, or after a failure) it takes ours
-// from this round's listing, made just before, so that a heartbeat of an
-// earlier start is updated rather than uploaded again, which makes a
-// duplicate on remotes that allow two objects of one name (Drive); only
-// when the listing failed does it look the name up instead. When the
-// listing found no heartbeat folder at all (the first instance ever on
-// this remote path), it creates ReservedDir before the upload: the
-// upload then has only the last folder to create, where a backend that
-// makes the parent of every upload (WebDAV: MKCOL) would first fail on
-// the missing grandparent, probe it and create both, three calls more.
-func (s *Store) beat(ctx context.Context, now time.Time, listed heartbeatListing) error {
-	w := s.peers
-	key := path.Join(peersDir, w.self.String())
-	body, err := json.Marshal(map[string]any{
-		"instance": w.self.instance, "host": w.self.host, "pid": os.Getpid(), "overlay": w.self.overlay,
-		"period": w.interval.String(), "started": w.started.UTC().Format(time.RFC3339), "beat": now.UTC().Format(time.RFC3339),
-	})
-	if err != nil {
-		return fmt.Errorf("encode heartbeat: %w", err)
-	}
-	body = append(body, '\n')
-	info := object.NewStaticObjectInfo(key, now, int64(len(body)), true, nil, s.f)
-	w.tried = true // even a failed upload may leave something
-	if w.obj == nil {
-		switch {
-		case listed.ok:
-			w.obj = listed.own(ctx, w.self.String())
-		default:
-			obj, err := s.stat(ctx, key)
-			switch {
-			case err == nil:
-				w.obj = obj
-			case !isNotFound(err):
-				return fmt.Errorf("look up heartbeat: %w", err)
-			}
-		}
-	}
-	if w.obj != nil {
-		err = s.remote(OpPut, func() error { return w.obj.Update(ctx, bytes.NewReader(body), info) })
-		if err != nil {
-			w.obj = nil // removed behind our back, perhaps: look again next round
-			return fmt.Errorf("update heartbeat: %w", err)
-		}
-		return nil
-	}
-	if listed.ok && listed.missing {
-		// Best effort: the upload makes the folders it lacks anyway.
-		if err := s.remote(OpMkdir, func() error { return s.f.Mkdir(ctx, ReservedDir) }); err != nil {
-			s.log.Debug("heartbeat: could not create the folder before the first upload", "folder", ReservedDir, "err", err)
-		}
-	}
-	var obj fs.Object
-	err = s.remote(OpPut, func() (err error) {
-		obj, err = s.f.Put(ctx, bytes.NewReader(body), info)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("upload heartbeat: %w", err)
-	}
-	w.obj = obj
-	return nil
-}
-
-// listHeartbeats lists the heartbeat folder; a folder that does not exist
-// yet is empty, and missing says so.
-func (s *Store) listHeartbeats(ctx context.Context) (entries fs.DirEntries, missing bool, err error) {
-	err = s.remote(OpList, func() (err error) {
-		entries, err = s.f.List(ctx, peersDir)
-		return err
-	})
-	if errors.Is(err, fs.ErrorDirNotFound) {
-		return nil, true, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("list %s: %w", peersDir, err)
-	}
-	return entries, false, nil
+	w.reportPeers(now, peers)
 }
 
 // judge turns a listing into the live peers, updating what we remember
 // of each heartbeat, and removes those a killed instance left behind.
-func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries) []Peer {
-	w := s.peers
+func (w *PeerWatch) judge(ctx context.Context, now time.Time, entries fs.DirEntries) []Peer {
 	// A name listed twice (a lagging remote still listing a removed
 	// object beside its new one; remotes that allow duplicates) counts
 	// once, by its newest time.
@@ -479,7 +352,7 @@ func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries)
 		delete(w.removed, name)
 		if n.instance == w.self.instance {
 			// Ours, from a start under another host name or period.
-			s.removeStaleHeartbeat(ctx, o, mod)
+			w.removeStaleHeartbeat(ctx, o, mod)
 			continue
 		}
 		b, known := w.seen[name]
@@ -505,7 +378,7 @@ func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries)
 			continue
 		}
 		if now.Sub(b.since) >= max(staleMin, staleFactor*n.period) {
-			s.removeStaleHeartbeat(ctx, o, mod)
+			w.removeStaleHeartbeat(ctx, o, mod)
 		}
 	}
 	for name := range w.seen {
@@ -521,23 +394,9 @@ func (s *Store) judge(ctx context.Context, now time.Time, entries fs.DirEntries)
 	return peers
 }
 
-// removeStaleHeartbeat removes a heartbeat no instance updates any more.
-// Once removed, it is ignored while the listing still shows it with the
-// same time.
-func (s *Store) removeStaleHeartbeat(ctx context.Context, o fs.Object, mod time.Time) {
-	err := s.remote(OpDelete, func() error { return o.Remove(ctx) })
-	if err != nil && !isNotFound(err) {
-		s.log.Warn("heartbeat: could not remove a stopped instance's leftover heartbeat", "object", o.Remote(), "err", err)
-		return
-	}
-	s.peers.removed[path.Base(o.Remote())] = mod
-	s.log.Info("heartbeat: removed the leftover heartbeat of an instance that stopped without removing it", "object", o.Remote())
-}
-
 // reportPeers logs the peers that break the guarantee: at once when they
 // change, and every remindPeriods periods while they last.
-func (s *Store) reportPeers(now time.Time, peers []Peer) {
-	w := s.peers
+func (w *PeerWatch) reportPeers(now time.Time, peers []Peer) {
 	var bad []string
 	for _, p := range peers {
 		if !p.SharesOverlay {
@@ -548,50 +407,14 @@ func (s *Store) reportPeers(now time.Time, peers []Peer) {
 	key := strings.Join(bad, ", ")
 	switch {
 	case key == "" && w.warned != "":
-		s.log.Info("heartbeat: no other steadyrest instance without a shared overlay is seen on this remote path any more")
+		w.log.Info("heartbeat: no other steadyrest instance without a shared overlay is seen on this remote path any more")
 	case key == "":
 	case key != w.warned || now.Sub(w.warnedAt) >= remindPeriods*w.interval:
-		s.log.Error("another steadyrest instance serves this remote path without a shared overlay: "+
+		w.log.Error("another steadyrest instance serves this remote path without a shared overlay: "+
 			"the consistency guarantee does not hold between them (a lock written through one can be missing from the other's listings); "+
 			"run one instance per remote path, or give every instance the same --overlay",
 			"peer_instances", len(bad), "peers", key, "this_instance", w.self.host+" (instance "+w.self.instance+")", "heartbeats", peersDir)
 		w.warnedAt = now
 	}
 	w.warned = key
-}
-
-// removeHeartbeat removes our heartbeat at Close, best effort and bounded,
-// so that peers stop counting this instance at once.
-func (s *Store) removeHeartbeat() {
-	w := s.peers
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), heartbeatRemoveTimeout)
-	defer cancel()
-	s.removeOwnHeartbeat(ctx)
-}
-
-// removeOwnHeartbeat removes our heartbeat object, if we wrote one; w.mu
-// is held.
-func (s *Store) removeOwnHeartbeat(ctx context.Context) {
-	w := s.peers
-	if !w.tried {
-		return
-	}
-	key := path.Join(peersDir, w.self.String())
-	obj := w.obj
-	if obj == nil {
-		var err error
-		if obj, err = s.stat(ctx, key); err != nil {
-			if !isNotFound(err) {
-				s.log.Warn("heartbeat: could not remove this instance's heartbeat; others count it until it ages out", "object", key, "err", err)
-			}
-			return
-		}
-	}
-	if err := s.remote(OpDelete, func() error { return obj.Remove(ctx) }); err != nil && !isNotFound(err) {
-		s.log.Warn("heartbeat: could not remove this instance's heartbeat; others count it until it ages out", "object", key, "err", err)
-		return
-	}
-	w.obj, w.tried = nil, false
 }

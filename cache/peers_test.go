@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +58,21 @@ func (l *logRecords) errors(substr string) []string {
 	return out
 }
 
+// newWatch starts a PeerWatch over f, closed at the test's end.
+func newWatch(t *testing.T, f fs.Fs, opt PeerOptions) *PeerWatch {
+	t.Helper()
+	w, err := NewPeerWatch(f, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start()
+	t.Cleanup(w.Close)
+	return w
+}
+
+// fixedID is an OverlayID that never changes.
+func fixedID(id string) func() string { return func() string { return id } }
+
 const peerWarning = "another steadyrest instance serves this remote path without a shared overlay"
 
 // heartbeatFiles lists the heartbeat objects below root, on disk.
@@ -76,13 +92,13 @@ func heartbeatFiles(t *testing.T, root string) []string {
 // settled waits until s's first heartbeat round, which New starts in the
 // background, is over: tests that run rounds themselves then know what
 // each round saw.
-func settled(t *testing.T, s *Store, root string) {
+func settled(t *testing.T, s *PeerWatch, root string) {
 	t.Helper()
 	waitFor(t, "the first heartbeat round", 10*time.Second, func() bool {
-		return slices.Contains(heartbeatFiles(t, root), s.peers.self.String())
+		return slices.Contains(heartbeatFiles(t, root), s.self.String())
 	})
-	s.peers.mu.Lock() // held by a round in progress
-	s.peers.mu.Unlock()
+	s.mu.Lock() // held by a round in progress
+	s.mu.Unlock()
 }
 
 // plantHeartbeat writes a heartbeat of another instance straight to disk,
@@ -109,36 +125,34 @@ func TestPeerInstancesSeeEachOther(t *testing.T) {
 	slack := time.Second // scheduling on a loaded machine, under -race
 	root := t.TempDir()
 	logsA, logsB := &logRecords{}, &logRecords{}
-	a := newStore(t, localRemote(t, root), Options{HeartbeatInterval: period, Logger: slog.New(logsA)})
-	b, err := New(localRemote(t, root), Options{HeartbeatInterval: period, Logger: slog.New(logsB)})
+	a := newWatch(t, localRemote(t, root), PeerOptions{Interval: period, Logger: slog.New(logsA)})
+	b, err := NewPeerWatch(localRemote(t, root), PeerOptions{Interval: period, Logger: slog.New(logsB)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Start()
 	defer b.Close()
 
 	waitFor(t, "both to count the other", period+slack, func() bool {
 		return a.PeerInstances() == 1 && b.PeerInstances() == 1
 	})
-	if st := a.Stats(); st.PeerInstances != 1 {
-		t.Errorf("Stats().PeerInstances = %d, want 1", st.PeerInstances)
-	}
 	pa, pb := a.Peers(), b.Peers()
-	if len(pa) != 1 || pa[0].Instance != b.peers.self.instance || pa[0].SharesOverlay || pa[0].Period != period {
-		t.Errorf("a sees %+v, want b (%s) not sharing, period %s", pa, b.peers.self.instance, period)
+	if len(pa) != 1 || pa[0].Instance != b.self.instance || pa[0].SharesOverlay || pa[0].Period != period {
+		t.Errorf("a sees %+v, want b (%s) not sharing, period %s", pa, b.self.instance, period)
 	}
-	if len(pb) != 1 || pb[0].Instance != a.peers.self.instance {
-		t.Errorf("b sees %+v, want a (%s)", pb, a.peers.self.instance)
+	if len(pb) != 1 || pb[0].Instance != a.self.instance {
+		t.Errorf("b sees %+v, want a (%s)", pb, a.self.instance)
 	}
 	for who, c := range map[string]struct {
 		logs  *logRecords
-		other *Store
+		other *PeerWatch
 	}{"a": {logsA, b}, "b": {logsB, a}} {
 		errs := c.logs.errors(peerWarning)
 		if len(errs) != 1 {
 			t.Errorf("%s logged %d peer errors, want 1 (once at first sight, not every round): %q", who, len(errs), errs)
 			continue
 		}
-		if !strings.Contains(errs[0], c.other.peers.self.instance) || !strings.Contains(errs[0], "--overlay") ||
+		if !strings.Contains(errs[0], c.other.self.instance) || !strings.Contains(errs[0], "--overlay") ||
 			!strings.Contains(errs[0], "peer_instances=1") {
 			t.Errorf("%s's error does not name the other instance and the remedy: %s", who, errs[0])
 		}
@@ -147,16 +161,12 @@ func TestPeerInstancesSeeEachOther(t *testing.T) {
 		t.Fatalf("heartbeats on the remote: %q, want 2", got)
 	}
 
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := heartbeatFiles(t, root); len(got) != 1 || got[0] != a.peers.self.String() {
-		t.Errorf("after b's Close the remote holds %q, want only a's %s", got, a.peers.self)
+	b.Close()
+	if got := heartbeatFiles(t, root); len(got) != 1 || got[0] != a.self.String() {
+		t.Errorf("after b's Close the remote holds %q, want only a's %s", got, a.self)
 	}
 	waitFor(t, "a to stop counting b", period+slack, func() bool { return a.PeerInstances() == 0 })
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
+	a.Close()
 	if got := heartbeatFiles(t, root); len(got) != 0 {
 		t.Errorf("after both closed the remote holds %q", got)
 	}
@@ -166,32 +176,32 @@ func TestPeerInstancesSeeEachOther(t *testing.T) {
 // other; one with another overlay, or none, is counted by all.
 func TestPeerInstancesSharingAnOverlay(t *testing.T) {
 	root := t.TempDir()
-	open := func(overlay string) *Store {
-		s := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, overlayID: overlay})
+	open := func(overlay string) *PeerWatch {
+		s := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour, OverlayID: fixedID(overlay)})
 		settled(t, s, root)
 		return s
 	}
 	a, b := open("redis-one"), open("redis-one")
-	round := func(ss ...*Store) {
+	round := func(ss ...*PeerWatch) {
 		for _, s := range ss {
-			s.peerRound(context.Background(), time.Now())
+			s.round(context.Background(), time.Now())
 		}
 	}
 	round(a, b)
-	for _, s := range []*Store{a, b} {
+	for _, s := range []*PeerWatch{a, b} {
 		if ps := s.Peers(); len(ps) != 1 || !ps[0].SharesOverlay || s.PeerInstances() != 0 {
-			t.Errorf("%s: peers %+v, count %d; want the other, sharing, count 0", s.peers.self, ps, s.PeerInstances())
+			t.Errorf("%s: peers %+v, count %d; want the other, sharing, count 0", s.self, ps, s.PeerInstances())
 		}
 	}
 	c, d := open("redis-two"), open("")
 	round(a, b, c, d)
-	for s, want := range map[*Store]int{a: 2, b: 2, c: 3, d: 3} {
+	for s, want := range map[*PeerWatch]int{a: 2, b: 2, c: 3, d: 3} {
 		if got := s.PeerInstances(); got != want || len(s.Peers()) != 3 {
-			t.Errorf("%s: counts %d of %d peers, want %d of 3", s.peers.self, got, len(s.Peers()), want)
+			t.Errorf("%s: counts %d of %d peers, want %d of 3", s.self, got, len(s.Peers()), want)
 		}
 	}
-	if a.peers.self.overlay == localOverlay || strings.Contains(a.peers.self.String(), "redis-one") {
-		t.Errorf("heartbeat name %s: want a hash of the overlay id, not %q or the id itself", a.peers.self, localOverlay)
+	if a.self.overlay == localOverlay || strings.Contains(a.self.String(), "redis-one") {
+		t.Errorf("heartbeat name %s: want a hash of the overlay id, not %q or the id itself", a.self, localOverlay)
 	}
 }
 
@@ -200,18 +210,21 @@ func TestPeerInstancesSharingAnOverlay(t *testing.T) {
 // on the old id count this one.
 func TestHeartbeatOverlayIDChanges(t *testing.T) {
 	root := t.TempDir()
-	a := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, overlayID: "one"})
-	b := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, overlayID: "one"})
+	var idB atomic.Pointer[string]
+	one, two := "one", "two"
+	idB.Store(&one)
+	a := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour, OverlayID: fixedID("one")})
+	b := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour, OverlayID: func() string { return *idB.Load() }})
 	settled(t, a, root)
 	settled(t, b, root)
-	old := b.peers.self.String()
-	b.opt.overlayID = "two" // the loops wait an hour: no round reads it meanwhile
+	old := b.self.String()
+	idB.Store(&two) // a shared store that lost its records: a new marker
 	ctx := context.Background()
-	b.peerRound(ctx, time.Now())
-	a.peerRound(ctx, time.Now())
+	b.round(ctx, time.Now())
+	a.round(ctx, time.Now())
 	got := heartbeatFiles(t, root)
-	if slices.Contains(got, old) || len(got) != 2 || !slices.Contains(got, b.peers.self.String()) {
-		t.Errorf("heartbeats %q: want a's and b's new %s, not the old %s", got, b.peers.self, old)
+	if slices.Contains(got, old) || len(got) != 2 || !slices.Contains(got, b.self.String()) {
+		t.Errorf("heartbeats %q: want a's and b's new %s, not the old %s", got, b.self, old)
 	}
 	if a.PeerInstances() != 1 || b.PeerInstances() != 1 {
 		t.Errorf("counts %d and %d, want 1 each: the overlays differ now", a.PeerInstances(), b.PeerInstances())
@@ -226,13 +239,13 @@ func TestPeerInstancesOtherRemotePath(t *testing.T) {
 	if err := os.MkdirAll(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	a := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour})
-	b := newStore(t, localRemote(t, sub), Options{HeartbeatInterval: time.Hour})
+	a := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour})
+	b := newWatch(t, localRemote(t, sub), PeerOptions{Interval: time.Hour})
 	settled(t, a, root)
 	settled(t, b, sub)
 	for range 2 {
-		a.peerRound(context.Background(), time.Now())
-		b.peerRound(context.Background(), time.Now())
+		a.round(context.Background(), time.Now())
+		b.round(context.Background(), time.Now())
 	}
 	if len(heartbeatFiles(t, root)) != 1 || len(heartbeatFiles(t, sub)) != 1 {
 		t.Fatalf("heartbeats: %q in the root, %q in sub; want one each", heartbeatFiles(t, root), heartbeatFiles(t, sub))
@@ -248,7 +261,7 @@ func TestPeerInstancesOtherRemotePath(t *testing.T) {
 // removed; one of our own from an earlier start is removed, not counted.
 func TestHeartbeatLiveness(t *testing.T) {
 	root := t.TempDir()
-	s := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour})
+	s := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour})
 	settled(t, s, root)
 	ctx := context.Background()
 	now := time.Now()
@@ -256,7 +269,7 @@ func TestHeartbeatLiveness(t *testing.T) {
 	old := heartbeatName{instance: "00000000000000a2", overlay: localOverlay, period: time.Minute, host: "old"}
 	skewed := heartbeatName{instance: "00000000000000a3", overlay: localOverlay, period: time.Minute, host: "skewed"}
 	slow := heartbeatName{instance: "00000000000000a4", overlay: localOverlay, period: time.Hour, host: "slow"}
-	mine := heartbeatName{instance: s.peers.self.instance, overlay: localOverlay, period: time.Minute, host: "formerhost"}
+	mine := heartbeatName{instance: s.self.instance, overlay: localOverlay, period: time.Minute, host: "formerhost"}
 	// One instance that renamed its heartbeat; the old name is still there.
 	renamedOld := heartbeatName{instance: "00000000000000a5", overlay: overlayTag("lost"), period: time.Minute, host: "renamed"}
 	renamedNew := heartbeatName{instance: "00000000000000a5", overlay: overlayTag("new"), period: time.Minute, host: "renamed"}
@@ -277,7 +290,7 @@ func TestHeartbeatLiveness(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	s.peerRound(ctx, now)
+	s.round(ctx, now)
 	if got := hosts(); !slices.Equal(got, []string{"fresh", "renamed", "slow"}) || s.PeerInstances() != 3 {
 		t.Errorf("first round: live %q (count %d), want fresh, renamed (once) and slow", got, s.PeerInstances())
 	}
@@ -293,14 +306,14 @@ func TestHeartbeatLiveness(t *testing.T) {
 	// The skewed instance writes again (its clock still 20 minutes behind).
 	now = now.Add(time.Minute)
 	plantHeartbeat(t, root, skewed.String(), now.Add(-20*time.Minute))
-	s.peerRound(ctx, now)
+	s.round(ctx, now)
 	if got := hosts(); !slices.Equal(got, []string{"fresh", "renamed", "skewed", "slow"}) {
 		t.Errorf("after the skewed instance wrote again: live %q, want fresh, renamed, skewed and slow", got)
 	}
 
 	// An hour later nothing has changed: all stopped; those watched
 	// unchanged for max(1h, 10 periods) are removed.
-	s.peerRound(ctx, now.Add(time.Hour+time.Minute))
+	s.round(ctx, now.Add(time.Hour+time.Minute))
 	if n := s.PeerInstances(); n != 0 {
 		t.Errorf("an hour later: %d live, want 0", n)
 	}
@@ -310,7 +323,7 @@ func TestHeartbeatLiveness(t *testing.T) {
 			t.Errorf("stale heartbeat %s still on the remote", gone)
 		}
 	}
-	for _, kept := range []string{slow.String(), s.peers.self.String(), "not-a-heartbeat"} {
+	for _, kept := range []string{slow.String(), s.self.String(), "not-a-heartbeat"} {
 		if !slices.Contains(got, kept) {
 			t.Errorf("%s was removed: a heartbeat of a 1h period is stale only after 10h; ours and strangers' stay", kept)
 		}
@@ -323,7 +336,7 @@ func TestHeartbeatLiveness(t *testing.T) {
 func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 	root := t.TempDir()
 	logs := &logRecords{}
-	s := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, Logger: slog.New(logs)})
+	s := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour, Logger: slog.New(logs)})
 	settled(t, s, root)
 	ctx := context.Background()
 	now := time.Now()
@@ -331,17 +344,17 @@ func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 	p1 := heartbeatName{instance: "00000000000000b1", overlay: localOverlay, period: time.Hour, host: "one"}
 	p2 := heartbeatName{instance: "00000000000000b2", overlay: localOverlay, period: time.Hour, host: "two"}
 	beat(p1)
-	s.peerRound(ctx, now)
+	s.round(ctx, now)
 	now = now.Add(time.Hour)
 	beat(p1)
-	s.peerRound(ctx, now)
+	s.round(ctx, now)
 	if n := len(logs.errors(peerWarning)); n != 1 {
 		t.Fatalf("%d errors after two rounds with the same peer, want 1", n)
 	}
 	now = now.Add(time.Hour)
 	beat(p1)
 	beat(p2)
-	s.peerRound(ctx, now)
+	s.round(ctx, now)
 	errs := logs.errors(peerWarning)
 	if len(errs) != 2 || !strings.Contains(errs[1], "peer_instances=2") {
 		t.Fatalf("a second peer appeared: errors %q, want a new one naming 2", errs)
@@ -350,7 +363,7 @@ func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 		now = now.Add(time.Hour)
 		beat(p1)
 		beat(p2)
-		s.peerRound(ctx, now)
+		s.round(ctx, now)
 	}
 	if n := len(logs.errors(peerWarning)); n != 3 {
 		t.Errorf("%d errors after %d more periods, want one reminder (3 in all)", n, remindPeriods)
@@ -361,7 +374,7 @@ func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, peersDir, p2.String())); err != nil {
 		t.Fatal(err)
 	}
-	s.peerRound(ctx, now.Add(time.Hour))
+	s.round(ctx, now.Add(time.Hour))
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
 	last := logs.recs[len(logs.recs)-1]
@@ -376,14 +389,14 @@ func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 func TestHeartbeatLeftoverOnLaggingRemote(t *testing.T) {
 	f, root := faultRemote(t, ",delete_lag=1h")
 	logs := &logRecords{}
-	s := newStore(t, f, Options{HeartbeatInterval: time.Hour, Logger: slog.New(logs)})
+	s := newWatch(t, f, PeerOptions{Interval: time.Hour, Logger: slog.New(logs)})
 	settled(t, s, root)
 	ctx := context.Background()
 	now := time.Now()
 	dead := heartbeatName{instance: "00000000000000d1", overlay: localOverlay, period: time.Minute, host: "dead"}
 	plantHeartbeat(t, root, dead.String(), now.Add(-time.Hour))
 	for h := range 5 { // watched an hour, removed, then still listed for hours
-		s.peerRound(ctx, now.Add(time.Duration(h)*time.Hour))
+		s.round(ctx, now.Add(time.Duration(h)*time.Hour))
 	}
 	removals := 0
 	logs.mu.Lock()
@@ -401,7 +414,7 @@ func TestHeartbeatLeftoverOnLaggingRemote(t *testing.T) {
 	}
 	later := now.Add(4*time.Hour + time.Minute)
 	plantHeartbeat(t, root, dead.String(), later) // the same instance, back
-	s.peerRound(ctx, later)
+	s.round(ctx, later)
 	if s.PeerInstances() != 1 {
 		t.Errorf("a heartbeat written again under a removed name: %d peers, want 1", s.PeerInstances())
 	}
@@ -448,9 +461,9 @@ func TestHeartbeatRestartAfterCrash(t *testing.T) {
 	crashed := time.Now().Add(-2 * time.Hour)
 	plantHeartbeat(t, root, left, crashed)
 
-	s := newStore(t, localRemote(t, root), Options{HeartbeatInterval: time.Hour, StateDir: state})
-	if s.peers.self.String() != left {
-		t.Fatalf("restarted as %s, want the crashed instance's %s", s.peers.self, left)
+	s := newWatch(t, localRemote(t, root), PeerOptions{Interval: time.Hour, StateDir: state})
+	if s.self.String() != left {
+		t.Fatalf("restarted as %s, want the crashed instance's %s", s.self, left)
 	}
 	waitFor(t, "the first heartbeat round", 10*time.Second, func() bool {
 		fi, err := os.Stat(filepath.Join(root, peersDir, left))
@@ -484,16 +497,28 @@ func TestHeartbeatName(t *testing.T) {
 	}
 }
 
-// With heartbeats off nothing is written and nothing counted.
+// With heartbeats off (no watch: a nil one) nothing is written and
+// nothing counted; a Store alone writes no heartbeat.
 func TestHeartbeatOff(t *testing.T) {
 	root := t.TempDir()
 	plantHeartbeat(t, root, heartbeatName{instance: "00000000000000c1", overlay: localOverlay, period: time.Minute, host: "h"}.String(), time.Now())
 	s := newStore(t, localRemote(t, root), Options{})
+	var w *PeerWatch
+	w.Start()
+	w.Stop()
+	w.Close()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := heartbeatFiles(t, root); len(got) != 1 || s.PeerInstances() != 0 || s.Peers() != nil {
-		t.Errorf("heartbeats off: remote holds %q, count %d", got, s.PeerInstances())
+	if got := heartbeatFiles(t, root); len(got) != 1 || w.PeerInstances() != 0 || w.Peers() != nil {
+		t.Errorf("heartbeats off: remote holds %q, count %d", got, w.PeerInstances())
+	}
+}
+
+// A watch needs a period.
+func TestPeerWatchNeedsInterval(t *testing.T) {
+	if _, err := NewPeerWatch(localRemote(t, t.TempDir()), PeerOptions{}); err == nil {
+		t.Error("a watch without an interval started")
 	}
 }
 

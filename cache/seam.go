@@ -9,11 +9,14 @@ import (
 )
 
 // recordStore is the seam between the Store (protocol, remote calls,
-// caches) and the overlay's record state. overlay (memory plus a bbolt
-// journal) is the one implementation today; a store shared by several
-// instances (Redis) is meant to be another, with no change to the Store or
-// to the rules in merge.go. The rules decide (judge, mergeListing); a
-// recordStore only keeps records and applies the changes they return.
+// caches) and the overlay's record state. It has two implementations:
+// overlay (memory plus a bbolt journal, one instance's) and sharedOverlay
+// (Redis, shared by the instances given one --overlay). The Store and the
+// rules in merge.go are the same over both. The rules decide (judge,
+// mergeListing); a recordStore only keeps records and applies the changes
+// they return. recordstore_test.go runs this contract against both.
+// What an implementation can tell besides (its journal, its marker, its
+// leases) is an optional interface of its own (capabilities.go).
 //
 // Every method is safe for concurrent use. An error means the state
 // could not be read or made durable; the Store then refuses the request

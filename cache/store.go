@@ -57,14 +57,6 @@ type Options struct {
 	AppendOnly bool
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
-	// overlayID is what overlayID() returns (tests: instances that share
-	// an overlay).
-	overlayID string
-	// HeartbeatInterval is how often this instance writes its heartbeat
-	// on the remote and looks for other instances on the same remote path
-	// (peers.go). Zero turns detection off: a library user or a test opts
-	// in; the command's default is DefaultHeartbeatInterval.
-	HeartbeatInterval time.Duration
 	// Observer receives remote-call timings and overlay events (metrics).
 	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
@@ -108,9 +100,6 @@ type Stats struct {
 	// all); LeasesHeld counts the per-name leases it holds now.
 	Shared, Leader bool
 	LeasesHeld     int
-	// PeerInstances is the number of other live instances on this remote
-	// path that do not share this store's overlay (PeerInstances()).
-	PeerInstances int
 }
 
 // Store presents the repositories below one rclone remote path to the
@@ -124,7 +113,8 @@ type Store struct {
 	verify hash.Type // the remote's hash used to confirm uploads, or hash.None
 
 	ov      recordStore // the records: the only state the contract rests on
-	peers   *peerWatch  // heartbeats of instances on this remote path; nil when off
+	marker  marked      // ov's marker when it is shared, else nil (capabilities.go)
+	leases  leased      // ov's leases when it has them, else nil
 	content *contentCache
 	spool   *spool // nil when off
 	lists   singleflight.Group
@@ -207,15 +197,17 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 			return nil, err
 		}
 		s.ov = ov
-		if ov.journal != nil && ov.journal.lost {
+	}
+	s.marker, _ = s.ov.(marked)
+	s.leases, _ = s.ov.(leased)
+	// Shared records are not reloaded: they stay where they were.
+	if j, ok := s.ov.(journaled); ok {
+		if path, lost := j.journalLost(); lost {
 			s.event(EventJournalLost, 1)
 			s.log.Error("the journal was missing or empty although it had existed (its marker is there): the records it held are lost, and writes and deletes of the last settle window may show wrongly until the remote catches up (a lock acknowledged but not yet uploaded is gone)",
-				"journal", ov.journal.path)
+				"journal", path)
 		}
-	}
-	// Shared records are not reloaded: they stay where they were.
-	if ov, ok := s.ov.(*overlay); ok {
-		if c := ov.counts(); c.created+c.tombstones+c.reaps > 0 {
+		if c := s.ov.counts(); c.created+c.tombstones+c.reaps > 0 {
 			s.log.Info("overlay records reloaded from the journal", "created", c.created, "tombstones", c.tombstones, "pending_reaps", c.reaps)
 		}
 	}
@@ -226,17 +218,19 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 	if opt.StateDir != "" && !f.Features().IsLocal {
 		s.spool = openSpool(filepath.Join(opt.StateDir, spoolDirName), opt.SpoolBytes, opt.SettleWindow, s.log)
 	}
-	if opt.HeartbeatInterval > 0 {
-		w, err := newPeerWatch(opt.HeartbeatInterval, s.overlayID(), opt.StateDir)
-		if err != nil {
-			_ = s.ov.close()
-			return nil, err
-		}
-		s.peers = w
-		go s.heartbeatLoop()
-	}
 	go s.background()
 	return s, nil
+}
+
+// OverlayID identifies the overlay this Store's records live in, equal for
+// every instance that shares it: the shared overlay's marker id; "" for
+// the local journal, which no other instance shares (or a shared overlay
+// whose Redis has not answered yet). PeerOptions.OverlayID reads it.
+func (s *Store) OverlayID() string {
+	if s.marker != nil {
+		return s.marker.id()
+	}
+	return ""
 }
 
 // splitKey splits a journal key (an object's remote path) into the folder
@@ -260,31 +254,23 @@ func splitKey(key string) (dir, name string, ok bool) {
 	return dir, name, IsHexID(name)
 }
 
-// Stop ends the background work (reaper, confirmer, settle-window valve,
-// heartbeats) at once, cancelling their remote calls, while the Store
-// keeps serving requests: the first step of a shutdown, before the
-// requests in flight finish. Every record stays in the journal for the
-// next start.
+// Stop ends the background work (reaper, confirmer, settle-window valve)
+// at once, cancelling their remote calls, while the Store keeps serving
+// requests: the first step of a shutdown, before the requests in flight
+// finish. Every record stays in the journal for the next start.
 func (s *Store) Stop() {
 	s.stopOnce.Do(func() {
 		close(s.stop)
 		s.bgCancel()
 	})
 	<-s.done
-	if s.peers != nil {
-		<-s.peers.done
-	}
 }
 
-// Close stops the background work, removes this instance's heartbeat
-// (within a few seconds, best effort) and closes the journal. Records stay
+// Close stops the background work and closes the journal. Records stay
 // in the journal for the next start; writes after Close fail.
 func (s *Store) Close() error {
 	s.Stop()
 	s.waitCleanups()
-	if s.peers != nil {
-		s.removeHeartbeat()
-	}
 	s.spool.close()
 	return s.ov.close()
 }
@@ -295,8 +281,9 @@ func (s *Store) Stats() Stats {
 	st := Stats{Created: c.created, Tombstones: c.tombstones, PendingReaps: c.reaps, ContentBytes: s.content.size(), SpoolBytes: s.spool.size(),
 		ContentHits: s.content.hits.Load(), ContentMisses: s.content.misses.Load(), JournalBytes: c.journalBytes,
 		Events: map[string]uint64{}}
-	if so, ok := s.ov.(*sharedOverlay); ok {
-		st.Shared, st.Leader, st.LeasesHeld = true, so.leader.Load(), int(so.leases.Load())
+	st.Shared = s.marker != nil
+	if s.leases != nil {
+		st.Leader, st.LeasesHeld = s.leases.leading(), s.leases.leasesHeld()
 	}
 	if !c.oldestReap.IsZero() {
 		st.OldestPendingReap = time.Since(c.oldestReap)
@@ -304,7 +291,6 @@ func (s *Store) Stats() Stats {
 	for name, v := range s.events {
 		st.Events[name] = v.Load()
 	}
-	st.PeerInstances = s.PeerInstances()
 	return st
 }
 
@@ -320,15 +306,20 @@ func (s *Store) event(name string, n int) {
 
 // remote times one call to the remote and reports it.
 func (s *Store) remote(op string, fn func() error) error {
+	return remoteCall(s.obs, s.log, op, fn)
+}
+
+// remoteCall times one call to the remote and reports it to obs.
+func remoteCall(obs Observer, log *slog.Logger, op string, fn func() error) error {
 	start := time.Now()
 	err := fn()
-	s.obs.RemoteOp(op, resultOf(err), time.Since(start))
+	obs.RemoteOp(op, resultOf(err), time.Since(start))
 	if err != nil && !isNotFound(err) {
 		k := classify(err)
-		s.obs.RemoteFailed(op, k.String(), err)
+		obs.RemoteFailed(op, k.String(), err)
 		if k != failTransient {
 			// One clear line per refused call; these are never retried.
-			s.log.Error("remote refused the operation: "+k.String()+"; not retrying", "op", op, "kind", k.String(), "err", err)
+			log.Error("remote refused the operation: "+k.String()+"; not retrying", "op", op, "kind", k.String(), "err", err)
 		}
 	}
 	return err

@@ -73,10 +73,11 @@ func davRemote(t *testing.T) (fs.Fs, *davCounter, string) {
 func TestHeartbeatFirstRoundOnWebDAV(t *testing.T) {
 	f, dav, dir := davRemote(t)
 	state := t.TempDir()
-	s, err := New(f, Options{HeartbeatInterval: time.Hour, StateDir: state})
+	s, err := NewPeerWatch(f, PeerOptions{Interval: time.Hour, StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.Start()
 	settled(t, s, dir)
 	first := dav.take()
 	if len(first) != 5 || first[0] != "PROPFIND /"+peersDir+"/ d1" || !strings.HasPrefix(first[1], "MKCOL /"+ReservedDir) {
@@ -84,21 +85,18 @@ func TestHeartbeatFirstRoundOnWebDAV(t *testing.T) {
 			len(first), first, ReservedDir)
 	}
 	// A crash: the heartbeat stays on the remote, and the state folder
-	// keeps the instance id (the journal's lock goes with the process).
+	// keeps the instance id.
 	s.Stop()
-	if err := s.ov.close(); err != nil {
-		t.Fatal(err)
-	}
 	dav.take()
 
-	s2 := newStore(t, f, Options{HeartbeatInterval: time.Hour, StateDir: state})
-	if s2.peers.self != s.peers.self {
-		t.Fatalf("restarted as %s, want %s", s2.peers.self, s.peers.self)
+	s2 := newWatch(t, f, PeerOptions{Interval: time.Hour, StateDir: state})
+	if s2.self != s.self {
+		t.Fatalf("restarted as %s, want %s", s2.self, s.self)
 	}
 	waitFor(t, "the restart's heartbeat round", 10*time.Second, func() bool {
-		s2.peers.mu.Lock()
-		defer s2.peers.mu.Unlock()
-		return s2.peers.obj != nil
+		s2.mu.Lock()
+		defer s2.mu.Unlock()
+		return s2.obj != nil
 	})
 	again := dav.take()
 	if len(again) != 4 || again[0] != "PROPFIND /"+peersDir+"/ d1" {

@@ -74,11 +74,11 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 	m := metrics.New(reg, metrics.WithLogger(log))
 	metrics.SetBuildInfo(versionString(), buildRevision())
 	rec := newStatusRecorder()
-	store, err := openStore(f, cfg, log, m, rec)
+	store, peers, err := openStore(f, cfg, log, m, rec)
 	if err != nil {
 		return err
 	}
-	defer closeStore(store, log)
+	defer closeStore(store, peers, log)
 	var reload reloaders
 	auth, closeAuth, err := loadAuth(cfg, log, &reload)
 	if err != nil {
@@ -89,7 +89,7 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 	if err != nil {
 		return err
 	}
-	api, metricsOnly, err := buildHandlers(ctx, cfg, log, f, store, auth, m, reg, rec)
+	api, metricsOnly, err := buildHandlers(ctx, cfg, log, f, store, peers, auth, m, reg, rec)
 	if err != nil {
 		ln.Close()
 		return err
@@ -107,20 +107,23 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 	}
 	log.Info("steadyrest serving", "addr", ln.Addr().String(), "scheme", scheme, "remote", fs.ConfigString(f),
 		"state_dir", cfg.stateDir, "overlay", overlayMode(cfg), "version", versionString())
-	return serve(ctx, cfg, log, store, ln, api, metricsOnly)
+	return serve(ctx, cfg, log, store, peers, ln, api, metricsOnly)
 }
 
 // openStore opens the overlay over f, with its journal in --state-dir, and
-// feeds its events and state to m and to the status page's recorder.
-func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (*cache.Store, error) {
+// starts second-instance detection (peers is nil with
+// --heartbeat-interval 0); it feeds their events and state to m and to the
+// status page's recorder.
+func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (store *cache.Store, peers *cache.PeerWatch, err error) {
 	if cfg.stateDir == "" {
 		dir, err := userDir("XDG_STATE_HOME", "state", "")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg.stateDir = dir
 	}
-	store, err := cache.New(f, cache.Options{
+	obs, logger := statusObserver{cacheObserver{m}, rec}, slog.New(rec.LogHandler(log.Handler()))
+	store, err = cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
 		Overlay:           cfg.overlay,
 		SettleWindow:      cfg.settleWindow,
@@ -129,18 +132,22 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		ContentCacheBytes: noneIsNegative(cfg.cacheBytes),
 		ContentMaxObject:  cfg.cacheMaxObject,
 		SpoolBytes:        cfg.spoolBytes,
-		HeartbeatInterval: cfg.heartbeatInterval,
-		Observer:          statusObserver{cacheObserver{m}, rec},
-		Logger:            slog.New(rec.LogHandler(log.Handler())),
+		Observer:          obs,
+		Logger:            logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open overlay: %w", err)
+		return nil, nil, fmt.Errorf("open overlay: %w", err)
 	}
-	m.SetOverlayGauges(overlayGauges(store))
-	return store, nil
+	if peers, err = startPeers(f, cfg, store, obs, logger); err != nil {
+		_ = store.Close()
+		return nil, nil, err
+	}
+	m.SetOverlayGauges(overlayGauges(store, peers))
+	return store, peers, nil
 }
 
-func closeStore(store *cache.Store, log *slog.Logger) {
+func closeStore(store *cache.Store, peers *cache.PeerWatch, log *slog.Logger) {
+	peers.Close()
 	if err := store.Close(); err != nil {
 		log.Error("close overlay", "err", err)
 	}
@@ -182,7 +189,7 @@ func listenAPI(cfg *config, log *slog.Logger, auth proxy.Authenticator, reload *
 // buildHandlers returns the handler of the main listener (the REST API and
 // the service routes, below --baseurl) and the one of --metrics-listen
 // (/metrics alone).
-func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, store *cache.Store, auth proxy.Authenticator,
+func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, store *cache.Store, peers *cache.PeerWatch, auth proxy.Authenticator,
 	m *metrics.Metrics, reg *prometheus.Registry, rec *status.Recorder) (api, metricsOnly http.Handler, err error) {
 	quota, err := startQuota(ctx, cfg, f, log)
 	if err != nil {
@@ -209,9 +216,9 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log)
 	api = proxy.BaseURL(cfg.baseURL, &proxy.Routes{
 		Healthz: http.HandlerFunc(proxy.Healthz),
-		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(store)),
+		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(peers)),
 		Metrics: apiMetrics,
-		Status:  statusHandler(rec, store, cfg, f, auth, log),
+		Status:  statusHandler(rec, store, peers, cfg, f, auth, log),
 		API:     m.Middleware(handler),
 	})
 	return api, &proxy.Routes{Metrics: listenerMetrics}, nil
@@ -219,7 +226,7 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 
 // serve answers on ln, and on --metrics-listen when given, until ctx ends
 // (then shuts down) or a server fails.
-func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Store, ln net.Listener, api, metricsOnly http.Handler) error {
+func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Store, peers *cache.PeerWatch, ln net.Listener, api, metricsOnly http.Handler) error {
 	// Requests run under reqCtx, so that a shutdown past its timeout
 	// cancels their remote calls instead of leaving them running.
 	reqCtx, cutRequests := context.WithCancel(context.Background())
@@ -252,7 +259,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Stor
 	case <-ctx.Done():
 	}
 	sdNotify(log, "STOPPING=1")
-	shutdown(log, cfg.shutdownTimeout, store, cutRequests, srv, metricsSrv)
+	shutdown(log, cfg.shutdownTimeout, store, peers, cutRequests, srv, metricsSrv)
 	return nil
 }
 
@@ -261,8 +268,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Stor
 // were never told their writes were saved, and the journal only ever holds
 // writes the remote confirmed, so a cut request loses nothing acknowledged.
 // The journal is closed after this returns (closeStore).
-func shutdown(log *slog.Logger, timeout time.Duration, store *cache.Store, cutRequests context.CancelFunc, servers ...*http.Server) {
+func shutdown(log *slog.Logger, timeout time.Duration, store *cache.Store, peers *cache.PeerWatch, cutRequests context.CancelFunc, servers ...*http.Server) {
 	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
+	peers.Stop()
 	store.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

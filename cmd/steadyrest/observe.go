@@ -20,8 +20,9 @@ func (o cacheObserver) OverlayOp(op, result string, d time.Duration) {
 	o.m.ObserveShared(op, result, d)
 }
 
-// overlayGauges reads the store's state at scrape time.
-func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
+// overlayGauges reads the store's state, and the peers seen, at scrape
+// time.
+func overlayGauges(s *cache.Store, peers *cache.PeerWatch) func() metrics.OverlayGauges {
 	return func() metrics.OverlayGauges {
 		st := s.Stats()
 		return metrics.OverlayGauges{
@@ -29,7 +30,7 @@ func overlayGauges(s *cache.Store) func() metrics.OverlayGauges {
 			OldestPendingReap: st.OldestPendingReap, ContentCacheBytes: st.ContentBytes, SpoolBytes: st.SpoolBytes,
 			ContentCacheHits: st.ContentHits, ContentCacheMisses: st.ContentMisses,
 			JournalBytes: st.JournalBytes, Shared: st.Shared, Leader: st.Leader, LeasesHeld: st.LeasesHeld,
-			PeerInstances: st.PeerInstances,
+			PeerInstances: peers.PeerInstances(),
 		}
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+
+	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/proxy"
@@ -11,8 +14,29 @@ import (
 // remote path without a shared overlay. The instance stays ready: it
 // serves correctly on its own, but the operator must learn that the
 // guarantee between instances is gone.
-func peerWarning(store *cache.Store) proxy.ReadyWarning {
-	return func() string { return peerText(store.PeerInstances()) }
+func peerWarning(peers *cache.PeerWatch) proxy.ReadyWarning {
+	return func() string { return peerText(peers.PeerInstances()) }
+}
+
+// startPeers starts second-instance detection on f's remote path, beside
+// store (whose overlay id tells the instances that share it); nil with
+// --heartbeat-interval 0.
+func startPeers(f fs.Fs, cfg *config, store *cache.Store, obs cache.Observer, log *slog.Logger) (*cache.PeerWatch, error) {
+	if cfg.heartbeatInterval <= 0 {
+		return nil, nil
+	}
+	w, err := cache.NewPeerWatch(f, cache.PeerOptions{
+		Interval:  cfg.heartbeatInterval,
+		StateDir:  cfg.stateDir,
+		OverlayID: store.OverlayID,
+		Observer:  obs,
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start second-instance detection: %w", err)
+	}
+	w.Start()
+	return w, nil
 }
 
 func peerText(n int) string {

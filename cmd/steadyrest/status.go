@@ -66,7 +66,7 @@ func overlayMode(cfg *config) string {
 // errors; an operator-only view keeps them all from the other users, where
 // a view filtered to each user's repositories would have to redact each
 // of them, and whatever the page shows next.
-func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
+func statusHandler(rec *status.Recorder, store *cache.Store, peers *cache.PeerWatch, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
 	info := status.Info{
 		Version:      versionString(),
 		Remote:       redactText(fs.ConfigString(remote)),
@@ -74,8 +74,8 @@ func statusHandler(rec *status.Recorder, store *cache.Store, cfg *config, remote
 		OverlayMode:  overlayMode(cfg),
 		SettleWindow: cfg.settleWindow,
 	}
-	if cfg.heartbeatInterval > 0 {
-		info.Peers = store.PeerInstances
+	if peers != nil {
+		info.Peers = peers.PeerInstances
 	}
 	records := func() []status.RepoRecords {
 		rs := store.RecordsByRepo()
