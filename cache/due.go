@@ -58,23 +58,23 @@ func newWorkList(now time.Time, settle time.Duration) *workList {
 
 // add puts r's work, if any, in the list.
 func (l *workList) add(r record) {
-	switch dutyOf(r, l.now, l.settle) {
-	case dutyUpload:
-		l.w.uploads = append(l.w.uploads, r)
-	case dutyRetire:
-		l.w.retire = append(l.w.retire, r)
-	case dutyExpire:
-		l.w.expire = append(l.w.expire, r)
-	case dutyReap:
-		l.w.reaps = append(l.w.reaps, r)
-	case dutyConfirmConfig:
-		l.w.configs = append(l.w.configs, r)
-	case dutyConfirmData:
-		l.w.data = append(l.w.data, r)
-	case dutyConfirmDir:
+	d := dutyOf(r, l.now, l.settle)
+	if d == dutyConfirmDir {
 		if !l.dirs[r.dir] {
 			l.dirs[r.dir] = true
 			l.w.dirs = append(l.w.dirs, r.dir)
 		}
+		return
 	}
+	if list := l.w.of(d); list != nil {
+		*list = append(*list, r)
+	}
+}
+
+// of is the list of w that holds the records of duty d (nil: none does).
+func (w *work) of(d duty) *[]record {
+	return [...]*[]record{
+		dutyUpload: &w.uploads, dutyRetire: &w.retire, dutyExpire: &w.expire, dutyReap: &w.reaps,
+		dutyConfirmConfig: &w.configs, dutyConfirmData: &w.data, dutyConfirmDir: nil, dutyNone: nil,
+	}[d]
 }

@@ -129,6 +129,10 @@ func (o *overlay) tombstone(_ context.Context, r record) error {
 	return o.journal.put(r.key, journalOf(r, nil))
 }
 
+// cancelDelete writes prev back over the prepared entry, without its
+// bytes (prepareDelete overwrote them). A deferred prev is never one the
+// remote lacks (Remove tombstones those without asking the remote), so
+// journalOf keeps it as a plain created record.
 func (o *overlay) cancelDelete(_ context.Context, key string, prev *record) error {
 	if o.journal == nil {
 		return nil
