@@ -2,11 +2,8 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // When Redis loses its data (a flush, a restart without persistence, a
@@ -96,20 +93,20 @@ func (o *sharedOverlay) settleAcked(ctx context.Context) {
 	for i, l := range locks {
 		keys[i] = l.r.key
 	}
-	cmds, err := o.readRecords(ctx, keys, true)
+	marker, reads, err := o.readRecords(ctx, keys, true)
 	if err != nil {
 		return
 	}
-	if m, err := cmds[0].(*redis.StringCmd).Result(); err != nil || m != o.id() {
+	if marker.err != nil || !marker.found || marker.val != o.id() {
 		return // lost or changed: the next checkMarker publishes them again
 	}
 	for i, l := range locks {
-		val, err := cmds[i+1].(*redis.StringCmd).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		rd := reads[i]
+		if rd.err != nil {
 			continue
 		}
-		if err == nil {
-			cur, derr := decodeRecord(l.r.key, val)
+		if rd.found {
+			cur, derr := decodeRecord(l.r.key, rd.val)
 			if derr == nil && cur.kind == created && cur.at.Equal(l.r.at) && cur.pending() {
 				continue // still needed
 			}

@@ -56,21 +56,9 @@ func openOverlay(stateDir, remote string, log *slog.Logger, onData func(key stri
 // reload brings the journal's records back after a restart.
 func (o *overlay) reload(onData func(key string, data []byte)) error {
 	err := o.journal.load(func(key string, jr journalRecord) error {
-		dir, name, ok := splitKey(key)
-		if !ok {
-			return fmt.Errorf("journal record %q: not an object path", key)
-		}
-		r := record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm, deferred: jr.Def}
-		switch jr.Kind {
-		case "c":
-			r.kind = created
-		case "t":
-			r.kind = tombstone
-		default:
-			return fmt.Errorf("journal record %q: unknown kind %q", key, jr.Kind)
-		}
-		if r.deferred && int64(len(jr.Data)) != jr.Size {
-			return fmt.Errorf("journal record %q: a deferred lock without its bytes", key)
+		r, err := fromJournal(key, jr)
+		if err != nil {
+			return err
 		}
 		o.set(r, jr.Data)
 		if r.kind == created && len(jr.Data) > 0 && int64(len(jr.Data)) == jr.Size {
@@ -101,11 +89,7 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 	if o.journal != nil {
 		// Without the journal entry a restart could not keep the object
 		// visible, so the caller must not acknowledge it.
-		jr := journalRecord{Kind: "c", Size: r.size, At: r.at, Def: r.deferred}
-		if data != nil && r.size <= journalDataMax {
-			jr.Data = data
-		}
-		if err := o.journal.put(r.key, jr); err != nil {
+		if err := o.journal.put(r.key, journalOf(r, data)); err != nil {
 			return err
 		}
 	}
@@ -126,7 +110,7 @@ func (o *overlay) prepareDelete(_ context.Context, r record) error {
 	if o.journal == nil {
 		return nil
 	}
-	return o.journal.put(r.key, journalRecord{Kind: "t", At: r.at, Reap: true})
+	return o.journal.put(r.key, journalOf(r, nil))
 }
 
 func (o *overlay) tombstone(_ context.Context, r record) error {
@@ -142,15 +126,19 @@ func (o *overlay) tombstone(_ context.Context, r record) error {
 	// If this fails the entry on disk still says reap: after a restart the
 	// reaper finds the object gone and the tombstone retires at the settle
 	// window, still hiding it until then.
-	return o.journal.put(r.key, journalRecord{Kind: "t", At: r.at, Rm: r.removedAt})
+	return o.journal.put(r.key, journalOf(r, nil))
 }
 
+// cancelDelete writes prev back over the prepared entry, without its
+// bytes (prepareDelete overwrote them). A deferred prev is never one the
+// remote lacks (Remove tombstones those without asking the remote), so
+// journalOf keeps it as a plain created record.
 func (o *overlay) cancelDelete(_ context.Context, key string, prev *record) error {
 	if o.journal == nil {
 		return nil
 	}
 	if prev != nil {
-		return o.journal.put(key, journalRecord{Kind: "c", Size: prev.size, At: prev.at})
+		return o.journal.put(key, journalOf(*prev, nil))
 	}
 	return o.journal.delete(key)
 }
@@ -209,11 +197,7 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 		case chConfirm, chExpire, chRefused:
 			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
 		case chFlip, chReaped, chUploaded:
-			jr := journalRecord{Kind: "t", At: cur.at, Reap: cur.reap, Rm: cur.removedAt}
-			if cur.kind == created {
-				jr = journalRecord{Kind: "c", Size: cur.size, At: cur.at, Data: o.held[cur.key]}
-			}
-			rewrite = append(rewrite, journalEntry{key: cur.key, jr: jr})
+			rewrite = append(rewrite, journalEntry{key: cur.key, jr: journalOf(*cur, o.held[cur.key])})
 		}
 		c.rec = *cur
 		applied = append(applied, c)
@@ -231,43 +215,13 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 }
 
 func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (work, error) {
-	var w work
+	l := newWorkList(now, settle)
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
-		switch {
-		case r.deferred:
-			w.uploads = append(w.uploads, *r) // never expired: it waits for its upload
-		case !r.pending():
-			if now.Sub(r.confirmed) > retireGrace {
-				w.retire = append(w.retire, *r)
-			}
-		case now.Sub(r.at) > settle:
-			w.expire = append(w.expire, *r)
-		default:
-			if r.reapDue(now) {
-				w.reaps = append(w.reaps, *r)
-			}
-			if r.isConfig() && r.confirmable(now) {
-				w.configs = append(w.configs, *r)
-			}
-		}
+		l.add(*r)
 	}
-	for dir, names := range o.byDir {
-		data := isDataDir(dir)
-		for _, r := range names {
-			if !r.confirmable(now) || now.Sub(r.at) > settle {
-				continue
-			}
-			if data {
-				w.data = append(w.data, *r) // confirmed per prefix folder
-				continue
-			}
-			w.dirs = append(w.dirs, dir)
-			break
-		}
-	}
-	return w, nil
+	return l.w, nil
 }
 
 func (o *overlay) counts() counts {
@@ -286,22 +240,13 @@ func (o *overlay) tally(group func(record) string) map[string]counts {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
-		if !r.pending() {
+		cl := classOf(*r)
+		if cl == countNone {
 			continue
 		}
 		g := group(*r)
 		c := by[g]
-		switch {
-		case r.kind == created:
-			c.created++
-		case r.reap:
-			c.reaps++
-			if c.oldestReap.IsZero() || r.at.Before(c.oldestReap) {
-				c.oldestReap = r.at
-			}
-		default:
-			c.tombstones++
-		}
+		c.add(cl, 1, r.at)
 		by[g] = c
 	}
 	return by

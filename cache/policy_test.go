@@ -112,11 +112,11 @@ func TestAppendOnlyReaperIgnoresForgedRedisTombstone(t *testing.T) {
 	put(t, s, lock, "a lock")
 
 	c := redisClient(t, srv)
-	forgeRedisTombstone(t, c, shared(s).p, pack.remotePath())
+	forgeRedisTombstone(t, c, string(shared(s).k), pack.remotePath())
 	refusedOrGone(t, s, root, pack.remotePath())
 	afterRefusal(t, s, root, pack)
 
-	forgeRedisTombstone(t, c, shared(s).p, lock.remotePath())
+	forgeRedisTombstone(t, c, string(shared(s).k), lock.remotePath())
 	waitFor(t, "the reaper to remove the lock", 10*time.Second, func() bool { return !onDisk(root, lock.remotePath()) })
 }
 
@@ -175,7 +175,7 @@ func TestReaperObeysRecordWithoutAppendOnly(t *testing.T) {
 	s := newStore(t, localRemote(t, root), Options{Overlay: srv.URL()})
 	pack := handleOf(Data, "a pack of the backup")
 	put(t, s, pack, "a pack of the backup")
-	forgeRedisTombstone(t, redisClient(t, srv), shared(s).p, pack.remotePath())
+	forgeRedisTombstone(t, redisClient(t, srv), string(shared(s).k), pack.remotePath())
 	waitFor(t, "the reaper to remove the pack", 10*time.Second, func() bool { return !onDisk(root, pack.remotePath()) })
 }
 
@@ -209,7 +209,7 @@ func TestForgedDeferredUploadOfPackRefused(t *testing.T) {
 	put(t, s, pack, "a pack of the backup")
 	key := pack.remotePath()
 	dir, name, _ := splitKey(key)
-	c, p, ctx := redisClient(t, srv), shared(s).p, context.Background()
+	c, p, ctx := redisClient(t, srv), string(shared(s).k), context.Background()
 	at := time.Now().Add(-time.Minute)
 	val := "c " + strconv.FormatInt(at.UnixNano(), 10) + " 0 0 0 1\n7 0 0"
 	for _, err := range []error{

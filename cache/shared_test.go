@@ -216,8 +216,8 @@ func TestSharedKeysExpire(t *testing.T) {
 	put(t, s, h, "expiring")
 	o := shared(s)
 	ctx := context.Background()
-	hash, _ := o.holderOf(h.remotePath())
-	for _, k := range append([]string{hash, o.p + "b:" + h.remotePath()}, o.zkeys()[0]) {
+	hash, _ := o.k.holder(h.remotePath())
+	for _, k := range append([]string{hash, o.k.data(h.remotePath())}, o.k.set(setCreated)) {
 		ttl, err := o.rdb.PTTL(ctx, k).Result()
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,130 @@
+package cache
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/steadyrest/steadyrest/redistest"
+)
+
+type dueCase struct {
+	name string
+	r    record
+	want duty
+}
+
+// dueCases are records (their names hex, as the shared store checks) in every state that calls for background work (or
+// none), with the duty each calls for at now.
+func dueCases(now time.Time, settle time.Duration) []dueCase {
+	at := func(c byte, kind recKind, age time.Duration) record { return locksRec(kind, c, now.Add(-age)) }
+	confirmed := at('a', created, time.Minute)
+	confirmed.confirmed = now.Add(-2 * retireGrace)
+	fresh := at('b', created, time.Minute)
+	fresh.confirmed = now.Add(-time.Second)
+	deferred := at('c', created, 2*settle) // past settle, still uploaded
+	deferred.deferred = true
+	reap := at('d', tombstone, 10*time.Second)
+	reap.reap = true
+	reapLater := reap
+	reapLater.key, reapLater.name = "repo/locks/"+name('e'), name('e')
+	reapLater.nextReap = now.Add(time.Minute)
+	oldReap := at('f', tombstone, 2*settle)
+	oldReap.reap = true
+	cfg := record{kind: created, key: "repo/config", dir: "repo", name: "config", size: 3, at: now.Add(-10 * time.Second)}
+	data := record{kind: created, key: "repo/data/" + name('1')[:2] + "/" + name('1'), dir: "repo/data", name: name('1'), size: 3, at: now.Add(-10 * time.Second)}
+	removed := at('2', tombstone, 10*time.Second)
+	removed.removedAt = now.Add(-9 * time.Second)
+	return []dueCase{
+		{"created too young to confirm", at('3', created, time.Second), dutyNone},
+		{"created, its folder listed", at('4', created, 10*time.Second), dutyConfirmDir},
+		{"tombstone, its folder listed", removed, dutyConfirmDir},
+		{"created past settle", at('5', created, 2*settle), dutyExpire},
+		{"confirmed past retireGrace", confirmed, dutyRetire},
+		{"confirmed lately", fresh, dutyNone},
+		{"deferred lock past settle", deferred, dutyUpload},
+		{"reap due", reap, dutyReap},
+		{"reap backing off", reapLater, dutyNone},
+		{"reap past settle", oldReap, dutyExpire},
+		{"config", cfg, dutyConfirmConfig},
+		{"data", data, dutyConfirmData},
+	}
+}
+
+func TestDutyOf(t *testing.T) {
+	now, settle := time.Now(), time.Minute
+	for _, c := range dueCases(now, settle) {
+		if got := dutyOf(c.r, now, settle); got != c.want {
+			t.Errorf("%s: duty %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// workOf is w as sorted keys per kind of work, to compare.
+func workOf(w work) map[string][]string {
+	keys := func(rs []record) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.key)
+		}
+		sort.Strings(out)
+		return out
+	}
+	dirs := slices.Clone(w.dirs)
+	sort.Strings(dirs)
+	return map[string][]string{"uploads": keys(w.uploads), "reaps": keys(w.reaps), "dirs": dirs,
+		"data": keys(w.data), "configs": keys(w.configs), "expire": keys(w.expire), "retire": keys(w.retire)}
+}
+
+// Both record stores hand out the same work for the same records: the
+// local one reads all its records, the shared one those its state sets
+// point at, and both apply dutyOf.
+func TestDueSameInBothStores(t *testing.T) {
+	ctx := context.Background()
+	now, settle := time.Now(), time.Minute
+	srv := redistest.Start(t, redistest.Options{})
+	shared, err := openSharedOverlay(srv.URL(), "due-test", settle, slog.Default(), nopObserver{}, func(string, int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.close()
+	local := openTestOverlay(t, "", nil)
+	defer local.close()
+	want := map[string][]string{}
+	for _, c := range dueCases(now, settle) {
+		for _, s := range []recordStore{local, shared} {
+			var data []byte
+			if c.r.deferred {
+				data = make([]byte, c.r.size)
+			}
+			if err := s.create(ctx, c.r, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kind := map[duty]string{dutyUpload: "uploads", dutyRetire: "retire", dutyExpire: "expire", dutyReap: "reaps",
+			dutyConfirmConfig: "configs", dutyConfirmData: "data", dutyConfirmDir: "dirs"}[c.want]
+		if kind == "dirs" {
+			if !slices.Contains(want[kind], c.r.dir) {
+				want[kind] = append(want[kind], c.r.dir)
+			}
+		} else if kind != "" {
+			want[kind] = append(want[kind], c.r.key)
+			sort.Strings(want[kind])
+		}
+	}
+	for name, s := range map[string]recordStore{"local": local, "shared": shared} {
+		w, err := s.due(ctx, now, settle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := workOf(w)
+		for k, v := range got {
+			if !slices.Equal(v, want[k]) {
+				t.Errorf("%s store: %s = %v, want %v", name, k, v, want[k])
+			}
+		}
+	}
+}
