@@ -12,25 +12,24 @@ import (
 // its figure is known, so that "not seen yet" never reads as 0, and a
 // timestamp of 0 never reads as 1970.
 var (
-	descLastSnapshot = prometheus.NewDesc(namespace+"_repository_last_snapshot_timestamp_seconds",
-		"Unix time the repository's newest snapshot was written through this server, or first listed by it when written past it (another instance); absent until one is seen after the start.",
-		[]string{"repo"}, nil)
-	descSnapshots = prometheus.NewDesc(namespace+"_repository_snapshots",
-		"Snapshots in the repository as of this server's last listing of snapshots/ plus the writes and deletes through it since; absent until that first listing.",
-		[]string{"repo"}, nil)
-	descStoredBytes = prometheus.NewDesc(namespace+"_repository_stored_bytes",
-		"Bytes of pack files as of this server's last listing of data/ (restic prune and check list it) plus the writes and deletes through it since (a deleted pack counts as the mean size); absent until that first listing.",
-		[]string{"repo"}, nil)
-	descPacks = prometheus.NewDesc(namespace+"_repository_packs",
-		"Pack files as of this server's last listing of data/ plus the writes and deletes through it since; absent until that first listing.",
-		[]string{"repo"}, nil)
-	descLocks = prometheus.NewDesc(namespace+"_repository_locks",
-		"Lock files held, as of this server's last listing of locks/ (restic lists it at every command's start) plus the writes and deletes through it since.",
-		[]string{"repo"}, nil)
-	descStaleLock = prometheus.NewDesc(namespace+"_repository_oldest_stale_lock_age_seconds",
-		"Age of the oldest lock nobody refreshed for 30 minutes (restic calls it stale; its owner died), dated from its write through this server or the first listing that showed it; 0 when there is none.",
-		[]string{"repo"}, nil)
+	descLastSnapshot = repoDesc("last_snapshot_timestamp_seconds",
+		"Unix time the repository's newest snapshot was written through this server, or first listed by it when written past it (another instance); absent until one is seen after the start.")
+	descSnapshots = repoDesc("snapshots",
+		"Snapshots in the repository as of this server's last listing of snapshots/ plus the writes and deletes through it since; absent until that first listing.")
+	descStoredBytes = repoDesc("stored_bytes",
+		"Bytes of pack files as of this server's last listing of data/ (restic prune and check list it) plus the writes and deletes through it since (a deleted pack counts as the mean size); absent until that first listing.")
+	descPacks = repoDesc("packs",
+		"Pack files as of this server's last listing of data/ plus the writes and deletes through it since; absent until that first listing.")
+	descLocks = repoDesc("locks",
+		"Lock files held, as of this server's last listing of locks/ (restic lists it at every command's start) plus the writes and deletes through it since.")
+	descStaleLock = repoDesc("oldest_stale_lock_age_seconds",
+		"Age of the oldest lock nobody refreshed for 30 minutes (restic calls it stale; its owner died), dated from its write through this server or the first listing that showed it; 0 when there is none.")
 )
+
+// repoDesc describes steadyrest_repository_<name>{repo}.
+func repoDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(namespace+"_repository_"+name, help, []string{"repo"}, nil)
+}
 
 // healthCollector reads the repositories' health at scrape time.
 type healthCollector struct {
