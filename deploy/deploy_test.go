@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/health"
 	"github.com/steadyrest/steadyrest/metrics"
 )
 
@@ -71,6 +73,13 @@ func metricNames(t *testing.T) map[string]bool {
 	m.ObserveRequest("GET", "r", "data", 200, time.Millisecond, 0, 1)
 	m.ObserveRequest("DELETE", "r", "locks", 200, time.Millisecond, 0, 0)
 	m.SetOverlayGauges(func() metrics.OverlayGauges { return metrics.OverlayGauges{} })
+	tr := health.New(nil, nil)
+	id := strings.Repeat("a", 64)
+	for _, typ := range []cache.Type{cache.Snapshots, cache.Data, cache.Locks} {
+		tr.Listed("r", typ, []cache.Entry{{Name: id, Size: 1}})
+		tr.Stored("r", typ, id, 1)
+	}
+	m.SetHealth(tr)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,9 @@
 // Package metrics exposes steadyrest's Prometheus metrics.
 //
-// It imports only the cache, for the label vocabularies the cache owns; the
-// proxy and the cache feed it through plain method calls and one gauge
-// callback, so either can be tested without it.
+// It imports only the cache, for the label vocabularies the cache owns, and
+// health, whose tracker it reads at scrape time; the proxy and the cache
+// feed it through plain method calls and one gauge callback, so either can
+// be tested without it.
 //
 // Every label has a closed set of values (unknown values become "other"),
 // and the repository label is capped, so no client can grow the series
@@ -92,6 +93,7 @@ type Metrics struct {
 	shared        calls
 
 	overlay *overlayCollector
+	health  *healthCollector
 
 	repos *RepoCap // which repositories get their own label value
 }
@@ -162,12 +164,13 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}, []string{"event"})
 	m.shared = newCalls("shared_overlay", "the shared overlay (Redis)", "ok, error", knownSharedOps, sharedBuckets)
 	m.overlay = &overlayCollector{}
+	m.health = &healthCollector{label: m.repoLabel}
 
 	reg.MustRegister(
 		m.httpRequests, m.httpDuration, m.inFlight,
 		m.blobRead, m.blobReadBytes, m.blobWritten, m.blobWrittenBytes, m.blobDeleted,
 		m.remote.total, m.remote.duration, m.remoteRetries, m.visibilityLag, m.overlayEvents,
-		m.shared.total, m.shared.duration, m.overlay, buildInfoCollector{},
+		m.shared.total, m.shared.duration, m.overlay, m.health, buildInfoCollector{},
 	)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),

@@ -200,6 +200,7 @@ func (s *Server) list(rq *request) {
 		s.fail(rq, status, fmt.Errorf("list /%s/%s: %w", repo, rq.rt.typ, err))
 		return
 	}
+	rq.listing = entries
 	var (
 		out any
 		ct  string

@@ -52,6 +52,11 @@ type RequestInfo struct {
 	BytesOut int64
 	User     string
 	List     bool // GET /{type}/: a listing, not a blob read
+	// Name is the object's name, for repository health (health/); never a
+	// metric label. Listing is a successful listing's entries, shared:
+	// read it, do not keep or change it.
+	Name    string
+	Listing []cache.Entry
 }
 
 // Server is an http.Handler for the restic REST protocol.
@@ -94,11 +99,12 @@ func New(store *cache.Store, opt Options) (*Server, error) {
 
 // request carries per-request state through the handlers.
 type request struct {
-	w    *countingWriter
-	r    *http.Request
-	body *countingReader // nil when the request has no body
-	user string          // set by requireUser
-	rt   route           // set by routeRequest once the path is parsed and authorised
+	w       *countingWriter
+	r       *http.Request
+	body    *countingReader // nil when the request has no body
+	user    string          // set by requireUser
+	rt      route           // set by routeRequest once the path is parsed and authorised
+	listing []cache.Entry   // set by list on success
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +121,7 @@ func (s *Server) record(rq *request, start time.Time) {
 	r := rq.r
 	info := RequestInfo{
 		Method: r.Method, Status: rq.w.status(), Duration: time.Since(start),
-		BytesOut: rq.w.n, User: rq.user,
+		BytesOut: rq.w.n, User: rq.user, Name: rq.rt.name, Listing: rq.listing,
 	}
 	info.Repo, info.Type, info.List = labels(rq.rt)
 	if rq.body != nil {

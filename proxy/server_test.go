@@ -375,9 +375,10 @@ func TestObserver(t *testing.T) {
 	got := e.infos.all()
 	want := []RequestInfo{
 		{Method: "POST", Repo: "x/y", Type: "", Status: 200},
-		{Method: "POST", Repo: "x/y", Type: "snapshots", Status: 200, BytesIn: int64(len(body))},
-		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(body))},
-		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(`["` + name + `"]`)), List: true},
+		{Method: "POST", Repo: "x/y", Type: "snapshots", Status: 200, BytesIn: int64(len(body)), Name: name},
+		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(body)), Name: name},
+		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(`["` + name + `"]`)), List: true,
+			Listing: []cache.Entry{{Name: name, Size: int64(len(body))}}},
 		{Method: "GET", Repo: "", Type: "", Status: 400, BytesOut: int64(len("400 bad request\n"))},
 	}
 	if len(got) != len(want) {
@@ -388,7 +389,7 @@ func TestObserver(t *testing.T) {
 			t.Errorf("request %d: no duration", i)
 		}
 		got[i].Duration = 0
-		if got[i] != want[i] {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("request %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}

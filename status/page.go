@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/steadyrest/steadyrest/health"
 )
 
 // Info is what the page says about the instance.
@@ -29,6 +31,10 @@ type Info struct {
 	// not look (heartbeats off).
 	Peers        func() int
 	SettleWindow time.Duration
+	// Health is the repositories' health (package health); nil: not shown.
+	Health *health.Tracker
+	// BaseURL is --baseurl, for the unlock command the page gives.
+	BaseURL string
 }
 
 // RepoRecords is one repository's overlay records that wait for the
@@ -125,6 +131,8 @@ type Snapshot struct {
 	CreateLag    []LagPoint  `json:"create_lag"`
 	DeleteLag    []LagPoint  `json:"delete_lag"`
 	RemoteErrors []ErrorKind `json:"remote_errors"`
+	// Health is each repository's health: last snapshot, size, locks.
+	Health []RepoHealth `json:"repository_health"`
 }
 
 // Snapshot gathers the page's data: info, the overlay's records per
@@ -286,6 +294,9 @@ func Handler(rec *Recorder, info Info, records func() []RepoRecords, log *slog.L
 			return
 		}
 		snap := rec.Snapshot(info, records())
+		if info.Health != nil {
+			snap.Health = repoHealth(info.Health.Repos(), info.Health.Now(), repoURLBase(r, info.BaseURL))
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		switch f := r.URL.Query().Get("format"); f {
 		case "json":

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/health"
 	_ "github.com/steadyrest/steadyrest/lagfs" // the "lag" test backend, for reproducing a lagging cloud
 	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
@@ -195,6 +196,9 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Repository health, bounded by the metrics' rule on repositories.
+	tracker := health.New(healthClock(), metrics.NewRepoCap(metrics.MaxRepos).Admit)
+	m.SetHealth(tracker)
 	handler, err := proxy.New(store, proxy.Options{
 		AppendOnly:     cfg.appendOnly,
 		PrivateRepos:   cfg.privateRepos,
@@ -203,7 +207,7 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		MaxRepoDepth:   cfg.maxRepoDepth,
 		Auth:           auth,
 		Logger:         requestLogger(cfg, log),
-		Observer:       withStatusRequests(rec, requestObserver(m)),
+		Observer:       withHealth(tracker, withStatusRequests(rec, requestObserver(m))),
 		Quota:          quota,
 		UserHeader:     cfg.userHeader,
 		TrustedProxies: cfg.trustedProxies,
@@ -218,7 +222,7 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		Healthz: http.HandlerFunc(proxy.Healthz),
 		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(peers)),
 		Metrics: apiMetrics,
-		Status:  statusHandler(rec, store, peers, cfg, f, auth, log),
+		Status:  statusHandler(rec, tracker, store, peers, cfg, f, auth, log),
 		API:     m.Middleware(handler),
 	})
 	return api, &proxy.Routes{Metrics: listenerMetrics}, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/health"
 	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
 	"github.com/steadyrest/steadyrest/status"
@@ -66,13 +67,15 @@ func overlayMode(cfg *config) string {
 // errors; an operator-only view keeps them all from the other users, where
 // a view filtered to each user's repositories would have to redact each
 // of them, and whatever the page shows next.
-func statusHandler(rec *status.Recorder, store *cache.Store, peers *cache.PeerWatch, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
+func statusHandler(rec *status.Recorder, tracker *health.Tracker, store *cache.Store, peers *cache.PeerWatch, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
 	info := status.Info{
 		Version:      versionString(),
 		Remote:       redactText(fs.ConfigString(remote)),
 		Started:      time.Now(),
 		OverlayMode:  overlayMode(cfg),
 		SettleWindow: cfg.settleWindow,
+		Health:       tracker,
+		BaseURL:      cfg.baseURL,
 	}
 	if peers != nil {
 		info.Peers = peers.PeerInstances
