@@ -37,6 +37,11 @@ func (c *config) finish() error {
 	if c.groupAccessible {
 		c.umask = "007"
 	}
+	if c.stateDir == "" {
+		if c.stateDir, err = userDir("XDG_STATE_HOME", "state", ""); err != nil {
+			return fmt.Errorf("--state-dir: %w", err)
+		}
+	}
 	if _, err := parseUmask(c.umask); err != nil {
 		return err
 	}

@@ -90,7 +90,8 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 	if err != nil {
 		return err
 	}
-	api, metricsOnly, err := buildHandlers(ctx, cfg, log, f, store, peers, auth, m, reg, rec)
+	parts := &wired{cfg: cfg, log: log, remote: f, store: store, peers: peers, auth: auth, metrics: m, registry: reg, recorder: rec}
+	api, metricsOnly, err := buildHandlers(ctx, parts)
 	if err != nil {
 		ln.Close()
 		return err
@@ -116,13 +117,6 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 // --heartbeat-interval 0); it feeds their events and state to m and to the
 // status page's recorder.
 func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (store *cache.Store, peers *cache.PeerWatch, err error) {
-	if cfg.stateDir == "" {
-		dir, err := userDir("XDG_STATE_HOME", "state", "")
-		if err != nil {
-			return nil, nil, err
-		}
-		cfg.stateDir = dir
-	}
 	obs, logger := statusObserver{cacheObserver{m}, rec}, slog.New(rec.LogHandler(log.Handler()))
 	store, err = cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
@@ -187,12 +181,25 @@ func listenAPI(cfg *config, log *slog.Logger, auth proxy.Authenticator, reload *
 	return ln, nil
 }
 
+// wired is what runWithReload has opened and the handlers are built from.
+type wired struct {
+	cfg      *config
+	log      *slog.Logger
+	remote   fs.Fs
+	store    *cache.Store
+	peers    *cache.PeerWatch // nil: peer detection is off
+	auth     proxy.Authenticator
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	recorder *status.Recorder
+}
+
 // buildHandlers returns the handler of the main listener (the REST API and
 // the service routes, below --baseurl) and the one of --metrics-listen
 // (/metrics alone).
-func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, store *cache.Store, peers *cache.PeerWatch, auth proxy.Authenticator,
-	m *metrics.Metrics, reg *prometheus.Registry, rec *status.Recorder) (api, metricsOnly http.Handler, err error) {
-	quota, err := startQuota(ctx, cfg, f, log)
+func buildHandlers(ctx context.Context, w *wired) (api, metricsOnly http.Handler, err error) {
+	cfg, log, store, m := w.cfg, w.log, w.store, w.metrics
+	quota, err := startQuota(ctx, cfg, w.remote, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,9 +212,9 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 		NoVerifyUpload: cfg.noVerifyUpload,
 		MaxSize:        cfg.maxUploadSize,
 		MaxRepoDepth:   cfg.maxRepoDepth,
-		Auth:           auth,
+		Auth:           w.auth,
 		Logger:         requestLogger(cfg, log),
-		Observer:       withHealth(tracker, withStatusRequests(rec, requestObserver(m))),
+		Observer:       withHealth(tracker, withStatusRequests(w.recorder, requestObserver(m))),
 		Quota:          quota,
 		UserHeader:     cfg.userHeader,
 		TrustedProxies: cfg.trustedProxies,
@@ -217,12 +224,12 @@ func buildHandlers(ctx context.Context, cfg *config, log *slog.Logger, f fs.Fs, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("set up protocol handler: %w", err)
 	}
-	apiMetrics, listenerMetrics := guardMetrics(cfg, auth, m.Handler(reg), log)
+	apiMetrics, listenerMetrics := guardMetrics(cfg, w.auth, m.Handler(w.registry), log)
 	api = proxy.BaseURL(cfg.baseURL, &proxy.Routes{
 		Healthz: http.HandlerFunc(proxy.Healthz),
-		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(peers)),
+		Readyz:  proxy.NewReadiness(store.Ready).Warn(peerWarning(w.peers)),
 		Metrics: apiMetrics,
-		Status:  statusHandler(rec, tracker, store, peers, cfg, f, auth, log),
+		Status:  statusHandler(w, tracker),
 		API:     m.Middleware(handler),
 	})
 	return api, &proxy.Routes{Metrics: listenerMetrics}, nil

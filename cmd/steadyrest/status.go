@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -67,7 +66,8 @@ func overlayMode(cfg *config) string {
 // errors; an operator-only view keeps them all from the other users, where
 // a view filtered to each user's repositories would have to redact each
 // of them, and whatever the page shows next.
-func statusHandler(rec *status.Recorder, tracker *health.Tracker, store *cache.Store, peers *cache.PeerWatch, cfg *config, remote fs.Fs, auth proxy.Authenticator, log *slog.Logger) http.Handler {
+func statusHandler(w *wired, tracker *health.Tracker) http.Handler {
+	cfg, remote, peers := w.cfg, w.remote, w.peers
 	info := status.Info{
 		Version:      versionString(),
 		Remote:       redactText(fs.ConfigString(remote)),
@@ -81,12 +81,12 @@ func statusHandler(rec *status.Recorder, tracker *health.Tracker, store *cache.S
 		info.Peers = peers.PeerInstances
 	}
 	records := func() []status.RepoRecords {
-		rs := store.RecordsByRepo()
+		rs := w.store.RecordsByRepo()
 		out := make([]status.RepoRecords, len(rs))
 		for i, r := range rs {
 			out[i] = status.RepoRecords(r)
 		}
 		return out
 	}
-	return proxy.Guard(auth, proxy.Operator(cfg.privateRepos), status.Handler(rec, info, records, log))
+	return proxy.Guard(w.auth, proxy.Operator(cfg.privateRepos), status.Handler(w.recorder, info, records, w.log))
 }
