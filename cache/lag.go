@@ -203,14 +203,14 @@ func (l *lagState) forget(r *record) {
 // settle returns the lag of r, which the remote confirmed at confirmedAt
 // (its record as the confirmation found it), and forgets r. atOnce tells
 // that the remote serves a change as soon as it acknowledged it.
-func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (kind string, lag time.Duration, ok bool) {
+func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag time.Duration, ok bool) {
 	kind, ref, ok := lagRef(r)
 	if !ok {
-		return "", 0, false
+		return 0, false
 	}
 	if atOnce {
 		l.forget(r)
-		return kind, 0, true
+		return 0, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -236,7 +236,7 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (kind s
 			hi = bHi
 		}
 	}
-	return kind, (lo + hi) / 2, true
+	return (lo + hi) / 2, true
 }
 
 // stillListed counts, by repository, the deletes the remote carried out

@@ -174,8 +174,10 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 			confirmed++
 			pre := r // as it was until this confirmation
 			pre.confirmed = time.Time{}
-			if kind, lag, ok := s.lag.settle(&pre, c.at, s.f.Features().IsLocal); ok {
-				s.obs.Visible(kind, lag)
+			if lag, ok := s.lag.settle(&pre, c.at, s.f.Features().IsLocal); ok && pre.kind == created {
+				s.obs.Visible(VisibleCreate, lag)
+			} else if ok {
+				s.obs.Visible(VisibleDelete, lag)
 			}
 		case chReaped:
 			s.event(EventReapDone, 1)
