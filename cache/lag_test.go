@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -97,5 +100,86 @@ func TestVisibilityLagLocalIsZero(t *testing.T) {
 	lockStream(t, s, 1, 0)
 	if lags := o.take(VisibleCreate); len(lags) != 1 || lags[0] != 0 {
 		t.Errorf("create lags %v, want [0]", lags)
+	}
+}
+
+// TestStillListedCountsWhatAListingShowed: a delete the remote accepted
+// is counted as still listed only once a listing showed the object after
+// it, not while it merely waits for the confirmer's listing. Before, the
+// page's count was every pending tombstone.
+func TestStillListedCountsWhatAListingShowed(t *testing.T) {
+	s := newStore(t, lagRemote(t, ",delete_lag=1h"), Options{})
+	ctx := context.Background()
+	h, sum := obj("lock to delete")
+	data := []byte("lock to delete")
+	if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	stillListed := func() int {
+		for _, rr := range s.RecordsByRepo() {
+			if rr.Repo == "repo" {
+				return rr.Tombstones
+			}
+		}
+		return 0
+	}
+	if n := stillListed(); n != 0 {
+		t.Errorf("before any listing: %d deletes still listed, want 0", n)
+	}
+	if _, _, err := s.listFresh(ctx, typeDir("repo", Locks)); err != nil {
+		t.Fatal(err)
+	}
+	if n := stillListed(); n != 1 {
+		t.Errorf("after a listing that showed it: %d deletes still listed, want 1", n)
+	}
+}
+
+// failCounter counts the remote failures the store reports.
+type failCounter struct {
+	nopObserver
+	mu    sync.Mutex
+	fails []string
+}
+
+func (o *failCounter) RemoteFailed(op, kind string, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fails = append(o.fails, op+" "+kind+": "+err.Error())
+}
+
+// TestWebDAVNotFoundIsTheLag: WebDAV answers 404 to the DELETE of a file
+// it does not show yet (here: gone behind its back, as a lagging server
+// behaves). That is the lag, not a transient failure: no remote failure
+// is reported and nothing is logged at WARN. Before, rclone's webdav
+// error was not taken for not-found: a "transient" failure on the status
+// page.
+func TestWebDAVNotFoundIsTheLag(t *testing.T) {
+	f, _, dir := davRemote(t)
+	var logs bytes.Buffer
+	o := &failCounter{}
+	s := newStore(t, f, Options{Observer: o, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	ctx := context.Background()
+	h, sum := obj("fresh lock")
+	data := []byte("fresh lock")
+	if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, h.remotePath())); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, h); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	s.runDue(ctx, time.Now().Add(time.Minute)) // the reaper's retry
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.fails) > 0 {
+		t.Errorf("not-found answers reported as remote failures: %q", o.fails)
+	}
+	if logs.Len() > 0 {
+		t.Errorf("not-found answers logged at WARN or above:\n%s", logs.String())
 	}
 }
