@@ -71,8 +71,12 @@ func TestVisibilityLagMeasuresTheRemote(t *testing.T) {
 	} {
 		t.Run("lag"+tc.opts, func(t *testing.T) {
 			o := &lagRecorder{}
-			s := newStore(t, lagRemote(t, tc.opts), Options{Observer: o})
+			c := &countingFs{Fs: lagRemote(t, tc.opts)}
+			s := newStore(t, c, Options{Observer: o})
 			lockStream(t, s, 14, 500*time.Millisecond)
+			// The measurement makes no call: compare with the same run
+			// before it (TestConfirmCost* pin the counts exactly).
+			t.Logf("remote calls: %d listings, %d lookups", c.lists.Load(), c.stats.Load())
 			lags := o.take(VisibleCreate)
 			if len(lags) != 14 {
 				t.Fatalf("%d create lags reported for 14 locks", len(lags))
