@@ -187,3 +187,78 @@ func TestWebDAVNotFoundIsTheLag(t *testing.T) {
 		t.Errorf("not-found answers logged at WARN or above:\n%s", logs.String())
 	}
 }
+
+// TestLagStateEstimate: the estimate is the middle between the latest
+// miss and the first hit, narrowed by other records' recent ages.
+func TestLagStateEstimate(t *testing.T) {
+	t0 := time.Now()
+	sec := func(f float64) time.Time { return t0.Add(time.Duration(f * float64(time.Second))) }
+	rec := func(name string, at time.Time) record {
+		return record{kind: created, key: "repo/locks/" + name, dir: "repo/locks", name: name, size: 1, at: at}
+	}
+	t.Run("own interval", func(t *testing.T) {
+		var l lagState
+		r := rec(name('a'), t0)
+		l.observe(&r, false, 0, sec(1))
+		l.observe(&r, false, 0, sec(2))  // the latest miss counts
+		l.observe(&r, true, 2, sec(2.5)) // another size: still a miss
+		l.observe(&r, true, 1, sec(4))
+		l.observe(&r, true, 1, sec(6)) // the first hit counts
+		if lag, ok := l.settle(&r, sec(7), false); !ok || lag != 3250*time.Millisecond {
+			t.Errorf("lag %v %v, want 3.25s (between 2.5 s and 4 s)", lag, ok)
+		}
+	})
+	t.Run("narrowed by others", func(t *testing.T) {
+		var l lagState
+		old, young := rec(name('a'), t0), rec(name('b'), sec(2))
+		// One listing at 5 s shows the old record (age 5) and misses the
+		// young one (age 3): the lag is over 3 s.
+		l.observe(&old, true, 1, sec(5))
+		l.observe(&young, false, 0, sec(5))
+		if lag, ok := l.settle(&old, sec(5), false); !ok || lag != 4*time.Second {
+			t.Errorf("lag %v %v, want 4s (between 3 s and 5 s)", lag, ok)
+		}
+	})
+	t.Run("unobserved", func(t *testing.T) {
+		var l lagState
+		r := rec(name('a'), t0)
+		if lag, ok := l.settle(&r, sec(2), false); !ok || lag != time.Second {
+			t.Errorf("lag %v %v, want 1s (confirmed elsewhere by 2 s)", lag, ok)
+		}
+		if lag, ok := l.settle(&r, sec(2), true); !ok || lag != 0 {
+			t.Errorf("a remote that serves at once: lag %v %v, want 0", lag, ok)
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		var l lagState
+		for i := range maxLagTracked + 10 {
+			r := rec(fmt.Sprintf("%064x", i), t0.Add(time.Duration(i)))
+			l.observe(&r, false, 0, sec(1))
+		}
+		if n := len(l.tracks); n > maxLagTracked {
+			t.Errorf("%d records tracked, want at most %d", n, maxLagTracked)
+		}
+	})
+}
+
+// TestRemoveNotFoundIsALagMiss: a delete of a fresh upload that the
+// remote does not show yet is an observation of its lag (a miss).
+func TestRemoveNotFoundIsALagMiss(t *testing.T) {
+	s := newStore(t, lagRemote(t, ",create_lag=1h"), Options{})
+	ctx := context.Background()
+	h, sum := obj("fresh")
+	if err := s.Put(ctx, h, bytes.NewReader([]byte("fresh")), 5, PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	s.lag.mu.Lock()
+	defer s.lag.mu.Unlock()
+	if b := s.lag.bounds[VisibleCreate]; b == nil || len(b.misses) != 1 {
+		t.Errorf("the not-found delete was not taken as a miss: %+v", b)
+	}
+	if len(s.lag.tracks) != 0 {
+		t.Errorf("the deleted write is still tracked: %v", s.lag.tracks)
+	}
+}
