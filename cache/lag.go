@@ -27,7 +27,10 @@ import (
 // all records, bound it as well. Each record's interval is narrowed by
 // those bounds where they fall inside it. Where nothing narrows it (one
 // write, looked at once), the estimate is the middle of (0, first look]
-// and says only that much.
+// and says only that much. (Looking earlier instead would cost calls:
+// a look before the lag misses and must be made again, and the first
+// look waits confirmMinAge so that restic's own listings confirm for
+// free.) Calls are placed by their start, as judge does.
 //
 // A remote that serves a new object at once (rclone's local backend:
 // Put and Remove return once the file system did it) has no lag to
@@ -240,14 +243,16 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 }
 
 // stillListed counts, by repository, the deletes the remote carried out
-// whose latest observation still showed the object: deletes the remote
-// still lists, as opposed to records merely waiting for a listing.
-func (l *lagState) stillListed() map[string]int {
+// since `since` whose latest observation still showed the object: deletes
+// the remote still lists, as opposed to records merely waiting for a
+// listing. (A track outlives a record replaced by a new write until the
+// settle window passes; the caller caps the count by the tombstones.)
+func (l *lagState) stillListed(since time.Time) map[string]int {
 	out := map[string]int{}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, t := range l.tracks {
-		if t.kind != VisibleDelete || t.miss.IsZero() || !t.hit.IsZero() {
+		if t.kind != VisibleDelete || t.miss.IsZero() || !t.hit.IsZero() || k.ref < since.UnixNano() {
 			continue
 		}
 		r := record{key: k.key}

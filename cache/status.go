@@ -22,7 +22,7 @@ type RepoRecords struct {
 // that has any, sorted by repository.
 func (s *Store) RecordsByRepo() []RepoRecords {
 	by := s.ov.countsByRepo()
-	listed := s.lag.stillListed()
+	listed := s.lag.stillListed(time.Now().Add(-s.opt.SettleWindow))
 	out := make([]RepoRecords, 0, len(by))
 	for repo, c := range by {
 		out = append(out, RepoRecords{Repo: repo, Created: c.created, Tombstones: min(listed[repo], c.tombstones),
