@@ -117,7 +117,10 @@ func (s *Store) reap(ctx context.Context, r record) {
 	if err != nil {
 		tries := r.reapTries + 1
 		c.op, c.at = chReapFailed, retryAt(c.at, tries)
-		if !isNotFound(err) {
+		if isNotFound(err) {
+			// The remote still hides a fresh upload: its lag, not a failure.
+			s.log.Debug("reaper: the remote does not show the object yet", "object", r.key, "tries", tries)
+		} else {
 			s.log.Warn("reaper could not remove an object yet", "object", r.key, "tries", tries, "err", err)
 		}
 	}
@@ -260,6 +263,7 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (liste
 		if found {
 			size = entries[i].Size
 		}
+		s.lag.observe(&r, found, size, start)
 		if c, ok := judge(&r, found, size, start); ok {
 			cs = append(cs, c)
 		}
@@ -285,6 +289,7 @@ func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	if err == nil {
 		size = obj.Size()
 	}
+	s.lag.observe(&r, err == nil, size, start)
 	c, ok := judge(&r, err == nil, size, start)
 	if !ok {
 		return 0

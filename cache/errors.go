@@ -3,10 +3,13 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
 
+	pcloudapi "github.com/rclone/rclone/backend/pcloud/api"
+	webdavapi "github.com/rclone/rclone/backend/webdav/api"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/lib/file"
@@ -116,7 +119,18 @@ func isPermanent(err error) bool {
 
 func isNotFound(err error) bool {
 	return errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) ||
-		errors.Is(err, fs.ErrorIsDir)
+		errors.Is(err, fs.ErrorIsDir) || answeredNotFound(err)
+}
+
+// answeredNotFound tells a not-found answer that the backend passes on as
+// it came, not as rclone's error: WebDAV's 404 to a DELETE, pCloud's
+// "File not found (2009)". On a lagging remote they are the lag itself
+// (a fresh upload it does not show yet), not a failure.
+func answeredNotFound(err error) bool {
+	var dav *webdavapi.Error
+	var pc *pcloudapi.Error
+	return errors.As(err, &dav) && dav.StatusCode == http.StatusNotFound ||
+		errors.As(err, &pc) && pc.Result == 2009
 }
 
 // RemoteError is a failure of the remote (as opposed to a bad request).

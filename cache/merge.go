@@ -54,6 +54,17 @@ type merged struct {
 	changes []change // transitions the listing proves (judge)
 	masked  []string // keys of listed objects a tombstone hides: their cached handles must go
 	added   int      // recent creates the listing lacked
+	// observed: the pending records the listing showed or missed, for
+	// the lag measurement (lag.go).
+	observed []lagObservation
+}
+
+// note adds r, as the listing saw it, to the observations if its
+// visibility is in question.
+func (m *merged) note(r *record, shown bool, size int64) {
+	if _, _, ok := lagRef(r); ok {
+		m.observed = append(m.observed, lagObservation{rec: *r, shown: shown, size: size})
+	}
 }
 
 // mergeListing applies the records of a folder to a remote listing of it
@@ -75,6 +86,7 @@ func mergeListing(l listing, recs dirRecords) merged {
 		} else {
 			kept = append(kept, Entry{Name: e.Name, Size: r.size})
 		}
+		m.note(r, true, e.Size)
 		if c, ok := judge(r, true, e.Size, l.start); ok {
 			m.changes = append(m.changes, c)
 		}
@@ -85,6 +97,7 @@ func mergeListing(l listing, recs dirRecords) merged {
 			adds = append(adds, Entry{Name: r.name, Size: r.size})
 			m.added++
 		}
+		m.note(r, false, 0)
 		if c, ok := judge(r, false, 0, l.start); ok {
 			m.changes = append(m.changes, c)
 		}
@@ -129,6 +142,7 @@ func (s *Store) merge(ctx context.Context, dir string, l listing) ([]Entry, int,
 	for _, key := range m.masked {
 		s.handles.remove(key)
 	}
+	s.lag.observeAll(m.observed, l.start)
 	s.event(EventMaskedStale, len(m.masked))
 	s.event(EventAddedMissing, m.added)
 	confirmed, err := s.apply(ctx, m.changes)
@@ -158,11 +172,12 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 		switch c.op {
 		case chConfirm:
 			confirmed++
-			switch {
-			case r.kind == created:
-				s.obs.Visible(VisibleCreate, c.at.Sub(r.at))
-			case !r.removedAt.IsZero():
-				s.obs.Visible(VisibleDelete, c.at.Sub(r.removedAt))
+			pre := r // as it was until this confirmation
+			pre.confirmed = time.Time{}
+			if lag, ok := s.lag.settle(&pre, c.at, s.f.Features().IsLocal); ok && pre.kind == created {
+				s.obs.Visible(VisibleCreate, lag)
+			} else if ok {
+				s.obs.Visible(VisibleDelete, lag)
 			}
 		case chReaped:
 			s.event(EventReapDone, 1)
@@ -173,6 +188,7 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 				"object", r.key, "state", r.state())
 		case chExpire:
 			expired++
+			s.lag.forget(&r)
 			// The one place the guarantee can lapse, so each is logged.
 			s.log.Warn("overlay record retired at the settle window without the remote confirming it",
 				"object", r.key, "state", r.state(), "age", c.at.Sub(r.at).Round(time.Second))

@@ -150,7 +150,13 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 	wait := 100 * time.Millisecond
 	var lastErr error
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		obj, err := s.stat(ctx, key)
+		if err == nil {
+			s.lag.observe(rec, true, obj.Size(), start)
+		} else if isNotFound(err) {
+			s.lag.observe(rec, false, 0, start) // the lag itself, not a failure
+		}
 		if err == nil {
 			rc, oerr := s.open(ctx, h, obj, offset, length)
 			if oerr == nil {

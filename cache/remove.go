@@ -72,12 +72,19 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		obj, prevp = prev.obj, &prev
 	}
 	s.handles.remove(key)
+	start := time.Now()
 	if obj == nil {
 		obj, err = s.stat(ctx, key)
 	}
 	if err == nil {
 		known = true
 		err = s.removeObject(ctx, obj, removeForClient)
+	}
+	if had {
+		if isNotFound(err) {
+			s.lag.observe(&prev, false, 0, start) // a fresh upload not shown yet: the lag
+		}
+		s.lag.forget(&prev)
 	}
 	switch {
 	case err == nil:

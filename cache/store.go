@@ -123,6 +123,7 @@ type Store struct {
 	listMu    sync.Mutex
 	listCache map[string]listing // dir -> the last remote listing (see listCacheTTL)
 	events    map[string]*atomic.Uint64
+	lag       lagState // observations of pending records, for the lag (lag.go)
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next

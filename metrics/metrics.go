@@ -155,7 +155,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}, []string{"op"})
 	m.visibilityLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "remote", Name: "visibility_lag_seconds",
-		Help:    "Time from a confirmed write (create) or delete until the remote's listing agreed.",
+		Help:    "The remote's visibility lag: time from an acknowledged write (create), or a delete the remote accepted, until the remote showed it, estimated from the calls the server makes anyway (the middle between the last call that did not show it and the first that did); 0 on a local folder.",
 		Buckets: lagBuckets,
 	}, []string{"kind"})
 	m.overlayEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -312,7 +312,8 @@ func (m *Metrics) RemoteRetry(op string) {
 }
 
 // ObserveVisibleLag records how long the remote took to show a create or
-// hide a delete in its listing (kind is one of cache.VisibleKinds).
+// hide a delete, as the store estimated it from its calls (kind is one of
+// cache.VisibleKinds).
 func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 	if m == nil {
 		return

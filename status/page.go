@@ -71,7 +71,7 @@ func (s Seconds) String() string {
 type Repo struct {
 	Name string `json:"repo"`
 	// Waiting: writes the remote does not show yet. Tombstones: deletes
-	// it may still list. PendingDeletes: deletes it has not carried out;
+	// it carried out that its latest listing still showed. PendingDeletes: deletes it has not carried out;
 	// the oldest is OldestPendingDelete old.
 	Waiting             int     `json:"records_waiting"`
 	Tombstones          int     `json:"tombstones"`

@@ -1,0 +1,264 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+)
+
+// lagRecorder is an Observer that keeps the visibility lags it is told.
+type lagRecorder struct {
+	nopObserver
+	mu   sync.Mutex
+	lags map[string][]time.Duration
+}
+
+func (o *lagRecorder) Visible(kind string, lag time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.lags == nil {
+		o.lags = map[string][]time.Duration{}
+	}
+	o.lags[kind] = append(o.lags[kind], lag)
+}
+
+func (o *lagRecorder) take(kind string) []time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]time.Duration(nil), o.lags[kind]...)
+}
+
+// lockStream writes n locks through s, one every gap, as a run of restic
+// commands does, and waits until the store's own background confirmed
+// them all.
+func lockStream(t *testing.T, s *Store, n int, gap time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		data := []byte(fmt.Sprintf("lock %d", i))
+		h, sum := obj(string(data))
+		if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum}); err != nil {
+			t.Fatalf("Put(%s): %v", h, err)
+		}
+		time.Sleep(gap)
+	}
+	waitFor(t, "the confirmer to confirm every lock", time.Minute, func() bool {
+		return s.ov.counts().created == 0
+	})
+}
+
+// TestVisibilityLagMeasuresTheRemote: the lag the store reports is the
+// remote's, not the confirmer's schedule. Over the real lag backend with
+// no lag and with a 3 s create lag, a stream of locks confirmed by the
+// store's own background (first look after confirmMinAge, 5 s) reads
+// under 0.5 s and 3 ± 0.5 s. Before, both read the confirmer's ~5 s.
+func TestVisibilityLagMeasuresTheRemote(t *testing.T) {
+	for _, tc := range []struct {
+		opts     string
+		lo, hi   time.Duration
+		wantDesc string
+	}{
+		{"", 0, 500 * time.Millisecond, "under 0.5 s"},
+		{",create_lag=3s", 2500 * time.Millisecond, 3500 * time.Millisecond, "3 ± 0.5 s"},
+	} {
+		t.Run("lag"+tc.opts, func(t *testing.T) {
+			o := &lagRecorder{}
+			c := &countingFs{Fs: lagRemote(t, tc.opts)}
+			s := newStore(t, c, Options{Observer: o})
+			lockStream(t, s, 14, 500*time.Millisecond)
+			// The measurement makes no call: compare with the same run
+			// before it (TestConfirmCost* pin the counts exactly).
+			t.Logf("remote calls: %d listings, %d lookups", c.lists.Load(), c.stats.Load())
+			lags := o.take(VisibleCreate)
+			if len(lags) != 14 {
+				t.Fatalf("%d create lags reported for 14 locks", len(lags))
+			}
+			for i, lag := range lags {
+				if lag < tc.lo || lag > tc.hi {
+					t.Errorf("lag %d: %v, want %s (all: %v)", i, lag, tc.wantDesc, lags)
+				}
+			}
+			t.Logf("create lags: %v", lags)
+		})
+	}
+}
+
+// TestVisibilityLagLocalIsZero: rclone's local backend serves a write as
+// soon as it is acknowledged, so its lag reads 0 even for a write the
+// confirmer first looks at after 5 s.
+func TestVisibilityLagLocalIsZero(t *testing.T) {
+	f, err := fs.NewFs(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &lagRecorder{}
+	s := newStore(t, f, Options{Observer: o})
+	lockStream(t, s, 1, 0)
+	if lags := o.take(VisibleCreate); len(lags) != 1 || lags[0] != 0 {
+		t.Errorf("create lags %v, want [0]", lags)
+	}
+}
+
+// TestStillListedCountsWhatAListingShowed: a delete the remote accepted
+// is counted as still listed only once a listing showed the object after
+// it, not while it merely waits for the confirmer's listing. Before, the
+// page's count was every pending tombstone.
+func TestStillListedCountsWhatAListingShowed(t *testing.T) {
+	s := newStore(t, lagRemote(t, ",delete_lag=1h"), Options{})
+	ctx := context.Background()
+	h, sum := obj("lock to delete")
+	data := []byte("lock to delete")
+	if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	stillListed := func() int {
+		for _, rr := range s.RecordsByRepo() {
+			if rr.Repo == "repo" {
+				return rr.Tombstones
+			}
+		}
+		return 0
+	}
+	if n := stillListed(); n != 0 {
+		t.Errorf("before any listing: %d deletes still listed, want 0", n)
+	}
+	if _, _, err := s.listFresh(ctx, typeDir("repo", Locks)); err != nil {
+		t.Fatal(err)
+	}
+	if n := stillListed(); n != 1 {
+		t.Errorf("after a listing that showed it: %d deletes still listed, want 1", n)
+	}
+}
+
+// failCounter counts the remote failures the store reports.
+type failCounter struct {
+	nopObserver
+	mu    sync.Mutex
+	fails []string
+}
+
+func (o *failCounter) RemoteFailed(op, kind string, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fails = append(o.fails, op+" "+kind+": "+err.Error())
+}
+
+// TestWebDAVNotFoundIsTheLag: WebDAV answers 404 to the DELETE of a file
+// it does not show yet (here: gone behind its back, as a lagging server
+// behaves). That is the lag, not a transient failure: no remote failure
+// is reported and nothing is logged at WARN. Before, rclone's webdav
+// error was not taken for not-found: a "transient" failure on the status
+// page.
+func TestWebDAVNotFoundIsTheLag(t *testing.T) {
+	f, _, dir := davRemote(t)
+	var logs bytes.Buffer
+	o := &failCounter{}
+	s := newStore(t, f, Options{Observer: o, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	ctx := context.Background()
+	h, sum := obj("fresh lock")
+	data := []byte("fresh lock")
+	if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, h.remotePath())); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, h); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	s.runDue(ctx, time.Now().Add(time.Minute)) // the reaper's retry
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.fails) > 0 {
+		t.Errorf("not-found answers reported as remote failures: %q", o.fails)
+	}
+	if logs.Len() > 0 {
+		t.Errorf("not-found answers logged at WARN or above:\n%s", logs.String())
+	}
+}
+
+// TestLagStateEstimate: the estimate is the middle between the latest
+// miss and the first hit, narrowed by other records' recent ages.
+func TestLagStateEstimate(t *testing.T) {
+	t0 := time.Now()
+	sec := func(f float64) time.Time { return t0.Add(time.Duration(f * float64(time.Second))) }
+	rec := func(name string, at time.Time) record {
+		return record{kind: created, key: "repo/locks/" + name, dir: "repo/locks", name: name, size: 1, at: at}
+	}
+	t.Run("own interval", func(t *testing.T) {
+		var l lagState
+		r := rec(name('a'), t0)
+		l.observe(&r, false, 0, sec(1))
+		l.observe(&r, false, 0, sec(2))  // the latest miss counts
+		l.observe(&r, true, 2, sec(2.5)) // another size: still a miss
+		l.observe(&r, true, 1, sec(4))
+		l.observe(&r, true, 1, sec(6)) // the first hit counts
+		if lag, ok := l.settle(&r, sec(7), false); !ok || lag != 3250*time.Millisecond {
+			t.Errorf("lag %v %v, want 3.25s (between 2.5 s and 4 s)", lag, ok)
+		}
+	})
+	t.Run("narrowed by others", func(t *testing.T) {
+		var l lagState
+		old, young := rec(name('a'), t0), rec(name('b'), sec(2))
+		// One listing at 5 s shows the old record (age 5) and misses the
+		// young one (age 3): the lag is over 3 s.
+		l.observe(&old, true, 1, sec(5))
+		l.observe(&young, false, 0, sec(5))
+		if lag, ok := l.settle(&old, sec(5), false); !ok || lag != 4*time.Second {
+			t.Errorf("lag %v %v, want 4s (between 3 s and 5 s)", lag, ok)
+		}
+	})
+	t.Run("unobserved", func(t *testing.T) {
+		var l lagState
+		r := rec(name('a'), t0)
+		if lag, ok := l.settle(&r, sec(2), false); !ok || lag != time.Second {
+			t.Errorf("lag %v %v, want 1s (confirmed elsewhere by 2 s)", lag, ok)
+		}
+		if lag, ok := l.settle(&r, sec(2), true); !ok || lag != 0 {
+			t.Errorf("a remote that serves at once: lag %v %v, want 0", lag, ok)
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		var l lagState
+		for i := range maxLagTracked + 10 {
+			r := rec(fmt.Sprintf("%064x", i), t0.Add(time.Duration(i)))
+			l.observe(&r, false, 0, sec(1))
+		}
+		if n := len(l.tracks); n > maxLagTracked {
+			t.Errorf("%d records tracked, want at most %d", n, maxLagTracked)
+		}
+	})
+}
+
+// TestRemoveNotFoundIsALagMiss: a delete of a fresh upload that the
+// remote does not show yet is an observation of its lag (a miss).
+func TestRemoveNotFoundIsALagMiss(t *testing.T) {
+	s := newStore(t, lagRemote(t, ",create_lag=1h"), Options{})
+	ctx := context.Background()
+	h, sum := obj("fresh")
+	if err := s.Put(ctx, h, bytes.NewReader([]byte("fresh")), 5, PutOptions{SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	s.lag.mu.Lock()
+	defer s.lag.mu.Unlock()
+	if b := s.lag.bounds[VisibleCreate]; b == nil || len(b.misses) != 1 {
+		t.Errorf("the not-found delete was not taken as a miss: %+v", b)
+	}
+	if len(s.lag.tracks) != 0 {
+		t.Errorf("the deleted write is still tracked: %v", s.lag.tracks)
+	}
+}
