@@ -242,14 +242,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Stor
 	// cancels their remote calls instead of leaving them running.
 	reqCtx, cutRequests := context.WithCancel(context.Background())
 	defer cutRequests()
+	var fresh freshConns
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ConnState:         fresh.track,
 		Handler:           api,
 		ReadHeaderTimeout: cfg.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown calls this once it has closed the listeners (freshConns
+	// says why).
+	srv.RegisterOnShutdown(fresh.closeAll)
 	errc := make(chan error, 2)
 	var metricsSrv *http.Server
 	if cfg.metricsListen != "" {
