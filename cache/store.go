@@ -57,13 +57,15 @@ type Options struct {
 	AppendOnly bool
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
-	// Observer receives remote-call timings and overlay events (metrics).
+	// Observer receives remote-call timings and overlay events (metrics,
+	// status page).
 	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Observer is told what the store does, for metrics. Calls must be cheap
+// Observer is told what the store does, for metrics and the status page:
+// they learn it here, never from the store's logs. Calls must be cheap
 // and must not call back into the store. Every string argument comes from
 // one of the vocabularies in vocab.go (Ops, Results, VisibleKinds, Events).
 type Observer interface {

@@ -23,11 +23,12 @@ import (
 
 // Issue 22 item 5: the status page learns the reaper's failures and the
 // retirements by timeout from the store's observer, not from its log
-// lines: with a logger that drops everything, they still reach the page.
+// lines: with a logger that drops everything, they still reach the page,
+// and the metrics count them.
 func TestStoreEventsReachStatusPageWithoutLogs(t *testing.T) {
 	ctx := context.Background()
-	rec := newStatusRecorder()
-	obs := statusObserver{cacheObserver{metrics.New(prometheus.NewRegistry())}, rec}
+	rec, reg := newStatusRecorder(), prometheus.NewRegistry()
+	obs := statusObserver{cacheObserver{metrics.New(reg)}, rec}
 	quiet := slog.New(slog.DiscardHandler)
 	open := func(opts string, settle time.Duration) *cache.Store {
 		t.Helper()
@@ -90,4 +91,32 @@ func TestStoreEventsReachStatusPageWithoutLogs(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	for _, event := range []string{cache.EventRetiredTimeout, cache.EventReapFailed} {
+		if n := overlayEvents(t, reg, event); n < 1 {
+			t.Errorf("steadyrest_overlay_events_total{event=%q} = %v", event, n)
+		}
+	}
+}
+
+// overlayEvents reads steadyrest_overlay_events_total{event} from reg.
+func overlayEvents(t *testing.T, reg *prometheus.Registry, event string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "steadyrest_overlay_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "event" && l.GetValue() == event {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no steadyrest_overlay_events_total{event=%q}", event)
+	return 0
 }
