@@ -166,12 +166,13 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 		}
 	}
 	applied, err := s.ov.apply(ctx, cs)
-	var confirmed, expired int
+	confirmed := 0
 	for _, c := range applied {
 		r := c.rec
 		switch c.op {
 		case chConfirm:
 			confirmed++
+			s.objectEvent(EventRetiredConfirmed, r.key, nil, c.at)
 			pre := r // as it was until this confirmation
 			pre.confirmed = time.Time{}
 			if lag, ok := s.lag.settle(&pre, c.at, s.f.Features().IsLocal); ok && pre.kind == created {
@@ -180,21 +181,19 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 				s.obs.Visible(VisibleDelete, lag)
 			}
 		case chReaped:
-			s.event(EventReapDone, 1)
+			s.objectEvent(EventReapDone, r.key, nil, c.at)
 			s.log.Info("reaper removed a deleted object", "object", r.key, "after", c.at.Sub(r.at).Round(time.Millisecond))
 		case chRefused:
 			s.event(EventReapRefused, 1)
 			s.log.Error("refused what a record asked of the background: the policy forbids it (under --append-only only locks are removed; only locks are written behind); the record is dropped and the object stays on the remote as it is (a forged journal or Redis record, or one left by a run under another policy)",
 				"object", r.key, "state", r.state())
 		case chExpire:
-			expired++
+			s.objectEvent(EventRetiredTimeout, r.key, nil, c.at)
 			s.lag.forget(&r)
 			// The one place the guarantee can lapse, so each is logged.
 			s.log.Warn("overlay record retired at the settle window without the remote confirming it",
 				"object", r.key, "state", r.state(), "age", c.at.Sub(r.at).Round(time.Second))
 		}
 	}
-	s.event(EventRetiredConfirmed, confirmed)
-	s.event(EventRetiredTimeout, expired)
 	return confirmed, err
 }

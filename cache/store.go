@@ -57,13 +57,15 @@ type Options struct {
 	AppendOnly bool
 	// records replaces the local overlay (tests: two stores sharing one).
 	records recordStore
-	// Observer receives remote-call timings and overlay events (metrics).
+	// Observer receives remote-call timings and overlay events (metrics,
+	// status page).
 	Observer Observer
 	// Logger receives the store's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Observer is told what the store does, for metrics. Calls must be cheap
+// Observer is told what the store does, for metrics and the status page:
+// they learn it here, never from the store's logs. Calls must be cheap
 // and must not call back into the store. Every string argument comes from
 // one of the vocabularies in vocab.go (Ops, Results, VisibleKinds, Events).
 type Observer interface {
@@ -84,6 +86,18 @@ type Observer interface {
 	// OverlayOp reports one call to the shared overlay (an Overlay*
 	// name), with ResultOK or ResultError.
 	OverlayOp(op, result string, d time.Duration)
+	// Object reports an event about one object, after Event has counted
+	// it: what the status page keeps per repository (reaps, their
+	// failures, retirements) comes from here, not from the log.
+	Object(e ObjectEvent)
+}
+
+// ObjectEvent is an overlay event about one object.
+type ObjectEvent struct {
+	Event string    // EventReapDone, EventReapFailed, EventDeleteAbsorbed, EventRetiredConfirmed or EventRetiredTimeout
+	Key   string    // the object's remote path ("repo/locks/<id>"), which names its repository
+	Err   error     // the remote's answer, with EventReapFailed and EventDeleteAbsorbed
+	At    time.Time // when it happened
 }
 
 // Stats is a snapshot of the store's state, for metrics and tests.
@@ -305,6 +319,13 @@ func (s *Store) event(name string, n int) {
 	}
 }
 
+// objectEvent counts an event about the object key and reports it, with
+// the object, to the observer.
+func (s *Store) objectEvent(name, key string, err error, at time.Time) {
+	s.event(name, 1)
+	s.obs.Object(ObjectEvent{Event: name, Key: key, Err: err, At: at})
+}
+
 // remote times one call to the remote and reports it.
 func (s *Store) remote(op string, fn func() error) error {
 	return remoteCall(s.obs, s.log, op, fn)
@@ -372,3 +393,4 @@ func (nopObserver) Visible(string, time.Duration)           {}
 func (nopObserver) Retry(string)                            {}
 func (nopObserver) RemoteFailed(string, string, error)      {}
 func (nopObserver) OverlayOp(string, string, time.Duration) {}
+func (nopObserver) Object(ObjectEvent)                      {}

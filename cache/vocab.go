@@ -30,7 +30,8 @@ const (
 	VisibleDelete = "delete" // the remote took this long to stop showing a delete
 )
 
-// Overlay events, counted in Stats and passed to Observer.Event.
+// Overlay events, counted in Stats and passed to Observer.Event; those
+// about one object (see ObjectEvent) also to Observer.Object.
 const (
 	EventMaskedStale       = "masked_stale_listing"    // a listed object hidden by a tombstone
 	EventAddedMissing      = "added_missing_listing"   // a recent create added to a listing that lacked it
@@ -38,6 +39,7 @@ const (
 	EventReadAfterRemote   = "read_despite_remote_404" // a read the remote answered not-found, served anyway
 	EventDeleteAbsorbed    = "delete_absorbed"         // a DELETE answered 200 while the remote could not remove yet
 	EventReapDone          = "reap_done"               // the reaper removed an object the remote had refused to
+	EventReapFailed        = "reap_failed"             // the reaper could not remove an object: the remote failed (its lag is not counted)
 	EventRetiredConfirmed  = "retired_confirmed"       // a record retired because the remote agreed
 	EventRetiredTimeout    = "retired_timeout"         // a record retired at the settle window: the guarantee may lapse
 	EventLockDeferred      = "lock_deferred"           // a lock acknowledged from the overlay, its upload deferred (write-behind)
@@ -78,7 +80,7 @@ var (
 	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
 	visibleKinds = []string{VisibleCreate, VisibleDelete}
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
-		EventDeleteAbsorbed, EventReapDone, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost,
+		EventDeleteAbsorbed, EventReapDone, EventReapFailed, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost,
 		EventReapRefused, EventJournalLost, EventLocksRepublished}
 	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
 		OverlayContent, OverlayPrepare, OverlayPublish, OverlayCancel, OverlayView, OverlayApply, OverlayLead,

@@ -6,8 +6,6 @@
 package status
 
 import (
-	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -154,72 +152,29 @@ func (r *Recorder) RemoteError(kind, op string, err error) {
 	e.last, e.lastAt = op+": "+err.Error(), r.now()
 }
 
-// The overlay's log lines the recorder picks up (see LogHandler): the
-// overlay logs them with the object's path as "object", which names the
-// repository, and counts them only in total.
-const (
-	msgReapFailed     = "reaper could not remove an object yet"
-	msgRetiredTimeout = "overlay record retired at the settle window without the remote confirming it"
-)
-
-// LogHandler returns a slog.Handler that passes every record to next and
-// takes from the overlay's logs the per-repository facts nothing else
-// reports: the reaper's last error and the retirements by timeout.
-func (r *Recorder) LogHandler(next slog.Handler) slog.Handler {
-	return &logTap{next: next, rec: r}
-}
-
-type logTap struct {
-	next slog.Handler
-	rec  *Recorder
-}
-
-func (t *logTap) Enabled(ctx context.Context, l slog.Level) bool {
-	// The tapped lines are warnings: see them even below the log level.
-	return l >= slog.LevelWarn || t.next.Enabled(ctx, l)
-}
-
-func (t *logTap) Handle(ctx context.Context, rec slog.Record) error {
-	if rec.Message == msgReapFailed || rec.Message == msgRetiredTimeout {
-		var object, errText string
-		rec.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "object":
-				object = a.Value.String()
-			case "err":
-				errText = a.Value.String()
-			}
-			return true
-		})
-		t.rec.overlayLog(rec.Message, object, errText)
-	}
-	if !t.next.Enabled(ctx, rec.Level) {
-		return nil
-	}
-	return t.next.Handle(ctx, rec)
-}
-
-func (t *logTap) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logTap{next: t.next.WithAttrs(as), rec: t.rec}
-}
-
-func (t *logTap) WithGroup(name string) slog.Handler {
-	return &logTap{next: t.next.WithGroup(name), rec: t.rec}
-}
-
-func (r *Recorder) overlayLog(msg, object, errText string) {
-	repo := RepoOf(object)
+// ReapFailed records that the reaper could not remove object (a remote
+// path, which names the repository) at at: the page shows each
+// repository's last such error.
+func (r *Recorder) ReapFailed(object string, err error, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	at := r.now()
-	// The overlay logs about objects it holds: the repository exists.
-	s := r.entry(repo, true)
-	switch msg {
-	case msgReapFailed:
-		s.lastReapErr, s.lastReapErrAt = errText, at
-	case msgRetiredTimeout:
-		s.retiredByTimeout++
-	}
+	s := r.objectRepo(object)
+	s.lastReapErr, s.lastReapErrAt = err.Error(), at
+}
+
+// RetiredByTimeout records that the record of object retired at the
+// settle window without the remote confirming it: where the guarantee
+// may have lapsed.
+func (r *Recorder) RetiredByTimeout(object string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.objectRepo(object).retiredByTimeout++
+}
+
+// objectRepo returns the entry of the repository object is in. The
+// overlay reports only objects it holds: the repository exists.
+func (r *Recorder) objectRepo(object string) *repoState {
+	return r.entry(RepoOf(object), true)
 }
 
 // resticTypes are the folder names of a restic repository's object types.

@@ -117,7 +117,7 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 // --heartbeat-interval 0); it feeds their events and state to m and to the
 // status page's recorder.
 func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (store *cache.Store, peers *cache.PeerWatch, err error) {
-	obs, logger := statusObserver{cacheObserver{m}, rec}, slog.New(rec.LogHandler(log.Handler()))
+	obs := statusObserver{cacheObserver{m}, rec}
 	store, err = cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
 		Overlay:           cfg.overlay,
@@ -128,12 +128,12 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 		ContentMaxObject:  cfg.cacheMaxObject,
 		SpoolBytes:        cfg.spoolBytes,
 		Observer:          obs,
-		Logger:            logger,
+		Logger:            log,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open overlay: %w", err)
 	}
-	if peers, err = startPeers(f, cfg, store, obs, logger); err != nil {
+	if peers, err = startPeers(f, cfg, store, obs, log); err != nil {
 		_ = store.Close()
 		return nil, nil, err
 	}

@@ -20,6 +20,7 @@ func (o cacheObserver) Event(name string)                           { o.m.Overla
 func (o cacheObserver) Visible(kind string, lag time.Duration)      { o.m.ObserveVisibleLag(kind, lag) }
 func (o cacheObserver) Retry(op string)                             { o.m.RemoteRetry(op) }
 func (cacheObserver) RemoteFailed(string, string, error)            {} // counted by RemoteOp
+func (cacheObserver) Object(cache.ObjectEvent)                      {} // counted by Event
 func (o cacheObserver) OverlayOp(op, result string, d time.Duration) {
 	o.m.ObserveShared(op, result, d)
 }

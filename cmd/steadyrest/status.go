@@ -35,6 +35,18 @@ func (o statusObserver) Visible(kind string, lag time.Duration) {
 	o.rec.Visible(kind, lag)
 }
 
+// Object keeps per repository the reaper's last error and the retirements
+// by timeout.
+func (o statusObserver) Object(e cache.ObjectEvent) {
+	o.next.Object(e)
+	switch {
+	case e.Event == cache.EventReapFailed && e.Err != nil:
+		o.rec.ReapFailed(e.Key, e.Err, e.At)
+	case e.Event == cache.EventRetiredTimeout:
+		o.rec.RetiredByTimeout(e.Key)
+	}
+}
+
 // newStatusRecorder returns the status page's recorder, bounded by the
 // metrics' rule on repositories.
 func newStatusRecorder() *status.Recorder {
