@@ -7,13 +7,10 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/steadyrest/steadyrest/e2e"
 	scrube2e "github.com/steadyrest/steadyrest/e2e/scrub"
@@ -38,14 +35,20 @@ func TestBackgroundScrubFindsDamage(t *testing.T) {
 	srv := e2e.StartServer(t, e2e.SteadyrestSpec(bin, r.Dir, t.TempDir(), "--scrub-interval", "2s", "--heartbeat-interval", "0"))
 	base := "http://" + srv.Addr
 
-	runs := func(fams map[string]*dto.MetricFamily, outcome string) float64 {
-		return metricSum(fams, "steadyrest_scrub_runs_total", map[string]string{"outcome": outcome})
+	runs := func(m map[string]float64, outcome string) float64 {
+		return m[`steadyrest_scrub_runs_total{outcome="`+outcome+`"}`]
 	}
-	fams := waitMetrics(t, base, func(f map[string]*dto.MetricFamily) bool { return runs(f, "clean") >= 1 })
-	if n := metricSum(fams, "steadyrest_scrub_findings", map[string]string{"repo": "/"}); n != 0 {
-		t.Errorf("undamaged repository: %v findings", n)
+	findings := func(m map[string]float64, kind string) float64 {
+		return m[`steadyrest_scrub_findings{kind="`+kind+`",repo="/"}`]
 	}
-	if n := metricSum(fams, "steadyrest_scrub_objects_checked", nil); n < 4 {
+	kinds := []string{"wrong-hash", "wrong-size", "empty-pack", "foreign", "stray"}
+	m := waitMetrics(t, base, func(m map[string]float64) bool { return runs(m, "clean") >= 1 })
+	for _, kind := range kinds {
+		if n, ok := m[`steadyrest_scrub_findings{kind="`+kind+`",repo="/"}`]; !ok || n != 0 {
+			t.Errorf("undamaged repository: %s findings %v (exported: %v), want 0", kind, n, ok)
+		}
+	}
+	if n := m["steadyrest_scrub_objects_checked"]; n < 4 {
 		t.Errorf("objects checked %v, want every object of the repository", n)
 	}
 	if started, first := logTime(t, srv.Log(), "steadyrest serving"), logTime(t, srv.Log(), "scrub finished"); first.Sub(started) < 2*time.Second {
@@ -57,17 +60,14 @@ func TestBackgroundScrubFindsDamage(t *testing.T) {
 	want := r.WantFindings("")
 	// A run may have been under way while the packs were damaged: wait
 	// for one that saw both.
-	fams = waitMetrics(t, base, func(f map[string]*dto.MetricFamily) bool {
-		return metricSum(f, "steadyrest_scrub_findings", map[string]string{"repo": "/"}) == float64(len(want))
-	})
-	for _, kind := range []string{"wrong-hash", "wrong-size", "empty-pack", "foreign", "stray"} {
-		wantN := 0.0
-		if kind == "wrong-hash" {
-			wantN = float64(len(want))
+	m = waitMetrics(t, base, func(m map[string]float64) bool { return findings(m, "wrong-hash") == float64(len(want)) })
+	for _, kind := range kinds[1:] {
+		if n := findings(m, kind); n != 0 {
+			t.Errorf("steadyrest_scrub_findings{repo=\"/\",kind=%q} = %v, want 0", kind, n)
 		}
-		if n := metricSum(fams, "steadyrest_scrub_findings", map[string]string{"repo": "/", "kind": kind}); n != wantN {
-			t.Errorf("steadyrest_scrub_findings{repo=\"/\",kind=%q} = %v, want %v", kind, n, wantN)
-		}
+	}
+	if runs(m, "damaged") < 1 {
+		t.Errorf("no run counted as damaged")
 	}
 
 	page := httpGet(t, base+"/status")
@@ -99,12 +99,12 @@ func TestBackgroundScrubFindsDamage(t *testing.T) {
 	log := srv.Log()
 	for _, id := range []string{r.Truncated, r.Corrupted} {
 		re := regexp.MustCompile(`level=WARN msg="scrub: wrong-hash" job=scrub path=data/../` + id)
-		if n, runs := len(re.FindAllString(log, -1)), strings.Count(log, "outcome=damaged"); n == 0 || n > runs+1 {
-			t.Errorf("%d WARN lines for %s over %d damaged runs, want one per run", n, id, runs)
+		if n, damaged := len(re.FindAllString(log, -1)), strings.Count(log, "outcome=damaged"); n == 0 || n > damaged+1 {
+			t.Errorf("%d WARN lines for %s over %d damaged runs, want one per run", n, id, damaged)
 		}
 	}
 	// A run that started before the digest and ended after it counts too.
-	waitMetrics(t, base, func(f map[string]*dto.MetricFamily) bool { return runs(f, "damaged") >= runs(fams, "damaged")+1 })
+	waitMetrics(t, base, func(n map[string]float64) bool { return runs(n, "damaged") >= runs(m, "damaged")+1 })
 	if after := scrube2e.TreeDigest(t, r.Dir); !maps.Equal(before, after) {
 		t.Errorf("the background scrub changed the remote folder")
 	}
@@ -113,43 +113,28 @@ func TestBackgroundScrubFindsDamage(t *testing.T) {
 	}
 }
 
-// waitMetrics scrapes /metrics until done holds, for at most a minute.
-func waitMetrics(t *testing.T, base string, done func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
+// waitMetrics scrapes /metrics until done holds, for at most a minute,
+// and returns the scrape: each series as exposed, name{labels}, to its
+// value.
+func waitMetrics(t *testing.T, base string, done func(map[string]float64) bool) map[string]float64 {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := parser.TextToMetricFamilies(strings.NewReader(httpGet(t, base+"/metrics")))
-		if err != nil {
-			t.Fatalf("parse /metrics: %v", err)
+		m := map[string]float64{}
+		for _, line := range strings.Split(httpGet(t, base+"/metrics"), "\n") {
+			series, val, ok := strings.Cut(line, " ")
+			if v, err := strconv.ParseFloat(val, 64); ok && err == nil && !strings.HasPrefix(line, "#") {
+				m[series] = v
+			}
 		}
-		if done(fams) {
-			return fams
+		if done(m) {
+			return m
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the background scrub did not get there within a minute")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// metricSum adds the series of name whose labels include want.
-func metricSum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	total := 0.0
-series:
-	for _, m := range fams[name].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue series
-			}
-		}
-		total += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-	}
-	return total
 }
 
 // logTime is the time of the first log line holding msg.
