@@ -70,8 +70,8 @@ func (j *scrubJob) runOnce(ctx context.Context) {
 	defer j.setRunning(false)
 	// The scrub logs one WARN line per finding and per object error.
 	rep, err := scrub.Run(ctx, j.f, scrub.Options{Name: j.name, Logger: j.log})
-	if ctx.Err() != nil {
-		j.log.Info("scrub stopped by the shutdown")
+	if rep.Stopped { // ctx ended during the run: the shutdown
+		j.log.Info("scrub stopped by the shutdown", "objects_checked", rep.Objects)
 		return
 	}
 	end := time.Now()

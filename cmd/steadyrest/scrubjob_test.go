@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,10 +29,7 @@ import (
 // (and a run in progress) in time.
 func TestBackgroundScrubFindsDamage(t *testing.T) {
 	r := scrube2e.NewRepo(t)
-	bin, err := e2e.BuildBinary(t.TempDir(), "./cmd/steadyrest")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := builtBinary(t)
 	// No heartbeat: it is the one thing the server itself writes to the
 	// remote, and the test proves the scrub writes nothing.
 	srv := e2e.StartServer(t, e2e.SteadyrestSpec(bin, r.Dir, t.TempDir(), "--scrub-interval", "2s", "--heartbeat-interval", "0"))
@@ -111,6 +111,48 @@ func TestBackgroundScrubFindsDamage(t *testing.T) {
 	if err := srv.Stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}
+}
+
+// TestBackgroundScrubStopsAtShutdown: SIGTERM during a run (over a
+// remote that takes 2 s per call) cuts the run instead of waiting for it,
+// and the cut run is not reported as finished.
+func TestBackgroundScrubStopsAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"config", "keys/" + strings.Repeat("1", 64), "data/00/" + strings.Repeat("0", 64)} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("not restic's, and that does not matter here"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := e2e.SteadyrestSpec(builtBinary(t), fmt.Sprintf(":lag,remote='%s',latency=2s:", dir), t.TempDir(),
+		"--scrub-interval", "500ms", "--heartbeat-interval", "0")
+	spec.StopTimeout = time.Minute // the log, not the clock, tells whether the run was cut
+	srv := e2e.StartServer(t, spec)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(httpGet(t, "http://"+srv.Addr+"/status?format=json"), `"running": true`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no scrub run started within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if log := srv.Log(); !strings.Contains(log, "scrub stopped by the shutdown") || strings.Contains(log, "scrub finished") {
+		t.Errorf("the run in progress at the shutdown was not cut:\n%s", log)
+	}
+}
+
+// builtBinary builds cmd/steadyrest for one test.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := e2e.BuildBinary(t.TempDir(), "./cmd/steadyrest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // waitMetrics scrapes /metrics until done holds, for at most a minute,
