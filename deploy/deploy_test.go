@@ -20,6 +20,7 @@ import (
 	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
 	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/scrub"
 )
 
 // tool finds a program a test needs: a test without it fails in CI and
@@ -80,6 +81,7 @@ func metricNames(t *testing.T) map[string]bool {
 		tr.Stored("r", typ, id, 1)
 	}
 	m.SetHealth(tr)
+	m.ObserveScrub(&scrub.Report{Repositories: []string{"r"}, Outcome: scrub.Clean}, time.Now())
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

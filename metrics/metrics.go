@@ -94,6 +94,7 @@ type Metrics struct {
 
 	overlay *overlayCollector
 	health  *healthCollector
+	scrub   *scrubCollector // the background scrub (scrub.go)
 
 	repos *RepoCap // which repositories get their own label value
 }
@@ -165,12 +166,13 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	m.shared = newCalls("shared_overlay", "the shared overlay (Redis)", "ok, error", knownSharedOps, sharedBuckets)
 	m.overlay = &overlayCollector{}
 	m.health = &healthCollector{label: m.repoLabel}
+	m.scrub = &scrubCollector{label: m.repoLabel}
 
 	reg.MustRegister(
 		m.httpRequests, m.httpDuration, m.inFlight,
 		m.blobRead, m.blobReadBytes, m.blobWritten, m.blobWrittenBytes, m.blobDeleted,
 		m.remote.total, m.remote.duration, m.remoteRetries, m.visibilityLag, m.overlayEvents,
-		m.shared.total, m.shared.duration, m.overlay, m.health, buildInfoCollector{},
+		m.shared.total, m.shared.duration, m.overlay, m.health, m.scrub, buildInfoCollector{},
 	)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),

@@ -35,6 +35,8 @@ type Info struct {
 	Health *health.Tracker
 	// BaseURL is --baseurl, for the unlock command the page gives.
 	BaseURL string
+	// Scrub reads the background scrub's state; nil: it is off.
+	Scrub func() Scrub
 }
 
 // RepoRecords is one repository's overlay records that wait for the
@@ -133,6 +135,8 @@ type Snapshot struct {
 	RemoteErrors []ErrorKind `json:"remote_errors"`
 	// Health is each repository's health: last snapshot, size, locks.
 	Health []RepoHealth `json:"repository_health"`
+	// Scrub is the background scrub's last run; nil when it is off.
+	Scrub *Scrub `json:"scrub,omitempty"`
 }
 
 // Snapshot gathers the page's data: info, the overlay's records per
@@ -296,6 +300,10 @@ func Handler(rec *Recorder, info Info, records func() []RepoRecords, log *slog.L
 		snap := rec.Snapshot(info, records())
 		if info.Health != nil {
 			snap.Health = repoHealth(info.Health.Repos(), info.Health.Now(), repoURLBase(r, info.BaseURL))
+		}
+		if info.Scrub != nil {
+			sc := info.Scrub()
+			snap.Scrub = &sc
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		switch f := r.URL.Query().Get("format"); f {

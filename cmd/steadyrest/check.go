@@ -101,6 +101,9 @@ func (c *config) check() error {
 	if c.heartbeatInterval < 0 {
 		return fmt.Errorf("--heartbeat-interval must not be negative (0 turns heartbeats off), not %s", c.heartbeatInterval)
 	}
+	if c.scrubInterval < 0 {
+		return fmt.Errorf("--scrub-interval must not be negative (0 turns the background scrub off), not %s", c.scrubInterval)
+	}
 	if c.lockUploadDelay < 0 {
 		return fmt.Errorf("--lock-upload-delay must not be negative (0 uploads every lock at once), not %s", c.lockUploadDelay)
 	}

@@ -78,6 +78,7 @@ func TestBadValuesFailAtStart(t *testing.T) {
 		{[]string{"--user", "u"}, "--user and --pass"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--heartbeat-interval", "-1s"}, "--heartbeat-interval must not be negative"},
+		{[]string{"--scrub-interval", "-1h"}, "--scrub-interval must not be negative"},
 	} {
 		var stderr bytes.Buffer
 		args := append(append([]string{}, base...), c.args...)

@@ -64,6 +64,7 @@ type config struct {
 	groupAccessible bool   // rest-server's --group-accessible-repos: umask 007
 
 	heartbeatInterval time.Duration // 0: no second-instance detection
+	scrubInterval     time.Duration // 0: no background scrub (scrubjob.go)
 
 	rclone *rcloneFlags
 }
@@ -149,6 +150,8 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	d.own("lock-upload-delay", "")
 	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote and look for other instances serving the same path without a shared overlay (0: neither)")
 	d.own("heartbeat-interval", "")
+	fl.DurationVar(&c.scrubInterval, "scrub-interval", 0, "every this long, check every object of the served repositories against its SHA-256 name with the remote's own hash, as 'steadyrest scrub' does, never downloading or writing; the first run is one interval after the start (0: off). A run lists every folder and asks each object's hash: on pCloud one checksum call per object, on a local folder the disk reads every file, hence off by default")
+	d.own("scrub-interval", "")
 	fl.Var(sizeValue{&c.cacheMaxObject}, "cache-max-object", "largest object kept in the content cache")
 	d.own("cache-max-object", "")
 	fl.Var(sizeValue{&c.cacheBytes}, "cache-bytes", "size of the content cache of recent small writes (0: none)")

@@ -91,6 +91,10 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 		return err
 	}
 	parts := &wired{cfg: cfg, log: log, remote: f, store: store, peers: peers, auth: auth, metrics: m, registry: reg, recorder: rec}
+	if job, stopScrub := startScrubJob(ctx, parts); job != nil { // scrubjob.go
+		defer stopScrub()
+		parts.scrubStatus = job.Status
+	}
 	api, metricsOnly, err := buildHandlers(ctx, parts)
 	if err != nil {
 		ln.Close()
@@ -192,6 +196,8 @@ type wired struct {
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 	recorder *status.Recorder
+	// scrubStatus reads the background scrub's state; nil: it is off.
+	scrubStatus func() status.Scrub
 }
 
 // buildHandlers returns the handler of the main listener (the REST API and

@@ -88,6 +88,7 @@ func statusHandler(w *wired, tracker *health.Tracker) http.Handler {
 		SettleWindow: cfg.settleWindow,
 		Health:       tracker,
 		BaseURL:      cfg.baseURL,
+		Scrub:        w.scrubStatus,
 	}
 	if peers != nil {
 		info.Peers = peers.PeerInstances
