@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/probe"
@@ -30,12 +29,7 @@ func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "probe [flags] REMOTE:PATH",
 		Short: "Measure how long a remote takes to show changes, and whether it needs steadyrest",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return fmt.Errorf("probe takes one remote (REMOTE:PATH), not %d arguments", len(args))
-			}
-			return nil
-		},
+		Args:  oneRemote("probe"),
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&opt.Rounds, "rounds", 5, "how many create/delete rounds to run")
@@ -44,15 +38,10 @@ func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
 	fl.Var(sizeValue{&large}, "large-size", "size of the one large object (0: none)")
 	fl.DurationVar(&opt.MinSettleWindow, "min-settle-window", cache.DefaultSettleWindow, "the least --settle-window to recommend (lower it only if you accept a shorter guarantee)")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	fl.StringVar(&cfg.rcloneConfig, "rclone-config", "", "rclone config file (default: where rclone looks for it, or $RCLONE_CONFIG)")
-	fl.VisitAll(func(f *pflag.Flag) { f.Annotations = map[string][]string{annGroup: {groupOwn}} })
-	fl.AddFlag(&pflag.Flag{Name: "config", Value: fl.Lookup("rclone-config").Value, Usage: "same as --rclone-config", Hidden: true})
-	cfg.rclone = registerRcloneFlags(fl)
 	usage := fmt.Sprintf("Usage:\n  steadyrest probe [flags] REMOTE:PATH\n\n"+
 		"Measures how long the remote takes to show new and deleted objects, in a\n"+
 		"folder %s<random> of its own that it removes at the end.\n", probe.DirPrefix)
-	cmd.SetHelpFunc(func(*cobra.Command, []string) { printFlagUsage(stdout, usage, fl) })
-	cmd.SetUsageFunc(func(*cobra.Command) error { printFlagUsage(stderr, usage, fl); return nil })
+	remoteCommandFlags(cmd, &cfg, usage, stdout, stderr)
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		if cfg.rclone.envErr != nil {
 			return cfg.rclone.envErr

@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/steadyrest/steadyrest/scrub"
 )
@@ -31,27 +30,17 @@ func newScrubCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scrub [flags] REMOTE:PATH",
 		Short: "Verify repositories against their SHA-256 names, downloading nothing",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return fmt.Errorf("scrub takes one remote (REMOTE:PATH), not %d arguments", len(args))
-			}
-			return nil
-		},
+		Args:  oneRemote("scrub"),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opt.Read, "read", false, "download and hash the objects the remote has no SHA-256 for (rclone's --bwlimit and --tpslimit apply)")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	fl.StringVar(&cfg.rcloneConfig, "rclone-config", "", "rclone config file (default: where rclone looks for it, or $RCLONE_CONFIG)")
-	fl.VisitAll(func(f *pflag.Flag) { f.Annotations = map[string][]string{annGroup: {groupOwn}} })
-	fl.AddFlag(&pflag.Flag{Name: "config", Value: fl.Lookup("rclone-config").Value, Usage: "same as --rclone-config", Hidden: true})
-	cfg.rclone = registerRcloneFlags(fl) // --checkers (objects checked at once), --bwlimit, --tpslimit, -v, …
 	usage := "Usage:\n  steadyrest scrub [flags] REMOTE:PATH\n\n" +
 		"Checks every object of the restic repositories at or below REMOTE:PATH against\n" +
 		"its name (the SHA-256 of its content) using the remote's own SHA-256, without\n" +
 		"downloading, and never changes the remote. Exit status: 0 clean, 3 damaged,\n" +
 		"4 not verifiable without --read, 1 failed, 2 usage. See docs/scrub.md.\n"
-	cmd.SetHelpFunc(func(*cobra.Command, []string) { printFlagUsage(stdout, usage, fl) })
-	cmd.SetUsageFunc(func(*cobra.Command) error { printFlagUsage(stderr, usage, fl); return nil })
+	remoteCommandFlags(cmd, &cfg, usage, stdout, stderr)
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		if cfg.rclone.envErr != nil {
 			return cfg.rclone.envErr
