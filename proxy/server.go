@@ -221,12 +221,7 @@ func (s *Server) fail(rq *request, status int, err error) {
 		h.Del("Content-Range") // a 416 carries "bytes */SIZE"
 	}
 	if rq.body != nil && rq.r.ProtoMajor == 1 && !rq.body.complete(rq.r.ContentLength) {
-		// Refused with the body (or some of it) unread: net/http would read
-		// the rest before answering, to reuse the connection, and ask for
-		// it with 100 Continue. The answer goes out at once instead, and
-		// the connection is closed after it. (HTTP/2 resets the stream.)
-		h.Set("Connection", "close")
-		rq.body.abandon(rq.w)
+		rq.body.abandon(rq.w, rq.r) // refused with the body (or some of it) unread
 	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
 	// Reasons a client can act on are told; others stay in the log.

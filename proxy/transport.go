@@ -131,34 +131,54 @@ func (c *countingReader) complete(declared int64) bool {
 	return c.eof.Load() || (declared >= 0 && c.n.Load() >= declared)
 }
 
-// abandon gives up the rest of a body that a refusal leaves unread: reads
-// fail from now on, so that net/http's close of the body after the answer
-// does not wait for bytes the client may never send (or sends only after
-// a 100 Continue it will not get).
-func (c *countingReader) abandon(w http.ResponseWriter) {
+// abandon gives up the rest of a body that a refusal leaves unread. Under
+// netHTTPDrain unread bytes it cuts the reads (see stopReading); above, it
+// hands r its own body back, so that net/http recognises it and neither
+// drains it nor answers without its linger.
+func (c *countingReader) abandon(w http.ResponseWriter, r *http.Request) {
 	if c.deadline != nil {
 		c.deadline.bodyOpen.Store(false) // finish must not extend the reads again
 	}
-	stopReading(w)
+	unread := int64(-1) // unknown length: net/http would drain it
+	if r.ContentLength >= 0 {
+		unread = r.ContentLength - c.n.Load()
+	}
+	if unread >= netHTTPDrain {
+		r.Body = c.r
+		return
+	}
+	stopReading(w, unread)
 }
 
-// stopReading makes the connection's reads fail from now on, for an
-// answer that leaves a body unread. A connection without deadlines (none
+// netHTTPDrain is how much of an unread body net/http reads after the
+// handler to keep the connection (its maxPostHandlerReadBytes). A larger
+// remainder it does not read: it answers, closes its side and lingers, so
+// that a client still sending reads the answer before the reset.
+const netHTTPDrain = 256 << 10
+
+// stopReading makes the connection's reads fail from now on and closes it
+// after the answer, for a refused body of under netHTTPDrain unread bytes:
+// net/http would otherwise wait to drain it, and a client that sends only
+// headers would hold that until --body-timeout. A larger remainder is left
+// to net/http: cutting it here would skip its linger, and a client still
+// sending (restic sends bodies without waiting for 100 Continue) would
+// get a reset instead of the answer. A connection without deadlines (none
 // of net/http's) keeps reading; the answer still goes out first.
-func stopReading(w http.ResponseWriter) {
+func stopReading(w http.ResponseWriter, unread int64) {
+	if unread >= netHTTPDrain {
+		return
+	}
+	w.Header().Set("Connection", "close")
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
-// refuseUnread prepares the refusal of a request whose body is not read:
-// on HTTP/1 the connection closes after the answer and reads stop, so that
-// net/http neither waits for the body nor asks for it with 100 Continue.
-// (HTTP/2 resets the stream by itself.)
+// refuseUnread prepares the refusal of a request whose body is not read
+// (see stopReading). HTTP/2 resets the stream by itself.
 func refuseUnread(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor != 1 || r.ContentLength == 0 {
 		return
 	}
-	w.Header().Set("Connection", "close")
-	stopReading(w)
+	stopReading(w, r.ContentLength)
 }
 
 func (c *countingReader) readErr() error {
