@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,16 +55,12 @@ func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
 
 // probeMain runs the probe on cfg.remote and prints the report.
 func probeMain(cfg *config, opt probe.Options, asJSON bool, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	installLogger(log)
-	opt.Logger = log
 	if isTerminal(stderr) {
 		opt.Progress = func(line string) { fmt.Fprintf(stderr, "\r\033[Kprobe: %s", line) }
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, log, f, err := openCommandRemote(cfg, stderr)
 	defer stop()
-
-	f, err := openRemote(ctx, cfg, log)
+	opt.Logger = log
 	if err != nil {
 		fmt.Fprintf(stderr, "steadyrest probe: %v\n", redactText(err.Error()))
 		return exitStatus(exitFailure)

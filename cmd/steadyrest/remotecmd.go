@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rclone/rclone/fs"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -54,4 +61,15 @@ func remoteCommandFlags(cmd *cobra.Command, cfg *config, usage string, stdout, s
 	cfg.rclone = registerRcloneFlags(fl) // --checkers, --bwlimit, --tpslimit, -v, …
 	cmd.SetHelpFunc(func(*cobra.Command, []string) { printFlagUsage(stdout, usage, fl) })
 	cmd.SetUsageFunc(func(*cobra.Command) error { printFlagUsage(stderr, usage, fl); return nil })
+}
+
+// openCommandRemote sets a one-remote command up: warnings-only logging
+// (rclone's lines too) on stderr, a context that SIGINT or SIGTERM cancels
+// (stop releases it), and the remote. stop is set even on an error.
+func openCommandRemote(cfg *config, stderr io.Writer) (ctx context.Context, stop context.CancelFunc, log *slog.Logger, f fs.Fs, err error) {
+	log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	installLogger(log)
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	f, err = openRemote(ctx, cfg, log)
+	return ctx, stop, log, f, err
 }

@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -56,19 +52,15 @@ func newScrubCommand(stdout, stderr io.Writer) *cobra.Command {
 
 // scrubMain scrubs cfg.remote, prints the report and returns the exit code.
 func scrubMain(cfg *config, opt scrub.Options, asJSON bool, stdout, stderr io.Writer) int {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	installLogger(log)
 	if isTerminal(stderr) {
 		opt.Progress = func(p scrub.Progress) { fmt.Fprintf(stderr, "\r\033[Kscrub: %s", p) }
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "steadyrest scrub: %v\n", redactText(err.Error()))
 		return scrub.ExitFailed
 	}
-	f, err := openRemote(ctx, cfg, log)
+	ctx, stop, _, f, err := openCommandRemote(cfg, stderr)
+	defer stop()
 	if err != nil {
 		return fail(err)
 	}
