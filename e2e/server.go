@@ -320,7 +320,7 @@ func (s *Server) stop() error {
 		code = ee.ExitCode()
 	}
 	if code != s.Spec.StopExitCode {
-		return fmt.Errorf("%s exited with code %d (%v) after SIGTERM, want %d", s.Spec.Name, code, s.waitErr, s.Spec.StopExitCode)
+		return fmt.Errorf("%s exited with code %d (%v) after SIGTERM, want %d%s", s.Spec.Name, code, s.waitErr, s.Spec.StopExitCode, raceReports(s.Log()))
 	}
 	return nil
 }
@@ -355,4 +355,31 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// raceReports is what the race detector printed into a server's log (a
+// race-built server exits with code 66 after one), put where a failure's
+// message shows it: CI keeps only the tail of a failed run's output, and
+// the log of a long test is printed above it.
+func raceReports(log string) string {
+	const begin, end = "WARNING: DATA RACE", "=================="
+	var b strings.Builder
+	for {
+		i := strings.Index(log, begin)
+		if i < 0 {
+			break
+		}
+		log = log[i:]
+		j := strings.Index(log, end)
+		if j < 0 {
+			j = len(log)
+		}
+		b.WriteString("\n")
+		b.WriteString(log[:j])
+		log = log[j:]
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "; the race detector's reports:" + b.String()
 }
