@@ -1,10 +1,14 @@
 package cache
 
 import (
+	"context"
+	"io"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/hash"
 )
 
 // handleTTL is how long an object handle from a listing or lookup is
@@ -38,7 +42,7 @@ func newHandleCache() *handleCache {
 }
 
 func (c *handleCache) add(key string, obj fs.Object, at time.Time) {
-	c.lru.Add(key, handle{obj: obj, at: at})
+	c.lru.Add(key, handle{obj: share(obj), at: at})
 }
 
 // get returns a handle younger than handleTTL.
@@ -55,3 +59,73 @@ func (c *handleCache) get(key string) fs.Object {
 }
 
 func (c *handleCache) remove(key string) { c.lru.Remove(key) }
+
+// sharedHandle is an fs.Object that requests share: a cached handle, or
+// the handle a record keeps of its upload. Some backends change a handle's
+// state unlocked (rclone's pcloud Object caches its download link in Open,
+// and fills its size and hashes in Hash), so the calls on a shared handle
+// are made one at a time. Reading an opened body is not: only the calls
+// are.
+type sharedHandle struct {
+	mu  sync.Mutex
+	obj fs.Object
+}
+
+// share returns o as a handle requests may share.
+func share(o fs.Object) fs.Object {
+	if o == nil {
+		return nil
+	}
+	if _, ok := o.(*sharedHandle); ok {
+		return o
+	}
+	return &sharedHandle{obj: o}
+}
+
+func (h *sharedHandle) String() string    { return h.obj.String() }
+func (h *sharedHandle) Remote() string    { return h.obj.Remote() }
+func (h *sharedHandle) Fs() fs.Info       { return h.obj.Fs() }
+func (h *sharedHandle) Storable() bool    { return h.obj.Storable() }
+func (h *sharedHandle) UnWrap() fs.Object { return h.obj }
+
+func (h *sharedHandle) Size() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.Size()
+}
+
+func (h *sharedHandle) ModTime(ctx context.Context) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.ModTime(ctx)
+}
+
+func (h *sharedHandle) Hash(ctx context.Context, t hash.Type) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.Hash(ctx, t)
+}
+
+func (h *sharedHandle) SetModTime(ctx context.Context, t time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.SetModTime(ctx, t)
+}
+
+func (h *sharedHandle) Open(ctx context.Context, options ...fs.OpenOption) (io.ReadCloser, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.Open(ctx, options...)
+}
+
+func (h *sharedHandle) Update(ctx context.Context, in io.Reader, src fs.ObjectInfo, options ...fs.OpenOption) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.Update(ctx, in, src, options...)
+}
+
+func (h *sharedHandle) Remove(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj.Remove(ctx)
+}

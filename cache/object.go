@@ -215,6 +215,7 @@ func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 	if err != nil {
 		return nil, remoteErr(fmt.Sprintf("look up %s", h), err)
 	}
+	obj = share(obj) // the handle cache hands it to other requests
 	s.handles.add(key, obj, start)
 	return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
 }

@@ -107,7 +107,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 		data = kept.Bytes()
 	}
 	dir, name, _ := splitKey(key)
-	rec := record{kind: created, key: key, dir: dir, name: name, size: size, obj: obj, at: time.Now()}
+	rec := record{kind: created, key: key, dir: dir, name: name, size: size, obj: share(obj), at: time.Now()}
 	if err := s.ov.create(ctx, rec, data); err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
 	}
