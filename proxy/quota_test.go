@@ -1,20 +1,42 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/steadyrest/steadyrest/cache"
 )
 
 // The quota takes an upload's declared size before any remote call, gives
-// it back when the upload fails, and a delete gives back what it removed.
+// it back when the upload fails, and a delete gives back what it removed:
+// the store counts, the quota bounds. 40 bytes are stored before the
+// store counts.
 func TestQuota(t *testing.T) {
-	q, err := NewQuota(100, 40)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, "memory", Options{Quota: q})
+	b40, n40 := blob(strings.Repeat("o", 40))
+	var q *Quota
+	e := newEnvOver(t, "memory", func(store *cache.Store) Options {
+		ctx := context.Background()
+		sum := sha256.Sum256(b40)
+		if err := store.Put(ctx, cache.Handle{Repo: "old", Type: cache.Data, Name: n40}, bytes.NewReader(b40), 40, cache.PutOptions{SHA256: sum[:]}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.CountUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if q, err = NewQuota(100, store); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewQuota(39, store); err == nil || !strings.Contains(err.Error(), "below the 40 bytes already stored") {
+			t.Errorf("a quota below what is stored: %v, want refused", err)
+		}
+		return Options{Quota: q}
+	})
 	e.mustStatus(t, 200, "POST", "/r/?create=true", nil)
 	b50, n50 := blob(strings.Repeat("x", 50))
 	b20, n20 := blob(strings.Repeat("y", 20))
@@ -38,7 +60,7 @@ func TestQuota(t *testing.T) {
 	}
 	e.mustStatus(t, 200, "POST", "/r/data/"+n20, b20)
 
-	if _, err := NewQuota(10, 11); err == nil {
+	if _, err := NewQuota(10, e.store); err == nil {
 		t.Error("a quota below what is stored was accepted")
 	}
 }
