@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,5 +68,22 @@ func TestQuotaSurvivesRestartOnLaggingRemote(t *testing.T) {
 	}
 	if stored > 1000 {
 		t.Errorf("the emulator holds %d bytes of data under a 1000 byte quota", stored)
+	}
+}
+
+// A first start with --max-size on a remote folder that does not exist
+// yet holds nothing: it serves, and the folder is made by the first
+// repository.
+func TestQuotaOnRemoteNotMadeYet(t *testing.T) {
+	dir := t.TempDir()
+	addr := startRun(t, "--remote", filepath.Join(dir, "not-made-yet"), "--state-dir", filepath.Join(dir, "state"),
+		"--listen", "127.0.0.1:0", "--no-request-log", "--max-size", "1000")
+	u := "http://" + addr + "/r/"
+	if s := do(t, nil, "POST", u+"?create=true", nil, "", ""); s != 200 {
+		t.Fatalf("create: %d", s)
+	}
+	a := bytes.Repeat([]byte("a"), 600)
+	if s := do(t, nil, "POST", u+"data/"+blobName(a), a, "", ""); s != 200 {
+		t.Fatalf("600 bytes under 1000: %d", s)
 	}
 }
