@@ -28,7 +28,7 @@ type PutOptions struct {
 // once the overlay holds it and its bytes durably. A body that is shorter
 // or longer than size, or whose digest differs from opt.SHA256, stores
 // nothing.
-func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, opt PutOptions) error {
+func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, opt PutOptions) (err error) {
 	if err := h.Validate(); err != nil {
 		return err
 	}
@@ -51,6 +51,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 			return fmt.Errorf("put %s: %w", h, ErrExists)
 		}
 	}
+	defer s.countPut(ctx, h, size, &err)() // usage.go
 
 	behind := s.writeBehind(h, size)
 	if behind {

@@ -54,6 +54,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		if err := s.ov.tombstone(ctx, ts); err != nil {
 			return fmt.Errorf("delete %s: %w", h, err)
 		}
+		s.countRemoved(key, &prev, nil)
 		s.forget(key)
 		s.event(EventLockNeverUploaded, 1)
 		return nil
@@ -120,6 +121,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		// entry on disk still says reap.
 		s.log.Warn("could not update the journal", "object", h, "err", err)
 	}
+	s.countRemoved(key, prevp, obj)
 	s.forget(key)
 	return nil
 }

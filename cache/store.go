@@ -138,6 +138,7 @@ type Store struct {
 	listCache map[string]listing // dir -> the last remote listing (see listCacheTTL)
 	events    map[string]*atomic.Uint64
 	lag       lagState // observations of pending records, for the lag (lag.go)
+	usage     usage    // what the repositories hold, for a quota (usage.go)
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next

@@ -161,8 +161,8 @@ func (s *Server) post(rq *request) {
 		body = rq.body
 	}
 	err := s.store.Put(r.Context(), h, body, r.ContentLength, opt)
+	s.opt.Quota.release(r.ContentLength) // the store counts what it stored
 	if err != nil {
-		s.opt.Quota.release(r.ContentLength)
 		status := statusFor(err)
 		if rq.body != nil && rq.body.readErr() != nil {
 			// The client broke the upload; it is not the store's fault.
@@ -180,7 +180,7 @@ func (s *Server) delete(rq *request) {
 		s.fail(rq, http.StatusForbidden, nil)
 		return
 	}
-	if err := s.remove(rq.r.Context(), h); err != nil {
+	if err := s.store.Remove(rq.r.Context(), h); err != nil {
 		s.fail(rq, statusFor(err), fmt.Errorf("delete %s: %w", h, err))
 		return
 	}

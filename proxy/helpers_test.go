@@ -142,12 +142,20 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 func newEnv(t *testing.T, backend string, opt Options) *testEnv {
 	t.Helper()
+	return newEnvOver(t, backend, func(*cache.Store) Options { return opt })
+}
+
+// newEnvOver is newEnv with the options made once the store is open (a
+// quota over its count).
+func newEnvOver(t *testing.T, backend string, options func(*cache.Store) Options) *testEnv {
+	t.Helper()
 	cf := &countingFs{Fs: newFs(t, backend)}
 	store, err := cache.New(cf, cache.Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	opt := options(store)
 	infos := &infoLog{}
 	opt.Observer = infos.add
 	if opt.Logger == nil {

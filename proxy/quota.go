@@ -1,63 +1,88 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"sync/atomic"
+	"sync"
 
 	"github.com/steadyrest/steadyrest/cache"
 )
 
-// Quota is rest-server's --max-size: a bound on the bytes stored under
-// the server's root, over all repositories. The caller counts what the
-// remote holds at start; uploads and deletes through this server keep the
-// count current. Writes that bypass steadyrest are not seen until the
-// next start.
-type Quota struct {
-	max  int64
-	used atomic.Int64
+// UsageCounter is the layer below's count of what it holds: the store's
+// (cache.Store.CountUsage), kept current by every upload and delete
+// through it.
+type UsageCounter interface {
+	// Usage returns the count, ok false while there is none.
+	Usage() (u cache.Usage, ok bool)
 }
 
-// NewQuota returns a quota of max bytes of which used are taken. A quota
+// Quota is rest-server's --max-size: a bound on the bytes stored under
+// the server's root, over all repositories. The store counts what is
+// stored; the quota adds the uploads in flight, so that parallel uploads
+// cannot pass the bound together. Writes that bypass this server are not
+// seen until the store counts again (the next start).
+type Quota struct {
+	max    int64
+	stored UsageCounter
+
+	mu       sync.Mutex
+	reserved int64 // bytes of the uploads in flight
+}
+
+// NewQuota returns a quota of max bytes over what stored counts. A quota
 // below what is stored already is refused: every write would fail.
-func NewQuota(max, used int64) (*Quota, error) {
+func NewQuota(max int64, stored UsageCounter) (*Quota, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("quota of %d bytes: want more than 0", max)
 	}
-	if used > max {
-		return nil, fmt.Errorf("quota of %d bytes is below the %d bytes already stored", max, used)
+	u, ok := stored.Usage()
+	if !ok {
+		return nil, fmt.Errorf("quota of %d bytes: the store has not counted what it holds", max)
 	}
-	q := &Quota{max: max}
-	q.used.Store(used)
-	return q, nil
+	if u.Bytes > max {
+		return nil, fmt.Errorf("quota of %d bytes is below the %d bytes already stored", max, u.Bytes)
+	}
+	return &Quota{max: max, stored: stored}, nil
 }
 
-// Used returns the bytes counted as stored.
-func (q *Quota) Used() int64 { return q.used.Load() }
+// Used returns the bytes counted as stored, the uploads in flight
+// included.
+func (q *Quota) Used() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.usedLocked()
+}
+
+func (q *Quota) usedLocked() int64 {
+	u, _ := q.stored.Usage()
+	return u.Bytes + q.reserved
+}
 
 // reserve takes n bytes for an upload, or reports that they would pass
-// the quota. A nil quota takes everything.
+// the quota. A nil quota takes everything. Until release, an upload the
+// store counted already counts twice: the quota errs high, never low.
 func (q *Quota) reserve(n int64) bool {
 	if q == nil {
 		return true
 	}
-	for {
-		u := q.used.Load()
-		if u+n > q.max {
-			return false
-		}
-		if q.used.CompareAndSwap(u, u+n) {
-			return true
-		}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.usedLocked()+n > q.max {
+		return false
 	}
+	q.reserved += n
+	return true
 }
 
-// release gives back n bytes: a failed upload's reservation, or a delete.
+// release gives back an upload's reservation once the store has counted
+// it, or the upload failed.
 func (q *Quota) release(n int64) {
-	if q != nil && n > 0 {
-		q.used.Add(-n)
+	if q == nil {
+		return
 	}
+	q.mu.Lock()
+	q.reserved -= n
+	q.mu.Unlock()
 }
 
 // quotaReserve answers 507 and returns false when the upload would pass
@@ -69,27 +94,4 @@ func (s *Server) quotaReserve(rq *request) bool {
 	s.fail(rq, http.StatusInsufficientStorage, fmt.Errorf("upload of %d bytes would pass the %d byte quota (%d used)",
 		rq.r.ContentLength, s.opt.Quota.max, s.opt.Quota.Used()))
 	return false
-}
-
-// remove deletes h and, with a quota, gives back the bytes the delete
-// removed. Deletes of one object take turns, and each gives back the size
-// the object had just before it: of twenty parallel deletes only the
-// first finds the object, the others give back nothing (and still answer
-// 200, as a repeated DELETE does). A size the store cannot tell is not
-// given back: the quota may count too much, never too little.
-func (s *Server) remove(ctx context.Context, h cache.Handle) error {
-	if s.opt.Quota == nil {
-		return s.store.Remove(ctx, h)
-	}
-	unlock := s.deletes.Lock(h.String())
-	defer unlock()
-	var size int64
-	if obj, err := s.store.Lookup(ctx, h); err == nil {
-		size = max(obj.Size(), 0)
-	}
-	if err := s.store.Remove(ctx, h); err != nil {
-		return err
-	}
-	s.opt.Quota.release(size)
-	return nil
 }

@@ -63,7 +63,6 @@ type RequestInfo struct {
 type Server struct {
 	store    *cache.Store
 	opt      Options
-	deletes  cache.KeyedMutex // orders the deletes of one object (quota.go)
 	log      *slog.Logger
 	maxDepth int
 	serve    func(*request) // routeRequest behind the auth middleware

@@ -205,7 +205,7 @@ type wired struct {
 // (/metrics alone).
 func buildHandlers(ctx context.Context, w *wired) (api, metricsOnly http.Handler, err error) {
 	cfg, log, store, m := w.cfg, w.log, w.store, w.metrics
-	quota, err := startQuota(ctx, cfg, w.remote, log)
+	quota, err := startQuota(ctx, cfg, store, log)
 	if err != nil {
 		return nil, nil, err
 	}

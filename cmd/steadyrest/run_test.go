@@ -84,6 +84,7 @@ func startRunLogs(t *testing.T, args ...string) (string, *syncBuffer) {
 		}
 		select {
 		case err := <-done:
+			done <- nil // for the cleanup, which waits for it
 			t.Fatalf("server stopped: %v\n%s", err, logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
