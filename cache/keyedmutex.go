@@ -39,11 +39,3 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		k.mu.Unlock()
 	}
 }
-
-// KeyedMutex is keyedMutex for other packages: the proxy orders the
-// deletes of one object with it, so that the quota gives the object's
-// size back once.
-type KeyedMutex struct{ k keyedMutex }
-
-// Lock locks key, waiting while another holds it, and returns its unlock.
-func (m *KeyedMutex) Lock(key string) (unlock func()) { return m.k.lock(key) }
