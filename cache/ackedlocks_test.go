@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // flushAll empties Redis, as FLUSHALL or a restart without persistence does.

@@ -17,7 +17,7 @@ import (
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/lib/file"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
 )
 
 // faultRemote is a lag remote over a fresh local folder, returned with the

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
 )
 
 // Within listCacheTTL a client's listing reuses the last remote listing,

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // sharedStores opens n Stores over f sharing one overlay in srv.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
 )
 
 // spoolOpts: objects above 64 KiB skip the content cache and go to a spool

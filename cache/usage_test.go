@@ -12,7 +12,7 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/walk"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // diskUsage is what the folder below a local remote really holds, but for

@@ -12,8 +12,8 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/fserrors"
 
-	"github.com/steadyrest/steadyrest/lagfs"
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // A lock written and deleted within the delay never reaches the remote:

@@ -17,8 +17,8 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
-	"github.com/steadyrest/steadyrest/lagfs"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // fastOpt keeps a run short: few rounds, a small "large" object, and

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	scrube2e "github.com/steadyrest/steadyrest/e2e/scrub"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	scrube2e "github.com/steadyrest/steadyrest/internal/e2e/scrub"
 )
 
 // TestBackgroundScrubFindsDamage runs the built binary with

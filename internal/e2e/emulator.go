@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // EmulatorRemote is the rclone.conf section StartEmulator writes.

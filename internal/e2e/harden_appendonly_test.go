@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // Issue 21 item 1: with --append-only and a shared overlay, DELETE of a

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // Issue 21 item 5: a lock answered 200 inside --lock-upload-delay, then

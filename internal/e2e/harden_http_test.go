@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // The issue-21 attack tests talk to the real binary over HTTP, as restic

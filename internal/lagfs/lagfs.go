@@ -8,7 +8,7 @@
 // binary so users can reproduce their cloud's behaviour. Importing the
 // package registers the backend:
 //
-//	import _ "github.com/steadyrest/steadyrest/lagfs"
+//	import _ "github.com/steadyrest/steadyrest/internal/lagfs"
 //	f, err := fs.NewFs(ctx, ":lag,remote=/tmp/repo,create_lag=3s:")
 //	lf, _ := lagfs.FromFs(f) // *lagfs.Fs, for Stats()
 package lagfs
@@ -57,7 +57,7 @@ func init() {
 		// its tree, so supply the overview instead of logging an error.
 		Overview: &overview.BackendConfig{
 			Backend: "lag", Name: "Lag", Tier: "Tier 5", Maintainers: "steadyrest",
-			Docs: "lagfs/README.md in steadyrest", Virtual: true,
+			Docs: "internal/lagfs/README.md in steadyrest", Virtual: true,
 		},
 		Options: []fs.Option{{
 			Name:     "remote",

@@ -29,7 +29,7 @@ import (
 	"github.com/rclone/rclone/fs/object"
 	"github.com/rclone/rclone/fs/walk"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 func newServer(t *testing.T, opt pcloudemu.Options) *pcloudemu.Server {

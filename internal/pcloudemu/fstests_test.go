@@ -3,7 +3,7 @@
 // rclone's own backend test suite against the emulator. Behind a build tag
 // because it takes about a minute:
 //
-//	go test -tags fstests -run TestRcloneFstests ./pcloudemu/
+//	go test -tags fstests -run TestRcloneFstests ./internal/pcloudemu/
 package pcloudemu_test
 
 import (
@@ -14,7 +14,7 @@ import (
 	"github.com/rclone/rclone/backend/pcloud"
 	"github.com/rclone/rclone/fstest/fstests"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 func TestRcloneFstests(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/hash"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 func hexSum(b []byte) (md, s1, s256 string) {

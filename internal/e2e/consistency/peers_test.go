@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // peerPeriod is the heartbeat period of the detection tests: short, so

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // emuCARE finds the emulator's CA file in its start-up output.

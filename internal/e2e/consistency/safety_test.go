@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // safetyTree is small: a few dozen files, one pack-sized file.

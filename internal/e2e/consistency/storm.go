@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // StormConfig describes one storm: Plans plans on one repository, each

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 const stormPlans = 15

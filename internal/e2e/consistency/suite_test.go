@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // TestSuiteLagging: restic's REST backend suite passes through steadyrest on

@@ -23,7 +23,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
-	_ "github.com/steadyrest/steadyrest/lagfs"
+	_ "github.com/steadyrest/steadyrest/internal/lagfs"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 

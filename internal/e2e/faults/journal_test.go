@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // runToExit runs steadyrest expecting it to refuse to start: it must exit

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 var smallTree = e2e.TreeOptions{Seed: 3, BigFile: 3 << 20, Dirs: 3, FilesPerDir: 15, Medium: 3}

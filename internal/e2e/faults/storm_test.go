@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // startEmulator runs the pCloud emulator as its own process (so its state

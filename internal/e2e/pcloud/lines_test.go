@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e/consistency"
 )
 
 // Lines restic prints outside its JSON that do not mean the repository

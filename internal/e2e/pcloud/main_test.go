@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // Binaries built once by TestMain. E2E_RACE=1 builds the servers with the

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // TestSigtermDuringRejectedUpload: a SIGTERM that arrives while a pack

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // readWarning matches what restic prints when a read fails and it retries

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e/consistency"
 )
 
 const stormPlans = 15

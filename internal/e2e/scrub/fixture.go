@@ -21,7 +21,7 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 	rsync "github.com/rclone/rclone/fs/sync"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 	"github.com/steadyrest/steadyrest/scrub"
 )
 

@@ -11,8 +11,8 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/walk"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 	"github.com/steadyrest/steadyrest/scrub"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // LaggingPcloud is the remote of issue 12's measurements: pCloud with a

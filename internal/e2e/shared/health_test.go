@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // gauge reads one repository health gauge of repo from instance srv's

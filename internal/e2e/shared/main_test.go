@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // steadyrestBin is built once by TestMain; E2E_RACE=1 builds it with the

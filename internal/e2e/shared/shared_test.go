@@ -9,9 +9,9 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e/consistency"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // sharedCluster is three instances with one --overlay on one lagging

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e/consistency"
+	"github.com/steadyrest/steadyrest/internal/e2e/consistency"
 )
 
 func main() {
