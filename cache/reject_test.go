@@ -15,6 +15,8 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/object"
 	"github.com/rclone/rclone/lib/file"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // cleanupRemote behaves like rclone's pcloud backend after a failed
@@ -63,7 +65,7 @@ func (f *cleanupRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo
 // under the name, and answers only after that clean-up, so a retry of the
 // name comes after it.
 func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
-	base, _ := faultRemote(t, "")
+	base, _ := testutil.LagRemote(t)
 	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
 	s := newStore(t, f, Options{ContentMaxObject: 1024}) // 4 KiB bodies stream
 	good := strings.Repeat("g", 4096)
@@ -100,7 +102,7 @@ func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
 // backend's clean-up (pcloud's takes 5 s), which Close then waits for only
 // briefly.
 func TestRejectedUploadDuringShutdownDoesNotWait(t *testing.T) {
-	base, _ := faultRemote(t, "")
+	base, _ := testutil.LagRemote(t)
 	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
 	s := newStore(t, f, Options{ContentMaxObject: 1024})
 	h, _ := obj(strings.Repeat("g", 4096))
