@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,30 +14,13 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/fs/object"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func tryPut(f fs.Fs, remote string, data []byte) (fs.Object, error) {
 	src := object.NewStaticObjectInfo(remote, time.Now(), int64(len(data)), true, nil, nil)
 	return f.Put(context.Background(), bytes.NewReader(data), src)
-}
-
-// localFiles lists every file below dir, partial uploads included.
-func localFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestFailPutAfter(t *testing.T) {
@@ -57,7 +39,7 @@ func TestFailPutAfter(t *testing.T) {
 				t.Fatalf("after a cut upload NewObject = %v, want not found", err)
 			}
 			if name == "local" {
-				if files := localFiles(t, remote); len(files) != 0 {
+				if files := testutil.FilesBelow(t, remote); len(files) != 0 {
 					t.Fatalf("a cut upload left files behind: %v", files)
 				}
 			}
@@ -149,7 +131,7 @@ func TestDenyOps(t *testing.T) {
 	if st := f.Stats(); st.Denied != 2 {
 		t.Fatalf("Denied = %d, want 2", st.Denied)
 	}
-	if _, err := fs.NewFs(context.Background(), ":lag,remote="+remote+",deny_ops=bogus:"); err == nil {
+	if _, err := fs.NewFs(context.Background(), testutil.LagSpec(remote, "deny_ops=bogus")); err == nil {
 		t.Fatal("deny_ops=bogus accepted")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/rclone/rclone/fstest/fstests"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // TestIntegration runs rclone's own backend conformance suite over a lag
@@ -20,8 +22,8 @@ func TestIntegration(t *testing.T) {
 	}
 	t.Chdir(dir)
 	for name, remote := range map[string]string{
-		"memory": `:lag,remote=":memory:":`,
-		"local":  ":lag,remote=" + filepath.Join(dir, "local") + ":",
+		"memory": testutil.LagSpec(":memory:"),
+		"local":  testutil.LagSpec(filepath.Join(dir, "local")),
 	} {
 		t.Run(name, func(t *testing.T) { runFstests(t, remote) })
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/fs/hash"
 	"github.com/rclone/rclone/fs/object"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 var bucketSeq atomic.Int64
@@ -27,7 +29,7 @@ var bucketSeq atomic.Int64
 func backends(t *testing.T) map[string]string {
 	t.Helper()
 	return map[string]string{
-		"memory": fmt.Sprintf(`":memory:lagtest%d"`, bucketSeq.Add(1)),
+		"memory": fmt.Sprintf(":memory:lagtest%d", bucketSeq.Add(1)),
 		"local":  t.TempDir(),
 	}
 }
@@ -36,11 +38,8 @@ func backends(t *testing.T) map[string]string {
 // way users configure it.
 func newLag(t *testing.T, remote, opts string) *Fs {
 	t.Helper()
-	spec := ":lag,remote=" + remote
-	if opts != "" {
-		spec += "," + opts
-	}
-	f, err := fs.NewFs(context.Background(), spec+":")
+	spec := testutil.LagSpec(remote, opts)
+	f, err := fs.NewFs(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("NewFs(%s): %v", spec, err)
 	}
@@ -109,20 +108,6 @@ func listRNames(t *testing.T, f *Fs, dir string) []string {
 	return names
 }
 
-// waitFor polls cond every 10ms until it holds or max has passed, and
-// returns how long it took.
-func waitFor(t *testing.T, max time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > max {
-			t.Fatalf("%s: still not true after %v", what, max)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func TestCreateLag(t *testing.T) {
 	const lag = 300 * time.Millisecond
 	for name, remote := range backends(t) {
@@ -178,7 +163,7 @@ func TestCreateLag(t *testing.T) {
 
 			// It reappears once the lag has passed, with its content.
 			var o fs.Object
-			waitFor(t, 2*lag+time.Second, "dir/new visible", func() bool {
+			testutil.Eventually(t, "dir/new visible", 2*lag+time.Second, func() bool {
 				o, err = f.NewObject(ctx, "dir/new")
 				return err == nil
 			})
@@ -188,7 +173,7 @@ func TestCreateLag(t *testing.T) {
 			if got := read(t, o); got != "fresh data" {
 				t.Fatalf("read after lag %q", got)
 			}
-			waitFor(t, 2*lag+time.Second, "dir/old listed", func() bool {
+			testutil.Eventually(t, "dir/old listed", 2*lag+time.Second, func() bool {
 				return slices.Equal(listNames(t, f, "dir"), []string{"dir/new", "dir/old"})
 			})
 			st := f.Stats()
@@ -248,7 +233,7 @@ func TestDeleteLag(t *testing.T) {
 					t.Fatalf("ListR during delete lag = %v", got)
 				}
 			}
-			d := waitFor(t, 2*lag+time.Second, "locks/a unlisted", func() bool {
+			d := testutil.Eventually(t, "locks/a unlisted", 2*lag+time.Second, func() bool {
 				return slices.Equal(listNames(t, f, "locks"), []string{"locks/b"})
 			})
 			if since := time.Since(start); since < lag {
@@ -277,7 +262,7 @@ func TestDeleteLagDirGone(t *testing.T) {
 	if got := listNames(t, f, "locks"); !slices.Equal(got, []string{"locks/only"}) {
 		t.Fatalf("List = %v, want the ghost", got)
 	}
-	waitFor(t, 2*time.Second, "ghost gone", func() bool {
+	testutil.Eventually(t, "ghost gone", 2*time.Second, func() bool {
 		_, err := f.List(ctx, "locks")
 		return errors.Is(err, fs.ErrorDirNotFound)
 	})
@@ -456,7 +441,7 @@ func TestJitter(t *testing.T) {
 		t.Fatalf("visible before create_lag: %v", got)
 	}
 	seen := map[string]time.Duration{}
-	waitFor(t, 2*time.Second, "all visible", func() bool {
+	testutil.Eventually(t, "all visible", 2*time.Second, func() bool {
 		for i := range n {
 			name := fmt.Sprintf("j%02d", i)
 			if _, ok := seen[name]; ok {
@@ -490,7 +475,7 @@ func TestJitter(t *testing.T) {
 func TestSharedStateAcrossRoots(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	sub, err := fs.NewFs(ctx, ":lag,remote="+dir+",create_lag=5s:repo")
+	sub, err := fs.NewFs(ctx, testutil.LagSpec(dir, "create_lag=5s")+"repo")
 	if err != nil {
 		t.Fatalf("NewFs: %v", err)
 	}
