@@ -19,6 +19,7 @@ import (
 	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/internal/lagfs"
 	"github.com/steadyrest/steadyrest/internal/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // fastOpt keeps a run short: few rounds, a small "large" object, and
@@ -107,7 +108,7 @@ func lagRemote(t *testing.T, opts string) (string, map[string]string, rfs.Fs) {
 	t.Helper()
 	dir := t.TempDir()
 	before := seed(t, dir)
-	return dir, before, newFs(t, ":lag,remote="+dir+","+opts+":")
+	return dir, before, newFs(t, testutil.LagSpec(dir, opts))
 }
 
 func TestLagBackendMeasuresConfiguredLag(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // maxHeaderBytes is what cmd/steadyrest sets on its http.Server; the 431
@@ -66,7 +67,7 @@ type badEnv struct {
 	obj    cache.Handle // a 10-byte data object in r
 	objRaw []byte
 	cfg    []byte // r's config
-	logs   *syncBuf
+	logs   *testutil.Buffer
 }
 
 var (
@@ -124,7 +125,7 @@ func newBadEnv(t *testing.T, backend, env string) *badEnv {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 
-	be := &badEnv{fs: cf, store: store, logs: &syncBuf{},
+	be := &badEnv{fs: cf, store: store, logs: &testutil.Buffer{},
 		obj: cache.Handle{Repo: "r", Type: cache.Data, Name: badObjName}, objRaw: badObjBody, cfg: badCfg}
 	opt := badEnvOptions(env)
 	opt.Logger = testLogger(t)
