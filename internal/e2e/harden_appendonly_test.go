@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // Issue 21 item 1: with --append-only and a shared overlay, DELETE of a
@@ -48,7 +49,7 @@ func TestHardenAppendOnlyForgedRedisTombstone(t *testing.T) {
 		}
 	}
 	refused := func() bool { return strings.Contains(srv.Log(), "refused what a record asked of the background") }
-	waitUntil(15*time.Second, func() bool { return !exists(filepath.Join(root, file)) || refused() })
+	testutil.Until(15*time.Second, func() bool { return !exists(filepath.Join(root, file)) || refused() })
 	if !exists(filepath.Join(root, file)) {
 		t.Fatal("the reaper removed the pack under --append-only on a forged Redis record")
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // Issue 21 item 5: a lock answered 200 inside --lock-upload-delay, then
@@ -22,7 +23,7 @@ func TestHardenFlushKeepsAcknowledgedLock(t *testing.T) {
 	if err := redisOf(t, rds).FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !waitUntil(30*time.Second, func() bool { return exists(filepath.Join(root, file)) }) {
+	if !testutil.Until(30*time.Second, func() bool { return exists(filepath.Join(root, file)) }) {
 		t.Error("the acknowledged lock never reached the remote after the flush")
 	}
 	if code, body := get(t, srv, api); code != http.StatusOK || string(body) != string(lock) {

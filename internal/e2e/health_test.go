@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // Repository health series, as a scrape shows them.
@@ -88,7 +90,7 @@ func TestHealthStaleLockOfKilledRestic(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	midway := waitUntil(2*time.Minute, func() bool {
+	midway := testutil.Until(2*time.Minute, func() bool {
 		f, _ := scrape(t, srv.Addr)
 		return sum(f, hLocks, repo) == 1 &&
 			sum(f, "steadyrest_blob_written_total", map[string]string{"repo": "/r", "type": "data"}) > packsBefore

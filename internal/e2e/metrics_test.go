@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +10,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // scrape fetches /metrics and parses it with the client library's text
@@ -77,7 +78,7 @@ func TestMetricsAfterResticBackup(t *testing.T) {
 		t.Skip("steadyrest's /metrics: not served by " + serverKind)
 	}
 	dir := t.TempDir()
-	srv := startServer(t, fmt.Sprintf(":lag,remote='%s',create_lag=2s,delete_lag=2s:", dir))
+	srv := startServer(t, testutil.LagSpec(dir, "create_lag=2s", "delete_lag=2s"))
 	before, _ := scrape(t, srv.Addr)
 
 	r := NewRestic(t, DefaultRestic(t), srv.URL("metrics-repo"))

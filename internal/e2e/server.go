@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // ServerSpec says how to run one kind of restic REST server: which binary,
@@ -146,7 +147,7 @@ type Server struct {
 	Addr string
 
 	cmd    *exec.Cmd
-	log    lockedBuffer
+	log    testutil.Buffer
 	exited chan struct{}
 	// logDone is closed when all output has been read into log.
 	logDone chan struct{}
@@ -337,24 +338,6 @@ func (s *Server) kill() error {
 		return fmt.Errorf("%s: want death by SIGKILL, got %v", s.Spec.Name, s.waitErr)
 	}
 	return nil
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and many readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // raceReports is what the race detector printed into a server's log (a

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 const (
@@ -26,7 +28,7 @@ func linConfig(strict bool, bases ...string) LinConfig {
 // kind of remote they do not, which shows the checker catches violations.
 func TestLinearizableLocks(t *testing.T) {
 	t.Run("steadyrest", func(t *testing.T) {
-		srv := startSteadyrest(t, lagRemote(t, "3s", "jitter=1s"))
+		srv := startSteadyrest(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s", "jitter=1s"))
 		hist := RecordLockHistory(t, linConfig(true, "http://"+srv.Addr+"/lin"))
 		if len(hist) < 100 {
 			t.Fatalf("only %d operations recorded", len(hist))
@@ -38,7 +40,7 @@ func TestLinearizableLocks(t *testing.T) {
 		t.Logf("steadyrest: %d operations (lists counted per key) on %d keys by %d clients: linearizable (%v)", len(hist), linKeys, linClients, res)
 	})
 	t.Run("rclone-serve-restic", func(t *testing.T) {
-		srv := startRclone(t, lagRemote(t, "3s", "jitter=1s"))
+		srv := startRclone(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s", "jitter=1s"))
 		hist := RecordLockHistory(t, linConfig(false, "http://"+srv.Addr+"/lin"))
 		res := CheckLockHistory(t, "rclone", hist, false)
 		if res != porcupine.Illegal {

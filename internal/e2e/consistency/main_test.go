@@ -2,7 +2,6 @@ package consistency
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
@@ -21,12 +20,6 @@ func TestMain(m *testing.M) {
 		e2e.Binary{Pkg: "./cmd/steadyrest", Dst: &steadyrestBin, Race: true},
 		e2e.Binary{Pkg: "./cmd/rclone-lag", Dst: &rcloneLagBin, Race: true},
 		e2e.Binary{Pkg: "./cmd/pcloud-emulator", Dst: &emulatorBin, Race: true}))
-}
-
-// lagRemote is a fresh lagging remote over a temp folder.
-func lagRemote(t *testing.T, lag string, extra ...string) string {
-	opts := append([]string{"remote=" + t.TempDir(), "create_lag=" + lag, "delete_lag=" + lag}, extra...)
-	return ":lag," + strings.Join(opts, ",") + ":"
 }
 
 // startSteadyrest runs steadyrest on remote with its state in a temp dir.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
 	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // peerPeriod is the heartbeat period of the detection tests: short, so
@@ -74,18 +75,6 @@ func peerGauge(t *testing.T, s *e2e.Server) int {
 // thisInstance is the instance id s logs as its own in the peer error.
 var thisInstanceRE = regexp.MustCompile(`this_instance="[^"(]*\(instance ([0-9a-f]{16})\)"`)
 
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // Two default-mode instances on one remote path (the deployment of issue
 // 12 without --overlay): each logs the error naming the other within one
 // heartbeat period, /readyz stays 200 but says so, /metrics and /status
@@ -95,7 +84,7 @@ func TestSecondInstanceDetected(t *testing.T) {
 	remote := t.TempDir()
 	a, b := startPeers(t, remote, nil, nil)
 
-	took := waitUntil(t, "both instances log the peer error", peerPeriod+peerSlack, func() bool {
+	took := testutil.Eventually(t, "both instances log the peer error", peerPeriod+peerSlack, func() bool {
 		return strings.Contains(a.Log(), peerError) && strings.Contains(b.Log(), peerError)
 	})
 	t.Logf("both warned %v after the second announced its address (period %v)", took.Round(time.Millisecond), peerPeriod)
@@ -147,7 +136,7 @@ func TestSecondInstanceDetected(t *testing.T) {
 	if got := heartbeats(t, remote); len(got) != 1 || !strings.HasPrefix(got[0], idA+"_") {
 		t.Errorf("after the second stopped, the heartbeat folder holds %q, want only %s's", got, idA)
 	}
-	waitUntil(t, "the first instance stops counting the second", peerPeriod+peerSlack, func() bool { return peerGauge(t, a) == 0 })
+	testutil.Eventually(t, "the first instance stops counting the second", peerPeriod+peerSlack, func() bool { return peerGauge(t, a) == 0 })
 	if code, body := httpGet(t, a, "/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/readyz alone again: %d %q", code, body)
 	}
@@ -188,7 +177,7 @@ func TestSecondInstanceWithSharedOverlayIsQuiet(t *testing.T) {
 	remote := t.TempDir()
 	overlay := []string{"--overlay", srv.URL()}
 	a, b := startPeers(t, remote, overlay, overlay)
-	waitUntil(t, "both heartbeats on the remote", peerPeriod+peerSlack, func() bool { return len(heartbeats(t, remote)) == 2 })
+	testutil.Eventually(t, "both heartbeats on the remote", peerPeriod+peerSlack, func() bool { return len(heartbeats(t, remote)) == 2 })
 	time.Sleep(3 * peerPeriod) // rounds that have seen each other
 	for _, s := range []*e2e.Server{a, b} {
 		if strings.Contains(s.Log(), peerError) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // safetyTree is small: a few dozen files, one pack-sized file.
@@ -56,7 +57,7 @@ func pruneRightAfterBackup(t *testing.T, r *e2e.Restic, initWait time.Duration) 
 func TestPruneRightAfterBackup(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
 	t.Run("steadyrest", func(t *testing.T) {
-		srv := startSteadyrest(t, lagRemote(t, "3s"))
+		srv := startSteadyrest(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s"))
 		r := e2e.NewRestic(t, restic, srv.URL("safety"))
 		prune, check, restore, src, target := pruneRightAfterBackup(t, r, 0)
 		if prune.Code != 0 {
@@ -79,7 +80,7 @@ func TestPruneRightAfterBackup(t *testing.T) {
 		t.Logf("steadyrest, lag 3s: prune right after backup: prune exit 0, check --read-data passed, restore identical")
 	})
 	t.Run("rclone-serve-restic", func(t *testing.T) {
-		srv := startRclone(t, lagRemote(t, "3s"))
+		srv := startRclone(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s"))
 		r := e2e.NewRestic(t, restic, srv.URL("safety"))
 		prune, check, restore, src, target := pruneRightAfterBackup(t, r, 4*time.Second)
 		t.Logf("rclone serve restic, lag 3s: prune exit %d, check --read-data exit %d, restore exit %d",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 const stormPlans = 15
@@ -101,13 +102,13 @@ func runStormChecked(t *testing.T, restic string, srv *e2e.Server, repo string, 
 // without lag for the ratio.
 func TestStorm(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
-	srv := startSteadyrest(t, lagRemote(t, "3s"))
+	srv := startSteadyrest(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s"))
 	var seq, noLag time.Duration
 	t.Run("lag-back-to-back", func(t *testing.T) {
 		seq = runStormChecked(t, restic, srv, "storm-seq", false, false).Wall
 	})
 	t.Run("nolag-back-to-back", func(t *testing.T) {
-		fast := startSteadyrest(t, lagRemote(t, "0"))
+		fast := startSteadyrest(t, testutil.LagSpec(t.TempDir(), "create_lag=0", "delete_lag=0"))
 		noLag = runStormChecked(t, restic, fast, "storm-seq", false, false).Wall
 	})
 	if seq == 0 || noLag == 0 {
@@ -136,7 +137,7 @@ const stormSlack = 30 * time.Second
 func TestStormParallel(t *testing.T) {
 	t.Parallel()
 	restic := e2e.DefaultRestic(t)
-	srv := startSteadyrest(t, lagRemote(t, "3s"))
+	srv := startSteadyrest(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s"))
 	res := runStormChecked(t, restic, srv, "storm-par", true, true)
 	t.Logf("storm of %d plans all at once with 3s lag: %v", stormPlans, res.Wall.Round(time.Millisecond))
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // TestSuiteLagging: restic's REST backend suite passes through steadyrest on
@@ -13,7 +14,7 @@ import (
 // that the 2 cores are not shared between them.
 func TestSuiteLagging(t *testing.T) {
 	t.Run("steadyrest", func(t *testing.T) {
-		srv := startSteadyrest(t, lagRemote(t, "3s"))
+		srv := startSteadyrest(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s"))
 		r := e2e.RunRESTSuite(t, srv.URL("suite"), 5*time.Minute)
 		subs := len(r.Subtests())
 		if !r.Clean() || subs < 10 {
@@ -23,7 +24,7 @@ func TestSuiteLagging(t *testing.T) {
 		t.Logf("steadyrest, lag 3s: %d subtests passed, 0 failed, 0 skipped, in %v", subs, r.Elapsed)
 	})
 	t.Run("rclone-serve-restic", func(t *testing.T) {
-		srv := startRclone(t, lagRemote(t, "3s"))
+		srv := startRclone(t, testutil.LagSpec(t.TempDir(), "create_lag=3s", "delete_lag=3s"))
 		r := e2e.RunRESTSuite(t, srv.URL("suite"), 5*time.Minute)
 		if r.Err == nil || r.TopPassed || len(r.Failed) == 0 {
 			t.Fatalf("suite through rclone serve restic on a lagging remote was expected to fail, but: err=%v top passed=%v failed=%v (%v)\n%s",

@@ -24,6 +24,7 @@ import (
 
 	"github.com/steadyrest/steadyrest/cache"
 	_ "github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
@@ -32,7 +33,7 @@ import (
 func inProcess(t *testing.T, opts string) (addr, dir string) {
 	t.Helper()
 	dir = t.TempDir()
-	f, err := fs.NewFs(context.Background(), lagRemote(dir, opts))
+	f, err := fs.NewFs(context.Background(), testutil.LagSpec(dir, opts))
 	if err != nil {
 		t.Fatal(err)
 	}

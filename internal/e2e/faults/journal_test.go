@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // runToExit runs steadyrest expecting it to refuse to start: it must exit
@@ -45,7 +46,7 @@ func TestDamagedJournalRefusesStart(t *testing.T) {
 }
 
 func damagedJournal(t *testing.T, state string) {
-	code, out := runToExit(t, "--remote", lagRemote(t.TempDir(), ""), "--listen", "127.0.0.1:0", "--state-dir", state, "--no-auth")
+	code, out := runToExit(t, "--remote", testutil.LagSpec(t.TempDir()), "--listen", "127.0.0.1:0", "--state-dir", state, "--no-auth")
 	if code == 0 || !strings.Contains(out, "journal") || !strings.Contains(out, "overlay.db") {
 		t.Fatalf("exit %d; want non-zero and a message naming the journal file:\n%s", code, out)
 	}
@@ -57,7 +58,7 @@ func damagedJournal(t *testing.T, state string) {
 
 func TestLockedJournalRefusesStart(t *testing.T) {
 	state := t.TempDir()
-	remote := lagRemote(t.TempDir(), "")
+	remote := testutil.LagSpec(t.TempDir())
 	first := startSteadyrest(t, remote, state, "127.0.0.1:0", nil)
 	start := time.Now()
 	code, out := runToExit(t, "--remote", remote, "--listen", "127.0.0.1:0", "--state-dir", state, "--no-auth")

@@ -8,7 +8,6 @@ package faults
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,14 +45,6 @@ func mustStop(t testing.TB, srv *e2e.Server) {
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lagRemote is a lag connection string over a local folder.
-func lagRemote(dir, opts string) string {
-	if opts != "" {
-		opts = "," + opts
-	}
-	return fmt.Sprintf(":lag,remote='%s'%s:", dir, opts)
 }
 
 // scanRepo checks every file below a repository folder on disk: each

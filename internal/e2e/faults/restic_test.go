@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 var smallTree = e2e.TreeOptions{Seed: 3, BigFile: 3 << 20, Dirs: 3, FilesPerDir: 15, Medium: 3}
@@ -25,7 +26,7 @@ func TestResticSurvivesTransientFaults(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
 	dir := t.TempDir()
 	stateDir := t.TempDir()
-	faulty := lagRemote(dir, "error_rate=0.05,fail_put_after=40000,fail_get_after=30000,fault_rate=0.25,latency=2ms,seed=11")
+	faulty := testutil.LagSpec(dir, "error_rate=0.05,fail_put_after=40000,fail_get_after=30000,fault_rate=0.25,latency=2ms,seed=11")
 	// No content cache, so that reads reach the failing remote.
 	srv := startSteadyrest(t, faulty, stateDir, "127.0.0.1:0", nil, "--cache-bytes=0")
 	r := e2e.NewRestic(t, restic, srv.URL("repo"))
@@ -57,7 +58,7 @@ func TestResticSurvivesTransientFaults(t *testing.T) {
 
 	// Faults off, same folder (the faulty server's journal is under
 	// another remote string, so a fresh state folder changes nothing).
-	clean := startSteadyrest(t, lagRemote(dir, ""), t.TempDir(), "127.0.0.1:0", nil)
+	clean := startSteadyrest(t, testutil.LagSpec(dir), t.TempDir(), "127.0.0.1:0", nil)
 	r.Repo = clean.URL("repo")
 	r.MustRun("check", "--read-data")
 	if locks := strings.TrimSpace(r.MustRun("list", "locks").Stdout); locks != "" {
@@ -86,7 +87,7 @@ func TestResticPermanentFailures(t *testing.T) {
 			e2e.GenerateTree(t, src, smallTree)
 
 			// A repository with one snapshot, made while the remote was fine.
-			ok := startSteadyrest(t, lagRemote(dir, ""), stateDir, "127.0.0.1:0", nil)
+			ok := startSteadyrest(t, testutil.LagSpec(dir), stateDir, "127.0.0.1:0", nil)
 			r := e2e.NewRestic(t, restic, ok.URL("repo"))
 			r.MustRun("init")
 			small := t.TempDir()
@@ -94,7 +95,7 @@ func TestResticPermanentFailures(t *testing.T) {
 			r.MustRunIn(small, "backup", ".")
 			mustStop(t, ok)
 
-			bad := startSteadyrest(t, lagRemote(dir, c.opts), stateDir, "127.0.0.1:0", nil)
+			bad := startSteadyrest(t, testutil.LagSpec(dir, c.opts), stateDir, "127.0.0.1:0", nil)
 			r.Repo = bad.URL("repo")
 			start := time.Now()
 			res := r.RunIn(src, "backup", ".")
@@ -118,7 +119,7 @@ func TestResticPermanentFailures(t *testing.T) {
 			// A fresh state folder: the remote does not lag, and the journal
 			// of the first server holds repo/config, whose reload is the
 			// bug TestRestartAfterConfigWrite in package cache shows.
-			clean := startSteadyrest(t, lagRemote(dir, ""), t.TempDir(), "127.0.0.1:0", nil)
+			clean := startSteadyrest(t, testutil.LagSpec(dir), t.TempDir(), "127.0.0.1:0", nil)
 			r.Repo = clean.URL("repo")
 			r.MustRun("unlock") // a failed backup may leave its lock if the delete was refused too
 			r.MustRun("check", "--read-data")
