@@ -1,7 +1,10 @@
 // Package e2e drives real server processes (steadyrest, or rclone serve
-// restic for comparison) with the real restic binary. The exported harness
-// is usable from other test packages (benchmarks, comparisons); the tests
-// of this package are the end-to-end suite.
+// restic for comparison) with the real restic binary: it builds the
+// binaries once per test binary, starts them on loopback, parses their
+// logs, and runs restic against them. The harness is for this module's
+// tests, benchmarks and comparisons only (it lives under internal/); the
+// tests of this package are the end-to-end suite, its sub-packages the
+// storms, faults, pCloud, multi-instance and scrub suites.
 package e2e
 
 import (

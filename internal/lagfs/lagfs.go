@@ -5,8 +5,9 @@
 // latency and can fail at random with a transient error.
 //
 // It is a test fixture for steadyrest and also compiled into the steadyrest
-// binary so users can reproduce their cloud's behaviour. Importing the
-// package registers the backend:
+// binary so users can reproduce their cloud's behaviour; it lives under
+// internal/, so only this module imports it. Importing the package
+// registers the backend:
 //
 //	import _ "github.com/steadyrest/steadyrest/internal/lagfs"
 //	f, err := fs.NewFs(ctx, ":lag,remote=/tmp/repo,create_lag=3s:")

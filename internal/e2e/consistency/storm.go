@@ -1,12 +1,6 @@
-// Package consistency holds the end-to-end consistency tests of
-// steadyrest's overlay (issue 3): restic's REST backend suite, the "4am
-// storm" of many plans on one repository, prune right after backup, restart
-// inside the settle window, and a linearizability check, each on a lagging
-// remote and, for contrast, through rclone serve restic on the same kind of
-// remote.
-//
-// This file is the storm runner shared by the tests and cmd/storm; it does
-// not depend on package testing.
+// The storm runner, shared by the tests, cmd/storm and bench; it does not
+// depend on package testing.
+
 package consistency
 
 import (
