@@ -95,7 +95,7 @@ func TestFailGetAfter(t *testing.T) {
 			if len(b) != 1500 || !errors.Is(err, ErrMidStream) || !fserrors.IsRetryError(err) {
 				t.Fatalf("read %d bytes, err %v; want 1500 and a retryable ErrMidStream", len(b), err)
 			}
-			if read(t, mustObj(t, plain, "obj")) != strings.Repeat("y", 4000) {
+			if testutil.ReadObject(context.Background(), t, mustObj(t, plain, "obj")) != strings.Repeat("y", 4000) {
 				t.Fatal("object damaged by a cut download")
 			}
 		})
@@ -125,7 +125,7 @@ func TestDenyOps(t *testing.T) {
 	if err := o.Remove(context.Background()); !errors.Is(err, fs.ErrorPermissionDenied) {
 		t.Fatalf("denied Remove error %v", err)
 	}
-	if read(t, o) != "kept" {
+	if testutil.ReadObject(context.Background(), t, o) != "kept" {
 		t.Fatal("read through deny_ops=put,delete failed")
 	}
 	if st := f.Stats(); st.Denied != 2 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -58,20 +57,6 @@ func put(t *testing.T, f fs.Fs, remote, data string) fs.Object {
 		t.Fatalf("Put %s: %v", remote, err)
 	}
 	return o
-}
-
-func read(t *testing.T, o fs.Object) string {
-	t.Helper()
-	rc, err := o.Open(context.Background())
-	if err != nil {
-		t.Fatalf("Open %s: %v", o.Remote(), err)
-	}
-	defer func() { _ = rc.Close() }()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s: %v", o.Remote(), err)
-	}
-	return string(b)
 }
 
 func listNames(t *testing.T, f fs.Fs, dir string) []string {
@@ -136,7 +121,7 @@ func TestCreateLag(t *testing.T) {
 			if h.Size() != int64(len("fresh data")) {
 				t.Fatalf("handle Size = %d", h.Size())
 			}
-			if got := read(t, h); got != "fresh data" {
+			if got := testutil.ReadObject(context.Background(), t, h); got != "fresh data" {
 				t.Fatalf("handle Open read %q", got)
 			}
 			sum, err := h.Hash(ctx, hash.MD5)
@@ -170,7 +155,7 @@ func TestCreateLag(t *testing.T) {
 			if since := time.Since(start); since < lag {
 				t.Fatalf("visible after %v, before the %v lag", since, lag)
 			}
-			if got := read(t, o); got != "fresh data" {
+			if got := testutil.ReadObject(context.Background(), t, o); got != "fresh data" {
 				t.Fatalf("read after lag %q", got)
 			}
 			testutil.Eventually(t, "dir/old listed", 2*lag+time.Second, func() bool {
@@ -280,7 +265,7 @@ func TestRecreateClearsGhost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewObject after re-create: %v", err)
 	}
-	if got := read(t, o2); got != "22" {
+	if got := testutil.ReadObject(context.Background(), t, o2); got != "22" {
 		t.Fatalf("read %q", got)
 	}
 	entries, err := f.List(ctx, "")
@@ -566,7 +551,7 @@ func TestStats(t *testing.T) {
 	_, _ = f.List(ctx, "")
 	_, _ = f.NewObject(ctx, "a")
 	_, _ = f.NewObject(ctx, "b")
-	_ = read(t, o)
+	_ = testutil.ReadObject(context.Background(), t, o)
 	_ = o.Remove(ctx)
 	want := Stats{Put: 1, List: 1, NewObject: 2, Open: 1, Remove: 1}
 	if got := f.Stats(); got != want {

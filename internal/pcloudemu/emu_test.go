@@ -30,6 +30,7 @@ import (
 	"github.com/rclone/rclone/fs/walk"
 
 	"github.com/steadyrest/steadyrest/internal/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func newServer(t *testing.T, opt pcloudemu.Options) *pcloudemu.Server {
@@ -72,20 +73,6 @@ func put(ctx context.Context, t *testing.T, f fs.Fs, remote string, data []byte)
 		t.Fatalf("Put %s: %v", remote, err)
 	}
 	return o
-}
-
-func read(ctx context.Context, t *testing.T, o fs.Object, opts ...fs.OpenOption) []byte {
-	t.Helper()
-	rc, err := o.Open(ctx, opts...)
-	if err != nil {
-		t.Fatalf("Open %s: %v", o.Remote(), err)
-	}
-	defer func() { _ = rc.Close() }()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s: %v", o.Remote(), err)
-	}
-	return b
 }
 
 func names(entries fs.DirEntries) []string {
@@ -149,20 +136,20 @@ func TestRcloneBackendRoundTrip(t *testing.T) {
 	if no.Size() != int64(len(content)) {
 		t.Fatalf("size = %d, want %d", no.Size(), len(content))
 	}
-	if got := read(ctx, t, no); !bytes.Equal(got, content) {
+	if got := testutil.ReadObject(ctx, t, no); got != string(content) {
 		t.Fatalf("full read differs (%d bytes)", len(got))
 	}
-	if got := read(ctx, t, no, &fs.RangeOption{Start: 5, End: 14}); string(got) != "5678901234" {
+	if got := testutil.ReadObject(ctx, t, no, &fs.RangeOption{Start: 5, End: 14}); got != "5678901234" {
 		t.Fatalf("range read = %q", got)
 	}
-	if got := read(ctx, t, no, &fs.SeekOption{Offset: 9995}); string(got) != "56789" {
+	if got := testutil.ReadObject(ctx, t, no, &fs.SeekOption{Offset: 9995}); got != "56789" {
 		t.Fatalf("seek read = %q", got)
 	}
 	empty, err := f.NewObject(ctx, "keys/empty")
 	if err != nil || empty.Size() != 0 {
 		t.Fatalf("NewObject empty: %v size %d", err, empty.Size())
 	}
-	if got := read(ctx, t, empty); len(got) != 0 {
+	if got := testutil.ReadObject(ctx, t, empty); len(got) != 0 {
 		t.Fatalf("empty read = %q", got)
 	}
 
@@ -231,14 +218,14 @@ func TestServerSideCopyMove(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Copy: %v", err)
 	}
-	if got := read(ctx, t, c); string(got) != "hello" {
+	if got := testutil.ReadObject(ctx, t, c); got != "hello" {
 		t.Fatalf("copy content = %q", got)
 	}
 	m, err := f.Features().Move(ctx, src, "b/moved")
 	if err != nil {
 		t.Fatalf("Move: %v", err)
 	}
-	if got := read(ctx, t, m); string(got) != "hello" {
+	if got := testutil.ReadObject(ctx, t, m); got != "hello" {
 		t.Fatalf("moved content = %q", got)
 	}
 	if _, ok := srv.Stat("/repo/a/src"); ok {
@@ -281,7 +268,7 @@ func TestListLag(t *testing.T) {
 		t.Fatalf("NewObject of fresh file: %v, want not found", err)
 	}
 	// The object returned by Put still reads (getfilelink goes by file id).
-	if got := read(ctx, t, o); string(got) != "lock" {
+	if got := testutil.ReadObject(ctx, t, o); got != "lock" {
 		t.Fatalf("read fresh = %q", got)
 	}
 	time.Sleep(time.Until(start.Add(lag + 50*time.Millisecond)))
@@ -345,7 +332,7 @@ func TestFreshLinkFails(t *testing.T) {
 		t.Fatalf("Open of fresh file: %v, want pcloud 2009", err)
 	}
 	time.Sleep(time.Until(start.Add(window + 50*time.Millisecond)))
-	if got := read(ctx, t, o); string(got) != "idx" {
+	if got := testutil.ReadObject(ctx, t, o); got != "idx" {
 		t.Fatalf("read after window = %q", got)
 	}
 	if st := srv.Stats(); st.FreshLinkRefusals != 1 {

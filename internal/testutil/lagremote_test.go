@@ -44,6 +44,17 @@ func TestLagRemoteOverAFreshFolder(t *testing.T) {
 	if _, err := f.NewObject(ctx, "dir/obj"); !errors.Is(err, fs.ErrorObjectNotFound) {
 		t.Fatalf("NewObject during the create lag: %v, want not found", err)
 	}
+	plain, err := fs.NewFs(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := plain.NewObject(ctx, "dir/obj")
+	if err != nil {
+		t.Fatalf("the object is not in the folder: %v", err)
+	}
+	if got := testutil.ReadObject(ctx, t, o, &fs.RangeOption{Start: 1, End: 3}); got != "agg" {
+		t.Fatalf("ReadObject of bytes 1-3: %q, want %q", got, "agg")
+	}
 	files := testutil.FilesBelow(t, dir)
 	if len(files) != 1 || !strings.HasSuffix(files[0], "/dir/obj") {
 		t.Fatalf("files below %s: %v, want dir/obj", dir, files)
