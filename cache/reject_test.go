@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,14 +26,11 @@ type cleanupRemote struct {
 	fs.Fs
 	gate chan struct{}
 
-	mu    sync.Mutex
-	notes []string
+	notes testutil.List[string]
 }
 
 func (f *cleanupRemote) note(s string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.notes = append(f.notes, s)
+	f.notes.Add(s)
 }
 
 // Put stores nothing of a body it could not read whole (pcloud's
@@ -83,9 +79,7 @@ func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
 	if err := putBody(s, h, good); err != nil {
 		t.Fatalf("retried upload: %v", err)
 	}
-	f.mu.Lock()
-	notes := strings.Join(f.notes, ", ")
-	f.mu.Unlock()
+	notes := strings.Join(f.notes.All(), ", ")
 	if want := "stored, clean-up done, stored"; notes != want {
 		t.Errorf("backend saw %q, want %q (the retry after the clean-up, which removes nothing)", notes, want)
 	}

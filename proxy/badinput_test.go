@@ -559,15 +559,15 @@ func (s *slowConfirmFs) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo
 }
 
 // timeoutEnv serves a store over f with the given idle body timeout.
-func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *infoLog) {
+func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *testutil.List[RequestInfo]) {
 	t.Helper()
 	store, err := cache.New(f, cache.Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	infos := &infoLog{}
-	opt.Observer, opt.Logger = infos.add, testLogger(t)
+	infos := &testutil.List[RequestInfo]{}
+	opt.Observer, opt.Logger = infos.Add, testLogger(t)
 	h, err := New(store, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -706,7 +706,7 @@ func TestIdleBodyTimeout(t *testing.T) {
 		deadline := time.Now().Add(idle + 10*time.Second)
 		for {
 			var got *RequestInfo
-			for _, ri := range infos.all() {
+			for _, ri := range infos.All() {
 				if ri.Method == "GET" {
 					got = &ri
 				}
