@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // flushAll empties Redis, as FLUSHALL or a restart without persistence does.
@@ -34,7 +35,7 @@ func TestFlushKeepsAcknowledgedDeferredLock(t *testing.T) {
 	}
 	flushAll(t, srv)
 
-	waitFor(t, "the acknowledged lock to reach the remote", 30*time.Second, func() bool { return onDisk(root, held.remotePath()) })
+	testutil.Eventually(t, "the acknowledged lock to reach the remote", 30*time.Second, func() bool { return onDisk(root, held.remotePath()) })
 	if got, err := read(t, s, held); err != nil || got != "held by a running backup" {
 		t.Errorf("read of the lock after the flush: %q, %v", got, err)
 	}
@@ -53,14 +54,14 @@ func TestFlushKeepsAcknowledgedDeferredLock(t *testing.T) {
 // too: without its record it would read 404 until the remote caught up.
 func TestFlushKeepsAcknowledgedLockOnLaggingRemote(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f := lagRemote(t, ",create_lag=1h")
+	f := testutil.LagFs(t, "create_lag=1h")
 	s := sharedStores(t, srv, f, 1, Options{})[0]
 	lock := handleOf(Locks, "uploaded, not shown yet")
 	put(t, s, lock, "uploaded, not shown yet")
 	flushAll(t, srv)
 	var got string
 	var err error
-	waitFor(t, "the lock to read again after the flush", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the lock to read again after the flush", 10*time.Second, func() bool {
 		s.content.remove(lock.remotePath()) // the bytes must come from the overlay, as on another instance
 		got, err = read(t, s, lock)
 		return err == nil
@@ -82,7 +83,7 @@ func TestFlushDoesNotBringBackLockDeletedElsewhere(t *testing.T) {
 	if err := b.Remove(context.Background(), lock); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "A to forget the lock B deleted", 10*time.Second, func() bool { return shared(a).acked.len() == 0 })
+	testutil.Eventually(t, "A to forget the lock B deleted", 10*time.Second, func() bool { return shared(a).acked.len() == 0 })
 	flushAll(t, srv)
 	time.Sleep(8 * time.Second) // past the upload delay: a republished lock would be uploaded
 	if onDisk(root, lock.remotePath()) {

@@ -7,14 +7,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func TestSettleWindowRetiresByTimeout(t *testing.T) {
-	f := lagRemote(t, ",create_lag=1h")
+	f := testutil.LagFs(t, "create_lag=1h")
 	s := newStore(t, f, Options{SettleWindow: 700 * time.Millisecond})
 	h, _ := obj("never shows")
 	put(t, s, h, "never shows")
-	waitFor(t, "timeout retirement", 5*time.Second, func() bool { return s.Stats().Events[EventRetiredTimeout] == 1 })
+	testutil.Eventually(t, "timeout retirement", 5*time.Second, func() bool { return s.Stats().Events[EventRetiredTimeout] == 1 })
 	if s.Stats().Created != 0 {
 		t.Fatalf("record still there: %+v", s.Stats())
 	}
@@ -23,7 +25,7 @@ func TestSettleWindowRetiresByTimeout(t *testing.T) {
 // config is in no listed folder: a lookup confirms it, and it must not
 // wait for the settle window.
 func TestConfigRecordRetiresByLookup(t *testing.T) {
-	f := lagRemote(t, ",create_lag=300ms")
+	f := testutil.LagFs(t, "create_lag=300ms")
 	s := newStore(t, f, Options{SettleWindow: time.Minute})
 	for _, repo := range []string{"", "a/b"} {
 		cfg := Handle{Repo: repo, Type: Config}
@@ -31,7 +33,7 @@ func TestConfigRecordRetiresByLookup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "config records confirmed", 15*time.Second, func() bool { return s.Stats().Created == 0 })
+	testutil.Eventually(t, "config records confirmed", 15*time.Second, func() bool { return s.Stats().Created == 0 })
 	st := s.Stats()
 	if st.Events[EventRetiredConfirmed] != 2 || st.Events[EventRetiredTimeout] != 0 {
 		t.Fatalf("events: %v", st.Events)
@@ -71,22 +73,22 @@ func TestObjectEvents(t *testing.T) {
 	start := time.Now()
 
 	lagging := &objectLog{}
-	s := newStore(t, lagRemote(t, ",create_lag=1h"), Options{SettleWindow: 700 * time.Millisecond, Observer: lagging, Logger: quiet})
+	s := newStore(t, testutil.LagFs(t, "create_lag=1h"), Options{SettleWindow: 700 * time.Millisecond, Observer: lagging, Logger: quiet})
 	h, _ := obj("never shows")
 	put(t, s, h, "never shows")
-	waitFor(t, "timeout retirement", 5*time.Second, func() bool { _, ok := lagging.first(EventRetiredTimeout); return ok })
+	testutil.Eventually(t, "timeout retirement", 5*time.Second, func() bool { _, ok := lagging.first(EventRetiredTimeout); return ok })
 	if e, _ := lagging.first(EventRetiredTimeout); e.Key != h.remotePath() || e.Err != nil || e.At.Before(start) {
 		t.Errorf("retirement by timeout: %+v, want the key %s", e, h.remotePath())
 	}
 
 	failing := &objectLog{}
-	s = newStore(t, lagRemote(t, ",error_rate=1,error_ops=delete"), Options{Observer: failing, Logger: quiet})
+	s = newStore(t, testutil.LagFs(t, "error_rate=1,error_ops=delete"), Options{Observer: failing, Logger: quiet})
 	h, _ = obj("cannot go")
 	put(t, s, h, "cannot go")
 	if err := s.Remove(context.Background(), h); err != nil {
 		t.Fatalf("the delete should be absorbed: %v", err)
 	}
-	waitFor(t, "a failed reap", 10*time.Second, func() bool { _, ok := failing.first(EventReapFailed); return ok })
+	testutil.Eventually(t, "a failed reap", 10*time.Second, func() bool { _, ok := failing.first(EventReapFailed); return ok })
 	for _, name := range []string{EventDeleteAbsorbed, EventReapFailed} {
 		e, _ := failing.first(name)
 		if e.Key != h.remotePath() || e.Err == nil || classify(e.Err) != failTransient || e.At.Before(start) {

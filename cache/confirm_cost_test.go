@@ -14,6 +14,8 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/object"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // countingFs counts the calls that reach the remote and the entries its
@@ -224,7 +226,7 @@ func TestConfirmByLookupWaitsForTheRemote(t *testing.T) {
 		{"folder listing", 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &countingFs{Fs: lagRemote(t, ",create_lag=1h")}
+			c := &countingFs{Fs: testutil.LagFs(t, "create_lag=1h")}
 			s := newStore(t, c, Options{})
 			if left := confirmRound(t, s, c, newPacks(tc.n, tc.spread)); left != tc.n {
 				t.Errorf("%d records pending, want %d: a call that did not show them confirmed them", left, tc.n)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 type dueCase struct {

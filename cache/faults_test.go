@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -17,40 +16,9 @@ import (
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/lib/file"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
-
-// faultRemote is a lag remote over a fresh local folder, returned with the
-// folder so tests can look at what really landed on disk.
-func faultRemote(t *testing.T, opts string) (fs.Fs, string) {
-	t.Helper()
-	dir := t.TempDir()
-	spec := fmt.Sprintf(":lag,remote='%s'%s:", dir, opts)
-	f, err := fs.NewFs(context.Background(), spec)
-	if err != nil {
-		t.Fatalf("NewFs(%s): %v", spec, err)
-	}
-	return f, dir
-}
-
-// diskFiles lists the files below dir (partial uploads included).
-func diskFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func tryPut(s *Store, h Handle, data string) error {
 	sum := sha256.Sum256([]byte(data))
@@ -89,7 +57,7 @@ func TestClassifyFailures(t *testing.T) {
 }
 
 func TestPutOverQuotaIsInsufficientStorage(t *testing.T) {
-	f, dir := faultRemote(t, ",quota_bytes=100")
+	f, dir := testutil.LagRemote(t, "quota_bytes=100")
 	s := newStore(t, f, Options{})
 	h, _ := obj(strings.Repeat("q", 200))
 	err := tryPut(s, h, strings.Repeat("q", 200))
@@ -99,7 +67,7 @@ func TestPutOverQuotaIsInsufficientStorage(t *testing.T) {
 	if !strings.Contains(err.Error(), "insufficient storage") {
 		t.Fatalf("error text %q does not say what happened", err)
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("refused upload left %v", files)
 	}
 	if _, err := s.Lookup(context.Background(), h); !errors.Is(err, ErrNotFound) {
@@ -108,7 +76,7 @@ func TestPutOverQuotaIsInsufficientStorage(t *testing.T) {
 }
 
 func TestPutDeniedIsPermissionDenied(t *testing.T) {
-	f, _ := faultRemote(t, `,deny_ops="put"`)
+	f, _ := testutil.LagRemote(t, `deny_ops="put"`)
 	s := newStore(t, f, Options{})
 	h, _ := obj("denied")
 	start := time.Now()
@@ -125,7 +93,7 @@ func TestPutDeniedIsPermissionDenied(t *testing.T) {
 }
 
 func TestPutCutMidStreamStoresNothing(t *testing.T) {
-	f, dir := faultRemote(t, ",fail_put_after=300")
+	f, dir := testutil.LagRemote(t, "fail_put_after=300")
 	s := newStore(t, f, Options{})
 	for i := range 5 {
 		data := strings.Repeat(fmt.Sprint(i), 2000)
@@ -140,7 +108,7 @@ func TestPutCutMidStreamStoresNothing(t *testing.T) {
 			t.Fatalf("cut upload is visible: %v", err)
 		}
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("cut uploads left files under final names: %v", files)
 	}
 }
@@ -149,7 +117,7 @@ func TestPutCutMidStreamStoresNothing(t *testing.T) {
 // the remote refuses for good.
 func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	dir := t.TempDir()
-	plain, err := fs.NewFs(context.Background(), fmt.Sprintf(":lag,remote='%s':", dir))
+	plain, err := fs.NewFs(context.Background(), testutil.LagSpec(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +126,7 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	if err := tryPut(s, h, "recent"); err != nil {
 		t.Fatal(err)
 	}
-	denied, err := fs.NewFs(context.Background(), fmt.Sprintf(":lag,remote='%s',deny_ops=get:", dir))
+	denied, err := fs.NewFs(context.Background(), testutil.LagSpec(dir, "deny_ops=get"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +154,7 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 // The journal is below the acknowledgement: if it cannot be written, the
 // upload fails (the proxy answers 500) and restic will retry it.
 func TestJournalWriteFailureFailsPut(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	s, err := New(f, Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +189,7 @@ func TestJournalWriteFailureFailsPut(t *testing.T) {
 // restic writes config at init; a restart inside the settle window must
 // reload its journal record and serve, not refuse to start.
 func TestRestartAfterConfigWrite(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	state := t.TempDir()
 	s, err := New(f, Options{StateDir: state})
 	if err != nil {
@@ -247,7 +215,7 @@ func TestRestartAfterConfigWrite(t *testing.T) {
 // A delete the remote refuses for good is not absorbed: the client is
 // told, the object stays visible, and the journal keeps the create.
 func TestDeleteDeniedIsRefused(t *testing.T) {
-	f, _ := faultRemote(t, `,deny_ops="delete"`)
+	f, _ := testutil.LagRemote(t, `deny_ops="delete"`)
 	state := t.TempDir()
 	s, err := New(f, Options{StateDir: state})
 	if err != nil {
@@ -284,7 +252,7 @@ func (c *countingObserver) Retry(string) { c.retries.Add(1) }
 // Small uploads are retried by the store when the remote fails in a way
 // that may heal, so restic never sees those failures.
 func TestSmallUploadRetriesTransientFailures(t *testing.T) {
-	f, _ := faultRemote(t, `,error_rate=0.1,error_ops="put",seed=7`)
+	f, _ := testutil.LagRemote(t, `error_rate=0.1,error_ops="put",seed=7`)
 	obs := &countingObserver{}
 	s := newStore(t, f, Options{Observer: obs})
 	for i := range 10 {

@@ -11,7 +11,7 @@ import (
 	_ "github.com/rclone/rclone/backend/pcloud" // the handle that keeps state
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // Readers of one object share its handle (a listing's, or the upload's),

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func TestRestartKeepsRecords(t *testing.T) {
-	f := lagRemote(t, ",create_lag=2s,delete_lag=2s")
+	f := testutil.LagFs(t, "create_lag=2s,delete_lag=2s")
 	state := t.TempDir()
 	s1, err := New(f, Options{StateDir: state})
 	if err != nil {
@@ -53,12 +55,12 @@ func TestRestartKeepsRecords(t *testing.T) {
 	if hits := s2.Stats().ContentHits; hits != 1 {
 		t.Errorf("read after restart: %d content-cache hits, want 1 (the journal's copy)", hits)
 	}
-	waitFor(t, "reap after restart", 8*time.Second, func() bool { return s2.Stats().Events[EventReapDone] == 1 })
+	testutil.Eventually(t, "reap after restart", 8*time.Second, func() bool { return s2.Stats().Events[EventReapDone] == 1 })
 }
 
 func TestJournalIsPerRemote(t *testing.T) {
 	state := t.TempDir()
-	f1 := lagRemote(t, ",create_lag=1h")
+	f1 := testutil.LagFs(t, "create_lag=1h")
 	s1, err := New(f1, Options{StateDir: state})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,7 @@ func TestJournalIsPerRemote(t *testing.T) {
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2 := newStore(t, lagRemote(t, ""), Options{StateDir: state})
+	s2 := newStore(t, testutil.LagFs(t), Options{StateDir: state})
 	if st := s2.Stats(); st.Created != 0 {
 		t.Fatalf("another remote's records were applied: %+v", st)
 	}
@@ -78,7 +80,7 @@ func TestJournalIsPerRemote(t *testing.T) {
 }
 
 func TestJournalLockedByAnotherInstance(t *testing.T) {
-	f := lagRemote(t, "")
+	f := testutil.LagFs(t)
 	state := t.TempDir()
 	newStore(t, f, Options{StateDir: state})
 	if _, err := New(f, Options{StateDir: state}); err == nil || !strings.Contains(err.Error(), "locked") {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // lagRecorder is an Observer that keeps the visibility lags it is told.
@@ -50,7 +52,7 @@ func lockStream(t *testing.T, s *Store, n int, gap time.Duration) {
 		}
 		time.Sleep(gap)
 	}
-	waitFor(t, "the confirmer to confirm every lock", time.Minute, func() bool {
+	testutil.Eventually(t, "the confirmer to confirm every lock", time.Minute, func() bool {
 		return s.ov.counts().created == 0
 	})
 }
@@ -71,7 +73,7 @@ func TestVisibilityLagMeasuresTheRemote(t *testing.T) {
 	} {
 		t.Run("lag"+tc.opts, func(t *testing.T) {
 			o := &lagRecorder{}
-			c := &countingFs{Fs: lagRemote(t, tc.opts)}
+			c := &countingFs{Fs: testutil.LagFs(t, tc.opts)}
 			s := newStore(t, c, Options{Observer: o})
 			lockStream(t, s, 14, 500*time.Millisecond)
 			// The measurement makes no call: compare with the same run
@@ -112,7 +114,7 @@ func TestVisibilityLagLocalIsZero(t *testing.T) {
 // it, not while it merely waits for the confirmer's listing. Before, the
 // page's count was every pending tombstone.
 func TestStillListedCountsWhatAListingShowed(t *testing.T) {
-	s := newStore(t, lagRemote(t, ",delete_lag=1h"), Options{})
+	s := newStore(t, testutil.LagFs(t, "delete_lag=1h"), Options{})
 	ctx := context.Background()
 	h, sum := obj("lock to delete")
 	data := []byte("lock to delete")
@@ -244,7 +246,7 @@ func TestLagStateEstimate(t *testing.T) {
 // TestRemoveNotFoundIsALagMiss: a delete of a fresh upload that the
 // remote does not show yet is an observation of its lag (a miss).
 func TestRemoveNotFoundIsALagMiss(t *testing.T) {
-	s := newStore(t, lagRemote(t, ",create_lag=1h"), Options{})
+	s := newStore(t, testutil.LagFs(t, "create_lag=1h"), Options{})
 	ctx := context.Background()
 	h, sum := obj("fresh")
 	if err := s.Put(ctx, h, bytes.NewReader([]byte("fresh")), 5, PutOptions{SHA256: sum}); err != nil {

@@ -5,14 +5,15 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // Within listCacheTTL a client's listing reuses the last remote listing,
 // and the overlay keeps it correct for every write and delete through us;
 // small objects the remote showed are read from it once.
 func TestListingAndReadCacheStayCorrect(t *testing.T) {
-	f := lagRemote(t, "")
+	f := testutil.LagFs(t)
 	lf, _ := lagfs.FromFs(f)
 	s := newStore(t, f, Options{})
 	a, _ := obj("first lock")

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rclone/rclone/fs"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // localRemote is a plain local-folder remote over a fresh temp folder.
@@ -94,7 +96,7 @@ func heartbeatFiles(t *testing.T, root string) []string {
 // each round saw.
 func settled(t *testing.T, s *PeerWatch, root string) {
 	t.Helper()
-	waitFor(t, "the first heartbeat round", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the first heartbeat round", 10*time.Second, func() bool {
 		return slices.Contains(heartbeatFiles(t, root), s.self.String())
 	})
 	s.mu.Lock() // held by a round in progress
@@ -133,7 +135,7 @@ func TestPeerInstancesSeeEachOther(t *testing.T) {
 	b.Start()
 	defer b.Close()
 
-	waitFor(t, "both to count the other", period+slack, func() bool {
+	testutil.Eventually(t, "both to count the other", period+slack, func() bool {
 		return a.PeerInstances() == 1 && b.PeerInstances() == 1
 	})
 	pa, pb := a.Peers(), b.Peers()
@@ -165,7 +167,7 @@ func TestPeerInstancesSeeEachOther(t *testing.T) {
 	if got := heartbeatFiles(t, root); len(got) != 1 || got[0] != a.self.String() {
 		t.Errorf("after b's Close the remote holds %q, want only a's %s", got, a.self)
 	}
-	waitFor(t, "a to stop counting b", period+slack, func() bool { return a.PeerInstances() == 0 })
+	testutil.Eventually(t, "a to stop counting b", period+slack, func() bool { return a.PeerInstances() == 0 })
 	a.Close()
 	if got := heartbeatFiles(t, root); len(got) != 0 {
 		t.Errorf("after both closed the remote holds %q", got)
@@ -387,7 +389,7 @@ func TestPeerErrorIsNotRepeatedEveryRound(t *testing.T) {
 // removed once and not counted while it is still listed; written again (a
 // new time), it counts.
 func TestHeartbeatLeftoverOnLaggingRemote(t *testing.T) {
-	f, root := faultRemote(t, ",delete_lag=1h")
+	f, root := testutil.LagRemote(t, "delete_lag=1h")
 	logs := &logRecords{}
 	s := newWatch(t, f, PeerOptions{Interval: time.Hour, Logger: slog.New(logs)})
 	settled(t, s, root)
@@ -465,7 +467,7 @@ func TestHeartbeatRestartAfterCrash(t *testing.T) {
 	if s.self.String() != left {
 		t.Fatalf("restarted as %s, want the crashed instance's %s", s.self, left)
 	}
-	waitFor(t, "the first heartbeat round", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the first heartbeat round", 10*time.Second, func() bool {
 		fi, err := os.Stat(filepath.Join(root, peersDir, left))
 		return err == nil && fi.ModTime().After(crashed.Add(time.Hour))
 	})

@@ -16,7 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // handleOf is a handle of type typ named by data's SHA-256.
@@ -71,7 +72,7 @@ func onDisk(root, key string) bool {
 // key: removed it (the attack worked) or refused to.
 func refusedOrGone(t *testing.T, s *Store, root, key string) {
 	t.Helper()
-	waitFor(t, "the reaper to handle the forged tombstone", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the reaper to handle the forged tombstone", 10*time.Second, func() bool {
 		return !onDisk(root, key) || s.Stats().Events[EventReapRefused] > 0
 	})
 	if !onDisk(root, key) {
@@ -117,7 +118,7 @@ func TestAppendOnlyReaperIgnoresForgedRedisTombstone(t *testing.T) {
 	afterRefusal(t, s, root, pack)
 
 	forgeRedisTombstone(t, c, string(shared(s).k), lock.remotePath())
-	waitFor(t, "the reaper to remove the lock", 10*time.Second, func() bool { return !onDisk(root, lock.remotePath()) })
+	testutil.Eventually(t, "the reaper to remove the lock", 10*time.Second, func() bool { return !onDisk(root, lock.remotePath()) })
 }
 
 // The same attack through the state folder: a pending reap planted in the
@@ -176,7 +177,7 @@ func TestReaperObeysRecordWithoutAppendOnly(t *testing.T) {
 	pack := handleOf(Data, "a pack of the backup")
 	put(t, s, pack, "a pack of the backup")
 	forgeRedisTombstone(t, redisClient(t, srv), string(shared(s).k), pack.remotePath())
-	waitFor(t, "the reaper to remove the pack", 10*time.Second, func() bool { return !onDisk(root, pack.remotePath()) })
+	testutil.Eventually(t, "the reaper to remove the pack", 10*time.Second, func() bool { return !onDisk(root, pack.remotePath()) })
 }
 
 // Under --append-only the Store itself refuses a client's DELETE of a
@@ -223,7 +224,7 @@ func TestForgedDeferredUploadOfPackRefused(t *testing.T) {
 	}
 	var b []byte
 	var err error
-	waitFor(t, "the forged upload to be handled", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the forged upload to be handled", 10*time.Second, func() bool {
 		b, err = os.ReadFile(filepath.Join(root, filepath.FromSlash(key)))
 		return s.Stats().Events[EventReapRefused] > 0 || string(b) != "a pack of the backup"
 	})

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func TestBadUploadsStoreNothing(t *testing.T) {
-	f := lagRemote(t, "")
+	f := testutil.LagFs(t)
 	s := newStore(t, f, Options{})
 	data := bytes.Repeat([]byte("x"), 3<<20) // larger than the content cache limit
 	sum := sha256.Sum256(data)

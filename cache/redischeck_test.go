@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // logged returns the messages logged at lvl that hold substr.

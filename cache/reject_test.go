@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/object"
 	"github.com/rclone/rclone/lib/file"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // cleanupRemote behaves like rclone's pcloud backend after a failed
@@ -25,14 +26,11 @@ type cleanupRemote struct {
 	fs.Fs
 	gate chan struct{}
 
-	mu    sync.Mutex
-	notes []string
+	notes testutil.List[string]
 }
 
 func (f *cleanupRemote) note(s string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.notes = append(f.notes, s)
+	f.notes.Add(s)
 }
 
 // Put stores nothing of a body it could not read whole (pcloud's
@@ -63,7 +61,7 @@ func (f *cleanupRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo
 // under the name, and answers only after that clean-up, so a retry of the
 // name comes after it.
 func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
-	base, _ := faultRemote(t, "")
+	base, _ := testutil.LagRemote(t)
 	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
 	s := newStore(t, f, Options{ContentMaxObject: 1024}) // 4 KiB bodies stream
 	good := strings.Repeat("g", 4096)
@@ -81,9 +79,7 @@ func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
 	if err := putBody(s, h, good); err != nil {
 		t.Fatalf("retried upload: %v", err)
 	}
-	f.mu.Lock()
-	notes := strings.Join(f.notes, ", ")
-	f.mu.Unlock()
+	notes := strings.Join(f.notes.All(), ", ")
 	if want := "stored, clean-up done, stored"; notes != want {
 		t.Errorf("backend saw %q, want %q (the retry after the clean-up, which removes nothing)", notes, want)
 	}
@@ -100,7 +96,7 @@ func TestRejectedUploadDoesNotLoseToBackendCleanup(t *testing.T) {
 // backend's clean-up (pcloud's takes 5 s), which Close then waits for only
 // briefly.
 func TestRejectedUploadDuringShutdownDoesNotWait(t *testing.T) {
-	base, _ := faultRemote(t, "")
+	base, _ := testutil.LagRemote(t)
 	f := &cleanupRemote{Fs: base, gate: make(chan struct{})}
 	s := newStore(t, f, Options{ContentMaxObject: 1024})
 	h, _ := obj(strings.Repeat("g", 4096))

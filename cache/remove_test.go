@@ -6,10 +6,12 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func TestDeleteSticksWhileRemoteStillLists(t *testing.T) {
-	f := lagRemote(t, ",delete_lag=2s")
+	f := testutil.LagFs(t, "delete_lag=2s")
 	s := newStore(t, f, Options{})
 	h, _ := obj("lock two")
 	put(t, s, h, "lock two")
@@ -31,7 +33,7 @@ func TestDeleteSticksWhileRemoteStillLists(t *testing.T) {
 	if err := s.Remove(context.Background(), h); err != nil {
 		t.Fatalf("repeated delete: %v", err)
 	}
-	waitFor(t, "tombstone confirmation", 15*time.Second, func() bool {
+	testutil.Eventually(t, "tombstone confirmation", 15*time.Second, func() bool {
 		names(t, s, "repo", Locks)
 		return s.Stats().Tombstones == 0
 	})
@@ -40,7 +42,7 @@ func TestDeleteSticksWhileRemoteStillLists(t *testing.T) {
 // pCloud answers not-found when a fresh file is deleted, and the file comes
 // back later. The delete must still stick, and the reaper must remove it.
 func TestDeleteOfFreshObjectIsReaped(t *testing.T) {
-	f := lagRemote(t, ",create_lag=1500ms")
+	f := testutil.LagFs(t, "create_lag=1500ms")
 	s := newStore(t, f, Options{})
 	h, _ := obj("lock three")
 	put(t, s, h, "lock three")
@@ -55,20 +57,20 @@ func TestDeleteOfFreshObjectIsReaped(t *testing.T) {
 	}
 	// After the create lag the remote shows the file; the overlay hides it
 	// until the reaper has removed it for real.
-	waitFor(t, "reap", 8*time.Second, func() bool {
+	testutil.Eventually(t, "reap", 8*time.Second, func() bool {
 		if got := names(t, s, "repo", Locks); len(got) != 0 {
 			t.Fatalf("deleted object came back in a listing: %v", got)
 		}
 		return s.Stats().Events[EventReapDone] == 1
 	})
-	waitFor(t, "remote removal", 5*time.Second, func() bool { return len(rawNames(t, f, "repo/locks")) == 0 })
+	testutil.Eventually(t, "remote removal", 5*time.Second, func() bool { return len(rawNames(t, f, "repo/locks")) == 0 })
 }
 
 // A listing during the delete lag sees the deleted object (and caches its
 // handle); once a later listing confirms the delete, neither the handle
 // nor a listing that was in flight may bring it back.
 func TestConfirmedDeleteStaysDeleted(t *testing.T) {
-	f := lagRemote(t, ",delete_lag=1s")
+	f := testutil.LagFs(t, "delete_lag=1s")
 	s := newStore(t, f, Options{})
 	h, _ := obj("ghost")
 	put(t, s, h, "ghost")
@@ -79,7 +81,7 @@ func TestConfirmedDeleteStaysDeleted(t *testing.T) {
 	if got := names(t, s, "repo", Locks); len(got) != 0 {
 		t.Fatalf("listing during the delete lag: %v", got)
 	}
-	waitFor(t, "delete confirmed", 15*time.Second, func() bool {
+	testutil.Eventually(t, "delete confirmed", 15*time.Second, func() bool {
 		names(t, s, "repo", Locks)
 		return s.Stats().Tombstones == 0
 	})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
 // Benchmarks of the shared overlay against the local journal (issue 12):

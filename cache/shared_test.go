@@ -11,7 +11,8 @@ import (
 
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // sharedStores opens n Stores over f sharing one overlay in srv.
@@ -36,7 +37,7 @@ func shared(s *Store) *sharedOverlay { return s.ov.(*sharedOverlay) }
 // a delete through B hides it from A while the remote still lists it.
 func TestSharedOverlayAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f := lagRemote(t, ",create_lag=1h,delete_lag=1h")
+	f := testutil.LagFs(t, "create_lag=1h,delete_lag=1h")
 	st := sharedStores(t, srv, f, 2, Options{})
 	a, b := st[0], st[1]
 	sharedView(t, a, b)
@@ -54,7 +55,7 @@ func TestSharedOverlayAcrossInstances(t *testing.T) {
 // once when it closes.
 func TestSharedOverlayOneLeader(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f := lagRemote(t, "")
+	f := testutil.LagFs(t)
 	st := sharedStores(t, srv, f, 3, Options{})
 	leaders := func() (n int, who *Store) {
 		for _, s := range st {
@@ -65,7 +66,7 @@ func TestSharedOverlayOneLeader(t *testing.T) {
 		}
 		return n, who
 	}
-	waitFor(t, "a leader", 5*time.Second, func() bool { n, _ := leaders(); return n == 1 })
+	testutil.Eventually(t, "a leader", 5*time.Second, func() bool { n, _ := leaders(); return n == 1 })
 	// Several rounds later there is still exactly one.
 	time.Sleep(3 * tick)
 	n, old := leaders()
@@ -75,7 +76,7 @@ func TestSharedOverlayOneLeader(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a new leader", 5*time.Second, func() bool {
+	testutil.Eventually(t, "a new leader", 5*time.Second, func() bool {
 		n, who := leaders()
 		return n == 1 && who != old
 	})
@@ -85,7 +86,7 @@ func TestSharedOverlayOneLeader(t *testing.T) {
 // the name's lease holds the second until the first is done.
 func TestSharedLeaseOrdersOneName(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f := lagRemote(t, "")
+	f := testutil.LagFs(t)
 	st := sharedStores(t, srv, f, 2, Options{})
 	oa, ob := shared(st[0]), shared(st[1])
 	ctx := context.Background()
@@ -127,7 +128,7 @@ func TestSharedLeaseOrdersOneName(t *testing.T) {
 // Redis returns, with the records kept (append-only persistence).
 func TestSharedOverlayRedisDown(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	f := lagRemote(t, ",create_lag=1h")
+	f := testutil.LagFs(t, "create_lag=1h")
 	s := sharedStores(t, srv, f, 1, Options{})[0]
 	h, _ := obj("before the outage")
 	put(t, s, h, "before the outage")
@@ -156,7 +157,7 @@ func TestSharedOverlayRedisDown(t *testing.T) {
 	}
 
 	srv.Restart()
-	waitFor(t, "ready again", 10*time.Second, func() bool { return s.Ready(ctx) == nil })
+	testutil.Eventually(t, "ready again", 10*time.Second, func() bool { return s.Ready(ctx) == nil })
 	if got, err := read(t, s, h); err != nil || got != "before the outage" {
 		t.Fatalf("read after Redis returned: %q, %v", got, err)
 	}
@@ -169,7 +170,7 @@ func TestSharedOverlayRedisDown(t *testing.T) {
 // disappearance is noticed, logged and counted.
 func TestSharedOverlayLossIsDetected(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	s := sharedStores(t, srv, lagRemote(t, ""), 1, Options{})[0]
+	s := sharedStores(t, srv, testutil.LagFs(t), 1, Options{})[0]
 	ctx := context.Background()
 	if err := s.Ready(ctx); err != nil {
 		t.Fatal(err)
@@ -177,7 +178,7 @@ func TestSharedOverlayLossIsDetected(t *testing.T) {
 	before := shared(s).id()
 	srv.Stop()
 	srv.Restart()
-	waitFor(t, "the loss counted", 10*time.Second, func() bool { return s.Stats().Events[EventOverlayLost] == 1 })
+	testutil.Eventually(t, "the loss counted", 10*time.Second, func() bool { return s.Stats().Events[EventOverlayLost] == 1 })
 	if after := shared(s).id(); after == before || after == "" {
 		t.Fatalf("marker id %q after the loss, was %q", after, before)
 	}
@@ -188,7 +189,7 @@ func TestSharedOverlayLossIsDetected(t *testing.T) {
 // a pending reap, so the delete it may have carried out still holds.
 func TestSharedPreparedDeleteOfDeadInstanceIsPublished(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f := lagRemote(t, "")
+	f := testutil.LagFs(t)
 	s := sharedStores(t, srv, f, 1, Options{})[0]
 	ctx := context.Background()
 	h, _ := obj("deleted by a dead instance")
@@ -198,7 +199,7 @@ func TestSharedPreparedDeleteOfDeadInstanceIsPublished(t *testing.T) {
 	if err := shared(s).prepareDelete(ctx, ts); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the intent published", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the intent published", 10*time.Second, func() bool {
 		r, ok, err := shared(s).get(ctx, key)
 		return err == nil && ok && r.kind == tombstone
 	})
@@ -211,7 +212,7 @@ func TestSharedPreparedDeleteOfDeadInstanceIsPublished(t *testing.T) {
 // bound when instances go away.
 func TestSharedKeysExpire(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	s := sharedStores(t, srv, lagRemote(t, ",create_lag=1h"), 1, Options{SettleWindow: time.Minute})[0]
+	s := sharedStores(t, srv, testutil.LagFs(t, "create_lag=1h"), 1, Options{SettleWindow: time.Minute})[0]
 	h, _ := obj("expiring")
 	put(t, s, h, "expiring")
 	o := shared(s)
@@ -231,7 +232,7 @@ func TestSharedKeysExpire(t *testing.T) {
 // The seam's contract test, run on Redis: the Store is unchanged.
 func TestSharedRecordsAcrossStoresOnRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f := lagRemote(t, ",create_lag=10s,delete_lag=10s")
+	f := testutil.LagFs(t, "create_lag=10s,delete_lag=10s")
 	o, err := openSharedOverlay(srv.URL(), fs.ConfigString(f), time.Minute, slog.Default(), nopObserver{}, func(string, int) {})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // spoolOpts: objects above 64 KiB skip the content cache and go to a spool
@@ -57,7 +58,7 @@ func readRange(t *testing.T, s *Store, h Handle, offset, length int64) []byte {
 // A remote that serves no read at all (every Open denied) still lets the
 // packs just uploaded be read, whole and in ranges, from the spool.
 func TestSpoolServesFreshPacks(t *testing.T) {
-	f, _ := faultRemote(t, `,deny_ops="get"`)
+	f, _ := testutil.LagRemote(t, `deny_ops="get"`)
 	s := newStore(t, f, spoolOpts(t, 8<<20))
 	a, da := pack(1, 1<<20)
 	b, db := pack(7, 300<<10)
@@ -82,7 +83,7 @@ func TestSpoolServesFreshPacks(t *testing.T) {
 // The spool never holds more than its bound: the oldest entries make room,
 // and their reads go to the remote again.
 func TestSpoolStaysWithinBound(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	opt := spoolOpts(t, 2500<<10)
 	s := newStore(t, f, opt)
 	var hs []Handle
@@ -115,7 +116,7 @@ func TestSpoolStaysWithinBound(t *testing.T) {
 func dirBytes(t *testing.T, dir string) int64 {
 	t.Helper()
 	var n int64
-	for _, p := range diskFiles(t, dir) {
+	for _, p := range testutil.FilesBelow(t, dir) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +129,7 @@ func dirBytes(t *testing.T, dir string) int64 {
 // What a previous run left in the spool is gone at start, and Close
 // empties it.
 func TestSpoolEmptiedAtStartAndClose(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	opt := spoolOpts(t, 8<<20)
 	dir := filepath.Join(opt.StateDir, spoolDirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -141,12 +142,12 @@ func TestSpoolEmptiedAtStartAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("spool after start holds %v", files)
 	}
 	h, d := pack(3, 200<<10)
 	putPack(t, s, h, d)
-	if files := diskFiles(t, dir); len(files) != 1 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 1 {
 		t.Fatalf("spool after an upload holds %v, want one file", files)
 	}
 	if err := s.Close(); err != nil {
@@ -160,7 +161,7 @@ func TestSpoolEmptiedAtStartAndClose(t *testing.T) {
 // A spool the disk refuses steps aside: the upload succeeds through the
 // remote, is counted as not spooled, and reads come from the remote.
 func TestSpoolStepsAsideWhenTheDiskRefuses(t *testing.T) {
-	f, root := faultRemote(t, "")
+	f, root := testutil.LagRemote(t)
 	opt := spoolOpts(t, 8<<20)
 	s := newStore(t, f, opt)
 	dir := filepath.Join(opt.StateDir, spoolDirName)
@@ -173,7 +174,7 @@ func TestSpoolStepsAsideWhenTheDiskRefuses(t *testing.T) {
 	}
 	h, d := pack(5, 200<<10)
 	putPack(t, s, h, d)
-	if files := diskFiles(t, root); len(files) != 1 {
+	if files := testutil.FilesBelow(t, root); len(files) != 1 {
 		t.Fatalf("remote holds %v, want the pack", files)
 	}
 	if got := readRange(t, s, h, 0, -1); !bytes.Equal(got, d) {
@@ -208,7 +209,7 @@ func TestSpoolWriteFailureReleasesRoom(t *testing.T) {
 	if sp.reserved != 0 || sp.bytes != 0 || len(sp.entries) != 0 {
 		t.Fatalf("after the failure: reserved %d, bytes %d, entries %d", sp.reserved, sp.bytes, len(sp.entries))
 	}
-	if files := diskFiles(t, sp.dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, sp.dir); len(files) != 0 {
 		t.Fatalf("spool holds %v after a failed write", files)
 	}
 	if _, ok := sp.open("repo/data/ab/ab", 1000, 0, 1000); ok {
@@ -218,7 +219,7 @@ func TestSpoolWriteFailureReleasesRoom(t *testing.T) {
 
 // A delete drops the spooled bytes: the object reads as gone.
 func TestSpoolDeleteDropsEntry(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	s := newStore(t, f, spoolOpts(t, 8<<20))
 	h, d := pack(9, 200<<10)
 	putPack(t, s, h, d)

@@ -17,14 +17,9 @@ import (
 	_ "github.com/rclone/rclone/backend/memory"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/walk"
-)
 
-// lagRemote returns a real local-folder remote wrapped in the lag backend.
-func lagRemote(t *testing.T, opts string) fs.Fs {
-	t.Helper()
-	f, _ := faultRemote(t, opts)
-	return f
-}
+	"github.com/steadyrest/steadyrest/internal/testutil"
+)
 
 // mem is the store's in-memory overlay, for tests that plant records.
 func mem(s *Store) *overlay { return s.ov.(*overlay) }
@@ -97,19 +92,8 @@ func rawNames(t *testing.T, f fs.Fs, dir string) []string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestReadYourWritesOnLaggingRemote(t *testing.T) {
-	f := lagRemote(t, ",create_lag=1500ms,delete_lag=1500ms")
+	f := testutil.LagFs(t, "create_lag=1500ms,delete_lag=1500ms")
 	s := newStore(t, f, Options{})
 	h, _ := obj("lock one")
 	put(t, s, h, "lock one")
@@ -129,7 +113,7 @@ func TestReadYourWritesOnLaggingRemote(t *testing.T) {
 	// Once the remote shows it, the record retires by confirmation: the
 	// confirmer's fresh listing (client listings come from the 30 s
 	// listing cache, taken before the remote showed it).
-	waitFor(t, "confirmation", 15*time.Second, func() bool {
+	testutil.Eventually(t, "confirmation", 15*time.Second, func() bool {
 		names(t, s, "repo", Locks)
 		return s.Stats().Created == 0
 	})
@@ -142,7 +126,7 @@ func TestReadYourWritesOnLaggingRemote(t *testing.T) {
 }
 
 func TestConcurrentPutDeleteList(t *testing.T) {
-	f := lagRemote(t, ",create_lag=300ms,delete_lag=300ms,jitter=200ms")
+	f := testutil.LagFs(t, "create_lag=300ms,delete_lag=300ms,jitter=200ms")
 	s := newStore(t, f, Options{})
 	var wg sync.WaitGroup
 	for i := range 8 {

@@ -12,7 +12,8 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/walk"
 
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // diskUsage is what the folder below a local remote really holds, but for
@@ -111,7 +112,7 @@ func TestUsageOnLaggingRemote(t *testing.T) {
 
 func testUsageOnLaggingRemote(t *testing.T, opt Options) {
 	ctx := context.Background()
-	f, root := faultRemote(t, ",create_lag=4s,delete_lag=4s,quota_bytes=5000")
+	f, root := testutil.LagRemote(t, "create_lag=4s,delete_lag=4s,quota_bytes=5000")
 	old := handleOf(Data, "stored before the start")
 	old.Repo = "old"
 	writeFile(t, root, old.remotePath(), 300)
@@ -178,7 +179,7 @@ func testUsageOnLaggingRemote(t *testing.T, opt Options) {
 	if got := s.PrefixFolderSizes(); got["old/data/"+old.Name[:2]] != 1 {
 		t.Errorf("prefix folders after the restart: %v, want old's folder still listed with 1", got)
 	}
-	waitFor(t, "the remote to hold what the store counts", time.Minute, func() bool { return diskUsage(t, root) == want })
+	testutil.Eventually(t, "the remote to hold what the store counts", time.Minute, func() bool { return diskUsage(t, root) == want })
 	wantUsage(t, s, want, "once the remote caught up")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestUsageDeferredLock(t *testing.T) {
 // Without a count there is nothing to read, and the store does not look
 // anything up to keep one.
 func TestUsageOff(t *testing.T) {
-	s := newStore(t, lagRemote(t, ""), Options{})
+	s := newStore(t, testutil.LagFs(t), Options{})
 	put(t, s, handleOf(Locks, "x"), "x")
 	if u, ok := s.Usage(); ok || u != (Usage{}) {
 		t.Errorf("usage %+v, %v before CountUsage, want none", u, ok)

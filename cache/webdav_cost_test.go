@@ -14,6 +14,8 @@ import (
 	_ "github.com/rclone/rclone/backend/webdav" // the backend the far-cloud bench uses
 	"github.com/rclone/rclone/fs"
 	"golang.org/x/net/webdav"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // davCounter is a WebDAV server (golang.org/x/net/webdav over a folder)
@@ -93,7 +95,7 @@ func TestHeartbeatFirstRoundOnWebDAV(t *testing.T) {
 	if s2.self != s.self {
 		t.Fatalf("restarted as %s, want %s", s2.self, s.self)
 	}
-	waitFor(t, "the restart's heartbeat round", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the restart's heartbeat round", 10*time.Second, func() bool {
 		s2.mu.Lock()
 		defer s2.mu.Unlock()
 		return s2.obj != nil

@@ -12,15 +12,16 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/fserrors"
 
-	"github.com/steadyrest/steadyrest/lagfs"
-	"github.com/steadyrest/steadyrest/redistest"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/redistest"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // A lock written and deleted within the delay never reaches the remote:
 // the lag backend sees no call at all, while the lock is read and listed
 // in between like any other.
 func TestDeferredLockDeletedBeforeUploadCostsNothing(t *testing.T) {
-	f, dir := faultRemote(t, "")
+	f, dir := testutil.LagRemote(t)
 	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: t.TempDir()})
 	lf := f.(*lagfs.Fs)
 	lf.ResetStats()
@@ -42,7 +43,7 @@ func TestDeferredLockDeletedBeforeUploadCostsNothing(t *testing.T) {
 	if got := names(t, s, "repo", Locks); len(got) != 0 {
 		t.Fatalf("listing after delete: %v", got)
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("the remote holds %v", files)
 	}
 	if ev := s.Stats().Events; ev[EventLockDeferred] != 1 || ev[EventLockNeverUploaded] != 1 {
@@ -53,14 +54,14 @@ func TestDeferredLockDeletedBeforeUploadCostsNothing(t *testing.T) {
 // A lock that outlives the delay is uploaded, once, and then behaves like
 // any lock: a delete removes it from the remote.
 func TestDeferredLockIsUploadedAfterDelay(t *testing.T) {
-	f, dir := faultRemote(t, "")
+	f, dir := testutil.LagRemote(t)
 	s := newStore(t, f, Options{LockUploadDelay: 300 * time.Millisecond})
 	h, _ := obj("a long command's lock")
 	put(t, s, h, "a long command's lock")
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("the remote holds %v before the delay", files)
 	}
-	waitFor(t, "the lock uploaded", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+	testutil.Eventually(t, "the lock uploaded", 5*time.Second, func() bool { return len(testutil.FilesBelow(t, dir)) == 1 })
 	if got := rawNames(t, f, "repo/locks"); !slices.Equal(got, []string{h.Name}) {
 		t.Fatalf("remote locks/ = %v", got)
 	}
@@ -70,7 +71,7 @@ func TestDeferredLockIsUploadedAfterDelay(t *testing.T) {
 	if err := s.Remove(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("the remote still holds %v after the delete", files)
 	}
 }
@@ -96,10 +97,10 @@ func ackThenRestart(t *testing.T, f fs.Fs, state, data string) Handle {
 // journal brings the lock back, with its bytes, and the next start
 // uploads it.
 func TestDeferredLockSurvivesRestart(t *testing.T) {
-	f, dir := faultRemote(t, "")
+	f, dir := testutil.LagRemote(t)
 	state := t.TempDir()
 	h := ackThenRestart(t, f, state, "acknowledged, then a crash")
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("the remote holds %v", files)
 	}
 	// No content cache: the journal's bytes must serve the read.
@@ -107,7 +108,7 @@ func TestDeferredLockSurvivesRestart(t *testing.T) {
 	if got, err := read(t, s2, h); err != nil || got != "acknowledged, then a crash" {
 		t.Fatalf("read after restart: %q, %v", got, err)
 	}
-	waitFor(t, "the lock uploaded after restart", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+	testutil.Eventually(t, "the lock uploaded after restart", 5*time.Second, func() bool { return len(testutil.FilesBelow(t, dir)) == 1 })
 }
 
 // Shared: a deferred lock written through A is read and listed through B,
@@ -115,7 +116,7 @@ func TestDeferredLockSurvivesRestart(t *testing.T) {
 // uploaded once by the background leader.
 func TestDeferredLockAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	f, dir := faultRemote(t, "")
+	f, dir := testutil.LagRemote(t)
 	st := sharedStores(t, srv, f, 2, Options{LockUploadDelay: time.Second})
 	a, b := st[0], st[1]
 	lf := f.(*lagfs.Fs)
@@ -138,7 +139,7 @@ func TestDeferredLockAcrossInstances(t *testing.T) {
 	if got := names(t, b, "repo", Locks); !slices.Equal(got, []string{long.Name}) {
 		t.Fatalf("listing through B: %v", got)
 	}
-	waitFor(t, "the lock uploaded", 10*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
+	testutil.Eventually(t, "the lock uploaded", 10*time.Second, func() bool { return len(testutil.FilesBelow(t, dir)) == 1 })
 	time.Sleep(3 * tick)
 	if st := lf.Stats(); st.Put != 1 {
 		t.Fatalf("%d uploads of one deferred lock through two instances, want 1", st.Put)
@@ -149,12 +150,12 @@ func TestDeferredLockAcrossInstances(t *testing.T) {
 // through, not behind: a delete right after must remove the remote's copy,
 // which would otherwise come back when the tombstone retires.
 func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
-	f, dir := faultRemote(t, "")
+	f, dir := testutil.LagRemote(t)
 	s := newStore(t, f, Options{LockUploadDelay: 200 * time.Millisecond})
 	h, _ := obj("a lock posted twice")
 	put(t, s, h, "a lock posted twice")
-	waitFor(t, "the lock uploaded", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 1 })
-	waitFor(t, "the upload recorded", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the lock uploaded", 5*time.Second, func() bool { return len(testutil.FilesBelow(t, dir)) == 1 })
+	testutil.Eventually(t, "the upload recorded", 5*time.Second, func() bool {
 		r, _, _ := mem(s).get(context.Background(), h.remotePath())
 		return !r.deferred
 	})
@@ -165,7 +166,7 @@ func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
 	if err := s.Remove(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("the remote still holds %v after the delete", files)
 	}
 }
@@ -174,7 +175,7 @@ func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
 // is not uploaded, stays visible, and is asked about again with backoff:
 // logged once in a few background rounds, not at every round.
 func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
-	f, dir := faultRemote(t, "")
+	f, dir := testutil.LagRemote(t)
 	logs := &logRecords{}
 	s := newStore(t, f, Options{LockUploadDelay: 10 * time.Millisecond, Logger: slog.New(logs)})
 	h, _ := obj("a lock whose bytes were lost")
@@ -185,7 +186,7 @@ func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r record
-	waitFor(t, "a failed upload recorded", 5*time.Second, func() bool {
+	testutil.Eventually(t, "a failed upload recorded", 5*time.Second, func() bool {
 		r, _, _ = mem(s).get(context.Background(), key)
 		return r.reapTries > 0
 	})
@@ -200,7 +201,7 @@ func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
 	if got := names(t, s, "repo", Locks); !slices.Equal(got, []string{h.Name}) {
 		t.Fatalf("locks/ = %v: the lock must stay visible", got)
 	}
-	if files := diskFiles(t, dir); len(files) != 0 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 0 {
 		t.Fatalf("the remote holds %v", files)
 	}
 }
@@ -222,16 +223,16 @@ func (f *lostAnswerRemote) Put(ctx context.Context, in io.Reader, src fs.ObjectI
 // turns the tombstone into a reap, and the reaper removes the copy; it
 // used to stay hidden until the settle window and then come back.
 func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
-	inner, dir := faultRemote(t, "")
+	inner, dir := testutil.LagRemote(t)
 	f := &lostAnswerRemote{Fs: inner}
 	s := newStore(t, f, Options{LockUploadDelay: 100 * time.Millisecond})
 	h, _ := obj("an upload whose answer was lost")
 	put(t, s, h, "an upload whose answer was lost")
-	waitFor(t, "the failed upload recorded", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the failed upload recorded", 5*time.Second, func() bool {
 		r, _, _ := mem(s).get(context.Background(), h.remotePath())
 		return r.reapTries > 0
 	})
-	if files := diskFiles(t, dir); len(files) != 1 {
+	if files := testutil.FilesBelow(t, dir); len(files) != 1 {
 		t.Fatalf("the remote holds %v, want the copy of the failed upload", files)
 	}
 	if err := s.Remove(context.Background(), h); err != nil {
@@ -240,7 +241,7 @@ func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
 	if got := names(t, s, "repo", Locks); len(got) != 0 {
 		t.Fatalf("listing after the delete: %v", got)
 	}
-	waitFor(t, "the copy removed from the remote", 5*time.Second, func() bool { return len(diskFiles(t, dir)) == 0 })
+	testutil.Eventually(t, "the copy removed from the remote", 5*time.Second, func() bool { return len(testutil.FilesBelow(t, dir)) == 0 })
 	if _, err := read(t, s, h); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("read after the delete: %v", err)
 	}
@@ -252,7 +253,7 @@ func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
 // after every restic command to retire it. The delete still sticks, and
 // after a restart the lock is gone.
 func TestDeferredLockDeletedBeforeUploadNeedsNoListing(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	state := t.TempDir()
 	s, err := New(f, Options{LockUploadDelay: time.Hour, StateDir: state})
 	if err != nil {
@@ -295,7 +296,7 @@ func TestDeferredLockDeletedBeforeUploadNeedsNoListing(t *testing.T) {
 // crashed process without its journal saying so: its delete is confirmed
 // by a listing, as before, not at once.
 func TestReloadedDeferredLockDeleteWaitsForAListing(t *testing.T) {
-	f, _ := faultRemote(t, "")
+	f, _ := testutil.LagRemote(t)
 	state := t.TempDir()
 	h := ackThenRestart(t, f, state, "acknowledged before a restart")
 	s := newStore(t, f, Options{LockUploadDelay: time.Hour, StateDir: state})

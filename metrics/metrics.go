@@ -1,9 +1,9 @@
 // Package metrics exposes steadyrest's Prometheus metrics.
 //
-// It imports only the cache, for the label vocabularies the cache owns, and
-// health, whose tracker it reads at scrape time; the proxy and the cache
-// feed it through plain method calls and one gauge callback, so either can
-// be tested without it.
+// It imports only the cache and scrub, for the label vocabularies they own,
+// and health, whose tracker it reads at scrape time; the proxy and the
+// cache feed it through plain method calls and one gauge callback, so
+// either can be tested without it.
 //
 // Every label has a closed set of values (unknown values become "other"),
 // and the repository label is capped, so no client can grow the series

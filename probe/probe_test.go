@@ -17,8 +17,9 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
-	"github.com/steadyrest/steadyrest/lagfs"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // fastOpt keeps a run short: few rounds, a small "large" object, and
@@ -101,18 +102,18 @@ func between(t *testing.T, what string, got Seconds, lag time.Duration) {
 	}
 }
 
-// lagRemote seeds a folder and opens it through the lag backend with
+// seededLag seeds a folder and opens it through the lag backend with
 // opts; it returns the folder, its snapshot and the Fs.
-func lagRemote(t *testing.T, opts string) (string, map[string]string, rfs.Fs) {
+func seededLag(t *testing.T, opts string) (string, map[string]string, rfs.Fs) {
 	t.Helper()
 	dir := t.TempDir()
 	before := seed(t, dir)
-	return dir, before, newFs(t, ":lag,remote="+dir+","+opts+":")
+	return dir, before, newFs(t, testutil.LagSpec(dir, opts))
 }
 
 func TestLagBackendMeasuresConfiguredLag(t *testing.T) {
 	const lag = time.Second
-	dir, before, f := lagRemote(t, "create_lag=1s,delete_lag=1s")
+	dir, before, f := seededLag(t, "create_lag=1s,delete_lag=1s")
 	rep, err := Run(context.Background(), f, fastOpt(2))
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestLocalFolderNeedsNoSteadyrest(t *testing.T) {
 }
 
 func TestInterruptCleansUp(t *testing.T) {
-	dir, before, f := lagRemote(t, "create_lag=1s,delete_lag=1s")
+	dir, before, f := seededLag(t, "create_lag=1s,delete_lag=1s")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opt := fastOpt(5)
@@ -267,7 +268,7 @@ func TestInterruptCleansUp(t *testing.T) {
 }
 
 func TestUnwritableRemote(t *testing.T) {
-	dir, before, f := lagRemote(t, "deny_ops=put")
+	dir, before, f := seededLag(t, "deny_ops=put")
 	rep, err := Run(context.Background(), f, fastOpt(1))
 	if !errors.Is(err, ErrNotWritable) || !errors.Is(err, os.ErrPermission) || rep != nil {
 		t.Fatalf("report %v, err %v: want no report and ErrNotWritable wrapping the denial", rep, err)

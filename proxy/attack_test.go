@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 	"golang.org/x/crypto/bcrypt"
 )
 

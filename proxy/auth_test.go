@@ -25,7 +25,7 @@ func TestRefusedRequestsHaveNoLabels(t *testing.T) {
 			t.Fatalf("GET %s as %q: %d, want 401", c.path, c.user, r.status)
 		}
 	}
-	infos := e.infos.all()
+	infos := e.infos.All()
 	if len(infos) != 3 {
 		t.Fatalf("observed %d requests, want 3", len(infos))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // maxHeaderBytes is what cmd/steadyrest sets on its http.Server; the 431
@@ -66,7 +67,7 @@ type badEnv struct {
 	obj    cache.Handle // a 10-byte data object in r
 	objRaw []byte
 	cfg    []byte // r's config
-	logs   *syncBuf
+	logs   *testutil.Buffer
 }
 
 var (
@@ -124,7 +125,7 @@ func newBadEnv(t *testing.T, backend, env string) *badEnv {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 
-	be := &badEnv{fs: cf, store: store, logs: &syncBuf{},
+	be := &badEnv{fs: cf, store: store, logs: &testutil.Buffer{},
 		obj: cache.Handle{Repo: "r", Type: cache.Data, Name: badObjName}, objRaw: badObjBody, cfg: badCfg}
 	opt := badEnvOptions(env)
 	opt.Logger = testLogger(t)
@@ -558,15 +559,15 @@ func (s *slowConfirmFs) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo
 }
 
 // timeoutEnv serves a store over f with the given idle body timeout.
-func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *infoLog) {
+func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *testutil.List[RequestInfo]) {
 	t.Helper()
 	store, err := cache.New(f, cache.Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	infos := &infoLog{}
-	opt.Observer, opt.Logger = infos.add, testLogger(t)
+	infos := &testutil.List[RequestInfo]{}
+	opt.Observer, opt.Logger = infos.Add, testLogger(t)
 	h, err := New(store, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -705,7 +706,7 @@ func TestIdleBodyTimeout(t *testing.T) {
 		deadline := time.Now().Add(idle + 10*time.Second)
 		for {
 			var got *RequestInfo
-			for _, ri := range infos.all() {
+			for _, ri := range infos.All() {
 				if ri.Method == "GET" {
 					got = &ri
 				}

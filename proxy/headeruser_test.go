@@ -86,7 +86,7 @@ func TestHeaderUserFromTrustedProxy(t *testing.T) {
 	}
 	runHeaderCases(t, e.srv.URL, cases)
 	var users []string
-	for _, ri := range e.infos.all() {
+	for _, ri := range e.infos.All() {
 		users = append(users, ri.User)
 	}
 	if len(users) < 3 || users[0] != "alice" || users[2] != "bob" {

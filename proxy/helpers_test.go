@@ -17,6 +17,7 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 
 	_ "github.com/rclone/rclone/backend/local"
 	_ "github.com/rclone/rclone/backend/memory"
@@ -108,24 +109,7 @@ type testEnv struct {
 	srv   *httptest.Server
 	fs    *countingFs
 	store *cache.Store
-	infos *infoLog
-}
-
-type infoLog struct {
-	mu    sync.Mutex
-	infos []RequestInfo
-}
-
-func (l *infoLog) add(ri RequestInfo) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.infos = append(l.infos, ri)
-}
-
-func (l *infoLog) all() []RequestInfo {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]RequestInfo(nil), l.infos...)
+	infos *testutil.List[RequestInfo]
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -156,8 +140,8 @@ func newEnvOver(t *testing.T, backend string, options func(*cache.Store) Options
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	opt := options(store)
-	infos := &infoLog{}
-	opt.Observer = infos.add
+	infos := &testutil.List[RequestInfo]{}
+	opt.Observer = infos.Add
 	if opt.Logger == nil {
 		opt.Logger = testLogger(t)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func bcryptLine(t *testing.T, user, pass, prefix string) string {
@@ -30,23 +32,6 @@ func bcryptLine(t *testing.T, user, pass, prefix string) string {
 func shaLine(user, pass string) string {
 	sum := sha1.Sum([]byte(pass))
 	return user + ":{SHA}" + base64.StdEncoding.EncodeToString(sum[:])
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeClock drives reload checks and cache expiry without sleeping.
@@ -92,7 +77,7 @@ func TestHtpasswdFormats(t *testing.T) {
 		"dora:$2a$broken",
 		"\x00\xff:garbage",
 	)
-	var logs syncBuf
+	var logs testutil.Buffer
 	h, err := LoadHtpasswd(path, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatalf("LoadHtpasswd: %v", err)
@@ -286,7 +271,7 @@ func BenchmarkHtpasswdUncached(b *testing.B) {
 // Issue 23: the lines Apache's htpasswd writes (and one of openssl passwd)
 // work; testdata/htpasswd/apache says how each was made.
 func TestHtpasswdApacheSchemes(t *testing.T) {
-	var logs syncBuf
+	var logs testutil.Buffer
 	h, err := LoadHtpasswd(filepath.Join("testdata", "htpasswd", "apache"), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

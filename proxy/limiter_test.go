@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // countingAuth lets in one user and password, and counts the checks.
@@ -56,7 +58,7 @@ func (r *remembering) Authenticate(user, pass string) bool {
 	return ok
 }
 
-func newTestLimiter(auth Authenticator, logs *syncBuf, clk *fakeClock) *limiter {
+func newTestLimiter(auth Authenticator, logs *testutil.Buffer, clk *fakeClock) *limiter {
 	l := LimitLogins(auth, slog.New(slog.NewTextHandler(logs, nil))).(*limiter)
 	l.now = clk.now
 	return l
@@ -74,7 +76,7 @@ func requestFrom(remote string) *http.Request {
 // address as a whole has failed freeAddressFailures times.
 func TestLimiterBackoff(t *testing.T) {
 	auth := &remembering{countingAuth: &countingAuth{onePassword: onePassword{"alice", "apw"}}, seen: map[string]bool{}}
-	var logs syncBuf
+	var logs testutil.Buffer
 	clk := &fakeClock{t: time.Now()}
 	l := newTestLimiter(auth, &logs, clk)
 	mallory := requestFrom("192.0.2.7:4000")
@@ -143,7 +145,7 @@ func TestLimiterBackoff(t *testing.T) {
 // The backoff's memory is bounded: an attacker with many addresses makes
 // it forget the oldest.
 func TestLimiterBackoffBounded(t *testing.T) {
-	l := newTestLimiter(&countingAuth{}, &syncBuf{}, &fakeClock{t: time.Now()})
+	l := newTestLimiter(&countingAuth{}, &testutil.Buffer{}, &fakeClock{t: time.Now()})
 	l.logs.SetBurst(0)
 	for i := range backoffClients {
 		l.check(requestFrom(fmt.Sprintf("10.%d.%d.1:1", i/256, i%256)), "u", "x")
@@ -158,7 +160,7 @@ func TestLimiterBackoffBounded(t *testing.T) {
 // remembered login passes while all checkers are busy.
 func TestLimiterBoundsConcurrentChecks(t *testing.T) {
 	auth := &remembering{countingAuth: &countingAuth{onePassword: onePassword{"alice", "apw"}, gate: make(chan struct{})}, seen: map[string]bool{"alice:apw": true}}
-	var logs syncBuf
+	var logs testutil.Buffer
 	l := newTestLimiter(auth, &logs, &fakeClock{t: time.Now()})
 	l.wait = 50 * time.Millisecond
 	slots := cap(l.slots)
@@ -190,7 +192,7 @@ func TestLimiterBoundsConcurrentChecks(t *testing.T) {
 // Failed logins are logged at most failLogBurst at once; the next line
 // says how many were left out.
 func TestLimiterLogIsRateLimited(t *testing.T) {
-	var logs syncBuf
+	var logs testutil.Buffer
 	clk := &fakeClock{t: time.Now()}
 	l := newTestLimiter(&countingAuth{}, &logs, clk)
 	for i := range failLogBurst + 30 {
@@ -208,7 +210,7 @@ func TestLimiterLogIsRateLimited(t *testing.T) {
 
 // login answers each refusal with its status and headers.
 func TestLoginStatuses(t *testing.T) {
-	l := newTestLimiter(&countingAuth{onePassword: onePassword{"alice", "apw"}}, &syncBuf{}, &fakeClock{t: time.Now()})
+	l := newTestLimiter(&countingAuth{onePassword: onePassword{"alice", "apw"}}, &testutil.Buffer{}, &fakeClock{t: time.Now()})
 	h := Guard(l, AnyUser, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 	do := func(pass string) *httptest.ResponseRecorder {
 		r := requestFrom("192.0.2.1:1")

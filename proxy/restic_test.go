@@ -117,7 +117,7 @@ func TestResticRoundTrip(t *testing.T) {
 		t.Errorf("locks after restic finished: %d %q, want 200 []", r.status, r.body)
 	}
 	var bad int
-	for _, ri := range e.infos.all() {
+	for _, ri := range e.infos.All() {
 		if ri.User != "alice" || ri.Repo != "alice/laptop" {
 			bad++
 		}
@@ -125,5 +125,5 @@ func TestResticRoundTrip(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d requests were not alice's on alice/laptop", bad)
 	}
-	t.Logf("restic round trip: %d requests in %v", len(e.infos.all()), time.Since(start).Round(time.Millisecond))
+	t.Logf("restic round trip: %d requests in %v", len(e.infos.All()), time.Since(start).Round(time.Millisecond))
 }

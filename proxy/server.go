@@ -1,6 +1,8 @@
 // Package proxy serves the restic REST protocol (v1 and v2) over a
-// cache.Store, and the service routes beside it (/healthz, /readyz,
-// /metrics).
+// cache.Store, refusing what the options forbid before the store sees it
+// (unauthenticated users, other users' repositories, removals under
+// append-only, bad paths, uploads past the quota), and routes the service
+// paths beside it (/healthz, /readyz, /metrics, /status).
 package proxy
 
 import (

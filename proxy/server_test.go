@@ -278,7 +278,7 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("bob listing: %d", r.status)
 	}
 	var users []string
-	for _, ri := range e.infos.all() {
+	for _, ri := range e.infos.All() {
 		users = append(users, ri.User)
 	}
 	if want := []string{"", "", "", "alice", "bob"}; !reflect.DeepEqual(users, want) {
@@ -372,7 +372,7 @@ func TestObserver(t *testing.T) {
 	e.mustStatus(t, 200, "GET", "/x/y/snapshots/"+name, nil)
 	e.mustStatus(t, 200, "GET", "/x/y/snapshots/", nil)
 	e.mustStatus(t, 400, "GET", "/x/../config", nil)
-	got := e.infos.all()
+	got := e.infos.All()
 	want := []RequestInfo{
 		{Method: "POST", Repo: "x/y", Type: "", Status: 200},
 		{Method: "POST", Repo: "x/y", Type: "snapshots", Status: 200, BytesIn: int64(len(body)), Name: name},

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the "4am storm" (e2e/consistency/cmd/storm) through steadyrest and
+# Runs the "4am storm" (internal/e2e/consistency/cmd/storm) through steadyrest and
 # through `rclone serve restic` (the rclone-lag build: rclone v1.76.0, the
 # version steadyrest links), both on rclone's real pcloud backend talking to
 # one local pCloud API emulator (cmd/pcloud-emulator) with pCloud's
@@ -47,7 +47,7 @@ trap cleanup EXIT
 # Built rather than `go run`, so that the process this script stops is the
 # emulator itself and not a go command that would leave it running.
 echo "building steadyrest, rclone-lag, pcloud-emulator and storm..." >&2
-(cd "$root" && go build -o "$work/bin/" ./cmd/steadyrest ./cmd/rclone-lag ./cmd/pcloud-emulator ./e2e/consistency/cmd/storm)
+(cd "$root" && go build -o "$work/bin/" ./cmd/steadyrest ./cmd/rclone-lag ./cmd/pcloud-emulator ./internal/e2e/consistency/cmd/storm)
 
 # wait_addr LOG REGEX: prints the first capture group once the log has it.
 wait_addr() {
@@ -79,7 +79,7 @@ rc_addr="$(wait_addr "$work/rc.log" '.*Serving restic REST API on \[https?:\/\/(
 
 # After init, wait out the lag so that the storm measures lock handling,
 # not the "wrong password or no key found" right after init (which rclone
-# serve restic shows and steadyrest does not; see e2e/pcloud).
+# serve restic shows and steadyrest does not; see internal/e2e/pcloud).
 init_wait="$(python3 -c 'import re,sys; m=re.fullmatch(r"([0-9.]+)(ms|s|m)",sys.argv[1]); v=float(m[1])*{"ms":.001,"s":1,"m":60}[m[2]]; print(f"{v+1:.3f}s")' "$lag")"
 
 run_storm() { # name addr

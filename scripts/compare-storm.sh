@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the "4am storm" (e2e/consistency/cmd/storm) through steadyrest and
+# Runs the "4am storm" (internal/e2e/consistency/cmd/storm) through steadyrest and
 # through `rclone serve restic` (the rclone-lag build, same rclone version),
 # each on a fresh lagging remote of the same kind, and prints the two side by
 # side. Not run by CI: rclone serve restic takes minutes on a lagging remote.
@@ -39,7 +39,7 @@ trap cleanup EXIT
 echo "building steadyrest, rclone-lag and storm..." >&2
 (cd "$root" && go build -o "$work/bin/steadyrest" ./cmd/steadyrest \
 	&& go build -o "$work/bin/rclone-lag" ./cmd/rclone-lag \
-	&& go build -o "$work/bin/storm" ./e2e/consistency/cmd/storm)
+	&& go build -o "$work/bin/storm" ./internal/e2e/consistency/cmd/storm)
 
 # wait_addr LOG REGEX: prints the first capture group once the log has it.
 wait_addr() {

@@ -19,7 +19,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	rsync "github.com/rclone/rclone/fs/sync"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 	"github.com/steadyrest/steadyrest/scrub"
 )
 

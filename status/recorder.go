@@ -1,8 +1,8 @@
 // Package status serves steadyrest's status page: one server-rendered
 // HTML page (and the same data as JSON) that tells a person whether their
-// repositories are safe right now. It depends on no other steadyrest
-// package: the command feeds a Recorder from its hooks and hands the
-// handler the overlay's state through a function.
+// repositories are safe right now. Of steadyrest's packages it imports
+// only health, whose tracker it reads: the command feeds a Recorder from
+// its hooks and hands the handler the overlay's state through a function.
 package status
 
 import (

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 func main() {

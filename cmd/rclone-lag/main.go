@@ -8,7 +8,7 @@ import (
 	"github.com/rclone/rclone/cmd"
 	_ "github.com/rclone/rclone/cmd/all"
 	_ "github.com/rclone/rclone/lib/plugin"
-	_ "github.com/steadyrest/steadyrest/lagfs"
+	_ "github.com/steadyrest/steadyrest/internal/lagfs"
 )
 
 func main() {

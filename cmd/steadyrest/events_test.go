@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/status"
 )
@@ -32,7 +32,7 @@ func TestStoreEventsReachStatusPageWithoutLogs(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	open := func(opts string, settle time.Duration) *cache.Store {
 		t.Helper()
-		f, err := fs.NewFs(ctx, fmt.Sprintf(":lag,remote='%s'%s:", t.TempDir(), opts))
+		f, err := fs.NewFs(ctx, testutil.LagSpec(t.TempDir(), opts))
 		if err != nil {
 			t.Fatal(err)
 		}

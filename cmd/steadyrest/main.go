@@ -27,7 +27,7 @@ import (
 
 	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
-	_ "github.com/steadyrest/steadyrest/lagfs" // the "lag" test backend, for reproducing a lagging cloud
+	_ "github.com/steadyrest/steadyrest/internal/lagfs" // the "lag" test backend, for reproducing a lagging cloud
 	"github.com/steadyrest/steadyrest/metrics"
 	"github.com/steadyrest/steadyrest/proxy"
 	"github.com/steadyrest/steadyrest/status"

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 func TestProbeSubcommand(t *testing.T) {
@@ -41,7 +43,7 @@ func TestProbeSubcommand(t *testing.T) {
 		t.Errorf("probe without a remote: exit %d, stderr %q", rc, errOut.String())
 	}
 	errOut.Reset()
-	if rc := realMain([]string{"probe", ":lag,remote=" + dir + ",deny_ops=put:"}, &out, &errOut); rc != 1 || !strings.Contains(errOut.String(), "cannot write to the remote") {
+	if rc := realMain([]string{"probe", testutil.LagSpec(dir, "deny_ops=put")}, &out, &errOut); rc != 1 || !strings.Contains(errOut.String(), "cannot write to the remote") {
 		t.Errorf("unwritable remote: exit %d, stderr %q", rc, errOut.String())
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // subprocessEnv makes the test binary run realMain with the arguments after
@@ -102,7 +104,7 @@ func startSubprocess(t *testing.T, env []string, files []*os.File, args ...strin
 // child is a steadyrest process.
 type child struct {
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	addrc  chan string
 	copied chan struct{} // stderr fully read: the process ended
 	exit   chan error    // cmd.Wait's result, once
@@ -122,7 +124,7 @@ func spawn(t *testing.T, env []string, files []*os.File, args ...string) *child 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, logs: &syncBuffer{}, addrc: make(chan string, 1), copied: make(chan struct{}), exit: make(chan error, 1)}
+	c := &child{cmd: cmd, logs: &testutil.Buffer{}, addrc: make(chan string, 1), copied: make(chan struct{}), exit: make(chan error, 1)}
 	go func() {
 		defer close(c.copied)
 		// The serving line, as text or as JSON.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,28 +19,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
-
-// syncBuffer is a log sink the server goroutine writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startRun runs the server in-process until the test ends and returns its
 // listen address (from the "serving" log line).
@@ -52,7 +34,7 @@ func startRun(t *testing.T, args ...string) string {
 }
 
 // startRunLogs is startRun that also returns the server's log.
-func startRunLogs(t *testing.T, args ...string) (string, *syncBuffer) {
+func startRunLogs(t *testing.T, args ...string) (string, *testutil.Buffer) {
 	t.Helper()
 	if !slices.Contains(args, "--heartbeat-interval") {
 		// Tests run several servers in one process, and each run sets
@@ -65,7 +47,7 @@ func startRunLogs(t *testing.T, args ...string) (string, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

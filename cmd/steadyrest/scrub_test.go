@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	scrube2e "github.com/steadyrest/steadyrest/e2e/scrub"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	scrube2e "github.com/steadyrest/steadyrest/internal/e2e/scrub"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 	"github.com/steadyrest/steadyrest/scrub"
 )
 

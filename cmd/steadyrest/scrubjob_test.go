@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -15,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	scrube2e "github.com/steadyrest/steadyrest/e2e/scrub"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	scrube2e "github.com/steadyrest/steadyrest/internal/e2e/scrub"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // TestBackgroundScrubFindsDamage runs the built binary with
@@ -126,7 +126,7 @@ func TestBackgroundScrubStopsAtShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	spec := e2e.SteadyrestSpec(builtBinary(t), fmt.Sprintf(":lag,remote='%s',latency=2s:", dir), t.TempDir(),
+	spec := e2e.SteadyrestSpec(builtBinary(t), testutil.LagSpec(dir, "latency=2s"), t.TempDir(),
 		"--scrub-interval", "500ms", "--heartbeat-interval", "0")
 	spec.StopTimeout = time.Minute // the log, not the clock, tells whether the run was cut
 	srv := e2e.StartServer(t, spec)

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // client talks to one running server as one user ("" sends no credentials).

@@ -1,6 +1,3 @@
-// Package browser renders steadyrest's status page in a real headless
-// browser (Debian's chromium) after a restic run on a lagging remote, and
-// attacks the page through the real built binary.
 package browser
 
 import (
@@ -17,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 var steadyrestBin string
@@ -102,7 +100,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	browser := chromiumBin(t)
 	restic := e2e.DefaultRestic(t)
 	dir := t.TempDir()
-	remote := ":lag,remote=" + filepath.Join(dir, "remote") + ",create_lag=1s,delete_lag=1s:"
+	remote := testutil.LagSpec(filepath.Join(dir, "remote"), "create_lag=1s", "delete_lag=1s")
 	srv := e2e.StartServer(t, e2e.SteadyrestSpec(steadyrestBin, remote, filepath.Join(dir, "state"), "--no-request-log"))
 
 	data := filepath.Join(dir, "data")

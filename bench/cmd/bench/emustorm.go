@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e/consistency"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 // setup is one way of serving the storm's repository on the emulator.

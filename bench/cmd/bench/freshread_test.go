@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/steadyrest/steadyrest/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 )
 
 func TestWarningLines(t *testing.T) {

@@ -41,7 +41,7 @@ import (
 
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 type config struct {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 // peakMiB is the process's peak resident set so far, in MiB.

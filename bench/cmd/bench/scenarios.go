@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyrest/steadyrest/e2e"
-	"github.com/steadyrest/steadyrest/e2e/consistency"
+	"github.com/steadyrest/steadyrest/internal/e2e"
+	"github.com/steadyrest/steadyrest/internal/e2e/consistency"
 )
 
 // genData writes size bytes of incompressible data as 64 MiB files into
@@ -471,7 +471,7 @@ func (b *bench) storm(ctx context.Context) error {
 			}
 		}
 	}
-	b.res.note("storm: each plan is `backup --json --host planNN` of 4 x 4 KiB then `forget --json --keep-last 1 --host planNN --group-by host`, back to back (e2e/consistency runner); 'not ok' = exit code != 0 or output that is not JSON only.")
+	b.res.note("storm: each plan is `backup --json --host planNN` of 4 x 4 KiB then `forget --json --keep-last 1 --host planNN --group-by host`, back to back (internal/e2e/consistency runner); 'not ok' = exit code != 0 or output that is not JSON only.")
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/rclone/rclone/fs/cache"
 	_ "github.com/rclone/rclone/lib/plugin"
 
-	"github.com/steadyrest/steadyrest/lagfs"
+	"github.com/steadyrest/steadyrest/internal/lagfs"
 )
 
 func main() {
