@@ -63,7 +63,7 @@ type merged struct {
 // visibility is in question.
 func (m *merged) note(r *record, shown bool, size int64) {
 	if _, _, ok := lagRef(r); ok {
-		m.observed = append(m.observed, lagObservation{rec: *r, shown: shown, size: size})
+		m.observed = append(m.observed, lagObservation{rec: r, shown: shown, size: size})
 	}
 }
 
@@ -106,14 +106,17 @@ func mergeListing(l listing, recs dirRecords) merged {
 	return m
 }
 
-// mergeSorted merges adds into the sorted slice kept, sorting adds first.
-// It may reuse kept's array.
+// mergeSorted merges adds into the sorted slice kept, sorting adds first
+// (a view in name order gives them sorted already). It may reuse kept's
+// array.
 func mergeSorted(kept, adds []Entry) []Entry {
 	if len(adds) == 0 {
 		return kept
 	}
 	byName := func(a, b Entry) int { return strings.Compare(a.Name, b.Name) }
-	slices.SortFunc(adds, byName)
+	if !slices.IsSortedFunc(adds, byName) {
+		slices.SortFunc(adds, byName)
+	}
 	out := make([]Entry, 0, len(kept)+len(adds))
 	i, j := 0, 0
 	for i < len(kept) && j < len(adds) {

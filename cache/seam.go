@@ -130,10 +130,6 @@ type record struct {
 	nextReap  time.Time
 	reapTries int
 
-	// seen is the overlay's stamp of the last merge whose listing showed
-	// the record: cheaper than a set of names. Not part of its state.
-	seen uint64
-
 	// confirmed is when the remote confirmed the record (zero while
 	// pending). It stays a little longer (retireGrace) so that a listing
 	// that started before the confirmation, and returns after it, is
