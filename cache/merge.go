@@ -3,8 +3,6 @@ package cache
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -67,79 +65,63 @@ func (m *merged) note(r *record, shown bool, size int64) {
 	}
 }
 
-// mergeListing applies the records of a folder to a remote listing of it
-// (sorted by name): listing = remote + recent creates - tombstones, with
-// the sizes we wrote. It returns a new slice.
-func mergeListing(l listing, recs dirRecords) merged {
+// mergeListing applies the records of a folder (in name order, as
+// viewDir gives them) to a remote listing of it (sorted by name):
+// listing = remote + recent creates - tombstones, with the sizes we
+// wrote. Both are walked side by side, once: a folder may hold 100,000
+// records. It returns a new slice.
+func mergeListing(l listing, recs []*record) merged {
 	var m merged
-	// l.entries is sorted: keep its order and merge in the few additions,
-	// instead of sorting the whole result again.
-	kept := make([]Entry, 0, len(l.entries))
-	for _, e := range l.entries {
-		r := recs.lookup(e.Name)
-		if r == nil {
-			kept = append(kept, e)
-			continue
-		}
-		if r.kind == tombstone {
-			m.masked = append(m.masked, r.key)
-		} else {
-			kept = append(kept, Entry{Name: e.Name, Size: r.size})
-		}
-		m.note(r, true, e.Size)
-		if c, ok := judge(r, true, e.Size, l.start); ok {
-			m.changes = append(m.changes, c)
-		}
-	}
-	var adds []Entry
-	recs.eachMissed(func(r *record) {
+	out := make([]Entry, 0, len(l.entries)+len(recs))
+	// missed is a record the listing does not show.
+	missed := func(r *record) {
 		if r.kind == created {
-			adds = append(adds, Entry{Name: r.name, Size: r.size})
+			out = append(out, Entry{Name: r.name, Size: r.size})
 			m.added++
 		}
 		m.note(r, false, 0)
 		if c, ok := judge(r, false, 0, l.start); ok {
 			m.changes = append(m.changes, c)
 		}
-	})
-	m.entries = mergeSorted(kept, adds)
-	return m
-}
-
-// mergeSorted merges adds into the sorted slice kept, sorting adds first
-// (a view in name order gives them sorted already). It may reuse kept's
-// array.
-func mergeSorted(kept, adds []Entry) []Entry {
-	if len(adds) == 0 {
-		return kept
 	}
-	byName := func(a, b Entry) int { return strings.Compare(a.Name, b.Name) }
-	if !slices.IsSortedFunc(adds, byName) {
-		slices.SortFunc(adds, byName)
-	}
-	out := make([]Entry, 0, len(kept)+len(adds))
-	i, j := 0, 0
-	for i < len(kept) && j < len(adds) {
-		if kept[i].Name < adds[j].Name {
-			out = append(out, kept[i])
+	i := 0
+	for _, e := range l.entries {
+		for i < len(recs) && recs[i].name < e.Name {
+			missed(recs[i])
 			i++
+		}
+		if i == len(recs) || recs[i].name != e.Name {
+			out = append(out, e)
+			continue
+		}
+		r := recs[i]
+		i++
+		if r.kind == tombstone {
+			m.masked = append(m.masked, r.key)
 		} else {
-			out = append(out, adds[j])
-			j++
+			out = append(out, Entry{Name: e.Name, Size: r.size})
+		}
+		m.note(r, true, e.Size)
+		if c, ok := judge(r, true, e.Size, l.start); ok {
+			m.changes = append(m.changes, c)
 		}
 	}
-	out = append(out, kept[i:]...)
-	return append(out, adds[j:]...)
+	for _, r := range recs[i:] {
+		missed(r)
+	}
+	m.entries = out
+	return m
 }
 
 // merge applies the overlay to a remote listing of dir and the transitions
 // the listing proves. It returns the entries and how many records the
 // listing confirmed.
 func (s *Store) merge(ctx context.Context, dir string, l listing) ([]Entry, int, error) {
-	var m merged
-	if err := s.ov.viewDir(ctx, dir, func(recs dirRecords) { m = mergeListing(l, recs) }); err != nil {
+	recs, err := s.ov.viewDir(ctx, dir)
+	if err != nil {
 		return nil, 0, fmt.Errorf("list %s: overlay: %w", dir, err)
 	}
+	m := mergeListing(l, recs)
 	// The listing saw what we deleted (delete lag): its handles must not
 	// outlive the tombstones and bring the objects back.
 	for _, key := range m.masked {

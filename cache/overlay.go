@@ -146,15 +146,13 @@ func (o *overlay) cancelDelete(_ context.Context, key string, prev *record) erro
 	return o.journal.delete(key)
 }
 
-func (o *overlay) viewDir(_ context.Context, dir string, fn func(dirRecords)) error {
+func (o *overlay) viewDir(_ context.Context, dir string) ([]*record, error) {
 	o.mu.RLock()
-	view := newSortedRecs(nil)
+	defer o.mu.RUnlock()
 	if f := o.byDir[dir]; f != nil {
-		view = f.view()
+		return f.view(), nil
 	}
-	o.mu.RUnlock()
-	fn(view) // its records are never changed in place: no lock needed
-	return nil
+	return nil, nil
 }
 
 func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
