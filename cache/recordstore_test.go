@@ -172,6 +172,15 @@ func deleteRec(t *testing.T, rs recordStore, ts record) {
 	}
 }
 
+// createLocks creates the locks a and b, acknowledged at now.
+func createLocks(t *testing.T, rs recordStore, now time.Time) (a, b record) {
+	t.Helper()
+	a, b = newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now)
+	mustCreate(t, rs, a, nil)
+	mustCreate(t, rs, b, nil)
+	return a, b
+}
+
 func mustApply(t *testing.T, rs recordStore, cs ...change) []change {
 	t.Helper()
 	got, err := rs.apply(context.Background(), cs)
@@ -259,9 +268,7 @@ var contractCases = []struct {
 	{"prepareDelete, tombstone and cancelDelete", func(t *testing.T, c *contractStore) {
 		ctx := context.Background()
 		now := time.Now()
-		a, b := newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now)
-		mustCreate(t, c.rs, a, nil)
-		mustCreate(t, c.rs, b, nil)
+		a, b := createLocks(t, c.rs, now)
 		tsA := newRec(t, tombstone, a.key, now.Add(time.Second))
 		tsA.reap = true
 		if err := c.rs.prepareDelete(ctx, tsA); err != nil {
@@ -658,9 +665,7 @@ var viewCases = []struct {
 		}
 		now := time.Now()
 		const locks = "repo/locks"
-		a, b := newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now)
-		mustCreate(t, c.rs, a, nil)
-		mustCreate(t, c.rs, b, nil)
+		a, b := createLocks(t, c.rs, now)
 		wantView(t, c.rs, locks, a, b)
 		c.lose(t)
 		// More writes after the loss than before it: a folder's version
@@ -680,9 +685,7 @@ var viewCases = []struct {
 		// returned.
 		ctx := context.Background()
 		now := time.Now()
-		a, b := newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now)
-		mustCreate(t, c.rs, a, nil)
-		mustCreate(t, c.rs, b, nil)
+		a, b := createLocks(t, c.rs, now)
 		recs, err := c.rs.viewDir(ctx, "repo/locks")
 		if err != nil {
 			t.Fatal(err)
