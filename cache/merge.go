@@ -74,8 +74,22 @@ func (m *merged) note(r *record, shown bool, size int64) {
 // wrote. Both are walked side by side, once: a folder may hold 100,000
 // records. It returns a new slice.
 func mergeListing(l listing, recs []*record) merged {
+	// The names' prefixes, read in one pass each: the walk then compares
+	// numbers in two arrays instead of following a pointer to a record and
+	// another to its name at every step (100,000 cache misses).
+	rp, ep := make([]uint64, len(recs)), make([]uint64, len(l.entries))
+	creates := 0 // the most entries the records can add
+	for i, r := range recs {
+		rp[i] = namePrefix(r.name)
+		if r.kind == created {
+			creates++
+		}
+	}
+	for i := range l.entries {
+		ep[i] = namePrefix(l.entries[i].Name)
+	}
 	m := merged{observed: make([]lagObservation, 0, len(recs))} // each record noted once at most
-	out := make([]Entry, 0, len(l.entries)+len(recs))
+	out := make([]Entry, 0, len(l.entries)+creates)
 	// missed is a record the listing does not show.
 	missed := func(r *record) {
 		if r.kind == created {
@@ -87,11 +101,6 @@ func mergeListing(l listing, recs []*record) merged {
 			m.changes = append(m.changes, c)
 		}
 	}
-	// The names' prefixes, read in one pass each: the walk then compares
-	// numbers in two arrays instead of following a pointer to a record and
-	// another to its name at every step (100,000 cache misses).
-	rp, ep := namePrefixes(len(recs), func(i int) string { return recs[i].name }),
-		namePrefixes(len(l.entries), func(i int) string { return l.entries[i].Name })
 	order := func(i, j int) int {
 		if rp[i] != ep[j] {
 			return cmp.Compare(rp[i], ep[j])
@@ -131,18 +140,13 @@ func mergeListing(l listing, recs []*record) merged {
 	return m
 }
 
-// namePrefixes returns the first 8 bytes of n names as big-endian numbers
-// (zeros past a shorter name's end): where two differ, they order the names
-// as strings.Compare does.
-func namePrefixes(n int, name func(int) string) []uint64 {
-	out := make([]uint64, n)
+// namePrefix is name's first 8 bytes as a big-endian number (zeros past
+// a shorter name's end): where two differ, they order the names as
+// strings.Compare does.
+func namePrefix(name string) uint64 {
 	var b [8]byte
-	for i := range out {
-		b = [8]byte{}
-		copy(b[:], name(i))
-		out[i] = binary.BigEndian.Uint64(b[:])
-	}
-	return out
+	copy(b[:], name)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // merge applies the overlay to a remote listing of dir and the transitions
