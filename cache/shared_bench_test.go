@@ -74,18 +74,9 @@ func BenchmarkOverlayListMerge100k(b *testing.B) {
 	const n = 100_000
 	dir := typeDir("repo", Data)
 	recs, entries := benchFolder(n)
-	ws := make([]write, len(recs))
-	for i, r := range recs {
-		ws[i] = write{key: r.key, r: r}
-	}
+	writeRecs(b, o, recs)
+	recs = nil
 	ctx := context.Background()
-	for len(ws) > 0 {
-		k := min(len(ws), 5000)
-		if _, err := o.writeAll(ctx, OverlayCreate, ws[:k]); err != nil {
-			b.Fatal(err)
-		}
-		ws = ws[k:]
-	}
 	l := listing{entries: entries, start: time.Now()}
 	want := n + n/2 - n/4
 	merge := func() {
@@ -148,17 +139,7 @@ func BenchmarkRecordMemory(b *testing.B) {
 					mem(s).set(recs[i], nil)
 				}
 			} else {
-				ws := make([]write, len(recs))
-				for i, r := range recs {
-					ws[i] = write{key: r.key, r: r}
-				}
-				for len(ws) > 0 {
-					k := min(len(ws), 5000)
-					if _, err := shared(s).writeAll(ctx, OverlayCreate, ws[:k]); err != nil {
-						b.Fatal(err)
-					}
-					ws = ws[k:]
-				}
+				writeRecs(b, shared(s), recs)
 				redisPer = (usedMemory() - redisBefore) / n
 			}
 			recs = nil

@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -98,7 +100,15 @@ func (o *sharedOverlay) refresh(ctx context.Context, dir string, v *dirView) err
 			whole = true // Redis lost its data since v was read
 			continue
 		case d.whole:
+			recs, err := packRecords(dir, d.names, d.vals)
+			if err != nil {
+				return err
+			}
 			v.recs, v.loaded = newFolder(), time.Now()
+			for i := range recs {
+				v.recs.set(&recs[i])
+			}
+			d.names = nil
 		}
 		for i, name := range d.names {
 			if d.vals[i] == nil {
@@ -124,10 +134,49 @@ func (o *sharedOverlay) refresh(ctx context.Context, dir string, v *dirView) err
 
 // keyInDir is the key of name listed in dir.
 func keyInDir(dir, name string) string {
+	return string(appendKey(nil, dir, name))
+}
+
+// appendKey appends the key of name listed in dir to b.
+func appendKey(b []byte, dir, name string) []byte {
+	b = append(append(b, dir...), '/')
 	if isDataDir(dir) && len(name) > 2 {
-		return dir + "/" + name[:2] + "/" + name // the prefix folder
+		b = append(append(b, name[:2]...), '/') // the prefix folder
 	}
-	return dir + "/" + name
+	return append(b, name...)
+}
+
+// packRecords decodes a folder read whole into records laid out in name
+// order, their keys in one block in the same order: a merge walks them in
+// that order, and reads memory in sequence instead of one scattered record
+// and name per step (a third of a 100,000-record merge's time).
+func packRecords(dir string, names []string, vals []*string) ([]record, error) {
+	order := make([]int, 0, len(names))
+	size := 0
+	for i, name := range names {
+		if vals[i] != nil {
+			order = append(order, i)
+			size += len(dir) + len(name) + 4
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	buf := make([]byte, 0, size)
+	ends := make([]int, len(order))
+	for k, i := range order {
+		buf = appendKey(buf, dir, names[i])
+		ends[k] = len(buf)
+	}
+	block := string(buf)
+	recs := make([]record, len(order))
+	start := 0
+	for k, i := range order {
+		r, err := decodeRecord(block[start:ends[k]], *vals[i])
+		if err != nil {
+			return nil, err
+		}
+		recs[k], start = r, ends[k]
+	}
+	return recs, nil
 }
 
 // viewRead is what shared_view.lua answered: the records changed since

@@ -35,7 +35,7 @@ func dataRecs(n int, seed uint64, at time.Time) []record {
 }
 
 // writeRecs writes recs through o, as creates, in a few round trips.
-func writeRecs(t *testing.T, o *sharedOverlay, recs []record) {
+func writeRecs(t testing.TB, o *sharedOverlay, recs []record) {
 	t.Helper()
 	ws := make([]write, len(recs))
 	for i, r := range recs {
