@@ -119,9 +119,10 @@ func lagRef(r *record) (kind string, ref time.Time, ok bool) {
 	return "", time.Time{}, false
 }
 
-// lagObservation is one record as an observation saw it.
+// lagObservation is one record as an observation saw it (a view's
+// record, never changed in place: held by pointer, not copied).
 type lagObservation struct {
-	rec   record
+	rec   *record
 	shown bool
 	size  int64
 }
@@ -171,7 +172,7 @@ func (l *lagState) observe(r *record, shown bool, size int64, start time.Time) {
 // observeAll notes the observations of one listing.
 func (l *lagState) observeAll(obs []lagObservation, start time.Time) {
 	for i := range obs {
-		l.observe(&obs[i].rec, obs[i].shown, obs[i].size, start)
+		l.observe(obs[i].rec, obs[i].shown, obs[i].size, start)
 	}
 }
 

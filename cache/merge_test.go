@@ -141,7 +141,7 @@ func TestMergeListing(t *testing.T) {
 		changes: []changeOp{chFlip},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mergeListing(tc.listing, newRecordMap(tc.recs...))
+			m := mergeListing(tc.listing, inNameOrder(tc.recs))
 			if !slices.Equal(m.entries, tc.want) && len(m.entries)+len(tc.want) > 0 {
 				t.Errorf("entries = %v, want %v", m.entries, tc.want)
 			}
@@ -157,4 +157,14 @@ func TestMergeListing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inNameOrder is recs as viewDir gives them: copies, in name order.
+func inNameOrder(recs []record) []*record {
+	out := make([]*record, len(recs))
+	for i := range recs {
+		out[i] = &recs[i]
+	}
+	slices.SortFunc(out, func(a, b *record) int { return strings.Compare(a.name, b.name) })
+	return out
 }

@@ -14,11 +14,14 @@ import (
 // by remote path and by folder, made durable in a bbolt journal (nil
 // without a state folder). It is the only code that reads or changes
 // record state: everything else holds copies and asks for changes.
+//
+// A record in byKey and byDir is never changed in place: a change puts a
+// new one (set, apply). So a listing's view, taken under the read lock,
+// is read after the lock is released, and listings block no other read.
 type overlay struct {
 	mu    sync.RWMutex
 	byKey map[string]*record
-	byDir map[string]map[string]*record // dir -> name -> record
-	gen   uint64                        // merge views handed out, to stamp records
+	byDir map[string]*folder // listed folder -> its records, by name
 
 	// held keeps the bytes of deferred locks until their record goes:
 	// the remote cannot serve them before their upload (and lags after
@@ -37,7 +40,7 @@ var _ recordStore = (*overlay)(nil)
 // journal in stateDir ("" keeps records in memory only). onData receives
 // the bytes the journal kept of small uploads.
 func openOverlay(stateDir, remote string, log *slog.Logger, onData func(key string, data []byte)) (*overlay, error) {
-	o := &overlay{byKey: map[string]*record{}, byDir: map[string]map[string]*record{}, held: map[string][]byte{}, log: log}
+	o := &overlay{byKey: map[string]*record{}, byDir: map[string]*folder{}, held: map[string][]byte{}, log: log}
 	if stateDir == "" {
 		return o, nil
 	}
@@ -143,35 +146,13 @@ func (o *overlay) cancelDelete(_ context.Context, key string, prev *record) erro
 	return o.journal.delete(key)
 }
 
-func (o *overlay) viewDir(_ context.Context, dir string, fn func(dirRecords)) error {
-	// Exclusive: the view stamps the records it returns (seen).
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.gen++
-	fn(&liveDir{names: o.byDir[dir], gen: o.gen})
-	return nil
-}
-
-// liveDir is a folder's records seen in place, under the overlay's lock.
-type liveDir struct {
-	names map[string]*record
-	gen   uint64 // this view's stamp
-}
-
-func (d *liveDir) lookup(name string) *record {
-	r := d.names[name]
-	if r != nil {
-		r.seen = d.gen
+func (o *overlay) viewDir(_ context.Context, dir string) ([]*record, error) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if f := o.byDir[dir]; f != nil {
+		return f.view(), nil
 	}
-	return r
-}
-
-func (d *liveDir) eachMissed(fn func(*record)) {
-	for _, r := range d.names {
-		if r.seen != d.gen {
-			fn(r)
-		}
-	}
+	return nil, nil
 }
 
 func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
@@ -187,7 +168,7 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 		if next, drops := c.next(*cur); drops {
 			o.dropLocked(cur)
 		} else {
-			*cur = next
+			cur = o.putLocked(next) // a new record: views taken before keep the old one
 		}
 		// What the journal learns of it. A restart forgets a confirmed
 		// record safely (the record itself stays for retireGrace), and a
@@ -282,37 +263,43 @@ type journalEntry struct {
 	jr  journalRecord
 }
 
-// set replaces the record for key with a copy of r, which the overlay
-// owns from then on (apply changes it in place, under mu); data is a
-// deferred lock's content.
+// set replaces the record for key with a copy of r; data is a deferred
+// lock's content.
 func (o *overlay) set(rec record, data []byte) {
-	r := &rec
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.byKey[r.key] = r
+	r := o.putLocked(rec)
 	if r.deferred {
 		o.held[r.key] = data
 	} else {
 		delete(o.held, r.key)
 	}
+}
+
+// putLocked makes a copy of rec the current record of its key and returns
+// it; the overlay owns it, and never changes it (caller holds mu).
+func (o *overlay) putLocked(rec record) *record {
+	r := &rec
+	o.byKey[r.key] = r
 	if r.isConfig() {
-		return // never listed: confirmed by a lookup instead
+		return r // never listed: confirmed by a lookup instead
 	}
-	names := o.byDir[r.dir]
-	if names == nil {
-		names = map[string]*record{}
-		o.byDir[r.dir] = names
+	f := o.byDir[r.dir]
+	if f == nil {
+		f = newFolder()
+		o.byDir[r.dir] = f
 	}
-	names[r.name] = r
+	f.set(r)
+	return r
 }
 
 // dropLocked removes r, the current record of its key (caller holds mu).
 func (o *overlay) dropLocked(r *record) {
 	delete(o.byKey, r.key)
 	delete(o.held, r.key)
-	if names := o.byDir[r.dir]; names != nil {
-		delete(names, r.name)
-		if len(names) == 0 {
+	if f := o.byDir[r.dir]; f != nil {
+		f.remove(r)
+		if f.len() == 0 {
 			delete(o.byDir, r.dir)
 		}
 	}

@@ -235,10 +235,11 @@ func TestOverlayRestartInsideSettleWindow(t *testing.T) {
 		t.Error("a confirmed record came back from the journal")
 	}
 	// A listing that still shows the deleted lock (delete lag) leaves it out.
-	var m merged
-	o2.viewDir(ctx, "repo/locks", func(recs dirRecords) {
-		m = mergeListing(listing{entries: []Entry{{Name: gone.name, Size: 10}}, start: now.Add(time.Second)}, recs)
-	})
+	recs, err := o2.viewDir(ctx, "repo/locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mergeListing(listing{entries: []Entry{{Name: gone.name, Size: 10}}, start: now.Add(time.Second)}, recs)
 	if len(m.entries) != 1 || m.entries[0].Name != lock.name {
 		t.Errorf("listing after restart = %v, want only the created lock", m.entries)
 	}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/steadyrest/steadyrest/internal/redistest"
 )
@@ -27,6 +30,13 @@ import (
 type contractStore struct {
 	rs     recordStore
 	reopen func(t *testing.T)
+	// other is another instance over the same records (the local store,
+	// one instance's, answers rs itself).
+	other func(t *testing.T) recordStore
+	// lose makes the state lose every record at once, as a Redis flushed
+	// or restarted without persistence does; nil where that is no event
+	// the store must detect (the local journal's loss is New's to report).
+	lose func(t *testing.T)
 }
 
 // recordStores returns the implementations, each opening an empty store.
@@ -52,15 +62,38 @@ func recordStores(t *testing.T) map[string]func(t *testing.T) *contractStore {
 	return map[string]func(t *testing.T) *contractStore{
 		"local": func(t *testing.T) *contractStore {
 			dir := t.TempDir()
-			return open(t, func() (recordStore, error) {
+			c := open(t, func() (recordStore, error) {
 				return openOverlay(dir, "remote", slog.Default(), func(string, []byte) {})
 			})
+			c.other = func(*testing.T) recordStore { return c.rs }
+			return c
 		},
 		"shared": func(t *testing.T) *contractStore {
 			remote := "remote " + t.Name() // each case its own records in the one server
-			return open(t, func() (recordStore, error) {
+			openOne := func() (recordStore, error) {
 				return openSharedOverlay(srv.URL(), remote, time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
-			})
+			}
+			c := open(t, openOne)
+			c.other = func(t *testing.T) recordStore {
+				rs, err := openOne()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = rs.close() })
+				return rs
+			}
+			c.lose = func(t *testing.T) {
+				opt, err := redis.ParseURL(srv.URL())
+				if err != nil {
+					t.Fatal(err)
+				}
+				rdb := redis.NewClient(opt)
+				defer rdb.Close()
+				if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+					t.Fatalf("flush: %v", err)
+				}
+			}
+			return c
 		},
 	}
 }
@@ -137,6 +170,15 @@ func deleteRec(t *testing.T, rs recordStore, ts record) {
 	if err := rs.tombstone(ctx, ts); err != nil {
 		t.Fatalf("tombstone %s: %v", ts.key, err)
 	}
+}
+
+// createLocks creates the locks a and b, acknowledged at now.
+func createLocks(t *testing.T, rs recordStore, now time.Time) (a, b record) {
+	t.Helper()
+	a, b = newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now)
+	mustCreate(t, rs, a, nil)
+	mustCreate(t, rs, b, nil)
+	return a, b
 }
 
 func mustApply(t *testing.T, rs recordStore, cs ...change) []change {
@@ -226,9 +268,7 @@ var contractCases = []struct {
 	{"prepareDelete, tombstone and cancelDelete", func(t *testing.T, c *contractStore) {
 		ctx := context.Background()
 		now := time.Now()
-		a, b := newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now)
-		mustCreate(t, c.rs, a, nil)
-		mustCreate(t, c.rs, b, nil)
+		a, b := createLocks(t, c.rs, now)
 		tsA := newRec(t, tombstone, a.key, now.Add(time.Second))
 		tsA.reap = true
 		if err := c.rs.prepareDelete(ctx, tsA); err != nil {
@@ -314,16 +354,16 @@ var contractCases = []struct {
 		mustCreate(t, c.rs, newRec(t, created, "repo/config", now), nil)
 		view := func(dir string, look ...string) (found, missed []record) {
 			t.Helper()
-			err := c.rs.viewDir(context.Background(), dir, func(d dirRecords) {
-				for _, name := range look {
-					if r := d.lookup(name); r != nil {
-						found = append(found, *r)
-					}
-				}
-				d.eachMissed(func(r *record) { missed = append(missed, *r) })
-			})
+			recs, err := c.rs.viewDir(context.Background(), dir)
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if slices.Contains(look, r.name) {
+					found = append(found, *r)
+				} else {
+					missed = append(missed, *r)
+				}
 			}
 			return found, missed
 		}
@@ -550,10 +590,131 @@ var contractCases = []struct {
 	}},
 }
 
+// viewOf is what a view of dir shows, by name.
+func viewOf(t *testing.T, rs recordStore, dir string) map[string]record {
+	t.Helper()
+	recs, err := rs.viewDir(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("view %s: %v", dir, err)
+	}
+	if !slices.IsSortedFunc(recs, func(a, b *record) int { return strings.Compare(a.name, b.name) }) {
+		t.Fatalf("view of %s not in name order", dir)
+	}
+	out := map[string]record{}
+	for _, r := range recs {
+		out[r.name] = *r
+	}
+	return out
+}
+
+// wantView fails unless a view of dir shows exactly want, as they are.
+func wantView(t *testing.T, rs recordStore, dir string, want ...record) {
+	t.Helper()
+	got := viewOf(t, rs, dir)
+	for _, w := range want {
+		g, ok := got[w.name]
+		if !ok {
+			t.Fatalf("view of %s lacks %s (%s); shows %d records", dir, w.key, w.state(), len(got))
+		}
+		if err := sameRecord(g, w); err != nil || !g.confirmed.Equal(w.confirmed) {
+			t.Fatalf("view of %s: record %+v, want %+v", dir, g, w)
+		}
+		delete(got, w.name)
+	}
+	for _, g := range got {
+		t.Fatalf("view of %s shows %s (%s), which is not there", dir, g.key, g.state())
+	}
+}
+
+// Cases of the views a listing merges (folder.go, shared_view.go).
+var viewCases = []struct {
+	name string
+	run  func(t *testing.T, c *contractStore)
+}{
+	{"a view shows every change since the last, through any instance", func(t *testing.T, c *contractStore) {
+		now := time.Now()
+		o := c.other(t)
+		const locks = "repo/locks"
+		wantView(t, c.rs, locks) // this instance holds a view of the folder from now on
+		a, b, d := newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now), newRec(t, created, lockKey("d"), now)
+		dn := hexName("data")
+		data := newRec(t, created, "repo/data/"+dn[:2]+"/"+dn, now)
+		for _, r := range []record{a, b, d, data} {
+			mustCreate(t, o, r, nil)
+		}
+		wantView(t, c.rs, locks, a, b, d)
+		wantView(t, c.rs, "repo/data", data)
+		// Through the other instance a is confirmed, b deleted and d
+		// expired; e is written through this one.
+		got := mustApply(t, o, change{op: chConfirm, rec: a, at: now.Add(time.Second)}, change{op: chExpire, rec: d, at: now})
+		if len(got) != 2 {
+			t.Fatalf("applied %+v, want the confirmation and the expiry", got)
+		}
+		a.confirmed = now.Add(time.Second)
+		bts := newRec(t, tombstone, b.key, now.Add(time.Second))
+		bts.reap = true
+		deleteRec(t, o, bts)
+		e := newRec(t, created, lockKey("e"), now)
+		mustCreate(t, c.rs, e, nil)
+		wantView(t, c.rs, locks, a, bts, e)
+		wantView(t, o, locks, a, bts, e)
+	}},
+	{"a view after the records were lost shows none of them", func(t *testing.T, c *contractStore) {
+		if c.lose == nil {
+			t.Skip("no loss this store must detect")
+		}
+		now := time.Now()
+		const locks = "repo/locks"
+		a, b := createLocks(t, c.rs, now)
+		wantView(t, c.rs, locks, a, b)
+		c.lose(t)
+		// More writes after the loss than before it: a folder's version
+		// that started again would reach the one the view holds.
+		o := c.other(t)
+		var after []record
+		for _, s := range []string{"x", "y", "z"} {
+			r := newRec(t, created, lockKey(s), now)
+			mustCreate(t, o, r, nil)
+			after = append(after, r)
+		}
+		wantView(t, c.rs, locks, after...)
+	}},
+	{"a view is a snapshot: later changes leave it as it was", func(t *testing.T, c *contractStore) {
+		// A merge reads its view holding no lock (the store blocks no
+		// other call meanwhile), so nothing may change the records it
+		// returned.
+		ctx := context.Background()
+		now := time.Now()
+		a, b := createLocks(t, c.rs, now)
+		recs, err := c.rs.viewDir(ctx, "repo/locks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := make([]record, len(recs))
+		for i, r := range recs {
+			before[i] = *r
+		}
+		mustApply(t, c.rs, change{op: chConfirm, rec: a, at: now.Add(time.Second)})
+		bts := newRec(t, tombstone, b.key, now.Add(time.Second))
+		bts.reap = true
+		deleteRec(t, c.rs, bts)
+		mustCreate(t, c.rs, newRec(t, created, lockKey("c"), now), nil)
+		wantView(t, c.rs, "repo/locks", func() record { a.confirmed = now.Add(time.Second); return a }(), bts, newRec(t, created, lockKey("c"), now))
+		if len(recs) != 2 {
+			t.Fatalf("the view holds %d records, want the 2 of its moment", len(recs))
+		}
+		for i, r := range recs {
+			if err := sameRecord(*r, before[i]); err != nil || !r.confirmed.Equal(before[i].confirmed) {
+				t.Fatalf("a record of the view changed after it was taken: %+v, was %+v", *r, before[i])
+			}
+		}
+	}},
+}
+
 func TestRecordStoreContract(t *testing.T) {
 	for name, open := range recordStores(t) {
 		t.Run(name, func(t *testing.T) {
-			for _, tc := range contractCases {
+			for _, tc := range append(contractCases, viewCases...) {
 				t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
 			}
 		})

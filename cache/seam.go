@@ -60,9 +60,10 @@ type recordStore interface {
 	// delete: prev (nil for none) is what key had before.
 	cancelDelete(ctx context.Context, key string, prev *record) error
 
-	// viewDir calls fn with the records of one listed folder, unchanged
-	// during the call. fn must not call back into the recordStore.
-	viewDir(ctx context.Context, dir string, fn func(dirRecords)) error
+	// viewDir returns the records of one listed folder in name order, for
+	// one merge: records the store never changes in place, so the caller
+	// reads them after the call, holding nothing that blocks the others.
+	viewDir(ctx context.Context, dir string) ([]*record, error)
 
 	// apply makes the changes whose record is still current and as the
 	// decision saw it (unchanged), skips the others, and returns those it
@@ -129,10 +130,6 @@ type record struct {
 	removedAt time.Time
 	nextReap  time.Time
 	reapTries int
-
-	// seen is the overlay's stamp of the last merge whose listing showed
-	// the record: cheaper than a set of names. Not part of its state.
-	seen uint64
 
 	// confirmed is when the remote confirmed the record (zero while
 	// pending). It stays a little longer (retireGrace) so that a listing
@@ -284,50 +281,4 @@ type counts struct {
 	created, tombstones, reaps int
 	oldestReap                 time.Time // when the oldest pending reap was recorded, zero if none
 	journalBytes               int64
-}
-
-// dirRecords is a view of one folder's records, for one merge. The
-// records it returns are read, never changed, and not kept past the call
-// (pointers: a folder may hold 100,000, and copies would double the cost
-// of a merge).
-type dirRecords interface {
-	// lookup returns name's record (nil for none), and remembers it was
-	// asked for.
-	lookup(name string) *record
-	// eachMissed calls fn with every record lookup was not asked for:
-	// the records the listing does not show. (A set of names would do;
-	// the view can do it cheaper, and a folder may hold 100,000.)
-	eachMissed(fn func(*record))
-}
-
-// recordMap is a dirRecords held by value (tests, or records fetched from
-// a shared store).
-type recordMap struct {
-	recs   map[string]record
-	looked map[string]bool
-}
-
-func newRecordMap(recs ...record) *recordMap {
-	m := &recordMap{recs: map[string]record{}, looked: map[string]bool{}}
-	for _, r := range recs {
-		m.recs[r.name] = r
-	}
-	return m
-}
-
-func (m *recordMap) lookup(name string) *record {
-	r, ok := m.recs[name]
-	if !ok {
-		return nil
-	}
-	m.looked[name] = true
-	return &r
-}
-
-func (m *recordMap) eachMissed(fn func(*record)) {
-	for name, r := range m.recs {
-		if !m.looked[name] {
-			fn(&r)
-		}
-	}
 }

@@ -32,6 +32,7 @@ type sharedOverlay struct {
 	event  func(name string, n int)
 	marker atomic.Pointer[string] // the marker id seen last
 	acked  *ackedLocks            // locks acknowledged here, kept until confirmed (ackedlocks.go)
+	views  dirViews               // listed folders' records, kept fresh by their version (shared_view.go)
 
 	leader atomic.Bool  // holds the background lease
 	down   atomic.Bool  // the last call to Redis failed

@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,26 +74,88 @@ func BenchmarkOverlayListMerge100k(b *testing.B) {
 	const n = 100_000
 	dir := typeDir("repo", Data)
 	recs, entries := benchFolder(n)
-	ws := make([]write, len(recs))
-	for i, r := range recs {
-		ws[i] = write{key: r.key, r: r}
-	}
+	writeRecs(b, o, recs)
+	recs = nil
 	ctx := context.Background()
-	for len(ws) > 0 {
-		k := min(len(ws), 5000)
-		if _, err := o.writeAll(ctx, OverlayCreate, ws[:k]); err != nil {
-			b.Fatal(err)
-		}
-		ws = ws[k:]
-	}
 	l := listing{entries: entries, start: time.Now()}
 	want := n + n/2 - n/4
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	merge := func() {
 		out, _, err := s.merge(ctx, dir, l)
 		if err != nil || len(out) != want {
 			b.Fatalf("merge returned %d entries (%v), want %d", len(out), err, want)
 		}
+	}
+	// The instance's first listing of the folder reads it whole; the
+	// others ask Redis only what changed since (shared_view.go).
+	start := time.Now()
+	merge()
+	first := time.Since(start)
+	b.ReportAllocs()
+	cpu := cpuClock(b)
+	for b.Loop() {
+		merge()
+	}
+	// Metrics after the loop: its start deletes those reported before.
+	b.ReportMetric(float64(first.Milliseconds()), "first-ms")
+	if per := cpu(); per > mergeGoal {
+		b.Errorf("merge of %d shared records with %d entries took %v of CPU per op; goal < %v", n, n, per, mergeGoal)
+	}
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkRecordMemory measures what 100,000 pending records of one
+// folder cost: in this process (the local overlay's records and indexes;
+// the shared overlay's view of the folder, which a listing builds), and
+// in Redis (used_memory). An op is one listing's view of the folder.
+//
+//	go test -run '^$' -bench RecordMemory -benchtime 20x ./cache/
+func BenchmarkRecordMemory(b *testing.B) {
+	const n = 100_000
+	dir := typeDir("repo", Data)
+	for _, kind := range []string{"journal", "redis"} {
+		b.Run(kind, func(b *testing.B) {
+			s := overlayStore(b, kind, Options{})
+			ctx := context.Background()
+			var redisBefore, redisPer float64
+			usedMemory := func() float64 {
+				info := shared(s).rdb.InfoMap(ctx, "memory").Item("Memory", "used_memory")
+				v, _ := strconv.ParseFloat(info, 64)
+				return v
+			}
+			if kind == "redis" {
+				redisBefore = usedMemory()
+			}
+			before := heapInUse()
+			recs, _ := benchFolder(n)
+			if kind == "journal" {
+				for i := range recs {
+					mem(s).set(recs[i], nil)
+				}
+			} else {
+				writeRecs(b, shared(s), recs)
+				redisPer = (usedMemory() - redisBefore) / n
+			}
+			recs = nil
+			if _, err := s.ov.viewDir(ctx, dir); err != nil { // the shared view is built here
+				b.Fatal(err)
+			}
+			per := float64(heapInUse()-before) / n
+			for b.Loop() {
+				if got, err := s.ov.viewDir(ctx, dir); err != nil || len(got) != n {
+					b.Fatalf("view of %d records (%v), want %d", len(got), err, n)
+				}
+			}
+			b.ReportMetric(per, "B/record") // after the loop: its start deletes metrics
+			if kind == "redis" {
+				b.ReportMetric(redisPer, "redis-B/record")
+			}
+		})
 	}
 }

@@ -10,6 +10,11 @@ import (
 // keeps a remote's keys together):
 //
 //	d:<dir>   hash: name -> record, the records of one listed folder
+//	v:<dir>   hash: the folder's version ("v", raised by every change of
+//	          d:<dir>) and the oldest version g:<dir> still covers ("floor")
+//	g:<dir>   sorted set: the folder's changed names by the version of their
+//	          last change, the newest viewLogMax: what an instance's view of
+//	          the folder re-reads (shared_view.go)
 //	c         hash: key -> record, config records (no listed folder)
 //	p         hash: key -> tombstone, deletes prepared and not yet published
 //	b:<key>   string: the bytes of a small upload
@@ -42,12 +47,14 @@ func (k sharedKeys) holder(key string) (hash, field string) {
 	return k.dir(dir), name
 }
 
-func (k sharedKeys) dir(dir string) string   { return string(k) + "d:" + dir }
-func (k sharedKeys) data(key string) string  { return string(k) + "b:" + key }
-func (k sharedKeys) lease(key string) string { return string(k) + "l:" + key }
-func (k sharedKeys) prepared() string        { return string(k) + "p" }
-func (k sharedKeys) background() string      { return string(k) + "bg" }
-func (k sharedKeys) marker() string          { return string(k) + "m" }
+func (k sharedKeys) dir(dir string) string     { return string(k) + "d:" + dir }
+func (k sharedKeys) version(dir string) string { return string(k) + "v:" + dir }
+func (k sharedKeys) changes(dir string) string { return string(k) + "g:" + dir }
+func (k sharedKeys) data(key string) string    { return string(k) + "b:" + key }
+func (k sharedKeys) lease(key string) string   { return string(k) + "l:" + key }
+func (k sharedKeys) prepared() string          { return string(k) + "p" }
+func (k sharedKeys) background() string        { return string(k) + "bg" }
+func (k sharedKeys) marker() string            { return string(k) + "m" }
 
 // stateSet is one of the sorted sets indexing the records by state; the
 // set script takes them in this order.

@@ -87,33 +87,6 @@ func (o *sharedOverlay) cancelDelete(ctx context.Context, key string, _ *record)
 	return err
 }
 
-func (o *sharedOverlay) viewDir(ctx context.Context, dir string, fn func(dirRecords)) error {
-	var vals map[string]string
-	_, err := o.do(ctx, OverlayView, func(ctx context.Context) error {
-		var err error
-		vals, err = o.rdb.HGetAll(ctx, o.k.dir(dir)).Result()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	m := newRecordMap()
-	data := isDataDir(dir)
-	for name, val := range vals {
-		key := dir + "/" + name
-		if data && len(name) > 2 {
-			key = dir + "/" + name[:2] + "/" + name // the prefix folder
-		}
-		r, err := decodeRecord(key, val)
-		if err != nil {
-			return err
-		}
-		m.recs[name] = r
-	}
-	fn(m)
-	return nil
-}
-
 func (o *sharedOverlay) apply(ctx context.Context, cs []change) ([]change, error) {
 	ws := make([]write, 0, len(cs))
 	next := make([]record, 0, len(cs))

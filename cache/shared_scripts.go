@@ -19,11 +19,14 @@ var (
 	releaseLua string
 	//go:embed shared_take.lua
 	takeLua string
+	//go:embed shared_view.lua
+	viewLua string
 
 	setScript     = redis.NewScript(setLua)
 	renewScript   = redis.NewScript(renewLua)
 	releaseScript = redis.NewScript(releaseLua)
 	takeScript    = redis.NewScript(takeLua)
+	viewScript    = redis.NewScript(viewLua)
 )
 
 // expectAbsent as a write's expect makes it apply only where key has no
@@ -45,8 +48,13 @@ type write struct {
 // args are w's KEYS and ARGV, in the order shared_set.lua names them.
 func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
 	hash, field := o.k.holder(w.key)
+	dir, _, _ := splitKey(w.key)
 	keys = append([]string{hash}, o.k.sets()...)
-	keys = append(keys, o.k.data(w.key), o.k.prepared())
+	keys = append(keys, o.k.data(w.key), o.k.prepared(), o.k.version(dir), o.k.changes(dir))
+	listed := "0"
+	if hash == o.k.dir(dir) {
+		listed = "1"
+	}
 	value, set, score, reapAt := "", setNone, int64(0), ""
 	if !w.drop {
 		r := w.r
@@ -70,7 +78,7 @@ func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
 	if w.clearPrep {
 		clear = "1"
 	}
-	argv = []any{field, w.expect, value, w.key, int(set), score, reapAt, mode, w.data, o.ttl.Milliseconds(), clear}
+	argv = []any{field, w.expect, value, w.key, int(set), score, reapAt, mode, w.data, o.ttl.Milliseconds(), clear, listed, viewLogMax}
 	return keys, argv
 }
 

@@ -83,7 +83,9 @@ func dumpShared(t *testing.T, o *sharedOverlay) map[string]string {
 
 // The set script in its file, with named KEYS and ARGV, leaves Redis as
 // the previous inline one did, write for write: the same keys, records,
-// state sets, scores, data and expiries, and the same writes applied.
+// state sets, scores, data and expiries, and the same writes applied;
+// besides, each write applied to a listed folder raises its version and
+// logs the name (v:<dir>, g:<dir>, which the old script did not keep).
 func TestSetScriptAsBefore(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
@@ -144,11 +146,23 @@ func TestSetScriptAsBefore(t *testing.T) {
 			t.Errorf("step %d: applied %v, the old script %v", i, got[0], want == 1)
 		}
 		a, b := dumpShared(t, cur), dumpShared(t, old)
+		maps.DeleteFunc(a, func(k, _ string) bool { return strings.HasPrefix(k, "v:") || strings.HasPrefix(k, "g:") })
 		if !maps.Equal(a, b) {
 			t.Fatalf("step %d: Redis holds\n%v\nthe old script left\n%v", i, a, b)
 		}
 	}
 	if len(dumpShared(t, cur)) < 5 {
 		t.Errorf("the steps left too little to compare: %v", dumpShared(t, cur))
+	}
+	// Eight writes applied to repo/locks, one to the config (no folder).
+	logged := cur.rdb.ZRange(ctx, cur.k.changes("repo/locks"), 0, -1).Val()
+	if want := []string{name('a'), name('b'), name('c'), name('d'), name('e')}; !slices.Equal(slices.Sorted(slices.Values(logged)), want) {
+		t.Errorf("changes of repo/locks %q, want %q", logged, want)
+	}
+	if v := cur.rdb.HGet(ctx, cur.k.version("repo/locks"), "v").Val(); v == "" {
+		t.Error("repo/locks has no version after its writes")
+	}
+	if n := cur.rdb.Exists(ctx, cur.k.version("repo"), cur.k.changes("repo")).Val(); n != 0 {
+		t.Error("a config write kept a folder version: config records are listed in no folder")
 	}
 }

@@ -8,6 +8,8 @@ local sets = {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]}
 local reapQueue = KEYS[5]   -- z:rq
 local dataKey = KEYS[8]     -- b:<key>, the bytes of a small upload
 local prepared = KEYS[9]    -- p, the prepared deletes
+local version = KEYS[10]    -- v:<dir>, the folder's version (shared_view.go)
+local changes = KEYS[11]    -- g:<dir>, its names by the version of their last change
 
 local field = ARGV[1]       -- the record's field in hash
 local expect = ARGV[2]      -- the stamp it must have: '' any, '-' none
@@ -20,6 +22,8 @@ local dataMode = ARGV[8]    -- 'keep', 'set' or 'del' the data key
 local data = ARGV[9]        -- the bytes, for 'set'
 local ttl = ARGV[10]        -- every key's expiry, in ms
 local clearPrepared = ARGV[11] -- '1' drops member's prepared delete
+local listed = ARGV[12]     -- '1' when hash is a listed folder's (d:<dir>): its views must learn of the change
+local logMax = tonumber(ARGV[13]) -- how many names changes keeps
 
 local cur = redis.call('HGET', hash, field)
 if expect == '-' then
@@ -45,4 +49,23 @@ end
 if clearPrepared == '1' then redis.call('HDEL', prepared, member) end
 redis.call('PEXPIRE', hash, ttl)
 for _, z in ipairs(sets) do redis.call('PEXPIRE', z, ttl) end
+if listed == '1' then
+  -- The version is the server's clock in microseconds, or one more than
+  -- the last: it never comes back after the keys expire, nor after Redis
+  -- lost writes, so a view never takes another state for the one it holds.
+  local t = redis.call('TIME')
+  local cur = tonumber(redis.call('HGET', version, 'v') or '0')
+  local v = string.format('%.0f', math.max(cur + 1, tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  redis.call('HSET', version, 'v', v)
+  redis.call('ZADD', changes, v, field)
+  local over = redis.call('ZCARD', changes) - logMax
+  if over > 0 then
+    -- A view older than the names dropped reads the whole folder again.
+    local cut = redis.call('ZRANGE', changes, over - 1, over - 1, 'WITHSCORES')
+    redis.call('HSET', version, 'floor', cut[2])
+    redis.call('ZREMRANGEBYRANK', changes, 0, over - 1)
+  end
+  redis.call('PEXPIRE', version, ttl)
+  redis.call('PEXPIRE', changes, ttl)
+end
 return 1

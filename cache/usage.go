@@ -94,7 +94,7 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 		if rec, ok := configs[dir]; ok {
 			// A config is in no listed folder: the rule, without the
 			// confirmations, which a lookup of it makes instead.
-			merged = mergeListing(l, newRecordMap(rec)).entries
+			merged = mergeListing(l, []*record{&rec}).entries
 		} else if merged, _, err = s.merge(ctx, dir, l); err != nil {
 			return Usage{}, fmt.Errorf("count what the store holds: %w", err)
 		}
@@ -133,9 +133,12 @@ func (s *Store) recordedNames(ctx context.Context) (names map[string]map[string]
 		}
 		for _, t := range Types[1:] {
 			dir := typeDir(repo, t)
-			err := s.ov.viewDir(ctx, dir, func(recs dirRecords) { recs.eachMissed(func(r *record) { note(*r) }) })
+			recs, err := s.ov.viewDir(ctx, dir)
 			if err != nil {
 				return nil, nil, fmt.Errorf("overlay records of %s: %w", dir, err)
+			}
+			for _, r := range recs {
+				note(*r)
 			}
 		}
 	}
