@@ -2,10 +2,11 @@ package cache
 
 import (
 	"context"
-	"path"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rclone/rclone/fs"
 )
 
 // confirmDue confirms the records a client's listing has not confirmed
@@ -13,11 +14,12 @@ import (
 // prunes). locks/, keys/, snapshots/ and index/ are listed whole; a
 // config is looked up; data records are confirmed per prefix folder
 // (confirmData), so the cost follows what was written, not the size of
-// data/. A unit's interval doubles, up to a minute, while its calls
-// confirm nothing (the remote lags), and drops back to a floor that grows
-// with the folder's size when they do: a busy locks/ folder is listed
-// every 2 s, so tombstones do not pile up under load, while a long backup
-// does not make us list a large folder every few seconds.
+// data/.
+//
+// Each unit is confirmed in one batch after a burst, not in rounds during
+// it (confirmPace): a prune's thousands of deletes over 256 folders cost
+// one listing per folder once it is over, where restic's own listing of
+// data/ costs the same.
 func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	// recs holds the records of the units confirmed record by record
 	// (configs, data prefix folders); the other units are type folders.
@@ -26,14 +28,15 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 		recs[r.key] = append(recs[r.key], r)
 	}
 	for _, r := range w.data {
-		dir := path.Dir(r.key) // repo/data/xx
-		recs[dir] = append(recs[dir], r)
+		u := confirmUnit(r.key) // repo/data/xx
+		recs[u] = append(recs[u], r)
 	}
 	units := slices.Clone(w.dirs)
 	for u := range recs {
 		units = append(units, u)
 	}
 
+	p := confirmPace{wait: quietWait(s.lag.recent()), maxDefer: s.opt.SettleWindow / 2}
 	s.confirmMu.Lock()
 	active := make(map[string]bool, len(units))
 	var due []string
@@ -44,12 +47,9 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 			st = &confirmState{}
 			s.pace[u] = st
 		}
-		if now.Before(st.next) {
-			continue
+		if p.due(w.units[u], st, now) {
+			due = append(due, u)
 		}
-		st.interval = min(max(2*st.interval, confirmFloor(0)), time.Minute)
-		st.next = now.Add(st.interval)
-		due = append(due, u)
 	}
 	for u := range s.pace {
 		if !active[u] {
@@ -62,29 +62,70 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 		if ctx.Err() != nil {
 			return
 		}
-		var listed, confirmed int
+		var confirmed int
 		switch rs, ok := recs[u]; {
 		case ok && rs[0].isConfig():
 			confirmed = s.confirmByLookup(ctx, rs[0])
 		case ok:
-			listed, confirmed = s.confirmData(ctx, u, rs)
+			confirmed = s.confirmData(ctx, u, rs)
 		default:
-			entries, n, err := s.listFresh(ctx, u)
+			_, n, err := s.listFresh(ctx, u)
 			if err != nil {
 				s.log.Debug("confirming listing failed", "dir", u, "err", err)
-				continue
 			}
-			listed, confirmed = len(entries), n
+			confirmed = n
 		}
-		if confirmed > 0 {
-			s.confirmMu.Lock()
-			if st := s.pace[u]; st != nil {
-				st.interval = confirmFloor(listed)
-				st.next = time.Now().Add(st.interval)
-			}
-			s.confirmMu.Unlock()
+		s.confirmMu.Lock()
+		if st := s.pace[u]; st != nil {
+			p.looked(st, now, confirmed > 0)
 		}
+		s.confirmMu.Unlock()
 	}
+}
+
+// confirmPace is the confirmer's schedule, the same for every unit and
+// both record stores (the records' times come from work.units).
+//
+// A unit is looked at once it has been quiet for wait (no record newer
+// than that: the burst of writes or deletes there is over, and the
+// remote had its lag to catch up with all of them), so one call proves
+// the whole burst. A unit that keeps getting records is looked at anyway
+// once its oldest waited maxDefer (half the settle window): pending
+// records then number at most what a burst adds in that time, and each
+// still gets its confirmation well inside the settle window. After a
+// look, the unit waits wait again (the records it did not prove were made
+// less than the lag before it), doubling up to a minute while looks prove
+// nothing (the remote lags more than measured).
+type confirmPace struct {
+	wait, maxDefer time.Duration
+}
+
+// due tells whether the unit with activity a and state st is to be looked
+// at now.
+func (p confirmPace) due(a unitActivity, st *confirmState, now time.Time) bool {
+	if now.Before(st.next) {
+		return false
+	}
+	return now.Sub(a.newest) >= p.wait || now.Sub(a.oldest) >= p.maxDefer
+}
+
+// looked moves st past a look at now that proved something or nothing.
+func (p confirmPace) looked(st *confirmState, now time.Time, proved bool) {
+	if proved {
+		st.backoff = p.wait
+	} else {
+		st.backoff = min(max(2*st.backoff, p.wait), time.Minute)
+	}
+	st.next = now.Add(st.backoff)
+}
+
+// quietWait is how long a unit must be quiet before the confirmer looks:
+// the remote's measured lag with a margin, so that one look finds every
+// change there shown; never before confirmMinAge (restic's own listings
+// of locks/, snapshots/ and index/ confirm for free meanwhile), at most a
+// minute.
+func quietWait(lag time.Duration) time.Duration {
+	return min(max(lag+lag/4+500*time.Millisecond, confirmMinAge), time.Minute)
 }
 
 // lookupCost is how many listed entries cost about as much as one call: a
@@ -93,44 +134,60 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 const lookupCost = 100
 
 // unknownFolderSize is the size assumed for a prefix folder never listed:
-// large enough that a few new packs are looked up rather than listed
-// along with everything their folder holds.
+// large enough that a few deletes are looked up rather than listed along
+// with everything their folder holds.
 const unknownFolderSize = 1000
 
 // lookupCheaper tells whether looking up k records by name costs less
 // than one listing of their folder of n objects: k calls against one call
 // and n entries. A listing confirms all k records at once; a lookup one.
-func lookupCheaper(k, n int) bool {
+// Where a lookup is itself a listing of the parent folder (lookupLists:
+// rclone's pcloud backend), one listing is always cheaper.
+func lookupCheaper(k, n int, lookupLists bool) bool {
+	if lookupLists {
+		return false
+	}
 	return k*lookupCost <= lookupCost+n
 }
 
+// lookupListsFolder tells whether f answers a lookup by name (NewObject)
+// by listing the object's folder: rclone's pcloud backend does
+// (readMetaDataForPath lists the parent and picks the name).
+func lookupListsFolder(f fs.Fs) bool {
+	ri := fs.FindFromFs(fs.UnWrapFs(f))
+	return ri != nil && ri.Name == "pcloud"
+}
+
 // confirmData confirms data records of one prefix folder (repo/data/xx)
-// with the narrowest call that proves them: a lookup of each by name, or
-// one listing of that folder (never of data/), as lookupCheaper picks
-// from the folder's last known size. Either way judge decides, with the
-// call's start, as for every listing. It returns how many entries it
-// listed and how many records it confirmed.
-func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (listed, confirmed int) {
+// with the narrowest call that proves them. A create needs a listing:
+// the upload's own answer (the object, its size and hash) already proved
+// what a lookup would, and what is left to prove is that listings show
+// it. Deletes alone are looked up by name or proven by one listing of the
+// folder (never of data/), as lookupCheaper picks from the folder's last
+// known size. Either way judge decides, with the call's start, as for
+// every listing. It returns how many records it confirmed.
+func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confirmed int) {
 	s.confirmMu.Lock()
 	n, ok := s.folderSize[dir]
 	s.confirmMu.Unlock()
 	if !ok {
 		n = unknownFolderSize
 	}
-	if lookupCheaper(len(rs), n) {
+	creates := slices.ContainsFunc(rs, func(r record) bool { return r.kind == created })
+	if !creates && lookupCheaper(len(rs), n, s.lookupLists) {
 		for _, r := range rs {
 			if ctx.Err() != nil {
 				break
 			}
 			confirmed += s.confirmByLookup(ctx, r)
 		}
-		return 0, confirmed
+		return confirmed
 	}
 	start := time.Now()
 	entries, err := s.listRemote(ctx, dir)
 	if err != nil {
 		s.log.Debug("confirming listing failed", "dir", dir, "err", err)
-		return 0, 0
+		return 0
 	}
 	s.confirmMu.Lock()
 	s.folderSize[dir] = len(entries)
@@ -151,7 +208,7 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (liste
 	if err != nil {
 		s.log.Warn("overlay: could not record a confirmation", "dir", dir, "err", err)
 	}
-	return len(entries), confirmed
+	return confirmed
 }
 
 // confirmByLookup confirms one record by looking it up, with the rule
@@ -180,16 +237,10 @@ func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	return n
 }
 
-// confirmFloor is the shortest interval between confirming listings of a
-// folder of n objects: 2 s, plus 2 s per thousand objects, up to a minute.
-func confirmFloor(n int) time.Duration {
-	return min(2*time.Second*time.Duration(1+n/1000), time.Minute)
-}
-
-// confirmState paces the confirmer's listings of one folder.
+// confirmState paces the confirmer's looks at one unit (confirmPace).
 type confirmState struct {
-	next     time.Time
-	interval time.Duration
+	next    time.Time     // no look before
+	backoff time.Duration // the wait after the last look
 }
 
 func isDataDir(dir string) bool {

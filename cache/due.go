@@ -1,6 +1,9 @@
 package cache
 
-import "time"
+import (
+	"path"
+	"time"
+)
 
 // The background work, decided once for both record stores: each store
 // only finds the records (all of them, or those its indexes point at) and
@@ -44,6 +47,32 @@ func dutyOf(r record, now time.Time, settle time.Duration) duty {
 	return dutyConfirmDir
 }
 
+// awaitsConfirmation tells whether r waits for the confirmer, now or once
+// it is old enough (confirmMinAge): what the confirmer's pacing counts as
+// activity in r's unit. A shared store finds these records by its state
+// sets z:pc and z:pt, which hold exactly the pending creates (deferred
+// locks excepted) and the pending tombstones that are not reaps.
+func awaitsConfirmation(r record, now time.Time, settle time.Duration) bool {
+	return r.pending() && !r.deferred && (r.kind == created || !r.reap) && now.Sub(r.at) <= settle
+}
+
+// confirmUnit is what one confirming call proves the records of, named by
+// a record's key: a config by itself (a lookup), a data pack by its prefix
+// folder (repo/data/xx), any other record by its type folder.
+func confirmUnit(key string) string {
+	if path.Base(key) == string(Config) {
+		return key
+	}
+	return path.Dir(key)
+}
+
+// unitActivity is when the records awaiting confirmation in one unit were
+// made: the newest tells whether a burst of writes or deletes there is
+// over, the oldest how long the unit has waited (confirm.go's pacing).
+type unitActivity struct {
+	newest, oldest time.Time
+}
+
 // workList gathers the work of records, each folder once.
 type workList struct {
 	now    time.Time
@@ -53,11 +82,27 @@ type workList struct {
 }
 
 func newWorkList(now time.Time, settle time.Duration) *workList {
-	return &workList{now: now, settle: settle, dirs: map[string]bool{}}
+	return &workList{now: now, settle: settle, dirs: map[string]bool{}, w: work{units: map[string]unitActivity{}}}
+}
+
+// active notes a record awaiting confirmation, made at, in key's unit.
+func (l *workList) active(key string, at time.Time) {
+	u := confirmUnit(key)
+	a, ok := l.w.units[u]
+	if !ok || at.After(a.newest) {
+		a.newest = at
+	}
+	if !ok || at.Before(a.oldest) {
+		a.oldest = at
+	}
+	l.w.units[u] = a
 }
 
 // add puts r's work, if any, in the list.
 func (l *workList) add(r record) {
+	if awaitsConfirmation(r, l.now, l.settle) {
+		l.active(r.key, r.at)
+	}
 	d := dutyOf(r, l.now, l.settle)
 	if d == dutyConfirmDir {
 		if !l.dirs[r.dir] {

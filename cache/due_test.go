@@ -115,10 +115,38 @@ func TestDueSameInBothStores(t *testing.T) {
 			sort.Strings(want[kind])
 		}
 	}
+	// The confirmer's pacing sees the same activity: every record awaiting
+	// confirmation, too young ones included, by unit (the shared store
+	// keeps times in milliseconds).
+	wantUnits := map[string]unitActivity{}
+	for _, c := range dueCases(now, settle) {
+		if !awaitsConfirmation(c.r, now, settle) {
+			continue
+		}
+		at := c.r.at.Truncate(time.Millisecond)
+		u := confirmUnit(c.r.key)
+		a, ok := wantUnits[u]
+		if !ok || at.After(a.newest) {
+			a.newest = at
+		}
+		if !ok || at.Before(a.oldest) {
+			a.oldest = at
+		}
+		wantUnits[u] = a
+	}
 	for name, s := range map[string]recordStore{"local": local, "shared": shared} {
 		w, err := s.due(ctx, now, settle)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(w.units) != len(wantUnits) {
+			t.Errorf("%s store: activity in %d units %v, want %d %v", name, len(w.units), w.units, len(wantUnits), wantUnits)
+		}
+		for u, want := range wantUnits {
+			got := w.units[u]
+			if !got.newest.Truncate(time.Millisecond).Equal(want.newest) || !got.oldest.Truncate(time.Millisecond).Equal(want.oldest) {
+				t.Errorf("%s store: unit %s activity %v, want %v", name, u, got, want)
+			}
 		}
 		got := workOf(w)
 		for k, v := range got {

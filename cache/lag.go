@@ -25,12 +25,14 @@ import (
 // ages, and the lag is a property of the remote, not of one object: the
 // latest miss age and the earliest hit age of the last few minutes, over
 // all records, bound it as well. Each record's interval is narrowed by
-// those bounds where they fall inside it. Where nothing narrows it (one
-// write, looked at once), the estimate is the middle of (0, first look]
-// and says only that much. (Looking earlier instead would cost calls:
-// a look before the lag misses and must be made again, and the first
-// look waits confirmMinAge so that restic's own listings confirm for
-// free.) Calls are placed by their start, as judge does.
+// those bounds where they fall inside it. Where nothing bounds it from
+// below (the confirmer, which waits until a folder is quiet for longer
+// than the lag, looked first), the record is not reported: the middle of
+// (0, first look] would be the confirmer's schedule. (Looking earlier
+// instead would cost calls: a look before the lag misses and must be made
+// again.) restic's own listings, which come at any age, and the
+// confirmer's looks into a folder still busy give the misses. Calls are
+// placed by their start, as judge does.
 //
 // A remote that serves a new object at once (rclone's local backend:
 // Put and Remove return once the file system did it) has no lag to
@@ -100,7 +102,20 @@ func (b *lagBounds) window(cutoff time.Time) (lo time.Duration, loOK bool, hi ti
 type lagState struct {
 	mu     sync.Mutex
 	tracks map[lagKey]*lagTrack
-	bounds map[string]*lagBounds // by kind (VisibleCreate, VisibleDelete)
+	bounds map[string]*lagBounds    // by kind (VisibleCreate, VisibleDelete)
+	last   map[string]time.Duration // the latest lag settled, by kind
+}
+
+// recent is the longest of the latest lags settled for creates and
+// deletes (0 before any): what the confirmer waits for (quietWait).
+func (l *lagState) recent() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lag time.Duration
+	for _, d := range l.last {
+		lag = max(lag, d)
+	}
+	return lag
 }
 
 // lagRef tells which lag r's observations measure and from when: a write
@@ -204,8 +219,9 @@ func (l *lagState) forget(r *record) {
 }
 
 // settle returns the lag of r, which the remote confirmed at confirmedAt
-// (its record as the confirmation found it), and forgets r. atOnce tells
-// that the remote serves a change as soon as it acknowledged it.
+// (its record as the confirmation found it), and forgets r; ok is false
+// when the observations do not measure it. atOnce tells that the remote
+// serves a change as soon as it acknowledged it.
 func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag time.Duration, ok bool) {
 	kind, ref, ok := lagRef(r)
 	if !ok {
@@ -239,8 +255,22 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 			hi = bHi
 		}
 	}
-	return (lo + hi) / 2, true
+	lag = (lo + hi) / 2
+	if l.last == nil {
+		l.last = map[string]time.Duration{}
+	}
+	l.last[kind] = lag // the confirmer's wait: its best guess either way
+	// Seen only once the change could have been shown, a record tells
+	// only that the lag is under hi, and the middle of (0, hi] would be
+	// half the time the confirmer waited: its schedule, not the remote.
+	// It is measured when a miss bounds it from below, or hi pins it
+	// near 0.
+	return lag, lo > 0 || hi <= lagPinned
 }
+
+// lagPinned is the longest first hit, with no miss before it, that still
+// measures a lag (as under half of it).
+const lagPinned = time.Second
 
 // stillListed counts, by repository, the deletes the remote carried out
 // since `since` whose latest observation still showed the object: deletes

@@ -277,6 +277,10 @@ type work struct {
 	configs []record // config records only a lookup can confirm
 	expire  []record // pending past the settle window (deferred locks wait for their upload instead)
 	retire  []record // confirmed past retireGrace
+	// units: for each confirmation unit (confirmUnit) with a record
+	// awaiting confirmation, young ones included, when its records were
+	// made. The confirmer waits for a unit to be quiet (confirm.go).
+	units map[string]unitActivity
 }
 
 // counts summarises the records by state.

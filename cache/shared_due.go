@@ -47,11 +47,19 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 		{setTombstones, "(" + ms(settleAt), ms(confirmAt)},
 		{setDeferred, "-inf", "+inf"}, // deferred locks: few, the live ones
 	}
+	// The records too young to confirm count only as activity in their
+	// unit (confirm.go waits for a unit to be quiet): their keys and
+	// times are enough, the newest first, without fetching them.
+	young := []stateSet{setCreated, setTombstones}
 	cmds := make([]*redis.StringSliceCmd, len(queries))
+	youngCmds := make([]*redis.ZSliceCmd, len(young))
 	_, err := o.do(ctx, OverlayDue, func(ctx context.Context) error {
 		_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, q := range queries {
 				cmds[i] = p.ZRangeByScore(ctx, o.k.set(q.set), &redis.ZRangeBy{Min: q.min, Max: q.max, Count: dueBatch})
+			}
+			for i, set := range young {
+				youngCmds[i] = p.ZRevRangeByScoreWithScores(ctx, o.k.set(set), &redis.ZRangeBy{Min: "(" + ms(confirmAt), Max: "+inf", Count: dueBatch})
 			}
 			return nil
 		})
@@ -71,6 +79,13 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 	l := newWorkList(now, settle)
 	for _, r := range recs {
 		l.add(r)
+	}
+	for _, c := range youngCmds {
+		for _, z := range c.Val() {
+			if key, ok := z.Member.(string); ok {
+				l.active(key, time.UnixMilli(int64(z.Score)))
+			}
+		}
 	}
 	return l.w, nil
 }
