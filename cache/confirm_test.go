@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/rclone/rclone/backend/pcloud"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/object"
+	"github.com/steadyrest/steadyrest/pcloudemu"
 	"github.com/steadyrest/steadyrest/redistest"
 )
 
@@ -87,5 +89,35 @@ func TestConfirmBurstAfterItEnds(t *testing.T) {
 					lists, stats, n, k, k)
 			}
 		})
+	}
+}
+
+// On rclone's pcloud backend a lookup by name lists the parent folder
+// (readMetaDataForPath), so deletes are proven by one listing of their
+// folder, never by a lookup each, whatever the counts. Counted at the
+// pCloud API emulator: before, 3 deletes in a folder never listed cost the
+// confirmer 3 listfolder calls.
+func TestConfirmOnPcloudLists(t *testing.T) {
+	srv, err := pcloudemu.New(pcloudemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	f, err := fs.NewFs(context.Background(), srv.RcloneRemote())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := burstPacks(t, f, 3, 1)
+	s := newStore(t, f, Options{StateDir: t.TempDir()})
+	if !s.lookupLists {
+		t.Fatal("the pcloud backend is not known to list for a lookup")
+	}
+	removeBurst(t, s, hs, 0, func() {})
+	before := srv.Stats().Calls["listfolder"]
+	waitFor(t, "the deletes to be confirmed", time.Minute, func() bool {
+		return s.ov.counts().tombstones == 0
+	})
+	if got := srv.Stats().Calls["listfolder"] - before; got != 1 {
+		t.Errorf("the confirmer made %d listfolder calls for 3 deletes in one folder, want 1", got)
 	}
 }
