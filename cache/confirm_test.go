@@ -19,7 +19,7 @@ import (
 // burstPacks writes n packs spread evenly over k prefix folders of
 // repo/data on f, behind any store's back (packs left by earlier
 // backups), and returns their handles.
-func burstPacks(t *testing.T, f fs.Fs, n, k int) []Handle {
+func burstPacks(t testing.TB, f fs.Fs, n, k int) []Handle {
 	t.Helper()
 	ctx := context.Background()
 	var hs []Handle
