@@ -19,7 +19,8 @@ import (
 // Each unit is confirmed in one batch after a burst, not in rounds during
 // it (confirmPace): a prune's thousands of deletes over 256 folders cost
 // one listing per folder once it is over, where restic's own listing of
-// data/ costs the same.
+// data/ costs the same. While the lag is unmeasured, one unit at a time
+// is looked at early instead, to measure it (probeDue).
 func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	// recs holds the records of the units confirmed record by record
 	// (configs, data prefix folders); the other units are type folders.
@@ -37,7 +38,16 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	}
 
 	p := confirmPace{wait: quietWait(s.lag.recent()), maxDefer: s.opt.SettleWindow / 2}
+	probes := map[recKind]time.Duration{}
+	for kind, name := range map[recKind]string{created: VisibleCreate, tombstone: VisibleDelete} {
+		if age, ok := s.lag.probe(name, now, p.wait); ok {
+			probes[kind] = age
+		}
+	}
 	s.confirmMu.Lock()
+	if now.Sub(s.lastProbe) < probeEvery {
+		clear(probes)
+	}
 	active := make(map[string]bool, len(units))
 	var due []string
 	for _, u := range units {
@@ -47,8 +57,13 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 			st = &confirmState{}
 			s.pace[u] = st
 		}
-		if p.due(w.units[u], st, now) {
+		switch {
+		case p.due(w.units[u], st, now):
 			due = append(due, u)
+		case probeDue(w.units[u], st, now, probes):
+			due = append(due, u)
+			s.lastProbe = now
+			clear(probes) // one at a time: its answer narrows the next
 		}
 	}
 	for u := range s.pace {
@@ -117,6 +132,26 @@ func (p confirmPace) looked(st *confirmState, now time.Time, proved bool) {
 		st.backoff = min(max(2*st.backoff, p.wait), time.Minute)
 	}
 	st.next = now.Add(st.backoff)
+}
+
+// probeEvery is the shortest time between two probes of the lag.
+const probeEvery = time.Second
+
+// probeDue tells whether a unit is to be looked at now, before it is
+// quiet, to measure the lag (lagState.probe): its newest record of a kind
+// whose lag is unmeasured is as old as that kind's probe age. Without it,
+// every look comes after the lag and tells only that the lag is shorter.
+func probeDue(a unitActivity, st *confirmState, now time.Time, probes map[recKind]time.Duration) bool {
+	if now.Before(st.next) {
+		return false
+	}
+	for kind, age := range probes {
+		// Near that age, not past it: a later look tells less.
+		if t := a.newestOf[kind]; !t.IsZero() && now.Sub(t) >= age && now.Sub(t) < age+2*tick {
+			return true
+		}
+	}
+	return false
 }
 
 // quietWait is how long a unit must be quiet before the confirmer looks:

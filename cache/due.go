@@ -37,7 +37,7 @@ func dutyOf(r record, now time.Time, settle time.Duration) duty {
 		return dutyExpire
 	case r.reapDue(now):
 		return dutyReap
-	case !r.confirmable(now):
+	case !r.confirmable():
 		return dutyNone
 	case r.isConfig():
 		return dutyConfirmConfig
@@ -45,15 +45,6 @@ func dutyOf(r record, now time.Time, settle time.Duration) duty {
 		return dutyConfirmData
 	}
 	return dutyConfirmDir
-}
-
-// awaitsConfirmation tells whether r waits for the confirmer, now or once
-// it is old enough (confirmMinAge): what the confirmer's pacing counts as
-// activity in r's unit. A shared store finds these records by its state
-// sets z:pc and z:pt, which hold exactly the pending creates (deferred
-// locks excepted) and the pending tombstones that are not reaps.
-func awaitsConfirmation(r record, now time.Time, settle time.Duration) bool {
-	return r.pending() && !r.deferred && (r.kind == created || !r.reap) && now.Sub(r.at) <= settle
 }
 
 // confirmUnit is what one confirming call proves the records of, named by
@@ -68,9 +59,12 @@ func confirmUnit(key string) string {
 
 // unitActivity is when the records awaiting confirmation in one unit were
 // made: the newest tells whether a burst of writes or deletes there is
-// over, the oldest how long the unit has waited (confirm.go's pacing).
+// over, the oldest how long the unit has waited, the newest of each kind
+// whether a look now would observe it before the lag (confirm.go's
+// pacing).
 type unitActivity struct {
 	newest, oldest time.Time
+	newestOf       [tombstone + 1]time.Time // by recKind
 }
 
 // workList gathers the work of records, each folder once.
@@ -85,25 +79,28 @@ func newWorkList(now time.Time, settle time.Duration) *workList {
 	return &workList{now: now, settle: settle, dirs: map[string]bool{}, w: work{units: map[string]unitActivity{}}}
 }
 
-// active notes a record awaiting confirmation, made at, in key's unit.
-func (l *workList) active(key string, at time.Time) {
-	u := confirmUnit(key)
+// active notes r, which awaits confirmation, in its unit.
+func (l *workList) active(r record) {
+	u := confirmUnit(r.key)
 	a, ok := l.w.units[u]
-	if !ok || at.After(a.newest) {
-		a.newest = at
+	if !ok || r.at.After(a.newest) {
+		a.newest = r.at
 	}
-	if !ok || at.Before(a.oldest) {
-		a.oldest = at
+	if !ok || r.at.Before(a.oldest) {
+		a.oldest = r.at
+	}
+	if r.at.After(a.newestOf[r.kind]) {
+		a.newestOf[r.kind] = r.at
 	}
 	l.w.units[u] = a
 }
 
 // add puts r's work, if any, in the list.
 func (l *workList) add(r record) {
-	if awaitsConfirmation(r, l.now, l.settle) {
-		l.active(r.key, r.at)
-	}
 	d := dutyOf(r, l.now, l.settle)
+	if d == dutyConfirmConfig || d == dutyConfirmData || d == dutyConfirmDir {
+		l.active(r)
+	}
 	if d == dutyConfirmDir {
 		if !l.dirs[r.dir] {
 			l.dirs[r.dir] = true

@@ -39,7 +39,7 @@ func dueCases(now time.Time, settle time.Duration) []dueCase {
 	removed := at('2', tombstone, 10*time.Second)
 	removed.removedAt = now.Add(-9 * time.Second)
 	return []dueCase{
-		{"created too young to confirm", at('3', created, time.Second), dutyNone},
+		{"created, young: the pacing decides", at('3', created, time.Second), dutyConfirmDir},
 		{"created, its folder listed", at('4', created, 10*time.Second), dutyConfirmDir},
 		{"tombstone, its folder listed", removed, dutyConfirmDir},
 		{"created past settle", at('5', created, 2*settle), dutyExpire},
@@ -120,7 +120,7 @@ func TestDueSameInBothStores(t *testing.T) {
 	// keeps times in milliseconds).
 	wantUnits := map[string]unitActivity{}
 	for _, c := range dueCases(now, settle) {
-		if !awaitsConfirmation(c.r, now, settle) {
+		if d := dutyOf(c.r, now, settle); d != dutyConfirmConfig && d != dutyConfirmData && d != dutyConfirmDir {
 			continue
 		}
 		at := c.r.at.Truncate(time.Millisecond)
@@ -131,6 +131,9 @@ func TestDueSameInBothStores(t *testing.T) {
 		}
 		if !ok || at.Before(a.oldest) {
 			a.oldest = at
+		}
+		if at.After(a.newestOf[c.r.kind]) {
+			a.newestOf[c.r.kind] = at
 		}
 		wantUnits[u] = a
 	}
@@ -144,7 +147,14 @@ func TestDueSameInBothStores(t *testing.T) {
 		}
 		for u, want := range wantUnits {
 			got := w.units[u]
-			if !got.newest.Truncate(time.Millisecond).Equal(want.newest) || !got.oldest.Truncate(time.Millisecond).Equal(want.oldest) {
+			ms := func(t time.Time) time.Time {
+				if t.IsZero() {
+					return t
+				}
+				return t.Truncate(time.Millisecond)
+			}
+			if !ms(got.newest).Equal(want.newest) || !ms(got.oldest).Equal(want.oldest) ||
+				!ms(got.newestOf[created]).Equal(want.newestOf[created]) || !ms(got.newestOf[tombstone]).Equal(want.newestOf[tombstone]) {
 				t.Errorf("%s store: unit %s activity %v, want %v", name, u, got, want)
 			}
 		}

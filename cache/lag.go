@@ -28,11 +28,13 @@ import (
 // those bounds where they fall inside it. Where nothing bounds it from
 // below (the confirmer, which waits until a folder is quiet for longer
 // than the lag, looked first), the record is not reported: the middle of
-// (0, first look] would be the confirmer's schedule. (Looking earlier
-// instead would cost calls: a look before the lag misses and must be made
-// again.) restic's own listings, which come at any age, and the
-// confirmer's looks into a folder still busy give the misses. Calls are
-// placed by their start, as judge does.
+// (0, first look] would be the confirmer's schedule. While recent misses
+// and hits do not bracket a kind's lag within lagResolution, the
+// confirmer makes one of its looks early (probe), at the middle of what
+// is known: a look that misses costs one more look later (a few a minute
+// at most, none once the lag is pinned), one that hits proves what the
+// regular look would have. restic's own listings, which come at any age,
+// give misses too. Calls are placed by their start, as judge does.
 //
 // A remote that serves a new object at once (rclone's local backend:
 // Put and Remove return once the file system did it) has no lag to
@@ -271,6 +273,35 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 // lagPinned is the longest first hit, with no miss before it, that still
 // measures a lag (as under half of it).
 const lagPinned = time.Second
+
+// lagResolution is how closely the recent misses and hits must bracket
+// a kind's lag for the confirmer not to probe it.
+const lagResolution = 500 * time.Millisecond
+
+// probe tells whether kind's lag is unmeasured at now (the recent misses
+// and hits do not bracket it within lagResolution) and, if so, at what age
+// a look at a new change would narrow it most: the middle of what is
+// known, the confirmer's regular wait (first) standing in for a hit not
+// yet seen. A look at that age that misses costs the confirmer one more
+// look later; one that hits proves what the regular look would have.
+func (l *lagState) probe(kind string, now time.Time, first time.Duration) (age time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lo, hi time.Duration = 0, first
+	if b := l.bounds[kind]; b != nil {
+		bLo, loOK, bHi, hiOK := b.window(now.Add(-lagEvidence))
+		if loOK {
+			lo = bLo
+		}
+		if hiOK && bHi < hi {
+			hi = bHi
+		}
+	}
+	if hi-lo <= lagResolution {
+		return 0, false
+	}
+	return (lo + hi) / 2, true
+}
 
 // stillListed counts, by repository, the deletes the remote carried out
 // since `since` whose latest observation still showed the object: deletes

@@ -295,3 +295,56 @@ func TestRemoveNotFoundIsALagMiss(t *testing.T) {
 		t.Errorf("the deleted write is still tracked: %v", s.lag.tracks)
 	}
 }
+
+// TestLagProbe: the confirmer probes a kind's lag only while recent
+// misses and hits do not bracket it within lagResolution, at the middle
+// of what is known, and only a unit whose newest record of that kind is
+// about that old.
+func TestLagProbe(t *testing.T) {
+	t0 := time.Now()
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	rec := func(c byte, at time.Time) record {
+		return record{kind: created, key: "repo/locks/" + name(c), dir: "repo/locks", name: name(c), size: 1, at: at}
+	}
+	var l lagState
+	if age, ok := l.probe(VisibleCreate, t0, confirmMinAge); !ok || age != sec(2.5) {
+		t.Errorf("nothing known: probe %v %v, want at 2.5 s (half the regular wait)", age, ok)
+	}
+	a, b := rec('a', t0), rec('b', t0)
+	l.observe(&a, false, 0, t0.Add(sec(2.5))) // a miss at 2.5 s
+	if age, ok := l.probe(VisibleCreate, t0.Add(sec(3)), confirmMinAge); !ok || age != sec(3.75) {
+		t.Errorf("a miss at 2.5 s: probe %v %v, want at 3.75 s", age, ok)
+	}
+	l.observe(&b, true, 1, t0.Add(sec(2.9))) // a hit at 2.9 s
+	if age, ok := l.probe(VisibleCreate, t0.Add(sec(3)), confirmMinAge); ok {
+		t.Errorf("bracketed within 0.4 s: probe at %v, want none", age)
+	}
+	if _, ok := l.probe(VisibleCreate, t0.Add(lagEvidence+sec(3)), confirmMinAge); !ok {
+		t.Error("evidence older than lagEvidence still stops probes")
+	}
+	var none lagState
+	c := rec('c', t0)
+	none.observe(&c, true, 1, t0.Add(sec(0.3))) // no lag: a hit at once
+	if age, ok := none.probe(VisibleCreate, t0.Add(sec(1)), confirmMinAge); ok {
+		t.Errorf("a hit at 0.3 s: probe at %v, want none", age)
+	}
+
+	now := t0.Add(sec(10))
+	probes := map[recKind]time.Duration{created: sec(2.5)}
+	unit := func(newest time.Duration) unitActivity {
+		var a unitActivity
+		a.newestOf[created] = now.Add(-newest)
+		return a
+	}
+	for _, c := range []struct {
+		newest time.Duration
+		want   bool
+	}{{sec(1), false}, {sec(2.6), true}, {sec(4), false}} {
+		if got := probeDue(unit(c.newest), &confirmState{}, now, probes); got != c.want {
+			t.Errorf("newest create %v old, probe at 2.5 s: probeDue %v, want %v", c.newest, got, c.want)
+		}
+	}
+	if probeDue(unit(sec(2.6)), &confirmState{next: now.Add(time.Second)}, now, probes) {
+		t.Error("a unit looked at lately is probed again before its next look")
+	}
+}

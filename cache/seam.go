@@ -146,9 +146,10 @@ type record struct {
 // than the handles those listings cached live (handleTTL).
 const retireGrace = handleTTL + 10*time.Second
 
-// confirmMinAge is how long a record waits before the confirmer lists its
-// folder for it: restic lists locks/, snapshots/ and index/ itself at the
-// start of every command, and those listings confirm records for free.
+// confirmMinAge is how long a unit must be quiet before the confirmer
+// looks at it (quietWait's floor): restic lists locks/, snapshots/ and
+// index/ itself at the start of every command, and those listings confirm
+// records for free.
 const confirmMinAge = 5 * time.Second
 
 // state names what r remembers, for logs.
@@ -192,10 +193,10 @@ func (r record) unchanged(cur record) bool {
 		r.removedAt.Equal(cur.removedAt) && r.confirmed.Equal(cur.confirmed)
 }
 
-// confirmable reports whether the confirmer should check r at now: the
-// remote can agree with it, and restic had its own chance to list first.
-func (r record) confirmable(now time.Time) bool {
-	return r.pending() && !r.deferred && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge
+// confirmable reports whether the confirmer can check r: the remote can
+// agree with it. When it looks is the pacing's to decide (confirm.go).
+func (r record) confirmable() bool {
+	return r.pending() && !r.deferred && (r.kind == created || !r.reap)
 }
 
 // neverUploaded reports whether r is a deferred lock the remote never got.

@@ -33,7 +33,7 @@ func (o *sharedOverlay) due(ctx context.Context, now time.Time, settle time.Dura
 // and lets the rule (dutyOf) decide what each does call for.
 func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.Duration) (work, error) {
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-	settleAt, confirmAt := now.Add(-settle), now.Add(-confirmMinAge)
+	settleAt := now.Add(-settle)
 	queries := []struct {
 		set      stateSet
 		min, max string
@@ -43,23 +43,15 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 		{setReaps, "-inf", ms(settleAt)},
 		{setConfirmed, "-inf", ms(now.Add(-retireGrace))}, // retire
 		{setReapQueue, "-inf", ms(now)},                   // reaps
-		{setCreated, "(" + ms(settleAt), ms(confirmAt)},   // confirm
-		{setTombstones, "(" + ms(settleAt), ms(confirmAt)},
+		{setCreated, "(" + ms(settleAt), "+inf"},          // confirm (the pacing picks when)
+		{setTombstones, "(" + ms(settleAt), "+inf"},
 		{setDeferred, "-inf", "+inf"}, // deferred locks: few, the live ones
 	}
-	// The records too young to confirm count only as activity in their
-	// unit (confirm.go waits for a unit to be quiet): their keys and
-	// times are enough, the newest first, without fetching them.
-	young := []stateSet{setCreated, setTombstones}
 	cmds := make([]*redis.StringSliceCmd, len(queries))
-	youngCmds := make([]*redis.ZSliceCmd, len(young))
 	_, err := o.do(ctx, OverlayDue, func(ctx context.Context) error {
 		_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, q := range queries {
 				cmds[i] = p.ZRangeByScore(ctx, o.k.set(q.set), &redis.ZRangeBy{Min: q.min, Max: q.max, Count: dueBatch})
-			}
-			for i, set := range young {
-				youngCmds[i] = p.ZRevRangeByScoreWithScores(ctx, o.k.set(set), &redis.ZRangeBy{Min: "(" + ms(confirmAt), Max: "+inf", Count: dueBatch})
 			}
 			return nil
 		})
@@ -79,13 +71,6 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 	l := newWorkList(now, settle)
 	for _, r := range recs {
 		l.add(r)
-	}
-	for _, c := range youngCmds {
-		for _, z := range c.Val() {
-			if key, ok := z.Member.(string); ok {
-				l.active(key, time.UnixMilli(int64(z.Score)))
-			}
-		}
 	}
 	return l.w, nil
 }

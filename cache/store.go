@@ -141,6 +141,7 @@ type Store struct {
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
+	lastProbe time.Time                // the confirmer's last look to measure the lag
 	// folderSize is the last known size of each data prefix folder, so
 	// the confirmer can pick a lookup or a listing (lookupCheaper).
 	folderSize map[string]int
