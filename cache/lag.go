@@ -75,13 +75,33 @@ type lagBounds struct {
 	misses, hits []lagAge
 }
 
-func keepRecent(s []lagAge, a lagAge) []lagAge {
+// keepRecent adds a to s. Past lagEvidenceKept it drops what is older
+// than lagEvidence, then the least telling age (worse tells which of two
+// is): one listing of a busy folder shows dozens of old changes, and
+// those must not push out the one young hit (or old miss) that bounds
+// the lag, or the confirmer would probe again at once.
+func keepRecent(s []lagAge, a lagAge, worse func(x, y time.Duration) bool) []lagAge {
 	s = append(s, a)
-	if len(s) > lagEvidenceKept {
-		s = s[len(s)-lagEvidenceKept:]
+	if len(s) <= lagEvidenceKept {
+		return s
+	}
+	cutoff := a.at.Add(-lagEvidence)
+	s = slices.DeleteFunc(s, func(x lagAge) bool { return !x.at.After(cutoff) })
+	for len(s) > lagEvidenceKept {
+		w := 0
+		for i := range s {
+			if worse(s[i].age, s[w].age) {
+				w = i
+			}
+		}
+		s = slices.Delete(s, w, w+1)
 	}
 	return s
 }
+
+// A hit tells more the younger it is, a miss the older.
+func longer(x, y time.Duration) bool  { return x > y }
+func shorter(x, y time.Duration) bool { return x < y }
 
 // window returns the latest miss age and the earliest hit age seen since
 // cutoff (ok false for a side with none).
@@ -178,10 +198,10 @@ func (l *lagState) observe(r *record, shown bool, size int64, start time.Time) {
 	switch {
 	case hit && (t.hit.IsZero() || start.Before(t.hit)):
 		t.hit = start
-		b.hits = keepRecent(b.hits, age)
+		b.hits = keepRecent(b.hits, age, longer)
 	case !hit && start.After(t.miss) && (t.hit.IsZero() || start.Before(t.hit)):
 		t.miss = start
-		b.misses = keepRecent(b.misses, age)
+		b.misses = keepRecent(b.misses, age, shorter)
 	}
 }
 

@@ -348,3 +348,28 @@ func TestLagProbe(t *testing.T) {
 		t.Error("a unit looked at lately is probed again before its next look")
 	}
 }
+
+// TestLagBoundsKeepWhatTells: a listing of a busy folder, many old
+// changes shown, does not push out the young hit and the old miss that
+// bracket the lag; evidence past lagEvidence goes first.
+func TestLagBoundsKeepWhatTells(t *testing.T) {
+	t0 := time.Now()
+	var b lagBounds
+	b.hits = keepRecent(b.hits, lagAge{at: t0, age: 3 * time.Second}, longer)
+	b.misses = keepRecent(b.misses, lagAge{at: t0, age: 2900 * time.Millisecond}, shorter)
+	for i := range 10 * lagEvidenceKept {
+		b.hits = keepRecent(b.hits, lagAge{at: t0.Add(time.Duration(i)), age: time.Minute}, longer)
+		b.misses = keepRecent(b.misses, lagAge{at: t0.Add(time.Duration(i)), age: time.Millisecond}, shorter)
+	}
+	lo, _, hi, _ := b.window(t0.Add(-time.Second))
+	if lo != 2900*time.Millisecond || hi != 3*time.Second || len(b.hits) > lagEvidenceKept || len(b.misses) > lagEvidenceKept {
+		t.Errorf("bounds (%v, %v] from %d hits and %d misses, want (2.9s, 3s] from at most %d each", lo, hi, len(b.hits), len(b.misses), lagEvidenceKept)
+	}
+	later := t0.Add(lagEvidence + time.Second)
+	for range lagEvidenceKept {
+		b.hits = keepRecent(b.hits, lagAge{at: later, age: time.Minute}, longer)
+	}
+	if _, _, hi, _ := b.window(later.Add(-lagEvidence)); hi != time.Minute {
+		t.Errorf("a hit older than lagEvidence kept: hi %v", hi)
+	}
+}

@@ -33,9 +33,10 @@ func lagMean(fams map[string]*dto.MetricFamily, kind string) (float64, uint64) {
 // each followed by snapshots, forget --prune) through the real binary and
 // reads the visibility lag from a real scrape once the overlay is empty:
 // on a local folder under 0.5 s, on the lag backend with 3 s of create
-// and delete lag 3 ± 0.5 s for what is reported. A write only the
-// confirmer's batched look saw (after the lag) is not reported, so the
-// mean is the remote's, not the confirmer's schedule (issue 23, item 4).
+// and delete lag 3 ± 0.5 s. The confirmer looks only once a folder is
+// quiet for longer than the lag, so its probes, not its schedule, bound
+// the lag from below (issue 23, item 4). Before the probes: 3.52 s with
+// the old schedule, none measured with batching alone.
 func TestLagMetricMeasuresTheRemote(t *testing.T) {
 	if serverKind != "steadyrest" {
 		t.Skip("steadyrest's /metrics: not served by " + serverKind)
@@ -80,11 +81,8 @@ func TestLagMetricMeasuresTheRemote(t *testing.T) {
 					t.Errorf("%s lag mean %.2f s over %d records, want %.1f..%.1f s", kind, mean, n, tc.lo, tc.hi)
 				}
 			}
-			if _, n := lagMean(fams, "create"); n == 0 && tc.hi < 1 {
-				// rclone's local backend serves a write at once: every
-				// confirmed write measures 0. A lagging remote's writes
-				// are measured only where an observation missed them.
-				t.Error("no create lag reported on a local folder")
+			if _, n := lagMean(fams, "create"); n == 0 {
+				t.Error("no create lag measured")
 			}
 		})
 	}
