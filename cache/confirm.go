@@ -22,6 +22,9 @@ import (
 // data/ costs the same. While the lag is unmeasured, one unit at a time
 // is looked at early instead, to measure it (probeDue).
 func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
+	for _, l := range s.lag.release(now) {
+		s.obs.Visible(l.kind, l.lag)
+	}
 	// recs holds the records of the units confirmed record by record
 	// (configs, data prefix folders); the other units are type folders.
 	recs := map[string][]record{}

@@ -125,6 +125,7 @@ type lagState struct {
 	mu     sync.Mutex
 	tracks map[lagKey]*lagTrack
 	bounds map[string]*lagBounds    // by kind (VisibleCreate, VisibleDelete)
+	held   []lagSample              // settled, not yet pinned (release)
 	last   map[string]time.Duration // the latest lag settled, by kind
 }
 
@@ -268,8 +269,29 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 	if !t.miss.IsZero() {
 		lo = t.miss.Sub(ref)
 	}
+	lo, hi = l.narrow(kind, lo, hi, confirmedAt)
+	lag = (lo + hi) / 2
+	if l.last == nil {
+		l.last = map[string]time.Duration{}
+	}
+	l.last[kind] = lag // the confirmer's wait: its best guess either way
+	if hi-lo <= lagReported || hi <= lagPinned {
+		return lag, true
+	}
+	// Not pinned yet: the confirmer's probes, which it makes while the
+	// kind's lag is not bracketed, will narrow it (release).
+	if len(l.held) >= maxLagTracked {
+		l.held = l.held[1:]
+	}
+	l.held = append(l.held, lagSample{kind: kind, lo: lo, hi: hi, at: confirmedAt})
+	return 0, false
+}
+
+// narrow narrows a record's interval (lo, hi] by the recent misses and
+// hits of its kind, where they fall inside it. Called with mu held.
+func (l *lagState) narrow(kind string, lo, hi time.Duration, at time.Time) (time.Duration, time.Duration) {
 	if b := l.bounds[kind]; b != nil {
-		bLo, loOK, bHi, hiOK := b.window(confirmedAt.Add(-lagEvidence))
+		bLo, loOK, bHi, hiOK := b.window(at.Add(-lagEvidence))
 		if loOK && bLo > lo && bLo < hi {
 			lo = bLo
 		}
@@ -277,17 +299,43 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 			hi = bHi
 		}
 	}
-	lag = (lo + hi) / 2
-	if l.last == nil {
-		l.last = map[string]time.Duration{}
-	}
-	l.last[kind] = lag // the confirmer's wait: its best guess either way
-	// Seen only once the change could have been shown, a record tells
-	// only that the lag is under hi, and the middle of (0, hi] would be
-	// half the time the confirmer waited: its schedule, not the remote.
-	// It is measured when a miss bounds it from below, or hi pins it
-	// near 0.
-	return lag, lo > 0 || hi <= lagPinned
+	return lo, hi
+}
+
+// lagSample is a confirmed record's lag interval, held until the recent
+// observations pin it.
+type lagSample struct {
+	kind   string
+	lo, hi time.Duration
+	at     time.Time
+	lag    time.Duration // once released
+}
+
+// lagHold is how long a settled record waits for the probes to pin its
+// lag: they come within seconds while records are pending, and a burst
+// that ended leaves none to probe.
+const lagHold = 30 * time.Second
+
+// release returns the held samples that the observations since pinned,
+// and those held lagHold that a miss bounds from below: the middle of a
+// record's interval once it is as narrow as it gets, not the middle of
+// (0, first look], which would be the confirmer's schedule. The rest are
+// dropped unreported.
+func (l *lagState) release(now time.Time) []lagSample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []lagSample
+	l.held = slices.DeleteFunc(l.held, func(s lagSample) bool {
+		lo, hi := l.narrow(s.kind, s.lo, s.hi, now)
+		old := now.Sub(s.at) > lagHold
+		if hi-lo <= lagReported || old && lo > 0 {
+			s.lag = (lo + hi) / 2
+			out = append(out, s)
+			return true
+		}
+		return old
+	})
+	return out
 }
 
 // lagPinned is the longest first hit, with no miss before it, that still
@@ -295,8 +343,13 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 const lagPinned = time.Second
 
 // lagResolution is how closely the recent misses and hits must bracket
-// a kind's lag for the confirmer not to probe it.
-const lagResolution = 500 * time.Millisecond
+// a kind's lag for the confirmer not to probe it, and lagReported how
+// closely a record's lag must be bracketed to be reported (its middle is
+// then within half of that).
+const (
+	lagResolution = 500 * time.Millisecond
+	lagReported   = time.Second
+)
 
 // probe tells whether kind's lag is unmeasured at now (the recent misses
 // and hits do not bracket it within lagResolution) and, if so, at what age
