@@ -317,10 +317,10 @@ type lagSample struct {
 const lagHold = 30 * time.Second
 
 // release returns the held samples that the observations since pinned,
-// and those held lagHold that a miss bounds from below: the middle of a
-// record's interval once it is as narrow as it gets, not the middle of
-// (0, first look], which would be the confirmer's schedule. The rest are
-// dropped unreported.
+// and those held lagHold that a miss bounds from below within 2 s: the
+// middle of a record's interval once it is as narrow as it gets, not the
+// middle of (0, first look], which would be the confirmer's schedule. The
+// rest are dropped unreported.
 func (l *lagState) release(now time.Time) []lagSample {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -328,7 +328,7 @@ func (l *lagState) release(now time.Time) []lagSample {
 	l.held = slices.DeleteFunc(l.held, func(s lagSample) bool {
 		lo, hi := l.narrow(s.kind, s.lo, s.hi, now)
 		old := now.Sub(s.at) > lagHold
-		if hi-lo <= lagReported || old && lo > 0 {
+		if hi-lo <= lagReported || old && lo > 0 && hi-lo <= 2*lagReported {
 			s.lag = (lo + hi) / 2
 			out = append(out, s)
 			return true
