@@ -23,7 +23,11 @@ import (
 // is looked at early instead, to measure it (probeDue).
 func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	for _, l := range s.lag.release(now) {
-		s.obs.Visible(l.kind, l.lag)
+		if l.kind == VisibleCreate {
+			s.obs.Visible(VisibleCreate, l.lag)
+		} else {
+			s.obs.Visible(VisibleDelete, l.lag)
+		}
 	}
 	// recs holds the records of the units confirmed record by record
 	// (configs, data prefix folders); the other units are type folders.
