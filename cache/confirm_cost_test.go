@@ -108,8 +108,9 @@ func confirmRound(tb testing.TB, s *Store, c *countingFs, packs [][]byte) int {
 }
 
 // TestConfirmCostIndependentOfRepository: confirming new packs costs the
-// same calls and listed entries with 1k as with 10k existing packs, and
-// never lists data/ as a whole.
+// same calls with 1k as with 10k existing packs, lists only their prefix
+// folders (never data/ as a whole) and looks none up: the upload's answer
+// proved what a lookup would, a listing proves that listings show it.
 func TestConfirmCostIndependentOfRepository(t *testing.T) {
 	type cost struct{ lists, stats, listed int64 }
 	for _, tc := range []struct {
@@ -118,8 +119,8 @@ func TestConfirmCostIndependentOfRepository(t *testing.T) {
 		spread bool
 		want   func(existing int) cost
 	}{
-		// Few records per folder: one lookup each, nothing listed.
-		{"10 spread", 10, true, func(int) cost { return cost{0, 10, 0} }},
+		// One record per folder: one listing of each of its folders.
+		{"10 spread", 10, true, func(int) cost { return cost{10, 0, -1} }},
 		// Many records in one folder: one listing of that folder only.
 		{"40 in one folder", 40, false, func(existing int) cost { return cost{1, 0, -1} }},
 	} {
@@ -138,7 +139,11 @@ func TestConfirmCostIndependentOfRepository(t *testing.T) {
 					// The listing of the one folder holds the new packs and
 					// the ~existing/256 old ones: bounded by the folder, not data/.
 					want.listed = got.listed
-					if bound := int64(tc.n + 4*existing/256); got.listed > bound {
+					folders := int64(1)
+					if tc.spread {
+						folders = int64(tc.n)
+					}
+					if bound := int64(tc.n) + folders*int64(4*existing/256); got.listed > bound {
 						t.Errorf("existing %d: listed %d entries, want at most %d (one folder)", existing, got.listed, bound)
 					}
 				}
@@ -147,7 +152,7 @@ func TestConfirmCostIndependentOfRepository(t *testing.T) {
 				}
 				costs = append(costs, got)
 			}
-			if tc.spread && costs[0] != costs[1] {
+			if calls := func(c cost) int64 { return c.lists + c.stats }; calls(costs[0]) != calls(costs[1]) {
 				t.Errorf("cost grows with the repository: 1k %+v, 10k %+v", costs[0], costs[1])
 			}
 		})
@@ -156,19 +161,22 @@ func TestConfirmCostIndependentOfRepository(t *testing.T) {
 
 func TestLookupCheaper(t *testing.T) {
 	for _, c := range []struct {
-		k, n int
-		want bool
+		k, n  int
+		lists bool
+		want  bool
 	}{
-		{1, 0, true},    // one call either way; a lookup lists nothing
-		{2, 0, false},   // one listing of an empty folder beats two lookups
-		{1, 390, true},  // a new pack in a 100k-pack repository
-		{4, 390, true},  // 4 calls against 1 call and 390 entries
-		{5, 390, false}, // one listing confirms all five
-		{11, unknownFolderSize, true},
-		{12, unknownFolderSize, false},
+		{1, 390, true, false}, // pCloud: a lookup lists the folder anyway
+		{1, 0, true, false},
+		{1, 0, false, true},    // one call either way; a lookup lists nothing
+		{2, 0, false, false},   // one listing of an empty folder beats two lookups
+		{1, 390, false, true},  // a new pack in a 100k-pack repository
+		{4, 390, false, true},  // 4 calls against 1 call and 390 entries
+		{5, 390, false, false}, // one listing confirms all five
+		{11, unknownFolderSize, false, true},
+		{12, unknownFolderSize, false, false},
 	} {
-		if got := lookupCheaper(c.k, c.n); got != c.want {
-			t.Errorf("lookupCheaper(%d, %d) = %v, want %v", c.k, c.n, got, c.want)
+		if got := lookupCheaper(c.k, c.n, c.lists); got != c.want {
+			t.Errorf("lookupCheaper(%d, %d, %v) = %v, want %v", c.k, c.n, c.lists, got, c.want)
 		}
 	}
 }

@@ -15,10 +15,12 @@
 //   - a record retires when the remote confirms it (a listing or lookup
 //     that started after it agrees), or at the settle window, which is
 //     counted and logged because the guarantee can lapse there; the
-//     background confirmer proves a data record with the narrowest call
-//     (a lookup by name, or a listing of its own data/xx folder, by
-//     counts: lookupCheaper), so its cost grows with what was written,
-//     not with the repository;
+//     background confirmer looks at a folder once it is quiet, so a burst
+//     of writes or deletes is proven in one batch after it (confirm.go),
+//     with the narrowest call (a listing of its own data/xx folder, or
+//     for deletes a lookup by name where that is cheaper by counts:
+//     lookupCheaper), so its cost grows with what was written, not with
+//     the repository;
 //   - reads of a recent upload come from memory (small objects) or from a
 //     bounded disk spool (larger ones, Options.SpoolBytes), before the
 //     remote: the spool holds content, never presence (spool.go);

@@ -1,6 +1,9 @@
 package cache
 
-import "time"
+import (
+	"path"
+	"time"
+)
 
 // The background work, decided once for both record stores: each store
 // only finds the records (all of them, or those its indexes point at) and
@@ -34,7 +37,7 @@ func dutyOf(r record, now time.Time, settle time.Duration) duty {
 		return dutyExpire
 	case r.reapDue(now):
 		return dutyReap
-	case !r.confirmable(now):
+	case !r.confirmable():
 		return dutyNone
 	case r.isConfig():
 		return dutyConfirmConfig
@@ -42,6 +45,26 @@ func dutyOf(r record, now time.Time, settle time.Duration) duty {
 		return dutyConfirmData
 	}
 	return dutyConfirmDir
+}
+
+// confirmUnit is what one confirming call proves the records of, named by
+// a record's key: a config by itself (a lookup), a data pack by its prefix
+// folder (repo/data/xx), any other record by its type folder.
+func confirmUnit(key string) string {
+	if path.Base(key) == string(Config) {
+		return key
+	}
+	return path.Dir(key)
+}
+
+// unitActivity is when the records awaiting confirmation in one unit were
+// made: the newest tells whether a burst of writes or deletes there is
+// over, the oldest how long the unit has waited, the newest of each kind
+// whether a look now would observe it before the lag (confirm.go's
+// pacing).
+type unitActivity struct {
+	newest, oldest time.Time
+	newestOf       [tombstone + 1]time.Time // by recKind
 }
 
 // workList gathers the work of records, each folder once.
@@ -53,12 +76,31 @@ type workList struct {
 }
 
 func newWorkList(now time.Time, settle time.Duration) *workList {
-	return &workList{now: now, settle: settle, dirs: map[string]bool{}}
+	return &workList{now: now, settle: settle, dirs: map[string]bool{}, w: work{units: map[string]unitActivity{}}}
+}
+
+// active notes r, which awaits confirmation, in its unit.
+func (l *workList) active(r record) {
+	u := confirmUnit(r.key)
+	a, ok := l.w.units[u]
+	if !ok || r.at.After(a.newest) {
+		a.newest = r.at
+	}
+	if !ok || r.at.Before(a.oldest) {
+		a.oldest = r.at
+	}
+	if r.at.After(a.newestOf[r.kind]) {
+		a.newestOf[r.kind] = r.at
+	}
+	l.w.units[u] = a
 }
 
 // add puts r's work, if any, in the list.
 func (l *workList) add(r record) {
 	d := dutyOf(r, l.now, l.settle)
+	if d == dutyConfirmConfig || d == dutyConfirmData || d == dutyConfirmDir {
+		l.active(r)
+	}
 	if d == dutyConfirmDir {
 		if !l.dirs[r.dir] {
 			l.dirs[r.dir] = true

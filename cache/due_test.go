@@ -39,7 +39,7 @@ func dueCases(now time.Time, settle time.Duration) []dueCase {
 	removed := at('2', tombstone, 10*time.Second)
 	removed.removedAt = now.Add(-9 * time.Second)
 	return []dueCase{
-		{"created too young to confirm", at('3', created, time.Second), dutyNone},
+		{"created, young: the pacing decides", at('3', created, time.Second), dutyConfirmDir},
 		{"created, its folder listed", at('4', created, 10*time.Second), dutyConfirmDir},
 		{"tombstone, its folder listed", removed, dutyConfirmDir},
 		{"created past settle", at('5', created, 2*settle), dutyExpire},
@@ -115,10 +115,48 @@ func TestDueSameInBothStores(t *testing.T) {
 			sort.Strings(want[kind])
 		}
 	}
+	// The confirmer's pacing sees the same activity: every record awaiting
+	// confirmation, too young ones included, by unit (the shared store
+	// keeps times in milliseconds).
+	wantUnits := map[string]unitActivity{}
+	for _, c := range dueCases(now, settle) {
+		if d := dutyOf(c.r, now, settle); d != dutyConfirmConfig && d != dutyConfirmData && d != dutyConfirmDir {
+			continue
+		}
+		at := c.r.at.Truncate(time.Millisecond)
+		u := confirmUnit(c.r.key)
+		a, ok := wantUnits[u]
+		if !ok || at.After(a.newest) {
+			a.newest = at
+		}
+		if !ok || at.Before(a.oldest) {
+			a.oldest = at
+		}
+		if at.After(a.newestOf[c.r.kind]) {
+			a.newestOf[c.r.kind] = at
+		}
+		wantUnits[u] = a
+	}
 	for name, s := range map[string]recordStore{"local": local, "shared": shared} {
 		w, err := s.due(ctx, now, settle)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(w.units) != len(wantUnits) {
+			t.Errorf("%s store: activity in %d units %v, want %d %v", name, len(w.units), w.units, len(wantUnits), wantUnits)
+		}
+		for u, want := range wantUnits {
+			got := w.units[u]
+			ms := func(t time.Time) time.Time {
+				if t.IsZero() {
+					return t
+				}
+				return t.Truncate(time.Millisecond)
+			}
+			if !ms(got.newest).Equal(want.newest) || !ms(got.oldest).Equal(want.oldest) ||
+				!ms(got.newestOf[created]).Equal(want.newestOf[created]) || !ms(got.newestOf[tombstone]).Equal(want.newestOf[tombstone]) {
+				t.Errorf("%s store: unit %s activity %v, want %v", name, u, got, want)
+			}
 		}
 		got := workOf(w)
 		for k, v := range got {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +28,25 @@ type journal struct {
 	// lost: the journal was missing or empty at open while its marker
 	// said it had existed, so the records it held are gone (New says so).
 	lost bool
+
+	// Every write goes through ops, in order, to one committer (run), so
+	// a write nobody waits for (putLater) is never overtaken by a later
+	// write of the same key.
+	mu      sync.RWMutex // held to queue; close takes it to stop the queue
+	closed  bool
+	ops     chan journalOp
+	stopped chan struct{}
 }
+
+// journalOp is one queued write: fn changes the bucket; done, unless nil,
+// gets the commit's outcome once it is durable.
+type journalOp struct {
+	fn   func(b *bolt.Bucket) error
+	done chan error
+}
+
+// journalBatchMax bounds the writes one commit takes.
+const journalBatchMax = 1000
 
 // journalMarkerName is a file beside the journal, written once the journal
 // exists: the journal missing (or empty) with the marker present means
@@ -79,10 +98,8 @@ func openJournal(dir, remote string) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	// Concurrent writers share one fsync; the default 10 ms wait for
-	// company is most of a lock upload's latency on a near remote.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	j := &journal{db: db, path: path, bucket: []byte("records " + remote), lost: lost}
+	j := &journal{db: db, path: path, bucket: []byte("records " + remote), lost: lost,
+		ops: make(chan journalOp, journalBatchMax), stopped: make(chan struct{})}
 	err = unpanic(path, func() error {
 		// Every page, once per start: bbolt panics on a damaged page
 		// wherever a later read meets it.
@@ -101,7 +118,75 @@ func openJournal(dir, remote string) (*journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
+	go j.run()
 	return j, nil
+}
+
+// run commits the queued writes in order until close: each commit takes
+// every write queued while the last one was syncing, so concurrent
+// writers share one fsync and a lone writer waits for no company (a
+// bbolt Batch waits MaxBatchDelay for it: two such waits per delete were
+// most of a prune's time beyond the remote calls).
+func (j *journal) run() {
+	defer close(j.stopped)
+	for first := range j.ops {
+		batch := append(make([]journalOp, 0, 16), first)
+	gather:
+		for len(batch) < journalBatchMax {
+			select {
+			case op, ok := <-j.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, op)
+			default:
+				break gather
+			}
+		}
+		err := unpanic(j.path, func() error {
+			return j.db.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(j.bucket)
+				for _, op := range batch {
+					if err := op.fn(b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		for _, op := range batch {
+			if op.done != nil {
+				op.done <- err
+			}
+		}
+	}
+}
+
+// errJournalClosed is a write after close.
+var errJournalClosed = errors.New("journal closed")
+
+// queue hands op to the committer.
+func (j *journal) queue(op journalOp) error {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return errJournalClosed
+	}
+	j.ops <- op
+	return nil
+}
+
+// write queues fn and returns once it is durable.
+func (j *journal) write(fn func(b *bolt.Bucket) error) error {
+	op := journalOp{fn: fn, done: make(chan error, 1)}
+	err := j.queue(op)
+	if err == nil {
+		err = <-op.done
+	}
+	if err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	return nil
 }
 
 // checkPages returns the first inconsistency bbolt finds in the file.
@@ -169,37 +254,55 @@ func (j *journal) loadRecords(fn func(key string, r journalRecord) error) error 
 	})
 }
 
-// put writes a record durably. Batch coalesces concurrent writers into one
-// fsync.
+// put writes a record durably.
 func (j *journal) put(key string, r journalRecord) error {
+	fn, err := putOp(key, r)
+	if err != nil {
+		return err
+	}
+	return j.write(fn)
+}
+
+// putLater queues a record's write without waiting for it to be durable:
+// for a state whose loss in a crash the journal already covers (the entry
+// it replaces is durable and safe to come back). Writes queued after it
+// land after it. failed is told if the write fails.
+func (j *journal) putLater(key string, r journalRecord, failed func(error)) {
+	fn, err := putOp(key, r)
+	if err != nil {
+		failed(err)
+		return
+	}
+	done := make(chan error, 1)
+	if err := j.queue(journalOp{fn: fn, done: done}); err != nil {
+		failed(fmt.Errorf("write journal: %w", err))
+		return
+	}
+	go func() {
+		if err := <-done; err != nil {
+			failed(fmt.Errorf("write journal: %w", err))
+		}
+	}()
+}
+
+func putOp(key string, r journalRecord) (func(b *bolt.Bucket) error, error) {
 	v, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("encode journal record: %w", err)
+		return nil, fmt.Errorf("encode journal record: %w", err)
 	}
-	if err := j.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(j.bucket).Put([]byte(key), v)
-	}); err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
-	return nil
+	return func(b *bolt.Bucket) error { return b.Put([]byte(key), v) }, nil
 }
 
 // delete drops a retired record.
 func (j *journal) delete(key string) error {
-	if err := j.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(j.bucket).Delete([]byte(key))
-	}); err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
-	return nil
+	return j.write(func(b *bolt.Bucket) error { return b.Delete([]byte(key)) })
 }
 
 // dropRetired deletes retired records in one transaction, each only if the
 // journal still holds that record (same time), not a newer one written
 // under the same key since.
 func (j *journal) dropRetired(retired []retiredRec) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(j.bucket)
+	return j.write(func(b *bolt.Bucket) error {
 		for _, r := range retired {
 			v := b.Get([]byte(r.key))
 			if v == nil {
@@ -215,10 +318,6 @@ func (j *journal) dropRetired(retired []retiredRec) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
-	return nil
 }
 
 // size is the journal file's size in bytes.
@@ -231,7 +330,17 @@ func (j *journal) size() int64 {
 	return n
 }
 
-func (j *journal) close() error { return j.db.Close() }
+// close commits what is queued, then closes the file.
+func (j *journal) close() error {
+	j.mu.Lock()
+	if !j.closed {
+		j.closed = true
+		close(j.ops)
+	}
+	j.mu.Unlock()
+	<-j.stopped
+	return j.db.Close()
+}
 
 // retiredRec names a retired record's journal entry: the key, and the time
 // that identifies this record (a newer record under the same key stays).

@@ -214,3 +214,52 @@ func TestDamagedJournalIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A write nobody waits for (putLater) lands before every write queued
+// after it: the last write of a key is what a restart finds, and close
+// commits what is queued.
+func TestJournalWritesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(dir, "remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	failed := func(err error) { t.Errorf("putLater: %v", err) }
+	for i := range 200 {
+		key := fmt.Sprintf("repo/data/00/%d", i%10)
+		j.putLater(key, journalRecord{Kind: "t", At: t0.Add(time.Duration(i))}, failed)
+		if i%3 == 0 {
+			if err := j.put(key, journalRecord{Kind: "c", At: t0.Add(time.Duration(i)), Size: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 10 {
+		j.putLater(fmt.Sprintf("repo/data/00/%d", i), journalRecord{Kind: "t", At: t0.Add(time.Hour)}, failed)
+	}
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.put("late", journalRecord{Kind: "c", At: t0}); err == nil {
+		t.Error("a write after close succeeded")
+	}
+	j, err = openJournal(dir, "remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	n := 0
+	if err := j.load(func(key string, r journalRecord) error {
+		n++
+		if r.Kind != "t" || !r.At.Equal(t0.Add(time.Hour)) {
+			t.Errorf("%s: %+v after restart, want the last write (a tombstone at +1h)", key, r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 10 {
+		t.Errorf("%d records after restart, want 10", n)
+	}
+}

@@ -25,12 +25,16 @@ import (
 // ages, and the lag is a property of the remote, not of one object: the
 // latest miss age and the earliest hit age of the last few minutes, over
 // all records, bound it as well. Each record's interval is narrowed by
-// those bounds where they fall inside it. Where nothing narrows it (one
-// write, looked at once), the estimate is the middle of (0, first look]
-// and says only that much. (Looking earlier instead would cost calls:
-// a look before the lag misses and must be made again, and the first
-// look waits confirmMinAge so that restic's own listings confirm for
-// free.) Calls are placed by their start, as judge does.
+// those bounds where they fall inside it. Where nothing bounds it from
+// below (the confirmer, which waits until a folder is quiet for longer
+// than the lag, looked first), the record is not reported: the middle of
+// (0, first look] would be the confirmer's schedule. While recent misses
+// and hits do not bracket a kind's lag within lagResolution, the
+// confirmer makes one of its looks early (probe), at the middle of what
+// is known: a look that misses costs one more look later (a few a minute
+// at most, none once the lag is pinned), one that hits proves what the
+// regular look would have. restic's own listings, which come at any age,
+// give misses too. Calls are placed by their start, as judge does.
 //
 // A remote that serves a new object at once (rclone's local backend:
 // Put and Remove return once the file system did it) has no lag to
@@ -71,13 +75,33 @@ type lagBounds struct {
 	misses, hits []lagAge
 }
 
-func keepRecent(s []lagAge, a lagAge) []lagAge {
+// keepRecent adds a to s. Past lagEvidenceKept it drops what is older
+// than lagEvidence, then the least telling age (worse tells which of two
+// is): one listing of a busy folder shows dozens of old changes, and
+// those must not push out the one young hit (or old miss) that bounds
+// the lag, or the confirmer would probe again at once.
+func keepRecent(s []lagAge, a lagAge, worse func(x, y time.Duration) bool) []lagAge {
 	s = append(s, a)
-	if len(s) > lagEvidenceKept {
-		s = s[len(s)-lagEvidenceKept:]
+	if len(s) <= lagEvidenceKept {
+		return s
+	}
+	cutoff := a.at.Add(-lagEvidence)
+	s = slices.DeleteFunc(s, func(x lagAge) bool { return !x.at.After(cutoff) })
+	for len(s) > lagEvidenceKept {
+		w := 0
+		for i := range s {
+			if worse(s[i].age, s[w].age) {
+				w = i
+			}
+		}
+		s = slices.Delete(s, w, w+1)
 	}
 	return s
 }
+
+// A hit tells more the younger it is, a miss the older.
+func longer(x, y time.Duration) bool  { return x > y }
+func shorter(x, y time.Duration) bool { return x < y }
 
 // window returns the latest miss age and the earliest hit age seen since
 // cutoff (ok false for a side with none).
@@ -100,7 +124,21 @@ func (b *lagBounds) window(cutoff time.Time) (lo time.Duration, loOK bool, hi ti
 type lagState struct {
 	mu     sync.Mutex
 	tracks map[lagKey]*lagTrack
-	bounds map[string]*lagBounds // by kind (VisibleCreate, VisibleDelete)
+	bounds map[string]*lagBounds    // by kind (VisibleCreate, VisibleDelete)
+	held   []lagSample              // settled, not yet pinned (release)
+	last   map[string]time.Duration // the latest lag settled, by kind
+}
+
+// recent is the longest of the latest lags settled for creates and
+// deletes (0 before any): what the confirmer waits for (quietWait).
+func (l *lagState) recent() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lag time.Duration
+	for _, d := range l.last {
+		lag = max(lag, d)
+	}
+	return lag
 }
 
 // lagRef tells which lag r's observations measure and from when: a write
@@ -162,10 +200,10 @@ func (l *lagState) observe(r *record, shown bool, size int64, start time.Time) {
 	switch {
 	case hit && (t.hit.IsZero() || start.Before(t.hit)):
 		t.hit = start
-		b.hits = keepRecent(b.hits, age)
+		b.hits = keepRecent(b.hits, age, longer)
 	case !hit && start.After(t.miss) && (t.hit.IsZero() || start.Before(t.hit)):
 		t.miss = start
-		b.misses = keepRecent(b.misses, age)
+		b.misses = keepRecent(b.misses, age, shorter)
 	}
 }
 
@@ -205,8 +243,9 @@ func (l *lagState) forget(r *record) {
 }
 
 // settle returns the lag of r, which the remote confirmed at confirmedAt
-// (its record as the confirmation found it), and forgets r. atOnce tells
-// that the remote serves a change as soon as it acknowledged it.
+// (its record as the confirmation found it), and forgets r; ok is false
+// when the observations do not measure it. atOnce tells that the remote
+// serves a change as soon as it acknowledged it.
 func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag time.Duration, ok bool) {
 	kind, ref, ok := lagRef(r)
 	if !ok {
@@ -231,14 +270,109 @@ func (l *lagState) settle(r *record, confirmedAt time.Time, atOnce bool) (lag ti
 	if !t.miss.IsZero() {
 		lo = t.miss.Sub(ref)
 	}
+	lo, hi = l.narrow(kind, lo, hi, confirmedAt)
+	lag = (lo + hi) / 2
+	if l.last == nil {
+		l.last = map[string]time.Duration{}
+	}
+	l.last[kind] = lag // the confirmer's wait: its best guess either way
+	if hi-lo <= lagReported || hi <= lagPinned {
+		return lag, true
+	}
+	// Not pinned yet: the confirmer's probes, which it makes while the
+	// kind's lag is not bracketed, will narrow it (release).
+	if len(l.held) >= maxLagTracked {
+		l.held = l.held[1:]
+	}
+	l.held = append(l.held, lagSample{kind: kind, lo: lo, hi: hi, at: confirmedAt})
+	return 0, false
+}
+
+// narrow narrows a record's interval (lo, hi] by the recent misses and
+// hits of its kind, where they fall inside it. Called with mu held.
+func (l *lagState) narrow(kind string, lo, hi time.Duration, at time.Time) (time.Duration, time.Duration) {
 	if b := l.bounds[kind]; b != nil {
-		bLo, loOK, bHi, hiOK := b.window(confirmedAt.Add(-lagEvidence))
+		bLo, loOK, bHi, hiOK := b.window(at.Add(-lagEvidence))
 		if loOK && bLo > lo && bLo < hi {
 			lo = bLo
 		}
 		if hiOK && bHi < hi && bHi > lo {
 			hi = bHi
 		}
+	}
+	return lo, hi
+}
+
+// lagSample is a confirmed record's lag interval, held until the recent
+// observations pin it.
+type lagSample struct {
+	kind   string
+	lo, hi time.Duration
+	at     time.Time
+	lag    time.Duration // once released
+}
+
+// lagHold is how long a settled record waits for the probes to pin its
+// lag: they come within seconds while records are pending, and a burst
+// that ended leaves none to probe.
+const lagHold = 30 * time.Second
+
+// release returns the held samples that the observations since pinned,
+// and those held lagHold that a miss bounds from below within 2 s: the
+// middle of a record's interval once it is as narrow as it gets, not the
+// middle of (0, first look], which would be the confirmer's schedule. The
+// rest are dropped unreported.
+func (l *lagState) release(now time.Time) []lagSample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []lagSample
+	l.held = slices.DeleteFunc(l.held, func(s lagSample) bool {
+		lo, hi := l.narrow(s.kind, s.lo, s.hi, now)
+		old := now.Sub(s.at) > lagHold
+		if hi-lo <= lagReported || old && lo > 0 && hi-lo <= 2*lagReported {
+			s.lag = (lo + hi) / 2
+			out = append(out, s)
+			return true
+		}
+		return old
+	})
+	return out
+}
+
+// lagPinned is the longest first hit, with no miss before it, that still
+// measures a lag (as under half of it).
+const lagPinned = time.Second
+
+// lagResolution is how closely the recent misses and hits must bracket
+// a kind's lag for the confirmer not to probe it, and lagReported how
+// closely a record's lag must be bracketed to be reported (its middle is
+// then within half of that).
+const (
+	lagResolution = 500 * time.Millisecond
+	lagReported   = time.Second
+)
+
+// probe tells whether kind's lag is unmeasured at now (the recent misses
+// and hits do not bracket it within lagResolution) and, if so, at what age
+// a look at a new change would narrow it most: the middle of what is
+// known, the confirmer's regular wait (first) standing in for a hit not
+// yet seen. A look at that age that misses costs the confirmer one more
+// look later; one that hits proves what the regular look would have.
+func (l *lagState) probe(kind string, now time.Time, first time.Duration) (age time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lo, hi time.Duration = 0, first
+	if b := l.bounds[kind]; b != nil {
+		bLo, loOK, bHi, hiOK := b.window(now.Add(-lagEvidence))
+		if loOK {
+			lo = bLo
+		}
+		if hiOK && bHi < hi {
+			hi = bHi
+		}
+	}
+	if hi-lo <= lagResolution {
+		return 0, false
 	}
 	return (lo + hi) / 2, true
 }

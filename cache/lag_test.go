@@ -39,9 +39,13 @@ func (o *lagRecorder) take(kind string) []time.Duration {
 }
 
 // lockStream writes n locks through s, one every gap, as a run of restic
-// commands does, and waits until the store's own background confirmed
-// them all.
-func lockStream(t *testing.T, s *Store, n int, gap time.Duration) {
+// commands does: each lists locks/ after writing its own (restic's check
+// for other locks). Then it waits until the store's own background
+// confirmed them all.
+func lockStream(t *testing.T, s *Store, n int, gap time.Duration) { lockWrites(t, s, n, gap, true) }
+
+// lockWrites is lockStream, listing locks/ after each write or not.
+func lockWrites(t *testing.T, s *Store, n int, gap time.Duration, list bool) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
@@ -49,6 +53,11 @@ func lockStream(t *testing.T, s *Store, n int, gap time.Duration) {
 		h, sum := obj(string(data))
 		if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum}); err != nil {
 			t.Fatalf("Put(%s): %v", h, err)
+		}
+		if list {
+			if got := names(t, s, "repo", Locks); len(got) != i+1 {
+				t.Fatalf("locks/ lists %d locks, want %d", len(got), i+1)
+			}
 		}
 		time.Sleep(gap)
 	}
@@ -59,9 +68,12 @@ func lockStream(t *testing.T, s *Store, n int, gap time.Duration) {
 
 // TestVisibilityLagMeasuresTheRemote: the lag the store reports is the
 // remote's, not the confirmer's schedule. Over the real lag backend with
-// no lag and with a 3 s create lag, a stream of locks confirmed by the
-// store's own background (first look after confirmMinAge, 5 s) reads
-// under 0.5 s and 3 ± 0.5 s. Before, both read the confirmer's ~5 s.
+// no lag and with a 3 s create lag, a stream of restic commands (a lock
+// written, locks/ listed) whose last locks only the store's own
+// background confirms (once locks/ is quiet, after 5 s) reads under 0.5 s
+// and 3 ± 0.5 s. Before, both read the confirmer's ~5 s; with the
+// confirmer batching, the locks it alone saw read half its wait (2.7 s on
+// no lag).
 func TestVisibilityLagMeasuresTheRemote(t *testing.T) {
 	for _, tc := range []struct {
 		opts     string
@@ -90,6 +102,23 @@ func TestVisibilityLagMeasuresTheRemote(t *testing.T) {
 			}
 			t.Logf("create lags: %v", lags)
 		})
+	}
+}
+
+// TestVisibilityLagNotTheSchedule: writes no client lists, on a remote
+// with no lag, are seen first by the confirmer's batched look, 5 s after
+// the last: that tells only that the lag is under 5 s, and nothing is
+// reported rather than half the confirmer's wait. Before: 14 lags of
+// 2.7 s on a remote with none.
+func TestVisibilityLagNotTheSchedule(t *testing.T) {
+	o := &lagRecorder{}
+	s := newStore(t, testutil.LagFs(t, ""), Options{Observer: o})
+	lockWrites(t, s, 14, 100*time.Millisecond, false)
+	for _, lag := range o.take(VisibleCreate) {
+		if lag > 500*time.Millisecond {
+			t.Errorf("create lag %v reported on a remote with no lag (all: %v)", lag, o.take(VisibleCreate))
+			break
+		}
 	}
 }
 
@@ -206,8 +235,12 @@ func TestLagStateEstimate(t *testing.T) {
 		l.observe(&r, true, 2, sec(2.5)) // another size: still a miss
 		l.observe(&r, true, 1, sec(4))
 		l.observe(&r, true, 1, sec(6)) // the first hit counts
-		if lag, ok := l.settle(&r, sec(7), false); !ok || lag != 3250*time.Millisecond {
-			t.Errorf("lag %v %v, want 3.25s (between 2.5 s and 4 s)", lag, ok)
+		if lag, ok := l.settle(&r, sec(7), false); ok {
+			t.Errorf("lag %v reported, bracketed only within 1.5 s", lag)
+		}
+		// Nothing narrows it: once old, its middle, as a miss bounds it.
+		if got := l.release(sec(7).Add(lagHold + time.Second)); len(got) != 1 || got[0].lag != 3250*time.Millisecond {
+			t.Errorf("released %+v, want 3.25s (between 2.5 s and 4 s)", got)
 		}
 	})
 	t.Run("narrowed by others", func(t *testing.T) {
@@ -217,15 +250,25 @@ func TestLagStateEstimate(t *testing.T) {
 		// young one (age 3): the lag is over 3 s.
 		l.observe(&old, true, 1, sec(5))
 		l.observe(&young, false, 0, sec(5))
-		if lag, ok := l.settle(&old, sec(5), false); !ok || lag != 4*time.Second {
-			t.Errorf("lag %v %v, want 4s (between 3 s and 5 s)", lag, ok)
+		if lag, ok := l.settle(&old, sec(5), false); ok {
+			t.Errorf("lag %v reported, bracketed only within 2 s", lag)
+		}
+		// A probe then hits a third record at 3.6 s: (3, 3.6].
+		probed := rec(name('c'), sec(5))
+		l.observe(&probed, true, 1, sec(8.6))
+		if got := l.release(sec(9)); len(got) != 1 || got[0].lag != 3300*time.Millisecond {
+			t.Errorf("released %+v, want 3.3s (between 3 s and 3.6 s)", got)
 		}
 	})
 	t.Run("unobserved", func(t *testing.T) {
 		var l lagState
 		r := rec(name('a'), t0)
-		if lag, ok := l.settle(&r, sec(2), false); !ok || lag != time.Second {
-			t.Errorf("lag %v %v, want 1s (confirmed elsewhere by 2 s)", lag, ok)
+		if lag, ok := l.settle(&r, sec(0.8), false); !ok || lag != 400*time.Millisecond {
+			t.Errorf("lag %v %v, want 0.4s (confirmed elsewhere by 0.8 s)", lag, ok)
+		}
+		r.key = "repo/locks/" + name('b')
+		if lag, ok := l.settle(&r, sec(2), false); ok {
+			t.Errorf("lag %v reported for a record first seen at 2 s: only an upper bound, half of it the schedule's", lag)
 		}
 		if lag, ok := l.settle(&r, sec(2), true); !ok || lag != 0 {
 			t.Errorf("a remote that serves at once: lag %v %v, want 0", lag, ok)
@@ -262,5 +305,83 @@ func TestRemoveNotFoundIsALagMiss(t *testing.T) {
 	}
 	if len(s.lag.tracks) != 0 {
 		t.Errorf("the deleted write is still tracked: %v", s.lag.tracks)
+	}
+}
+
+// TestLagProbe: the confirmer probes a kind's lag only while recent
+// misses and hits do not bracket it within lagResolution, at the middle
+// of what is known, and only a unit whose newest record of that kind is
+// about that old.
+func TestLagProbe(t *testing.T) {
+	t0 := time.Now()
+	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	rec := func(c byte, at time.Time) record {
+		return record{kind: created, key: "repo/locks/" + name(c), dir: "repo/locks", name: name(c), size: 1, at: at}
+	}
+	var l lagState
+	if age, ok := l.probe(VisibleCreate, t0, confirmMinAge); !ok || age != sec(2.5) {
+		t.Errorf("nothing known: probe %v %v, want at 2.5 s (half the regular wait)", age, ok)
+	}
+	a, b := rec('a', t0), rec('b', t0)
+	l.observe(&a, false, 0, t0.Add(sec(2.5))) // a miss at 2.5 s
+	if age, ok := l.probe(VisibleCreate, t0.Add(sec(3)), confirmMinAge); !ok || age != sec(3.75) {
+		t.Errorf("a miss at 2.5 s: probe %v %v, want at 3.75 s", age, ok)
+	}
+	l.observe(&b, true, 1, t0.Add(sec(2.9))) // a hit at 2.9 s
+	if age, ok := l.probe(VisibleCreate, t0.Add(sec(3)), confirmMinAge); ok {
+		t.Errorf("bracketed within 0.4 s: probe at %v, want none", age)
+	}
+	if _, ok := l.probe(VisibleCreate, t0.Add(lagEvidence+sec(3)), confirmMinAge); !ok {
+		t.Error("evidence older than lagEvidence still stops probes")
+	}
+	var none lagState
+	c := rec('c', t0)
+	none.observe(&c, true, 1, t0.Add(sec(0.3))) // no lag: a hit at once
+	if age, ok := none.probe(VisibleCreate, t0.Add(sec(1)), confirmMinAge); ok {
+		t.Errorf("a hit at 0.3 s: probe at %v, want none", age)
+	}
+
+	now := t0.Add(sec(10))
+	probes := map[recKind]time.Duration{created: sec(2.5)}
+	unit := func(newest time.Duration) unitActivity {
+		var a unitActivity
+		a.newestOf[created] = now.Add(-newest)
+		return a
+	}
+	for _, c := range []struct {
+		newest time.Duration
+		want   bool
+	}{{sec(1), false}, {sec(2.6), true}, {sec(4), false}} {
+		if got := probeDue(unit(c.newest), &confirmState{}, now, probes); got != c.want {
+			t.Errorf("newest create %v old, probe at 2.5 s: probeDue %v, want %v", c.newest, got, c.want)
+		}
+	}
+	if probeDue(unit(sec(2.6)), &confirmState{next: now.Add(time.Second)}, now, probes) {
+		t.Error("a unit looked at lately is probed again before its next look")
+	}
+}
+
+// TestLagBoundsKeepWhatTells: a listing of a busy folder, many old
+// changes shown, does not push out the young hit and the old miss that
+// bracket the lag; evidence past lagEvidence goes first.
+func TestLagBoundsKeepWhatTells(t *testing.T) {
+	t0 := time.Now()
+	var b lagBounds
+	b.hits = keepRecent(b.hits, lagAge{at: t0, age: 3 * time.Second}, longer)
+	b.misses = keepRecent(b.misses, lagAge{at: t0, age: 2900 * time.Millisecond}, shorter)
+	for i := range 10 * lagEvidenceKept {
+		b.hits = keepRecent(b.hits, lagAge{at: t0.Add(time.Duration(i)), age: time.Minute}, longer)
+		b.misses = keepRecent(b.misses, lagAge{at: t0.Add(time.Duration(i)), age: time.Millisecond}, shorter)
+	}
+	lo, _, hi, _ := b.window(t0.Add(-time.Second))
+	if lo != 2900*time.Millisecond || hi != 3*time.Second || len(b.hits) > lagEvidenceKept || len(b.misses) > lagEvidenceKept {
+		t.Errorf("bounds (%v, %v] from %d hits and %d misses, want (2.9s, 3s] from at most %d each", lo, hi, len(b.hits), len(b.misses), lagEvidenceKept)
+	}
+	later := t0.Add(lagEvidence + time.Second)
+	for range lagEvidenceKept {
+		b.hits = keepRecent(b.hits, lagAge{at: later, age: time.Minute}, longer)
+	}
+	if _, _, hi, _ := b.window(later.Add(-lagEvidence)); hi != time.Minute {
+		t.Errorf("a hit older than lagEvidence kept: hi %v", hi)
 	}
 }

@@ -128,7 +128,14 @@ func (o *overlay) tombstone(_ context.Context, r record) error {
 	}
 	// If this fails the entry on disk still says reap: after a restart the
 	// reaper finds the object gone and the tombstone retires at the settle
-	// window, still hiding it until then.
+	// window, still hiding it until then. So a removal the remote accepted
+	// (after prepareDelete) is not waited for: the delete is durable.
+	if !r.removedAt.IsZero() {
+		o.journal.putLater(r.key, journalOf(r, nil), func(err error) {
+			o.log.Warn("could not update the journal", "key", r.key, "err", err)
+		})
+		return nil
+	}
 	return o.journal.put(r.key, journalOf(r, nil))
 }
 

@@ -143,9 +143,10 @@ type record struct {
 // than the handles those listings cached live (handleTTL).
 const retireGrace = handleTTL + 10*time.Second
 
-// confirmMinAge is how long a record waits before the confirmer lists its
-// folder for it: restic lists locks/, snapshots/ and index/ itself at the
-// start of every command, and those listings confirm records for free.
+// confirmMinAge is how long a unit must be quiet before the confirmer
+// looks at it (quietWait's floor): restic lists locks/, snapshots/ and
+// index/ itself at the start of every command, and those listings confirm
+// records for free.
 const confirmMinAge = 5 * time.Second
 
 // state names what r remembers, for logs.
@@ -189,10 +190,10 @@ func (r record) unchanged(cur record) bool {
 		r.removedAt.Equal(cur.removedAt) && r.confirmed.Equal(cur.confirmed)
 }
 
-// confirmable reports whether the confirmer should check r at now: the
-// remote can agree with it, and restic had its own chance to list first.
-func (r record) confirmable(now time.Time) bool {
-	return r.pending() && !r.deferred && (r.kind == created || !r.reap) && now.Sub(r.at) >= confirmMinAge
+// confirmable reports whether the confirmer can check r: the remote can
+// agree with it. When it looks is the pacing's to decide (confirm.go).
+func (r record) confirmable() bool {
+	return r.pending() && !r.deferred && (r.kind == created || !r.reap)
 }
 
 // neverUploaded reports whether r is a deferred lock the remote never got.
@@ -274,6 +275,10 @@ type work struct {
 	configs []record // config records only a lookup can confirm
 	expire  []record // pending past the settle window (deferred locks wait for their upload instead)
 	retire  []record // confirmed past retireGrace
+	// units: for each confirmation unit (confirmUnit) with a record
+	// awaiting confirmation, young ones included, when its records were
+	// made. The confirmer waits for a unit to be quiet (confirm.go).
+	units map[string]unitActivity
 }
 
 // counts summarises the records by state.

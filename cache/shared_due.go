@@ -33,7 +33,7 @@ func (o *sharedOverlay) due(ctx context.Context, now time.Time, settle time.Dura
 // and lets the rule (dutyOf) decide what each does call for.
 func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.Duration) (work, error) {
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-	settleAt, confirmAt := now.Add(-settle), now.Add(-confirmMinAge)
+	settleAt := now.Add(-settle)
 	queries := []struct {
 		set      stateSet
 		min, max string
@@ -43,8 +43,8 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 		{setReaps, "-inf", ms(settleAt)},
 		{setConfirmed, "-inf", ms(now.Add(-retireGrace))}, // retire
 		{setReapQueue, "-inf", ms(now)},                   // reaps
-		{setCreated, "(" + ms(settleAt), ms(confirmAt)},   // confirm
-		{setTombstones, "(" + ms(settleAt), ms(confirmAt)},
+		{setCreated, "(" + ms(settleAt), "+inf"},          // confirm (the pacing picks when)
+		{setTombstones, "(" + ms(settleAt), "+inf"},
 		{setDeferred, "-inf", "+inf"}, // deferred locks: few, the live ones
 	}
 	cmds := make([]*redis.StringSliceCmd, len(queries))

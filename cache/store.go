@@ -142,9 +142,13 @@ type Store struct {
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
+	lastProbe time.Time                // the confirmer's last look to measure the lag
 	// folderSize is the last known size of each data prefix folder, so
 	// the confirmer can pick a lookup or a listing (lookupCheaper).
 	folderSize map[string]int
+	// lookupLists: the remote answers a lookup by listing the folder
+	// (lookupListsFolder), so the confirmer always lists.
+	lookupLists bool
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -180,19 +184,20 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		opt.Observer = nopObserver{}
 	}
 	s := &Store{
-		f:          f,
-		log:        opt.Logger,
-		obs:        opt.Observer,
-		opt:        opt,
-		verify:     confirmHash(f.Hashes()),
-		content:    newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
-		handles:    newHandleCache(),
-		listCache:  map[string]listing{},
-		events:     map[string]*atomic.Uint64{},
-		pace:       map[string]*confirmState{},
-		folderSize: map[string]int{},
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
+		f:           f,
+		log:         opt.Logger,
+		obs:         opt.Observer,
+		opt:         opt,
+		verify:      confirmHash(f.Hashes()),
+		content:     newContentCache(opt.ContentCacheBytes, opt.ContentMaxObject),
+		handles:     newHandleCache(),
+		listCache:   map[string]listing{},
+		events:      map[string]*atomic.Uint64{},
+		pace:        map[string]*confirmState{},
+		folderSize:  map[string]int{},
+		lookupLists: lookupListsFolder(f),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	for _, e := range eventNames {

@@ -1,7 +1,10 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -131,4 +134,81 @@ func TestShortLockCycleOnWebDAV(t *testing.T) {
 	if got := dav.take(); len(got) != 1 || got[0] != "PROPFIND /repo/locks/ d1" {
 		t.Errorf("a short lock cycle and a background round after it: %q, want only restic's listing of locks/", got)
 	}
+}
+
+// davCount counts the requests of reqs by kind: folder listings
+// (PROPFIND depth 1), lookups (depth 0), and the rest by method.
+func davCount(reqs []string) map[string]int {
+	out := map[string]int{}
+	for _, r := range reqs {
+		method, rest, _ := strings.Cut(r, " ")
+		switch {
+		case method == "PROPFIND" && strings.HasSuffix(rest, " d1"):
+			out["list"]++
+		case method == "PROPFIND":
+			out["lookup"]++
+		default:
+			out[method]++
+		}
+	}
+	return out
+}
+
+// A prune's deletes over K prefix folders on WebDAV, counted at the
+// server: while deleting, only the DELETEs; after, at most one listing per
+// folder and no lookup prove them. Before: the confirmer looked each
+// deleted pack up, round after round.
+func TestPruneBurstOnWebDAV(t *testing.T) {
+	const n, k = 48, 4
+	f, dav, _ := davRemote(t)
+	hs := burstPacks(t, f, n, k)
+	s := newStore(t, f, Options{StateDir: t.TempDir()})
+	if got := len(names(t, s, "repo", Data)); got != n {
+		t.Fatalf("data/ lists %d packs, want %d", got, n)
+	}
+	dav.take()
+	var during []string
+	removeBurst(t, s, hs, 150*time.Millisecond, func() { during = append(during, dav.take()...) })
+	if got := davCount(during); got["DELETE"] != n || len(got) != 1 {
+		t.Errorf("during the burst: %v, want only %d DELETE", got, n)
+	}
+	testutil.Eventually(t, "the deletes to be confirmed", time.Minute, func() bool {
+		return s.ov.counts().tombstones == 0
+	})
+	if got := davCount(dav.take()); got["list"] > k || len(got) > 1 {
+		t.Errorf("after the burst: %v, want at most %d listings and nothing else", got, k)
+	}
+}
+
+// Six pack uploads on WebDAV, confirmed by the store's own background:
+// the lookups of the packs at the server are rclone's read-back after
+// each upload, as through rclone serve restic, and no more. What the
+// upload returned proves the write; a listing of each folder, once, shows
+// that listings have caught up. Before: 12, the confirmer looked each
+// fresh pack up again.
+func TestPackUploadsLookupsOnWebDAV(t *testing.T) {
+	f, dav, _ := davRemote(t)
+	s := newStore(t, f, Options{StateDir: t.TempDir()})
+	if err := s.CreateRepo(context.Background(), "repo"); err != nil {
+		t.Fatal(err)
+	}
+	dav.take()
+	packs := newPacks(6, true)
+	for _, data := range packs {
+		sum := sha256.Sum256(data)
+		h := Handle{Repo: "repo", Type: Data, Name: hex.EncodeToString(sum[:])}
+		if err := s.Put(context.Background(), h, bytes.NewReader(data), int64(len(data)), PutOptions{SHA256: sum[:]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "the uploads to be confirmed", time.Minute, func() bool {
+		return s.ov.counts().created == 0
+	})
+	reqs := dav.take()
+	got := davCount(reqs)
+	if got["lookup"] > len(packs) || got["list"] > len(packs) {
+		t.Errorf("%d pack uploads and their confirmation: %v (%q), want at most %d lookups (rclone's read-backs) and %d listings",
+			len(packs), got, reqs, len(packs), len(packs))
+	}
+	t.Logf("requests: %v", got)
 }
