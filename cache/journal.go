@@ -143,23 +143,39 @@ func (j *journal) run() {
 				break gather
 			}
 		}
-		err := unpanic(j.path, func() error {
-			return j.db.Update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(j.bucket)
-				for _, op := range batch {
-					if err := op.fn(b); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		})
-		for _, op := range batch {
-			if op.done != nil {
-				op.done <- err
+		if err := j.commit(batch); err != nil && len(batch) > 1 {
+			// One write that fails must not fail the others that shared
+			// its commit (as bbolt's Batch retries each alone): each
+			// gets its own, in order, and its own outcome.
+			for _, op := range batch {
+				j.commit([]journalOp{op})
 			}
 		}
 	}
+}
+
+// commit writes ops in one transaction and tells each the outcome.
+func (j *journal) commit(ops []journalOp) error {
+	err := unpanic(j.path, func() error {
+		return j.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(j.bucket)
+			for _, op := range ops {
+				if err := op.fn(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil && len(ops) > 1 {
+		return err // the caller commits each alone
+	}
+	for _, op := range ops {
+		if op.done != nil {
+			op.done <- err
+		}
+	}
+	return err
 }
 
 // errJournalClosed is a write after close.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rclone/rclone/fs"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/steadyrest/steadyrest/internal/testutil"
 )
@@ -261,5 +262,44 @@ func TestJournalWritesInOrder(t *testing.T) {
 	}
 	if n != 10 {
 		t.Errorf("%d records after restart, want 10", n)
+	}
+}
+
+// Writes that share a commit do not share a failure: one that bbolt
+// refuses (an empty key) fails alone, and the others are durable.
+func TestJournalWriteFailsAlone(t *testing.T) {
+	j, err := openJournal(t.TempDir(), "remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	release := make(chan struct{})
+	blocker := journalOp{fn: func(*bolt.Bucket) error { <-release; return nil }, done: make(chan error, 1)}
+	if err := j.queue(blocker); err != nil {
+		t.Fatal(err)
+	}
+	// Queued while the committer waits on the blocker: they commit
+	// together, next.
+	ops := map[string]journalOp{}
+	for _, key := range []string{"repo/locks/a", "", "repo/locks/b"} {
+		op := journalOp{fn: func(b *bolt.Bucket) error { return b.Put([]byte(key), []byte("{}")) }, done: make(chan error, 1)}
+		ops[key] = op
+		if err := j.queue(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	for key, op := range ops {
+		err := <-op.done
+		if (key == "") != (err != nil) {
+			t.Errorf("write of %q: err %v", key, err)
+		}
+	}
+	var keys []string
+	if err := j.load(func(key string, _ journalRecord) error { keys = append(keys, key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"repo/locks/a", "repo/locks/b"}) {
+		t.Errorf("journal holds %q, want the two good writes", keys)
 	}
 }
