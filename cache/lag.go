@@ -317,24 +317,23 @@ type lagSample struct {
 // that ended leaves none to probe.
 const lagHold = 30 * time.Second
 
-// release returns the held samples that the observations since pinned,
-// and those held lagHold that a miss bounds from below within 2 s: the
-// middle of a record's interval once it is as narrow as it gets, not the
-// middle of (0, first look], which would be the confirmer's schedule. The
-// rest are dropped unreported.
+// release returns the held samples that the observations since pinned
+// within lagReported: the middle of a record's interval, never the middle
+// of (0, first look], which would be the confirmer's schedule. Those not
+// pinned within lagHold are dropped unreported: a wider interval's middle
+// can be off by more than the half second the metric promises.
 func (l *lagState) release(now time.Time) []lagSample {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []lagSample
 	l.held = slices.DeleteFunc(l.held, func(s lagSample) bool {
 		lo, hi := l.narrow(s.kind, s.lo, s.hi, now)
-		old := now.Sub(s.at) > lagHold
-		if hi-lo <= lagReported || old && lo > 0 && hi-lo <= 2*lagReported {
+		if hi-lo <= lagReported {
 			s.lag = (lo + hi) / 2
 			out = append(out, s)
 			return true
 		}
-		return old
+		return now.Sub(s.at) > lagHold
 	})
 	return out
 }

@@ -238,9 +238,13 @@ func TestLagStateEstimate(t *testing.T) {
 		if lag, ok := l.settle(&r, sec(7), false); ok {
 			t.Errorf("lag %v reported, bracketed only within 1.5 s", lag)
 		}
-		// Nothing narrows it: once old, its middle, as a miss bounds it.
-		if got := l.release(sec(7).Add(lagHold + time.Second)); len(got) != 1 || got[0].lag != 3250*time.Millisecond {
-			t.Errorf("released %+v, want 3.25s (between 2.5 s and 4 s)", got)
+		// Nothing narrows it: dropped once old, never reported as the
+		// middle of an interval wider than lagReported.
+		if got := l.release(sec(7).Add(lagHold + time.Second)); len(got) != 0 {
+			t.Errorf("released %+v, want none (bracketed only within 1.5 s)", got)
+		}
+		if len(l.held) != 0 {
+			t.Errorf("%d samples still held past lagHold", len(l.held))
 		}
 	})
 	t.Run("narrowed by others", func(t *testing.T) {
