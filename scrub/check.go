@@ -101,7 +101,7 @@ func (src source) String() string {
 // and the number of bytes read, else src none.
 func (s *scrubber) sum(ctx context.Context, o fs.Object) (sum string, n int64, src source, err error) {
 	if !s.noRemoteHash.Load() {
-		sum, err := o.Hash(ctx, hash.SHA256)
+		sum, err := s.remoteHash(ctx, o)
 		switch {
 		case err == nil && sum != "":
 			return sum, 0, srcRemote, nil
@@ -118,6 +118,33 @@ func (s *scrubber) sum(ctx context.Context, o fs.Object) (sum string, n int64, s
 		return "", 0, srcNone, err
 	}
 	return sum, n, srcRead, nil
+}
+
+// remoteHash asks the remote for o's SHA-256. Where the remote does not
+// advertise SHA-256, the first ask is made alone and its answer decides
+// (noHash) before any other checker asks: a remote that keeps none is
+// asked once, not once per checker. A failed ask decides nothing.
+func (s *scrubber) remoteHash(ctx context.Context, o fs.Object) (string, error) {
+	if s.advertised || s.asked.Load() {
+		return o.Hash(ctx, hash.SHA256)
+	}
+	s.firstAsk.Lock()
+	defer s.firstAsk.Unlock()
+	if s.asked.Load() {
+		if s.noRemoteHash.Load() {
+			return "", nil
+		}
+		return o.Hash(ctx, hash.SHA256)
+	}
+	sum, err := o.Hash(ctx, hash.SHA256)
+	none := errors.Is(err, hash.ErrUnsupported) || (err == nil && sum == "")
+	if none {
+		s.noHash(o)
+	}
+	if err == nil || none {
+		s.asked.Store(true)
+	}
+	return sum, err
 }
 
 // noHash notes that o came without a SHA-256; on a remote that does not

@@ -51,6 +51,10 @@ type scrubber struct {
 	// The counters feed the progress line and, at the end, the report.
 	advertised   bool
 	noRemoteHash atomic.Bool
+	// firstAsk: on a remote that does not advertise SHA-256, the first
+	// ask is made alone (asked: it was answered), see remoteHash.
+	firstAsk sync.Mutex
+	asked    atomic.Bool
 
 	repos, objects, bytes, readBytes, findings atomic.Int64
 
