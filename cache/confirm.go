@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,22 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 			probes[kind] = age
 		}
 	}
+	// A data prefix folder's burst is its data/ folder's: a prune
+	// deletes packs in every prefix folder at once, each of them quiet
+	// for seconds between two of its deletes while the burst goes on.
+	burst := map[string]time.Time{}
+	for u := range recs {
+		if a := w.units[u]; !rs0IsConfig(recs[u]) && a.newest.After(burst[path.Dir(u)]) {
+			burst[path.Dir(u)] = a.newest
+		}
+	}
+	activity := func(u string) unitActivity {
+		a := w.units[u]
+		if rs, ok := recs[u]; ok && !rs0IsConfig(rs) {
+			a.newest = burst[path.Dir(u)]
+		}
+		return a
+	}
 	s.confirmMu.Lock()
 	if now.Sub(s.lastProbe) < probeEvery {
 		clear(probes)
@@ -65,7 +82,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 			s.pace[u] = st
 		}
 		switch {
-		case p.due(w.units[u], st, now):
+		case p.due(activity(u), st, now):
 			due = append(due, u)
 		case probeDue(w.units[u], st, now, probes):
 			due = append(due, u)
@@ -141,8 +158,10 @@ func (p confirmPace) looked(st *confirmState, now time.Time, proved bool) {
 	st.next = now.Add(st.backoff)
 }
 
-// probeEvery is the shortest time between two probes of the lag.
-const probeEvery = time.Second
+// probeEvery is the shortest time between two probes of the lag: a few
+// calls a minute at most, also through a long burst whose lag the probes
+// cannot pin (a prune's deletes).
+const probeEvery = 10 * time.Second
 
 // probeDue tells whether a unit is to be looked at now, before it is
 // quiet, to measure the lag (lagState.probe): its newest record of a kind
@@ -288,3 +307,7 @@ type confirmState struct {
 func isDataDir(dir string) bool {
 	return dir == string(Data) || strings.HasSuffix(dir, "/"+string(Data))
 }
+
+// rs0IsConfig tells whether a unit's records are a config's (a unit of
+// its own, confirmed by a lookup).
+func rs0IsConfig(rs []record) bool { return len(rs) > 0 && rs[0].isConfig() }
