@@ -70,11 +70,11 @@ func (b *bench) listing(ctx context.Context) error {
 			err = withServer(b.spec(kind, filepath.Join(base, "remote"), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
 				var times []float64
 				for i := 0; i < 3; i++ {
-					d, n, err := listData(ctx, srv.Addr)
+					d, names, err := listData(ctx, srv.Addr)
 					if err != nil {
 						return err
 					}
-					if n != b.c.packs {
+					if n := len(names); n != b.c.packs {
 						return fmt.Errorf("GET /repo/data/ listed %d packs, want %d", n, b.c.packs)
 					}
 					times = append(times, d.Seconds())
@@ -94,17 +94,17 @@ func (b *bench) listing(ctx context.Context) error {
 }
 
 // listData lists /repo/data/ with the v2 API and returns the time to the
-// end of the body and the number of entries.
-func listData(ctx context.Context, addr string) (time.Duration, int, error) {
+// end of the body and the names listed.
+func listData(ctx context.Context, addr string) (time.Duration, []string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/repo/data/", nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("request: %w", err)
+		return 0, nil, fmt.Errorf("request: %w", err)
 	}
 	req.Header.Set("Accept", "application/vnd.x.restic.rest.v2")
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, fmt.Errorf("GET /repo/data/: %w", err)
+		return 0, nil, fmt.Errorf("GET /repo/data/: %w", err)
 	}
 	defer resp.Body.Close()
 	var entries []struct {
@@ -113,10 +113,15 @@ func listData(ctx context.Context, addr string) (time.Duration, int, error) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
-		return 0, 0, fmt.Errorf("GET /repo/data/: %s: %s", resp.Status, body)
+		return 0, nil, fmt.Errorf("GET /repo/data/: %s: %s", resp.Status, body)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
-		return 0, 0, fmt.Errorf("decode listing: %w", err)
+		return 0, nil, fmt.Errorf("decode listing: %w", err)
 	}
-	return time.Since(start), len(entries), nil
+	d := time.Since(start)
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name
+	}
+	return d, names, nil
 }
