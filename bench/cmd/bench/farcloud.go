@@ -131,7 +131,7 @@ func (b *bench) farCloud(ctx context.Context) error {
 					}
 				}
 				fc := farCounters{scenario: "far cloud", unit: "remote calls", calls: calls}
-				if err := b.farOps(ctx, fc, b.farSequence(kind, round, filepath.Join(base, "src")), dir, kind, round, srv); err != nil {
+				if _, err := b.farOps(ctx, fc, b.farSequence(kind, round, filepath.Join(base, "src")), dir, kind, round, srv); err != nil {
 					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
 				}
 				return nil
@@ -195,8 +195,8 @@ func (b *bench) farSequence(kind string, round int, src string) []farOp {
 }
 
 // farOps runs the measured commands ops in the run folder dir, counting
-// where fc says.
-func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, kind string, round int, srv *e2e.Server) error {
+// where fc says, and returns the sum of the commands' wall times.
+func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, kind string, round int, srv *e2e.Server) (time.Duration, error) {
 	repo := srv.URL("repo")
 	cache := filepath.Join(dir, "cache")
 	calls := fc.calls
@@ -207,29 +207,31 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, ki
 	settle := func() { time.Sleep(300 * time.Millisecond) }
 	start, _, err := calls()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	startListed := listed()
 	total := fmt.Sprintf("total of the %d commands", len(ops))
+	var wall time.Duration
 	for _, op := range ops {
 		if op.prep != nil {
 			if err := op.prep(); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		before, byBefore, err := calls()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		listedBefore := listed()
 		d, _, err := b.r.run(ctx, repo, cache, op.args...)
 		if err != nil {
-			return err
+			return 0, err
 		}
+		wall += d
 		settle()
 		after, byAfter, err := calls()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		b.res.add(sample{Scenario: fc.scenario, Metric: op.name, Unit: "s", Server: kind, Round: round, Value: d.Seconds()})
 		b.res.add(sample{Scenario: fc.scenario, Metric: op.name, Unit: fc.unit, Server: kind, Round: round, Value: after - before,
@@ -240,14 +242,15 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, ki
 	}
 	end, byEnd, err := calls()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	b.res.add(sample{Scenario: fc.scenario, Metric: total, Unit: fc.unit, Server: kind, Round: round, Value: end - start})
+	b.res.add(sample{Scenario: fc.scenario, Metric: total + ", wall", Unit: "s", Server: kind, Round: round, Value: wall.Seconds()})
 	if fc.tail > 0 {
 		time.Sleep(fc.tail)
 		after, byAfter, err := calls()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		metric := fmt.Sprintf("%s + %v after", total, fc.tail)
 		b.res.add(sample{Scenario: fc.scenario, Metric: metric, Unit: fc.unit, Server: kind, Round: round, Value: after - start,
@@ -255,15 +258,15 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, ki
 		b.res.add(sample{Scenario: fc.scenario, Metric: metric, Unit: "PROPFIND KiB", Server: kind, Round: round, Value: (listed() - startListed) / 1024})
 	}
 	if !slices.ContainsFunc(ops, func(op farOp) bool { return op.args[0] == "forget" }) {
-		return nil
+		return wall, nil
 	}
 	// forget must really have removed the snapshots.
 	_, out, err := b.r.run(ctx, repo, cache, "list", "snapshots")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n := len(strings.Fields(out)); n != 1 {
-		return fmt.Errorf("after forget --keep-last 1 the repository lists %d snapshots, want 1", n)
+		return 0, fmt.Errorf("after forget --keep-last 1 the repository lists %d snapshots, want 1", n)
 	}
-	return nil
+	return wall, nil
 }

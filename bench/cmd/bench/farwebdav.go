@@ -32,7 +32,10 @@ func (b *bench) farIssue(ctx context.Context) error {
 }
 
 // farWebDAVRun runs the commands seq returns on the counting WebDAV
-// server, under scenario (a folder name) and title (the table's).
+// server, under scenario (a folder name) and title (the table's): at 50 ms
+// a request with the tail, then the same on a fresh copy at 0 ms, whose
+// wall time is restic's and the server's own work, so that the difference
+// is the time spent waiting on the remote.
 func (b *bench) farWebDAVRun(ctx context.Context, scenario, title string, seq func(kind string, round int, src string) []farOp) error {
 	base, err := b.farBase(ctx)
 	if err != nil {
@@ -40,31 +43,49 @@ func (b *bench) farWebDAVRun(ctx context.Context, scenario, title string, seq fu
 	}
 	for round := 1; round <= b.c.rounds; round++ {
 		for _, kind := range kinds {
-			dir, err := b.farCopy(base, scenario, kind, round)
+			far, err := b.farWebDAVOnce(ctx, base, scenario, title, kind, round, 50*time.Millisecond, b.c.tail, seq)
 			if err != nil {
 				return err
 			}
-			dav, err := startDAV(filepath.Join(dir, "remote"), 50*time.Millisecond)
+			near, err := b.farWebDAVOnce(ctx, base, scenario+"0ms", title+" at 0 ms", kind, round, 0, 0, seq)
 			if err != nil {
 				return err
 			}
-			err = withServer(b.spec(kind, dav.remote(), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
-				fc := farCounters{scenario: title, unit: "requests at the remote", calls: dav.calls,
-					listed: dav.listedBytes, tail: b.c.tail}
-				src := filepath.Join(base, "src")
-				if err := b.farOps(ctx, fc, seq(kind, round, src), dir, kind, round, srv); err != nil {
-					return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
-				}
-				return nil
-			})
-			if cerr := dav.close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("%s round %d: %w", kind, round, err)
-			}
+			b.res.add(sample{Scenario: title, Metric: "waiting on the remote (wall at 50 ms - wall at 0 ms)", Unit: "s", Server: kind, Round: round,
+				Value: (far - near).Seconds(), Note: fmt.Sprintf("%.2f s - %.2f s", far.Seconds(), near.Seconds())})
 		}
 	}
-	b.res.note(title+": the commands on a WebDAV server (golang.org/x/net/webdav over the copied folder, bench/cmd/bench/davcount.go) that waits 50 ms before each answer; rclone's webdav backend (vendor other) in both servers; requests and answer bytes counted by that server per HTTP method; PROPFIND KiB = bytes of listings and lookups answered; 'after' adds the %v after the last command (background confirming).", b.c.tail)
+	b.res.note(title+": the commands on a WebDAV server (golang.org/x/net/webdav over the copied folder, bench/cmd/bench/davcount.go) that waits 50 ms before each answer; rclone's webdav backend (vendor other) in both servers; requests and answer bytes counted by that server per HTTP method; PROPFIND KiB = bytes of listings and lookups answered; 'after' adds the %v after the last command (background confirming). 'at 0 ms': the same commands on a fresh copy with no wait per request (no tail); waiting on the remote = the commands' wall time at 50 ms minus that at 0 ms, per server and round.", b.c.tail)
 	return nil
+}
+
+// farWebDAVOnce runs seq once on a fresh copy behind a WebDAV server that
+// waits latency per request, and returns the commands' wall time.
+func (b *bench) farWebDAVOnce(ctx context.Context, base, scenario, title, kind string, round int, latency, tailWait time.Duration, seq func(kind string, round int, src string) []farOp) (time.Duration, error) {
+	dir, err := b.farCopy(base, scenario, kind, round)
+	if err != nil {
+		return 0, err
+	}
+	dav, err := startDAV(filepath.Join(dir, "remote"), latency)
+	if err != nil {
+		return 0, err
+	}
+	var wall time.Duration
+	err = withServer(b.spec(kind, dav.remote(), filepath.Join(dir, "state"), ""), func(srv *e2e.Server) error {
+		fc := farCounters{scenario: title, unit: "requests at the remote", calls: dav.calls,
+			listed: dav.listedBytes, tail: tailWait}
+		src := filepath.Join(base, "src")
+		var err error
+		if wall, err = b.farOps(ctx, fc, seq(kind, round, src), dir, kind, round, srv); err != nil {
+			return fmt.Errorf("%w\n%s", err, tail(srv.Log(), 3000))
+		}
+		return nil
+	})
+	if cerr := dav.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s round %d (%v a request): %w", kind, round, latency, err)
+	}
+	return wall, nil
 }
