@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -104,7 +103,7 @@ func pruneEmuRows() []string {
 }
 
 // prunePCloud: the pCloud emulator (one for the scenario, a folder per
-// run), the repository uploaded with rclone's own copy while the emulator
+// run), the repository uploaded through the API while the emulator
 // has no lag, then pCloud's behaviour (list lag 3 s, fresh deletes
 // refused) and 2 ms per call, after a pause that lets the upload settle.
 func (b *bench) prunePCloud(emu *emulator) pruneRemote {
@@ -112,11 +111,8 @@ func (b *bench) prunePCloud(emu *emulator) pruneRemote {
 		keyRows: []string{"deletefile", "listfolder of data/xx", "stat"},
 		prepare: func(ctx context.Context, base *pruneBase, dir, folder string) (*pruneTarget, error) {
 			emu.SetOptions(withLogger(pcloudemu.Options{}, emu))
-			dst := emuRemoteName + ":" + folder + "/repo"
-			cmd := exec.CommandContext(ctx, b.c.rclone, "--config", emu.conf, "copy", base.repo(), dst,
-				"--transfers", "16", "--checkers", "16", "--no-check-dest", "-q")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("upload the repository to the emulator: %w: %s", err, tail(string(out), 2000))
+			if err := emu.upload(ctx, base.repo(), "/"+folder+"/repo"); err != nil {
+				return nil, fmt.Errorf("upload the repository to the emulator: %w", err)
 			}
 			opt := emuOptions()
 			opt.Latency = pruneLatency
