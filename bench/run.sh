@@ -6,7 +6,8 @@
 #
 #   bench/run.sh [--rounds 2] [--size 1G] [--plans 15] [--storm-rounds 1]
 #                [--snapshots 200] [--packs 100000]
-#                [--scenarios throughput,farcloud,storm,list,farwebdav,pcloud,multi,freshread]
+#                [--scenarios throughput,farcloud,storm,list,farwebdav,pcloud,multi,freshread,prune]
+#                [--prune-packs 20000] [--prune-rounds 1] [--prune-remotes webdav,pcloud]
 #                [--tail 15s] [--peer-limit 10m] [--multi-one-redis] [--check-limit 6m]
 #                [--fresh-init-wait 4s]
 #                [--json out.json]

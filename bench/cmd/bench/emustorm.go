@@ -136,7 +136,7 @@ func (b *bench) emuStorm(ctx context.Context, emu *emulator, scenario string, st
 	// each instance's first lookups of the folder path (rclone's pcloud
 	// backend finds a folder by listing its parents) would count as storm.
 	for _, s := range servers {
-		if err := warmUp(ctx, s.Addr); err != nil {
+		if err := warmUp(ctx, s.Addr, "storm", "config", "keys/", "locks/", "snapshots/", "index/", "data/"); err != nil {
 			return nil, err
 		}
 	}
@@ -209,26 +209,27 @@ func (b *bench) emuStorm(ctx context.Context, emu *emulator, scenario string, st
 	return out, nil
 }
 
-// warmUp reads the storm repository's config and lists its folders
-// through a server: reads only, nothing for a background task to finish.
-func warmUp(ctx context.Context, addr string) error {
-	for _, p := range []string{"config", "keys/", "locks/", "snapshots/", "index/", "data/"} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/storm/"+p, nil)
+// warmUp reads paths (a file, or a folder/ to list) of the repository
+// at /repo/ through a server: reads only, nothing for a background task
+// to finish.
+func warmUp(ctx context.Context, addr, repo string, paths ...string) error {
+	for _, p := range paths {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/"+repo+"/"+p, nil)
 		if err != nil {
 			return fmt.Errorf("warm-up request: %w", err)
 		}
 		req.Header.Set("Accept", "application/vnd.x.restic.rest.v2")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return fmt.Errorf("warm-up GET /storm/%s: %w", p, err)
+			return fmt.Errorf("warm-up GET /%s/%s: %w", repo, p, err)
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return fmt.Errorf("warm-up GET /storm/%s: %w", p, err)
+			return fmt.Errorf("warm-up GET /%s/%s: %w", repo, p, err)
 		}
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("warm-up GET /storm/%s: %s", p, resp.Status)
+			return fmt.Errorf("warm-up GET /%s/%s: %s", repo, p, resp.Status)
 		}
 	}
 	return nil

@@ -20,7 +20,11 @@
 //  8. freshread: init, a 40 MiB backup and at once check --read-data on a
 //     pCloud emulator that refuses download links of files younger than
 //     150 s, through steadyrest, steadyrest --spool-bytes 0 and rclone
-//     serve restic.
+//     serve restic;
+//  9. prune: restic prune of a repository holding many unreferenced packs
+//     on a lagging WebDAV and on the pCloud emulator, through steadyrest
+//     (local journal, --overlay Redis) and rclone serve restic, requests
+//     counted at the remote by kind.
 //
 // Run it through bench/run.sh, which builds the binaries. It only talks to
 // 127.0.0.1 and stops by itself.
@@ -64,6 +68,9 @@ type config struct {
 	// and whether to sync(1) before each backup and restore.
 	variants variants
 	sync     bool
+	// prune: unreferenced packs, rounds, and the remotes to run on.
+	prunePacks, pruneRounds int
+	pruneRemotes            string
 }
 
 func logf(format string, args ...any) {
@@ -91,12 +98,15 @@ func run() error {
 	flag.IntVar(&c.snapshots, "snapshots", 200, "snapshots in the far-cloud repository")
 	flag.IntVar(&c.plans, "plans", 15, "plans in the storm")
 	flag.IntVar(&c.packs, "packs", 100000, "data packs in the listing scenario")
-	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,farissue,pcloud,multi,freshread", "scenarios to run, comma separated")
+	flag.IntVar(&c.prunePacks, "prune-packs", 20000, "prune: unreferenced packs in the repository")
+	flag.IntVar(&c.pruneRounds, "prune-rounds", 1, "prune: rounds of all set-ups on each remote")
+	flag.StringVar(&c.pruneRemotes, "prune-remotes", "webdav,pcloud", "prune: remotes to run on (webdav, pcloud), comma separated")
+	flag.StringVar(&scen, "scenarios", "throughput,farcloud,storm,list,farwebdav,farissue,pcloud,multi,freshread,prune", "scenarios to run, comma separated")
 	flag.DurationVar(&c.tail, "tail", 15*time.Second, "pcloud, multi, farwebdav, farissue: also count the remote calls for this long after the commands")
 	flag.DurationVar(&c.peerLimit, "peer-limit", 10*time.Minute, "pcloud: bound on one storm (rclone serve restic retries lock removals for minutes)")
 	flag.DurationVar(&c.checkLimit, "check-limit", 6*time.Minute, "freshread: bound on each restic command (init, backup, check --read-data); one cut off counts as exit -1")
 	flag.DurationVar(&c.initWait, "fresh-init-wait", 4*time.Second, "freshread: pause between init and the backup (above 150s the key and config are no longer fresh: rclone serve restic can read them)")
-	flag.Var(&c.variants, "variant", "throughput: also run this steadyrest set-up in each round, as 'LABEL=BIN [FLAG...]' (BIN - for the --steadyrest binary); repeatable")
+	flag.Var(&c.variants, "variant", "throughput, prune: also run this steadyrest set-up in each round, as 'LABEL=BIN [FLAG...]' (BIN - for the --steadyrest binary); repeatable")
 	flag.BoolVar(&c.sync, "sync", false, "throughput: run sync(1) before each backup and restore (not timed), so that none starts against the write-back another left")
 	flag.BoolVar(&c.multiOneRedis, "multi-one-redis", false, "multi: also run 1 instance with the Redis overlay")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample to this JSON file")
@@ -132,6 +142,7 @@ func run() error {
 		{"pcloud", b.pcloudStorm},
 		{"multi", b.multi},
 		{"freshread", b.freshRead},
+		{"prune", b.prune},
 	}
 	for _, s := range steps {
 		if !c.scenarios[s.name] {
@@ -354,7 +365,12 @@ func (b *bench) roundDir(scenario, kind string, round int) (string, error) {
 	if _, i, ok := b.variant(kind); ok {
 		short = fmt.Sprintf("variant%d", i+1)
 	}
-	d := filepath.Join(b.c.work, "runs", fmt.Sprintf("%s-%s-%d", scenario, short, round))
+	return b.runDir(fmt.Sprintf("%s-%s-%d", scenario, short, round))
+}
+
+// runDir is a fresh folder named name under the work folder's runs/.
+func (b *bench) runDir(name string) (string, error) {
+	d := filepath.Join(b.c.work, "runs", name)
 	if err := os.RemoveAll(d); err != nil {
 		return "", fmt.Errorf("clean %s: %w", d, err)
 	}

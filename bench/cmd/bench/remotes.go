@@ -182,12 +182,17 @@ func folderGroup(repo, p string) string {
 	return "other"
 }
 
+// client is an HTTPS client that trusts the emulator's CA.
+func (e *emulator) client() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CACertPEM())
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
 // folderPaths maps every folder id of the emulator to its path, with one
 // recursive listfolder per top-level folder (the root refuses recursion).
 func (e *emulator) folderPaths(ctx context.Context) (map[string]string, error) {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(e.CACertPEM())
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := e.client()
 	defer c.CloseIdleConnections()
 	type folder struct {
 		Name     string   `json:"name"`
