@@ -309,6 +309,18 @@ func putOp(key string, r journalRecord) (func(b *bolt.Bucket) error, error) {
 	return func(b *bolt.Bucket) error { return b.Put([]byte(key), v) }, nil
 }
 
+// probe writes a time into a bucket of its own, durably: the journal can
+// take writes (readiness).
+func (j *journal) probe() error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("probe"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("ready"), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	})
+}
+
 // delete drops a retired record.
 func (j *journal) delete(key string) error {
 	return j.write(func(b *bolt.Bucket) error { return b.Delete([]byte(key)) })

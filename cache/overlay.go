@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // overlay is the recordStore of one instance: records in memory, indexed
@@ -244,13 +242,7 @@ func (o *overlay) ready(context.Context) error {
 	if o.journal == nil {
 		return nil
 	}
-	if err := o.journal.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("probe"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("ready"), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
-	}); err != nil {
+	if err := o.journal.probe(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
