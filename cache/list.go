@@ -26,7 +26,10 @@ func (s *Store) List(ctx context.Context, repo string, t Type) ([]Entry, error) 
 	if t == Config {
 		return nil, fmt.Errorf("%w: config is not a folder", ErrInvalid)
 	}
-	if err := (Handle{Repo: repo, Type: t, Name: strings.Repeat("0", 64)}).Validate(); err != nil {
+	if _, ok := ParseType(string(t)); !ok {
+		return nil, fmt.Errorf("%w: unknown type %q", ErrInvalid, t)
+	}
+	if err := validRepo(repo); err != nil {
 		return nil, err
 	}
 	return s.list(ctx, typeDir(repo, t))

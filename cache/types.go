@@ -132,12 +132,8 @@ func repoNameByte(c byte) bool {
 
 // Validate checks the handle so that no malformed path reaches the remote.
 func (h Handle) Validate() error {
-	if h.Repo != "" {
-		for _, seg := range strings.Split(h.Repo, "/") {
-			if !ValidRepoSegment(seg) {
-				return fmt.Errorf("%w: repository path %q", ErrInvalid, h.Repo)
-			}
-		}
+	if err := validRepo(h.Repo); err != nil {
+		return err
 	}
 	switch {
 	case h.Type == Config:
@@ -152,6 +148,20 @@ func (h Handle) Validate() error {
 		}
 		if !IsHexID(h.Name) {
 			return fmt.Errorf("%w: name %q is not a 64-digit hex ID", ErrInvalid, h.Name)
+		}
+	}
+	return nil
+}
+
+// validRepo checks a repository path: "" (the remote's root) or segments
+// ValidRepoSegment accepts.
+func validRepo(repo string) error {
+	if repo == "" {
+		return nil
+	}
+	for _, seg := range strings.Split(repo, "/") {
+		if !ValidRepoSegment(seg) {
+			return fmt.Errorf("%w: repository path %q", ErrInvalid, repo)
 		}
 	}
 	return nil
