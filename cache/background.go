@@ -112,7 +112,7 @@ func (s *Store) reap(ctx context.Context, r record) {
 	}
 	c := change{op: chReaped, rec: r, at: time.Now()}
 	if err != nil {
-		tries := r.reapTries + 1
+		tries := r.tries + 1
 		c.op, c.at = chReapFailed, retryAt(c.at, tries)
 		if isNotFound(err) {
 			// The remote still hides a fresh upload: its lag, not a failure.

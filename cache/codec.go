@@ -15,7 +15,7 @@ import (
 // confirmed one (a restart forgets those safely), and no backoff state
 // (a reload retries at once). Redis keeps the whole state, since every
 // instance reads it: "<kind> <at> <reap> <removedAt> <confirmed>
-// <deferred>\n<size> <nextReap> <reapTries>". The first line is the
+// <deferred>\n<size> <nextTry> <tries>". The first line is the
 // record's stamp, what unchanged compares, which the scripts compare as a
 // string.
 
@@ -89,7 +89,7 @@ func stampOf(r record) string {
 // encodeRecord is r's shared form.
 func encodeRecord(r record) string {
 	return stampOf(r) + "\n" + strconv.FormatInt(r.size, 10) + " " +
-		strconv.FormatInt(nanos(r.nextReap), 10) + " " + strconv.Itoa(r.reapTries)
+		strconv.FormatInt(nanos(r.nextTry), 10) + " " + strconv.Itoa(r.tries)
 }
 
 // decodeRecord is the record whose shared form under key is v.
@@ -111,7 +111,7 @@ func decodeRecord(key, v string) (record, error) {
 		n[i] = x
 	}
 	r := record{key: key, dir: dir, name: name, at: fromNanos(n[0]), reap: f[2] == "1", deferred: f[5] == "1",
-		removedAt: fromNanos(n[1]), confirmed: fromNanos(n[2]), size: n[3], nextReap: fromNanos(n[4]), reapTries: int(n[5])}
+		removedAt: fromNanos(n[1]), confirmed: fromNanos(n[2]), size: n[3], nextTry: fromNanos(n[4]), tries: int(n[5])}
 	switch f[0] {
 	case "c":
 		r.kind = created

@@ -20,7 +20,7 @@ func TestJournalCodec(t *testing.T) {
 	uploaded := deferred // a deferred lock a listing confirmed: on the remote
 	uploaded.confirmed = now
 	reap := locksRec(tombstone, 'b', now)
-	reap.reap, reap.nextReap, reap.reapTries = true, now.Add(time.Minute), 3
+	reap.reap, reap.nextTry, reap.tries = true, now.Add(time.Minute), 3
 	gone := locksRec(tombstone, 'c', now)
 	gone.removedAt = now.Add(time.Second)
 	big := lock
@@ -127,7 +127,7 @@ func TestSharedOldFormatDecodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.kind != tombstone || !r.reap || r.at.UnixNano() != 1765008000000000000 || r.nextReap.UnixNano() != 1765008060000000000 || r.reapTries != 2 {
+	if r.kind != tombstone || !r.reap || r.at.UnixNano() != 1765008000000000000 || r.nextTry.UnixNano() != 1765008060000000000 || r.tries != 2 {
 		t.Errorf("decoded %+v", r)
 	}
 	if got := encodeRecord(r); got != "t 1765008000000000000 1 0 0 0\n0 1765008060000000000 2" {

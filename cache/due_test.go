@@ -31,7 +31,7 @@ func dueCases(now time.Time, settle time.Duration) []dueCase {
 	reap.reap = true
 	reapLater := reap
 	reapLater.key, reapLater.name = "repo/locks/"+name('e'), name('e')
-	reapLater.nextReap = now.Add(time.Minute)
+	reapLater.nextTry = now.Add(time.Minute)
 	oldReap := at('f', tombstone, 2*settle)
 	oldReap.reap = true
 	cfg := record{kind: created, key: "repo/config", dir: "repo", name: "config", size: 3, at: now.Add(-10 * time.Second)}

@@ -71,7 +71,7 @@ func TestOverlayTransitions(t *testing.T) {
 		start: func() record { r := locksRec(tombstone, 'd', now); r.reap = true; return r }(),
 		c:     chReapFailed, at: now.Add(time.Minute),
 		check: func(t *testing.T, r record, ok bool) {
-			if !ok || !r.reap || r.reapTries != 1 || r.reapDue(now) || !r.reapDue(now.Add(time.Minute)) {
+			if !ok || !r.reap || r.tries != 1 || r.reapDue(now) || !r.reapDue(now.Add(time.Minute)) {
 				t.Fatalf("after a failed reap: %+v", r)
 			}
 		},

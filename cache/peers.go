@@ -303,7 +303,7 @@ func (w *PeerWatch) round(ctx context.Context, now time.Time) {
 		}
 		return
 	}
-	peers := w.judge(ctx, now, entries)
+	peers := w.peersIn(ctx, now, entries)
 	w.live.Store(&peers)
 	n := 0
 	for _, p := range peers {
@@ -315,9 +315,9 @@ func (w *PeerWatch) round(ctx context.Context, now time.Time) {
 	w.reportPeers(now, peers)
 }
 
-// judge turns a listing into the live peers, updating what we remember
+// peersIn turns a listing into the live peers, updating what we remember
 // of each heartbeat, and removes those a killed instance left behind.
-func (w *PeerWatch) judge(ctx context.Context, now time.Time, entries fs.DirEntries) []Peer {
+func (w *PeerWatch) peersIn(ctx context.Context, now time.Time, entries fs.DirEntries) []Peer {
 	// A name listed twice (a lagging remote still listing a removed
 	// object beside its new one; remotes that allow duplicates) counts
 	// once, by its newest time.

@@ -120,16 +120,17 @@ type record struct {
 	// of the record's state: no journal or shared store keeps it.
 	createdHere bool
 
-	// Tombstones (and deferred uploads: nextReap, reapTries). reap: the
-	// remote has not confirmed the removal yet
-	// (it answered not-found for an object we know exists, or failed), so
-	// the reaper keeps trying. removedAt: when the remote accepted the
+	// Tombstones. reap: the remote has not confirmed the removal yet (it
+	// answered not-found for an object we know exists, or failed), so the
+	// reaper keeps trying. removedAt: when the remote accepted the
 	// removal; a listing that started after it and leaves the object out
-	// confirms the delete.
+	// confirms the delete. nextTry and tries: when the background work
+	// that failed (a reap, or a deferred lock's upload) is tried again,
+	// and how often it failed in a row.
 	reap      bool
 	removedAt time.Time
-	nextReap  time.Time
-	reapTries int
+	nextTry   time.Time
+	tries     int
 
 	// confirmed is when the remote confirmed the record (zero while
 	// pending). It stays a little longer (retireGrace) so that a listing
@@ -203,23 +204,23 @@ func (r record) neverUploaded() bool { return r.deferred && r.pending() }
 
 // uploadNeverTried reports whether r is a deferred lock that no upload
 // was ever started for, so that the remote holds nothing of it: no attempt
-// is recorded (reapTries), and r was created here, where every attempt is
+// is recorded (tries), and r was created here, where every attempt is
 // (createdHere). Read under the name's lock, which an upload holds from
 // before it starts until its outcome is applied.
 func (r record) uploadNeverTried() bool {
-	return r.neverUploaded() && r.createdHere && r.reapTries == 0
+	return r.neverUploaded() && r.createdHere && r.tries == 0
 }
 
 // uploadDue reports whether r is a deferred lock whose upload the
 // background should try at now: delay after its acknowledgement, and
 // after its last failed attempt's backoff.
 func (r record) uploadDue(now time.Time, delay time.Duration) bool {
-	return r.deferred && now.Sub(r.at) >= delay && !now.Before(r.nextReap)
+	return r.deferred && now.Sub(r.at) >= delay && !now.Before(r.nextTry)
 }
 
 // reapDue reports whether the reaper should retry r's removal at now.
 func (r record) reapDue(now time.Time) bool {
-	return r.kind == tombstone && r.reap && !now.Before(r.nextReap)
+	return r.kind == tombstone && r.reap && !now.Before(r.nextTry)
 }
 
 // changeOp is a transition of a record that a rule decided.
@@ -255,11 +256,11 @@ func (c change) next(r record) (_ record, drops bool) {
 	case chReaped:
 		r.reap, r.removedAt = false, c.at
 	case chReapFailed:
-		r.reapTries++
-		r.nextReap = c.at
+		r.tries++
+		r.nextTry = c.at
 	case chUploaded:
 		r.deferred = false
-		r.reapTries, r.nextReap = 0, time.Time{}
+		r.tries, r.nextTry = 0, time.Time{}
 	case chExpire, chRetire, chRefused:
 		return r, true
 	}

@@ -64,7 +64,7 @@ func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
 		case setConfirmed:
 			score = r.confirmed.UnixMilli()
 		case setReaps:
-			reapAt = strconv.FormatInt(r.nextReap.UnixMilli(), 10)
+			reapAt = strconv.FormatInt(r.nextTry.UnixMilli(), 10)
 		}
 	}
 	mode := "keep"

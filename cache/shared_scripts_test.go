@@ -107,7 +107,7 @@ func TestSetScriptAsBefore(t *testing.T) {
 	confirmed := plain
 	confirmed.confirmed = now.Add(time.Second)
 	reap := locksRec(tombstone, 'c', now)
-	reap.reap, reap.nextReap, reap.reapTries = true, now.Add(time.Minute), 1
+	reap.reap, reap.nextTry, reap.tries = true, now.Add(time.Minute), 1
 	cfg := record{kind: created, key: "repo/config", dir: "repo", name: "config", size: 3, at: now}
 	gone := locksRec(tombstone, 'd', now)
 	gone.removedAt = now.Add(time.Second)

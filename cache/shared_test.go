@@ -261,7 +261,7 @@ func TestRecordEncoding(t *testing.T) {
 	at := time.Now()
 	for _, r := range []record{
 		{kind: created, key: "repo/locks/" + strings.Repeat("a", 64), size: 123, at: at},
-		{kind: tombstone, key: "repo/data/ab/ab" + strings.Repeat("c", 62), at: at, reap: true, nextReap: at.Add(time.Second), reapTries: 3},
+		{kind: tombstone, key: "repo/data/ab/ab" + strings.Repeat("c", 62), at: at, reap: true, nextTry: at.Add(time.Second), tries: 3},
 		{kind: tombstone, key: "a/b/config", at: at, removedAt: at.Add(time.Millisecond), confirmed: at.Add(time.Second)},
 	} {
 		r.dir, r.name, _ = splitKey(r.key)
@@ -269,7 +269,7 @@ func TestRecordEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.unchanged(got) || got.size != r.size || got.reapTries != r.reapTries || !got.nextReap.Equal(r.nextReap) ||
+		if !r.unchanged(got) || got.size != r.size || got.tries != r.tries || !got.nextTry.Equal(r.nextTry) ||
 			got.dir != r.dir || got.name != r.name || stampOf(got) != stampOf(r) {
 			t.Fatalf("round trip of %+v gave %+v", r, got)
 		}

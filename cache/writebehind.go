@@ -84,7 +84,7 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		return
 	}
 	c := change{op: chUploaded, rec: r}
-	tries := r.reapTries + 1
+	tries := r.tries + 1
 	if !ok {
 		// Nothing to upload, nor to serve (a shared overlay that lost
 		// them). The record stays, since deferred records do not expire:

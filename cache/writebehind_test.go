@@ -188,15 +188,15 @@ func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
 	var r record
 	testutil.Eventually(t, "a failed upload recorded", 5*time.Second, func() bool {
 		r, _, _ = mem(s).get(context.Background(), key)
-		return r.reapTries > 0
+		return r.tries > 0
 	})
-	if wait := r.nextReap.Sub(r.at); wait < time.Second {
+	if wait := r.nextTry.Sub(r.at); wait < time.Second {
 		t.Fatalf("next attempt %v after the lock, want a backoff of seconds", wait)
 	}
 	time.Sleep(3 * tick) // rounds that would each log without the backoff
 	r, _, _ = mem(s).get(context.Background(), key)
-	if got := logs.errors("bytes are gone"); len(got) != r.reapTries {
-		t.Fatalf("logged %d times for %d attempts: %q", len(got), r.reapTries, got)
+	if got := logs.errors("bytes are gone"); len(got) != r.tries {
+		t.Fatalf("logged %d times for %d attempts: %q", len(got), r.tries, got)
 	}
 	if got := names(t, s, "repo", Locks); !slices.Equal(got, []string{h.Name}) {
 		t.Fatalf("locks/ = %v: the lock must stay visible", got)
@@ -230,7 +230,7 @@ func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
 	put(t, s, h, "an upload whose answer was lost")
 	testutil.Eventually(t, "the failed upload recorded", 5*time.Second, func() bool {
 		r, _, _ := mem(s).get(context.Background(), h.remotePath())
-		return r.reapTries > 0
+		return r.tries > 0
 	})
 	if files := testutil.FilesBelow(t, dir); len(files) != 1 {
 		t.Fatalf("the remote holds %v, want the copy of the failed upload", files)
