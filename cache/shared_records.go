@@ -74,7 +74,7 @@ func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
 func (o *sharedOverlay) tombstone(ctx context.Context, r record) error {
 	o.acked.remove(r.key)
 	r.obj = nil
-	_, err := o.writeAll(ctx, OverlayPublish, []write{{key: r.key, r: r, dropData: true, clearPrep: true}})
+	_, err := o.writeAll(ctx, OverlayTombstone, []write{{key: r.key, r: r, dropData: true, clearPrep: true}})
 	return err
 }
 

@@ -56,23 +56,23 @@ const (
 // Calls to the shared overlay (Redis), passed to Observer.OverlayOp with
 // ResultOK or ResultError.
 const (
-	OverlayMarker  = "marker"
-	OverlayLock    = "lock"
-	OverlayUnlock  = "unlock"
-	OverlayRenew   = "renew"
-	OverlayGet     = "get"
-	OverlayCreate  = "create"
-	OverlayContent = "content"
-	OverlayPrepare = "prepare"
-	OverlayPublish = "tombstone"
-	OverlayCancel  = "cancel"
-	OverlayView    = "view"
-	OverlayApply   = "apply"
-	OverlayLead    = "lead"
-	OverlayDue     = "due"
-	OverlayFetch   = "fetch"
-	OverlayRecover = "recover"
-	OverlayCounts  = "counts"
+	OverlayMarker    = "marker"
+	OverlayLock      = "lock"
+	OverlayUnlock    = "unlock"
+	OverlayRenew     = "renew"
+	OverlayGet       = "get"
+	OverlayCreate    = "create"
+	OverlayContent   = "content"
+	OverlayPrepare   = "prepare"
+	OverlayTombstone = "tombstone"
+	OverlayCancel    = "cancel"
+	OverlayView      = "view"
+	OverlayApply     = "apply"
+	OverlayLead      = "lead"
+	OverlayDue       = "due"
+	OverlayFetch     = "fetch"
+	OverlayRecover   = "recover"
+	OverlayCounts    = "counts"
 )
 
 var (
@@ -83,7 +83,7 @@ var (
 		EventDeleteAbsorbed, EventReapDone, EventReapFailed, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost,
 		EventReapRefused, EventJournalLost, EventLocksRepublished}
 	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
-		OverlayContent, OverlayPrepare, OverlayPublish, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
+		OverlayContent, OverlayPrepare, OverlayTombstone, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
 		OverlayDue, OverlayFetch, OverlayRecover, OverlayCounts}
 )
 
