@@ -304,10 +304,6 @@ type confirmState struct {
 	backoff time.Duration // the wait after the last look
 }
 
-func isDataDir(dir string) bool {
-	return dir == string(Data) || strings.HasSuffix(dir, "/"+string(Data))
-}
-
 // rs0IsConfig tells whether a unit's records are a config's (a unit of
 // its own, confirmed by a lookup).
 func rs0IsConfig(rs []record) bool { return len(rs) > 0 && rs[0].isConfig() }

@@ -35,7 +35,8 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if size < 0 {
 		return fmt.Errorf("%w: unknown size", ErrSizeMismatch)
 	}
-	key := h.remotePath()
+	k := h.key()
+	key := k.path
 	unlock, err := s.ov.lock(ctx, key)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
@@ -107,8 +108,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if kept != nil {
 		data = kept.Bytes()
 	}
-	dir, name, _ := splitKey(key)
-	rec := record{kind: created, key: key, dir: dir, name: name, size: size, obj: share(obj), at: time.Now()}
+	rec := record{kind: created, key: key, dir: k.dir, name: k.name, size: size, obj: share(obj), at: time.Now()}
 	if err := s.ov.create(ctx, rec, data); err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
 	}

@@ -18,7 +18,8 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	if err := s.checkRemove(h); err != nil {
 		return err
 	}
-	key := h.remotePath()
+	k := h.key()
+	key, dir, name := k.path, k.dir, k.name
 	unlock, err := s.ov.lock(ctx, key)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", h, err)
@@ -32,7 +33,6 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	if had && prev.kind == tombstone {
 		return nil // deleted already; the reaper owns what is left to do
 	}
-	dir, name, _ := splitKey(key)
 	if had && prev.neverUploaded() {
 		// A write-behind lock the remote never got, as far as the records
 		// go: nothing to remove there. The tombstone retires at the next

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,27 +251,6 @@ func (s *Store) OverlayID() string {
 		return s.marker.id()
 	}
 	return ""
-}
-
-// splitKey splits a journal key (an object's remote path) into the folder
-// it is listed under and its name.
-func splitKey(key string) (dir, name string, ok bool) {
-	i := strings.LastIndexByte(key, '/')
-	dir, name = "", key
-	if i >= 0 {
-		dir, name = key[:i], key[i+1:]
-	}
-	if name == string(Config) {
-		return dir, name, true
-	}
-	if i < 0 {
-		return "", "", false
-	}
-	// data objects sit one prefix folder deeper than they are listed.
-	if j := strings.LastIndexByte(dir, '/'); j >= 0 && len(dir)-j-1 == 2 && isDataDir(dir[:j]) {
-		dir = dir[:j]
-	}
-	return dir, name, IsHexID(name)
 }
 
 // Stop ends the background work (reaper, confirmer, settle-window valve)

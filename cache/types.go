@@ -167,21 +167,62 @@ func validRepo(repo string) error {
 	return nil
 }
 
-// remotePath is where the object lives below the remote root. data objects
-// sit in two-character prefix folders, as restic's own layout has them, so
-// that `restic -r rclone:remote:path` opens the same repository.
-func (h Handle) remotePath() string {
-	switch h.Type {
-	case Config:
-		return path.Join(h.Repo, "config")
-	case Data:
-		return path.Join(h.Repo, "data", h.Name[:2], h.Name)
-	default:
-		return path.Join(h.Repo, string(h.Type), h.Name)
+// objectKey is an object's place, built once from its Handle (key) or
+// from a stored key (splitKey): path, where it lives below the remote
+// root, which is also its key in the journal and in Redis; dir, the
+// folder restic lists it under; name, its name there.
+type objectKey struct{ path, dir, name string }
+
+// key is h's place (h valid).
+func (h Handle) key() objectKey {
+	if h.Type == Config {
+		return objectKey{path: path.Join(h.Repo, string(Config)), dir: h.Repo, name: string(Config)}
 	}
+	dir := typeDir(h.Repo, h.Type)
+	return objectKey{path: objectPath(dir, h.Name), dir: dir, name: h.Name}
+}
+
+// remotePath is where the object lives below the remote root.
+func (h Handle) remotePath() string { return h.key().path }
+
+// objectPath is the one rule of where an object of a listed folder lives:
+// data objects sit in two-character prefix folders, as restic's own layout
+// has them, so that `restic -r rclone:remote:path` opens the same
+// repository. splitKey is its inverse.
+func objectPath(dir, name string) string {
+	if isDataDir(dir) {
+		return path.Join(dir, name[:2], name)
+	}
+	return path.Join(dir, name)
+}
+
+// splitKey splits a stored key (an object's remote path, from the journal
+// or Redis) into the folder it is listed under and its name, undoing
+// objectPath; ok tells it names a restic object.
+func splitKey(key string) (dir, name string, ok bool) {
+	i := strings.LastIndexByte(key, '/')
+	dir, name = "", key
+	if i >= 0 {
+		dir, name = key[:i], key[i+1:]
+	}
+	if name == string(Config) {
+		return dir, name, true
+	}
+	if i < 0 {
+		return "", "", false
+	}
+	if j := strings.LastIndexByte(dir, '/'); j >= 0 && len(dir)-j-1 == 2 && isDataDir(dir[:j]) {
+		dir = dir[:j]
+	}
+	return dir, name, IsHexID(name)
 }
 
 // typeDir is the folder that holds every object of type t in repo.
 func typeDir(repo string, t Type) string {
 	return path.Join(repo, string(t))
+}
+
+// isDataDir tells whether dir is a repository's data/ folder.
+func isDataDir(dir string) bool {
+	return dir == string(Data) || strings.HasSuffix(dir, "/"+string(Data))
 }

@@ -51,9 +51,9 @@ func (s *Store) remoteLacks(ctx context.Context, key string) (bool, error) {
 // putDeferred acknowledges a verified lock once the overlay holds it, with
 // its bytes, durably; the background uploads it later (uploadDeferred).
 func (s *Store) putDeferred(ctx context.Context, h Handle, data []byte) error {
-	key := h.remotePath()
-	dir, name, _ := splitKey(key)
-	rec := record{kind: created, key: key, dir: dir, name: name, size: int64(len(data)), at: time.Now(), deferred: true, createdHere: true}
+	k := h.key()
+	key := k.path
+	rec := record{kind: created, key: key, dir: k.dir, name: k.name, size: int64(len(data)), at: time.Now(), deferred: true, createdHere: true}
 	if err := s.ov.create(ctx, rec, data); err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
 	}
