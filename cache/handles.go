@@ -17,11 +17,21 @@ import (
 // remote lookup per object, which on a far cloud is most of the time.
 const handleTTL = time.Minute
 
-// maxHandles bounds the handles kept.
-const maxHandles = 50_000
+// deleteHandleTTL is how old a handle a delete still uses. A handle of an
+// object that went meanwhile only makes the remote answer not-found,
+// which a delete absorbs (the reaper looks again); while without it every
+// delete of a prune, which starts from one listing of data/ and can run
+// for many minutes, would cost a lookup first.
+const deleteHandleTTL = 10 * time.Minute
 
-// maxListedHandles is the largest listing whose handles are kept.
-const maxListedHandles = 10_000
+// maxHandles bounds the handles kept, and maxListedHandles is the largest
+// listing whose handles are kept: a prune deletes what its listing of
+// data/ showed, as rclone serve restic keeps its listed objects for
+// (--cache-objects). A handle is a few hundred bytes.
+const (
+	maxHandles       = 150_000
+	maxListedHandles = 150_000
+)
 
 // handleCache remembers recent fs.Object handles by remote path. It is
 // presence knowledge from the remote, not from us: the overlay's records
@@ -46,13 +56,21 @@ func (c *handleCache) add(key string, obj fs.Object, at time.Time) {
 }
 
 // get returns a handle younger than handleTTL.
-func (c *handleCache) get(key string) fs.Object {
+func (c *handleCache) get(key string) fs.Object { return c.within(key, handleTTL) }
+
+// forDelete returns a handle younger than deleteHandleTTL.
+func (c *handleCache) forDelete(key string) fs.Object { return c.within(key, deleteHandleTTL) }
+
+func (c *handleCache) within(key string, ttl time.Duration) fs.Object {
 	h, ok := c.lru.Get(key)
 	if !ok {
 		return nil
 	}
-	if time.Since(h.at) > handleTTL {
+	switch age := time.Since(h.at); {
+	case age > deleteHandleTTL:
 		c.lru.Remove(key)
+		return nil
+	case age > ttl:
 		return nil
 	}
 	return h.obj

@@ -5,13 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/rclone/rclone/backend/pcloud" // the handle that keeps state
 	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/object"
 
 	"github.com/steadyrest/steadyrest/internal/pcloudemu"
+	"github.com/steadyrest/steadyrest/internal/testutil"
 )
 
 // Readers of one object share its handle (a listing's, or the upload's),
@@ -59,4 +63,27 @@ func TestConcurrentReadsOfOneHandle(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A handle past handleTTL no longer answers a lookup, but a delete still
+// uses it (a prune deletes for minutes from one listing); past
+// deleteHandleTTL it is gone.
+func TestHandleAgesForLookupAndDelete(t *testing.T) {
+	f := testutil.LagFs(t)
+	c := newHandleCache()
+	obj, err := f.Put(context.Background(), strings.NewReader("x"), object.NewStaticObjectInfo("x", time.Now(), 1, true, nil, f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.add("old", obj, time.Now().Add(-handleTTL-time.Second))
+	if c.get("old") != nil {
+		t.Error("a lookup got a handle past handleTTL")
+	}
+	if c.forDelete("old") == nil {
+		t.Error("a delete lost a handle younger than deleteHandleTTL")
+	}
+	c.add("older", obj, time.Now().Add(-deleteHandleTTL-time.Second))
+	if c.forDelete("older") != nil || c.lru.Contains("older") {
+		t.Error("a handle past deleteHandleTTL was kept")
+	}
 }

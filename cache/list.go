@@ -126,9 +126,10 @@ func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 	if isDataDir(dir) {
 		s.noteFolderSizes(dir, objs)
 	}
-	// Keep the handles of a folder of ordinary size: restic reads or
-	// deletes what it just listed. A huge data/ listing would pin tens of
-	// MiB of handles for a minute to save a lookup per pack in a prune.
+	// Keep the handles: restic reads or deletes what it just listed (a
+	// prune deletes from its one listing of data/ for minutes, and a
+	// lookup before each delete would add a call per pack). Past
+	// maxListedHandles, a listing's handles would only push out others.
 	if len(objs) <= maxListedHandles {
 		for _, o := range objs {
 			s.handles.add(o.Remote(), o, start)

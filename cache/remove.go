@@ -66,7 +66,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		return fmt.Errorf("delete %s: %w", h, err)
 	}
 	// Known to exist: we wrote it, or the remote listed or showed it.
-	obj := s.handles.get(key)
+	obj := s.handles.forDelete(key)
 	known := had || obj != nil
 	var prevp *record
 	if had {
