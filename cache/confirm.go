@@ -69,11 +69,14 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 		return a
 	}
 	s.confirmMu.Lock()
-	if now.Sub(s.lastProbe) < probeEvery {
-		clear(probes)
+	for kind := range probes {
+		if now.Sub(s.lastProbe[kind]) < probeEvery {
+			delete(probes, kind)
+		}
 	}
 	active := make(map[string]bool, len(units))
 	var due []string
+	probed := map[string]bool{}
 	for _, u := range units {
 		active[u] = true
 		st := s.pace[u]
@@ -84,10 +87,13 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 		switch {
 		case p.due(activity(u), st, now):
 			due = append(due, u)
-		case probeDue(w.units[u], st, now, probes):
-			due = append(due, u)
-			s.lastProbe = now
-			clear(probes) // one at a time: its answer narrows the next
+		default:
+			if kind, ok := probeDue(w.units[u], now, probes); ok {
+				due = append(due, u)
+				probed[u] = true
+				s.lastProbe[kind] = now
+				delete(probes, kind) // one at a time: its answer narrows the next
+			}
 		}
 	}
 	for u := range s.pace {
@@ -113,6 +119,9 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 				s.log.Debug("confirming listing failed", "dir", u, "err", err)
 			}
 			confirmed = n
+		}
+		if probed[u] {
+			continue // an extra look: the unit's schedule stays as it was
 		}
 		s.confirmMu.Lock()
 		if st := s.pace[u]; st != nil {
@@ -158,26 +167,27 @@ func (p confirmPace) looked(st *confirmState, now time.Time, proved bool) {
 	st.next = now.Add(st.backoff)
 }
 
-// probeEvery is the shortest time between two probes of the lag: a few
-// calls a minute at most, also through a long burst whose lag the probes
-// cannot pin (a prune's deletes).
+// probeEvery is the shortest time between two probes of one kind's lag
+// (creates, deletes): a few calls a minute at most, also through a long
+// burst whose lag the probes cannot pin (a prune's deletes).
 const probeEvery = 10 * time.Second
 
 // probeDue tells whether a unit is to be looked at now, before it is
-// quiet, to measure the lag (lagState.probe): its newest record of a kind
-// whose lag is unmeasured is as old as that kind's probe age. Without it,
-// every look comes after the lag and tells only that the lag is shorter.
-func probeDue(a unitActivity, st *confirmState, now time.Time, probes map[recKind]time.Duration) bool {
-	if now.Before(st.next) {
-		return false
-	}
+// quiet, to measure the lag (lagState.probe), and for which kind: its
+// newest record of a kind whose lag is unmeasured is as old as that
+// kind's probe age. Without it, every look comes after the lag and tells
+// only that the lag is shorter. A probe is an extra look: the unit's
+// schedule (confirmPace) neither holds it back nor moves for it, or a
+// regular look of the unit's other kind would keep a probe from ever
+// landing at its age.
+func probeDue(a unitActivity, now time.Time, probes map[recKind]time.Duration) (recKind, bool) {
 	for kind, age := range probes {
 		// Near that age, not past it: a later look tells less.
 		if t := a.newestOf[kind]; !t.IsZero() && now.Sub(t) >= age && now.Sub(t) < age+2*tick {
-			return true
+			return kind, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // quietWait is how long a unit must be quiet before the confirmer looks:

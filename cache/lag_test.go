@@ -356,12 +356,18 @@ func TestLagProbe(t *testing.T) {
 		newest time.Duration
 		want   bool
 	}{{sec(1), false}, {sec(2.6), true}, {sec(4), false}} {
-		if got := probeDue(unit(c.newest), &confirmState{}, now, probes); got != c.want {
-			t.Errorf("newest create %v old, probe at 2.5 s: probeDue %v, want %v", c.newest, got, c.want)
+		if kind, got := probeDue(unit(c.newest), now, probes); got != c.want || got && kind != created {
+			t.Errorf("newest create %v old, probe at 2.5 s: probeDue %v %v, want %v", c.newest, kind, got, c.want)
 		}
 	}
-	if probeDue(unit(sec(2.6)), &confirmState{next: now.Add(time.Second)}, now, probes) {
-		t.Error("a unit looked at lately is probed again before its next look")
+	// Each kind is probed at its own age: a unit whose newest delete is
+	// as old as the delete probe's age is due for deletes, whatever its
+	// creates' ages.
+	probes[tombstone] = sec(1)
+	act := unit(sec(4))
+	act.newestOf[tombstone] = now.Add(-sec(1.2))
+	if kind, ok := probeDue(act, now, probes); !ok || kind != tombstone {
+		t.Errorf("newest delete 1.2 s old, delete probe at 1 s: probeDue %v %v, want tombstone", kind, ok)
 	}
 }
 

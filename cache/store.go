@@ -141,7 +141,7 @@ type Store struct {
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
-	lastProbe time.Time                // the confirmer's last look to measure the lag
+	lastProbe map[recKind]time.Time    // the confirmer's last look to measure each kind's lag
 	// folderSize is the last known size of each data prefix folder, so
 	// the confirmer can pick a lookup or a listing (lookupCheaper).
 	folderSize map[string]int
@@ -193,6 +193,7 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		listCache:   map[string]listing{},
 		events:      map[string]*atomic.Uint64{},
 		pace:        map[string]*confirmState{},
+		lastProbe:   map[recKind]time.Time{},
 		folderSize:  map[string]int{},
 		lookupLists: lookupListsFolder(f),
 		stop:        make(chan struct{}),
