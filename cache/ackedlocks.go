@@ -128,7 +128,7 @@ func (o *sharedOverlay) republishAcked(ctx context.Context) {
 	for i, l := range locks {
 		ws[i] = write{key: l.r.key, expect: expectAbsent, r: l.r, data: l.data}
 	}
-	ok, err := o.writeAll(ctx, OverlayCreate, ws)
+	ok, err := o.writeAll(ctx, SharedCreate, ws)
 	o.acked.unpublished.Store(err != nil) // tried again next round
 	if err != nil {
 		o.log.Error("shared overlay: could not publish again the locks this instance acknowledged before Redis lost them; trying again", "locks", len(locks), "err", err)

@@ -17,7 +17,7 @@ func (o *sharedOverlay) counts() counts {
 	defer cancel()
 	sizes := make([]*redis.IntCmd, len(countedSets))
 	var oldest *redis.ZSliceCmd
-	_, err := o.do(ctx, OverlayCounts, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedCounts, func(ctx context.Context) error {
 		_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, s := range countedSets {
 				sizes[i] = p.ZCard(ctx, o.k.set(s))
@@ -49,7 +49,7 @@ func (o *sharedOverlay) countsByRepo() map[string]counts {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	members := make([]*redis.ZSliceCmd, len(countedSets))
-	_, err := o.do(ctx, OverlayCounts, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedCounts, func(ctx context.Context) error {
 		_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, s := range countedSets {
 				members[i] = p.ZRangeWithScores(ctx, o.k.set(s), 0, -1)

@@ -48,7 +48,7 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 		{setDeferred, "-inf", "+inf"}, // deferred locks: few, the live ones
 	}
 	cmds := make([]*redis.StringSliceCmd, len(queries))
-	_, err := o.do(ctx, OverlayDue, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedDue, func(ctx context.Context) error {
 		_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, q := range queries {
 				cmds[i] = p.ZRangeByScore(ctx, o.k.set(q.set), &redis.ZRangeBy{Min: q.min, Max: q.max, Count: dueBatch})

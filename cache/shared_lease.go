@@ -29,7 +29,7 @@ func (o *sharedOverlay) lock(ctx context.Context, key string) (func(), error) {
 	token := randomID()
 	wait := time.Millisecond
 	for {
-		took, err := o.tryLease(ctx, OverlayLock, lk, token)
+		took, err := o.tryLease(ctx, SharedLock, lk, token)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +63,7 @@ func (o *sharedOverlay) lock(ctx context.Context, key string) (func(), error) {
 // release gives a lease up; one that cannot be released lapses at
 // leaseTTL.
 func (o *sharedOverlay) release(lk, token string) {
-	_, _ = o.do(context.Background(), OverlayUnlock, func(ctx context.Context) error {
+	_, _ = o.do(context.Background(), SharedUnlock, func(ctx context.Context) error {
 		_, err := o.runLease(ctx, releaseScript, lk, token)
 		return err
 	})
@@ -84,7 +84,7 @@ func (o *sharedOverlay) renew(lk, token string, stop chan struct{}) {
 		case <-t.C:
 		}
 		var held int
-		_, err := o.do(context.Background(), OverlayRenew, func(ctx context.Context) error {
+		_, err := o.do(context.Background(), SharedRenew, func(ctx context.Context) error {
 			var err error
 			held, err = o.runLease(ctx, renewScript, lk, token, leaseTTL.Milliseconds())
 			return err
@@ -102,7 +102,7 @@ func (o *sharedOverlay) renew(lk, token string, stop chan struct{}) {
 // leaseTTL, and another instance takes it at its next round.
 func (o *sharedOverlay) lead(ctx context.Context) bool {
 	var held int
-	_, err := o.do(ctx, OverlayLead, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedLead, func(ctx context.Context) error {
 		var err error
 		held, err = o.runLease(ctx, takeScript, o.k.background(), o.token, leaseTTL.Milliseconds())
 		return err

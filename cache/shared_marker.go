@@ -24,7 +24,7 @@ func (o *sharedOverlay) id() string {
 func (o *sharedOverlay) checkMarker(ctx context.Context) error {
 	key := o.k.marker()
 	var id string
-	_, err := o.do(ctx, OverlayMarker, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedMarker, func(ctx context.Context) error {
 		if err := o.rdb.SetNX(ctx, key, randomID(), 0).Err(); err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ func (o *sharedOverlay) checkMarker(ctx context.Context) error {
 // unless a newer record of the name exists.
 func (o *sharedOverlay) recoverPrepared(ctx context.Context, now time.Time) error {
 	var prepared map[string]string
-	_, err := o.do(ctx, OverlayRecover, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedRecover, func(ctx context.Context) error {
 		var err error
 		prepared, err = o.rdb.HGetAll(ctx, o.k.prepared()).Result()
 		return err
@@ -72,7 +72,7 @@ func (o *sharedOverlay) recoverPrepared(ctx context.Context, now time.Time) erro
 
 func (o *sharedOverlay) recoverOne(ctx context.Context, key string, ts record) error {
 	lk := o.k.lease(key)
-	took, err := o.tryLease(ctx, OverlayRecover, lk, o.token)
+	took, err := o.tryLease(ctx, SharedRecover, lk, o.token)
 	if err != nil || !took {
 		return err // held: the deleting instance is alive
 	}
@@ -85,7 +85,7 @@ func (o *sharedOverlay) recoverOne(ctx context.Context, key string, ts record) e
 	if had && cur.at.After(ts.at) {
 		w.expect, w.r = stampOf(cur), cur // keep the newer record, drop the intent
 	}
-	if _, err := o.writeAll(ctx, OverlayRecover, []write{w}); err != nil {
+	if _, err := o.writeAll(ctx, SharedRecover, []write{w}); err != nil {
 		return err
 	}
 	if !had || !cur.at.After(ts.at) {

@@ -12,7 +12,7 @@ import (
 func (o *sharedOverlay) get(ctx context.Context, key string) (record, bool, error) {
 	hash, field := o.k.holder(key)
 	var v string
-	found, err := o.do(ctx, OverlayGet, func(ctx context.Context) error {
+	found, err := o.do(ctx, SharedGet, func(ctx context.Context) error {
 		var err error
 		v, err = o.rdb.HGet(ctx, hash, field).Result()
 		return err
@@ -35,7 +35,7 @@ func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error
 	}
 	// Kept before the write: a loss detected meanwhile must find it.
 	o.acked.add(r, w.data)
-	_, err := o.writeAll(ctx, OverlayCreate, []write{w})
+	_, err := o.writeAll(ctx, SharedCreate, []write{w})
 	if err != nil {
 		o.acked.remove(r.key)
 	}
@@ -44,7 +44,7 @@ func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error
 
 func (o *sharedOverlay) content(ctx context.Context, key string) ([]byte, bool, error) {
 	var b []byte
-	found, err := o.do(ctx, OverlayContent, func(ctx context.Context) error {
+	found, err := o.do(ctx, SharedContent, func(ctx context.Context) error {
 		var err error
 		b, err = o.rdb.Get(ctx, o.k.data(key)).Bytes()
 		return err
@@ -60,7 +60,7 @@ func (o *sharedOverlay) content(ctx context.Context, key string) ([]byte, bool, 
 // if it dies first, the background leader finds the intent with the lease
 // lapsed and publishes it as a pending reap (recoverPrepared).
 func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
-	_, err := o.do(ctx, OverlayPrepare, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedPrepare, func(ctx context.Context) error {
 		_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.HSet(ctx, o.k.prepared(), r.key, encodeRecord(r))
 			p.PExpire(ctx, o.k.prepared(), o.ttl)
@@ -74,14 +74,14 @@ func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
 func (o *sharedOverlay) tombstone(ctx context.Context, r record) error {
 	o.acked.remove(r.key)
 	r.obj = nil
-	_, err := o.writeAll(ctx, OverlayTombstone, []write{{key: r.key, r: r, dropData: true, clearPrep: true}})
+	_, err := o.writeAll(ctx, SharedTombstone, []write{{key: r.key, r: r, dropData: true, clearPrep: true}})
 	return err
 }
 
 // cancelDelete drops the prepared intent: the published record was never
 // changed, so prev needs no restoring.
 func (o *sharedOverlay) cancelDelete(ctx context.Context, key string, _ *record) error {
-	_, err := o.do(ctx, OverlayCancel, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedCancel, func(ctx context.Context) error {
 		return o.rdb.HDel(ctx, o.k.prepared(), key).Err()
 	})
 	return err
@@ -98,7 +98,7 @@ func (o *sharedOverlay) apply(ctx context.Context, cs []change) ([]change, error
 		ws = append(ws, w)
 		next = append(next, r)
 	}
-	ok, err := o.writeAll(ctx, OverlayApply, ws)
+	ok, err := o.writeAll(ctx, SharedApply, ws)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (o *sharedOverlay) readRecords(ctx context.Context, keys []string, withMark
 	}
 	var mcmd *redis.StringCmd
 	cmds := make([]*redis.StringCmd, len(keys))
-	_, err = o.do(ctx, OverlayFetch, func(ctx context.Context) error {
+	_, err = o.do(ctx, SharedFetch, func(ctx context.Context) error {
 		_, err := pipe(ctx, func(p redis.Pipeliner) error {
 			if withMarker {
 				mcmd = p.Get(ctx, o.k.marker())
@@ -195,7 +195,7 @@ func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]re
 		out[keys[i]] = r
 	}
 	if len(stale) > 0 {
-		_, _ = o.do(ctx, OverlayFetch, func(ctx context.Context) error {
+		_, _ = o.do(ctx, SharedFetch, func(ctx context.Context) error {
 			_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for _, z := range o.k.sets() {
 					p.ZRem(ctx, z, stale...)

@@ -130,7 +130,7 @@ func TestSetScriptAsBefore(t *testing.T) {
 		}
 	}
 	for i, w := range steps {
-		got, err := cur.writeAll(ctx, OverlayApply, []write{w})
+		got, err := cur.writeAll(ctx, SharedApply, []write{w})
 		if err != nil {
 			t.Fatal(err)
 		}

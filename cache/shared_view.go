@@ -193,7 +193,7 @@ type viewRead struct {
 // readView runs shared_view.lua for dir.
 func (o *sharedOverlay) readView(ctx context.Context, dir, since string) (viewRead, error) {
 	var reply []any
-	_, err := o.do(ctx, OverlayView, func(ctx context.Context) error {
+	_, err := o.do(ctx, SharedView, func(ctx context.Context) error {
 		keys := []string{o.k.dir(dir), o.k.version(dir), o.k.changes(dir), o.k.marker()}
 		var err error
 		reply, err = viewScript.Run(ctx, o.rdb, keys, since).Slice()

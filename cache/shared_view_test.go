@@ -43,7 +43,7 @@ func writeRecs(t testing.TB, o *sharedOverlay, recs []record) {
 	}
 	for len(ws) > 0 {
 		k := min(len(ws), 5000)
-		if _, err := o.writeAll(context.Background(), OverlayCreate, ws[:k]); err != nil {
+		if _, err := o.writeAll(context.Background(), SharedCreate, ws[:k]); err != nil {
 			t.Fatal(err)
 		}
 		ws = ws[k:]

@@ -54,25 +54,26 @@ const (
 )
 
 // Calls to the shared overlay (Redis), passed to Observer.OverlayOp with
-// ResultOK or ResultError.
+// ResultOK or ResultError. The values are the op label of the
+// steadyrest_shared_overlay_* metrics, which dashboards use: keep them.
 const (
-	OverlayMarker    = "marker"
-	OverlayLock      = "lock"
-	OverlayUnlock    = "unlock"
-	OverlayRenew     = "renew"
-	OverlayGet       = "get"
-	OverlayCreate    = "create"
-	OverlayContent   = "content"
-	OverlayPrepare   = "prepare"
-	OverlayTombstone = "tombstone"
-	OverlayCancel    = "cancel"
-	OverlayView      = "view"
-	OverlayApply     = "apply"
-	OverlayLead      = "lead"
-	OverlayDue       = "due"
-	OverlayFetch     = "fetch"
-	OverlayRecover   = "recover"
-	OverlayCounts    = "counts"
+	SharedMarker    = "marker"
+	SharedLock      = "lock"
+	SharedUnlock    = "unlock"
+	SharedRenew     = "renew"
+	SharedGet       = "get"
+	SharedCreate    = "create"
+	SharedContent   = "content"
+	SharedPrepare   = "prepare"
+	SharedTombstone = "tombstone"
+	SharedCancel    = "cancel"
+	SharedView      = "view"
+	SharedApply     = "apply"
+	SharedLead      = "lead"
+	SharedDue       = "due"
+	SharedFetch     = "fetch"
+	SharedRecover   = "recover"
+	SharedCounts    = "counts"
 )
 
 var (
@@ -82,9 +83,9 @@ var (
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
 		EventDeleteAbsorbed, EventReapDone, EventReapFailed, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost,
 		EventReapRefused, EventJournalLost, EventLocksRepublished}
-	overlayOps = []string{OverlayMarker, OverlayLock, OverlayUnlock, OverlayRenew, OverlayGet, OverlayCreate,
-		OverlayContent, OverlayPrepare, OverlayTombstone, OverlayCancel, OverlayView, OverlayApply, OverlayLead,
-		OverlayDue, OverlayFetch, OverlayRecover, OverlayCounts}
+	sharedOps = []string{SharedMarker, SharedLock, SharedUnlock, SharedRenew, SharedGet, SharedCreate,
+		SharedContent, SharedPrepare, SharedTombstone, SharedCancel, SharedView, SharedApply, SharedLead,
+		SharedDue, SharedFetch, SharedRecover, SharedCounts}
 )
 
 // Ops lists every remote operation name the store reports.
@@ -96,8 +97,8 @@ func Results() []string { return slices.Clone(resultNames) }
 // VisibleKinds lists the kinds passed to Observer.Visible.
 func VisibleKinds() []string { return slices.Clone(visibleKinds) }
 
-// OverlayOps lists every call to the shared overlay the store reports.
-func OverlayOps() []string { return slices.Clone(overlayOps) }
+// SharedOps lists every call to the shared overlay the store reports.
+func SharedOps() []string { return slices.Clone(sharedOps) }
 
 // Events lists every overlay event the store emits.
 func Events() []string { return slices.Clone(eventNames) }

@@ -56,7 +56,7 @@ func TestEmittedLabelsAreKnown(t *testing.T) {
 	}
 	vocab := map[string][]string{ // method called -> the labels its first argument may be
 		"event": Events(), "Event": Events(), "objectEvent": Events(), "remote": Ops(), "Retry": Ops(), "Visible": VisibleKinds(),
-		"do": OverlayOps(), "writeAll": OverlayOps(), "tryLease": OverlayOps(),
+		"do": SharedOps(), "writeAll": SharedOps(), "tryLease": SharedOps(),
 	}
 	labelArg := map[string]int{"do": 1, "writeAll": 1, "tryLease": 1} // the label's position, when not first
 	calls := 0

@@ -629,12 +629,12 @@ func TestComposeSharedOverlay(t *testing.T) {
 		t.Fatal("docker-compose.shared.yml does not override the steadyrest service")
 	}
 	envs := flagEnvVars(t)
-	v, ok := sr.Environment["STEADYREST_OVERLAY"]
-	if !ok || !envs["STEADYREST_OVERLAY"] {
-		t.Fatalf("STEADYREST_OVERLAY not set (%v) or not a flag of the binary", sr.Environment)
+	v, ok := sr.Environment["STEADYREST_SHARED"]
+	if !ok || !envs["STEADYREST_SHARED"] {
+		t.Fatalf("STEADYREST_SHARED not set (%v) or not a flag of the binary", sr.Environment)
 	}
-	if !strings.Contains(v, "${STEADYREST_OVERLAY:?") {
-		t.Errorf("STEADYREST_OVERLAY = %q: want it required from .env, the same on every host", v)
+	if !strings.Contains(v, "${STEADYREST_SHARED:?") {
+		t.Errorf("STEADYREST_SHARED = %q: want it required from .env, the same on every host", v)
 	}
 	var redis struct {
 		Services map[string]struct {

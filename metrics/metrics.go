@@ -40,7 +40,7 @@ var (
 	knownResults   = cache.Results()
 	knownKinds     = cache.VisibleKinds()
 	knownEvents    = cache.Events()
-	knownSharedOps = cache.OverlayOps()
+	knownSharedOps = cache.SharedOps()
 	knownTypes     = cache.TypeNames()
 	knownMethods   = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
 )
@@ -324,7 +324,7 @@ func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 }
 
 // ObserveShared records one call to the shared overlay; op is one of
-// cache.OverlayOps, result cache.ResultOK or cache.ResultError. Its series
+// cache.SharedOps, result cache.ResultOK or cache.ResultError. Its series
 // appear at the first call: an instance without a shared overlay has none.
 func (m *Metrics) ObserveShared(op, result string, d time.Duration) {
 	if m == nil {

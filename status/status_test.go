@@ -215,7 +215,7 @@ func TestPeerInstances(t *testing.T) {
 	h := Handler(NewRecorder(admitAll), withPeer, func() []RepoRecords { return nil }, nil)
 	body := get(t, h, "/status").Body.String()
 	for _, want := range []string{"Attention: 1 other steadyrest instance(s) serve this remote path without a shared overlay",
-		"give every instance the same --overlay", "Peer instances seen</dt><dd>1 without a shared overlay"} {
+		"give every instance the same --shared", "Peer instances seen</dt><dd>1 without a shared overlay"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -21,11 +21,14 @@ func (c *config) finish() error {
 	if c.debug || c.rclone != nil && c.rclone.verbose >= 2 {
 		c.logLevel = "debug"
 	}
+	if err := c.resolveRenamed(); err != nil { // renamed.go
+		return err
+	}
 	var err error
 	if c.pass, err = secretFromFile("--pass", c.pass, "--pass-file", c.passFile); err != nil {
 		return err
 	}
-	if c.overlay, err = secretFromFile("--overlay", c.overlay, "--overlay-file", c.overlayFile); err != nil {
+	if c.shared, err = secretFromFile("--shared", c.shared, "--shared-file", c.sharedFile); err != nil {
 		return err
 	}
 	if c.tls && c.tlsCert == "" && c.tlsKey == "" {
@@ -125,24 +128,24 @@ func (c *config) check() error {
 		return err
 	}
 	c.baseURL = base
-	return checkOverlayURL(c.overlay)
+	return checkSharedURL(c.shared)
 }
 
-// checkOverlayURL refuses an --overlay that is not a Redis URL; the Redis
+// checkSharedURL refuses a --shared that is not a Redis URL; the Redis
 // client checks the rest when the store opens.
-func checkOverlayURL(s string) error {
+func checkSharedURL(s string) error {
 	if s == "" {
 		return nil
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("--overlay %q is not a URL", redactURL(s))
+		return fmt.Errorf("--shared %q is not a URL", redactURL(s))
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix":
 		return nil
 	}
-	return fmt.Errorf("--overlay %q must be a redis://, rediss:// or unix:// URL", redactURL(s))
+	return fmt.Errorf("--shared %q must be a redis://, rediss:// or unix:// URL", redactURL(s))
 }
 
 // redactURL hides the password of a URL, for logs and the status page.

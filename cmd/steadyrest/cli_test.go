@@ -17,7 +17,7 @@ import (
 // envTestValues are values the flags' checks accept, by flag or by type.
 var envTestValues = map[string]string{
 	"log-format": "json", "log-level": "debug", "min-tls-version": "tls1.3", "baseurl": "/x",
-	"overlay": "redis://127.0.0.1:1/0", "umask": "027", "trusted-proxies": "10.0.0.0/8", "listen": "127.0.0.1:7",
+	"shared": "redis://127.0.0.1:1/0", "umask": "027", "trusted-proxies": "10.0.0.0/8", "listen": "127.0.0.1:7",
 	"bool": "true", "duration": "7s", "int": "7", "size": "7Mi", "string": "/tmp/x",
 }
 
@@ -112,8 +112,8 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// docs/configuration.md's flag tables list every flag of serve and the
-// peers' names, and nothing else.
+// docs/configuration.md's flag tables list every flag of serve, the
+// peers' names and our old names, and nothing else.
 func TestConfigurationDocListsEveryFlag(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
 	if err != nil {
@@ -127,7 +127,7 @@ func TestConfigurationDocListsEveryFlag(t *testing.T) {
 	var missing, extra []string
 	defined := map[string]bool{}
 	serveFlagSet(t).VisitAll(func(f *pflag.Flag) {
-		if g := flagGroup(f); g == groupOwn || g == groupPeer {
+		if g := flagGroup(f); g == groupOwn || g == groupPeer || g == groupOld {
 			defined["--"+f.Name] = true
 			if !documented["--"+f.Name] {
 				missing = append(missing, "--"+f.Name)

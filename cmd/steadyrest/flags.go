@@ -20,8 +20,8 @@ type config struct {
 	listens      []string // every --listen/--addr, or "systemd:"
 	rcloneConfig string
 	stateDir     string
-	overlay      string // a Redis URL: records shared with other instances
-	overlayFile  string // a file holding the --overlay URL (it may hold a password)
+	shared       string // a Redis URL: records shared with other instances
+	sharedFile   string // a file holding the --shared URL (it may hold a password)
 	baseURL      string // path prefix behind a reverse proxy, "" or "/a/b"
 
 	htpasswdFile   string
@@ -66,7 +66,8 @@ type config struct {
 	heartbeatInterval time.Duration // 0: no second-instance detection
 	scrubInterval     time.Duration // 0: no background scrub (scrubjob.go)
 
-	rclone *rcloneFlags
+	rclone  *rcloneFlags
+	renamed []renamedFlag // old names still accepted (renamed.go)
 }
 
 // Flag groups, for --help and the documentation.
@@ -74,6 +75,7 @@ const (
 	groupOwn    = "steadyrest" // steadyrest's names (some are also a peer's)
 	groupPeer   = "peer"       // a peer's other name for one of ours, or refused
 	groupRclone = "rclone"     // rclone's global options, from rclone's registry
+	groupOld    = "old"        // our old name for one of our flags, deprecated
 
 	annGroup = "steadyrest/group"
 	annEnv   = "steadyrest/env" // the variables, lowest precedence first
@@ -98,10 +100,10 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	d.own("rclone-config", "rclone --config")
 	fl.StringVar(&c.stateDir, "state-dir", "", "folder for the overlay journal (default: a folder under the user's state directory)")
 	d.own("state-dir", "")
-	fl.StringVar(&c.overlay, "overlay", "", "share the overlay with other instances in Redis: redis://[user:pass@]host:port/db, rediss://… (TLS) or unix:///path; the same URL on every instance serving the remote (default: the local journal, for one instance). Keep a password out of 'ps': give it in $STEADYREST_OVERLAY or --overlay-file")
-	d.own("overlay", "")
-	fl.StringVar(&c.overlayFile, "overlay-file", "", "read the --overlay URL from this file (e.g. a systemd credential or a container secret)")
-	d.own("overlay-file", "")
+	fl.StringVar(&c.shared, "shared", "", "share the overlay with other instances in Redis: redis://[user:pass@]host:port/db, rediss://… (TLS) or unix:///path; the same URL on every instance serving the remote (default: the local journal, for one instance). Keep a password out of 'ps': give it in $STEADYREST_SHARED or --shared-file")
+	d.own("shared", "")
+	fl.StringVar(&c.sharedFile, "shared-file", "", "read the --shared URL from this file (e.g. a systemd credential or a container secret)")
+	d.own("shared-file", "")
 
 	fl.StringVar(&c.htpasswdFile, "htpasswd-file", "", "htpasswd file with the users allowed in (every scheme Apache's htpasswd writes but DES crypt); reloaded when it changes and on SIGHUP")
 	d.own("htpasswd-file", "rest-server; rclone --htpasswd", "RCLONE_HTPASSWD")
@@ -186,7 +188,8 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	fl.BoolVar(&c.groupAccessible, "group-accessible-repos", false, "let the group read and write what a local remote holds (umask 007)")
 	d.own("group-accessible-repos", "rest-server")
 
-	definePeerFlags(d, c) // peerflags.go
+	definePeerFlags(d, c)    // peerflags.go
+	defineRenamedFlags(d, c) // renamed.go
 }
 
 // flagDefiner records each flag's group and variables as annotations.

@@ -42,8 +42,8 @@ func printServeUsage(cmd *cobra.Command) error {
 rclone's global flags (--tpslimit, --bwlimit, --timeout, --low-level-retries, --user-agent, -v, -vv, …)
 work as in rclone, also as RCLONE_* variables: see 'steadyrest help rclone-flags'.
 
-A flag on the command line wins over its variable. Secrets (--pass, an --overlay URL with a password)
-are visible to other users in 'ps': give them in the variables or with --pass-file and --overlay-file.
+A flag on the command line wins over its variable. Secrets (--pass, a --shared URL with a password)
+are visible to other users in 'ps': give them in the variables or with --pass-file and --shared-file.
 
 Signals: SIGHUP reloads the htpasswd file, the TLS certificate and the --log file, and never stops the
 server; SIGTERM and SIGINT stop it after the requests in flight (--shutdown-timeout).

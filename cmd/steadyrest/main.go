@@ -67,6 +67,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 // runWithReload serves until ctx ends, reloading on every value of hup.
 func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-chan os.Signal) error {
+	warnRenamed(cfg, log) // renamed.go
 	f, err := openRemote(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 	obs := statusObserver{cacheObserver{m}, rec}
 	store, err = cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
-		Overlay:           cfg.overlay,
+		Overlay:           cfg.shared,
 		SettleWindow:      cfg.settleWindow,
 		LockUploadDelay:   cfg.lockUploadDelay,
 		AppendOnly:        cfg.appendOnly,

@@ -37,10 +37,10 @@ func knownSecrets(c *config) []string {
 		}
 	}
 	add(c.pass)
-	if u, err := url.Parse(c.overlay); err == nil && u.User != nil {
+	if u, err := url.Parse(c.shared); err == nil && u.User != nil {
 		p, _ := u.User.Password()
 		add(p)
-	} else if m := urlPassword.FindStringSubmatch(c.overlay); m != nil {
+	} else if m := urlPassword.FindStringSubmatch(c.shared); m != nil {
 		add(strings.TrimSuffix(strings.TrimPrefix(m[0], m[1]), "@"))
 	}
 	// rclone parses a connection string its own way (a url=http://… value

@@ -25,10 +25,10 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		args   []string
 		serves bool // starts anyway (Redis and S3 may come later)
 	}{
-		{"overlay does not parse", nil, []string{"--remote", dir, "--overlay", "redis://user:" + secret + "@[bad"}, false},
-		{"overlay not Redis", nil, []string{"--remote", dir, "--overlay", "http://user:" + secret + "@127.0.0.1:1/"}, false},
-		{"overlay does not connect", nil, []string{"--remote", dir, "--overlay", "redis://user:" + secret + "@127.0.0.1:1/0"}, true},
-		{"overlay variable", []string{"STEADYREST_OVERLAY=redis://:" + secret + "@[bad"}, []string{"--remote", dir}, false},
+		{"shared URL does not parse", nil, []string{"--remote", dir, "--shared", "redis://user:" + secret + "@[bad"}, false},
+		{"shared URL not Redis", nil, []string{"--remote", dir, "--shared", "http://user:" + secret + "@127.0.0.1:1/"}, false},
+		{"shared URL does not connect", nil, []string{"--remote", dir, "--shared", "redis://user:" + secret + "@127.0.0.1:1/0"}, true},
+		{"shared URL variable", []string{"STEADYREST_SHARED=redis://:" + secret + "@[bad"}, []string{"--remote", dir}, false},
 		{"webdav connection string", nil, []string{"--remote", ":webdav,url=http://127.0.0.1:1/,pass=" + secret + ":"}, false},
 		{"quoted connection string", nil, []string{"--remote", `:webdav,url='http://127.0.0.1:1/',user=u,pass='` + secret + `':`}, false},
 		{"s3 keys", nil, []string{"--remote", ":s3,provider=Other,endpoint=http://127.0.0.1:1,access_key_id=AKIA1,secret_access_key=" + secret + ":bucket"}, true},
@@ -48,7 +48,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 	}
 }
 
-// --pass-file and --overlay-file read secrets from files; both forms of a
+// --pass-file and --shared-file read secrets from files; both forms of a
 // secret at once are refused.
 func TestSecretsFromFiles(t *testing.T) {
 	dir := t.TempDir()
@@ -56,22 +56,22 @@ func TestSecretsFromFiles(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("filepw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ov := filepath.Join(dir, "overlay")
+	ov := filepath.Join(dir, "shared")
 	if err := os.WriteFile(ov, []byte("redis://:x@127.0.0.1:1/0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseFlags([]string{"--user", "u", "--pass-file", pw, "--overlay-file", ov}, io.Discard)
+	cfg, err := parseFlags([]string{"--user", "u", "--pass-file", pw, "--shared-file", ov}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.pass != "filepw" || cfg.overlay != "redis://:x@127.0.0.1:1/0" {
-		t.Fatalf("pass %q, overlay %q", cfg.pass, cfg.overlay)
+	if cfg.pass != "filepw" || cfg.shared != "redis://:x@127.0.0.1:1/0" {
+		t.Fatalf("pass %q, shared %q", cfg.pass, cfg.shared)
 	}
 	if _, err := parseFlags([]string{"--user", "u", "--pass", "p", "--pass-file", pw}, io.Discard); err == nil {
 		t.Error("--pass and --pass-file together accepted")
 	}
 	var stderr bytes.Buffer
-	if code := realMain([]string{"--help"}, &stderr, io.Discard); code != 0 || !strings.Contains(stderr.String(), "--pass-file") || !strings.Contains(stderr.String(), "--overlay-file") {
+	if code := realMain([]string{"--help"}, &stderr, io.Discard); code != 0 || !strings.Contains(stderr.String(), "--pass-file") || !strings.Contains(stderr.String(), "--shared-file") {
 		t.Errorf("--help does not offer the secret files")
 	}
 }

@@ -66,8 +66,8 @@ func withStatusRequests(rec *status.Recorder, next func(proxy.RequestInfo)) func
 
 // overlayMode says where the records live, for the log and the status page.
 func overlayMode(cfg *config) string {
-	if cfg.overlay != "" {
-		return "shared in Redis (" + redactURL(cfg.overlay) + ")"
+	if cfg.shared != "" {
+		return "shared in Redis (" + redactURL(cfg.shared) + ")"
 	}
 	return "local journal (" + cfg.stateDir + "); not shared with other instances"
 }

@@ -21,7 +21,7 @@ import (
 func TestHardenAppendOnlyForgedRedisTombstone(t *testing.T) {
 	rds := redistest.Start(t, redistest.Options{})
 	root := t.TempDir()
-	srv := hardenServer(t, root, t.TempDir(), "--append-only", "--overlay", rds.URL())
+	srv := hardenServer(t, root, t.TempDir(), "--append-only", "--shared", rds.URL())
 	pack := []byte("a pack the backup needs")
 	api, file := upload(t, srv, "data", pack)
 	if code := call(t, srv, http.MethodDelete, api, nil); code != http.StatusForbidden {

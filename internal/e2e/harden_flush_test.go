@@ -17,7 +17,7 @@ import (
 func TestHardenFlushKeepsAcknowledgedLock(t *testing.T) {
 	rds := redistest.Start(t, redistest.Options{})
 	root := t.TempDir()
-	srv := hardenServer(t, root, t.TempDir(), "--overlay", rds.URL(), "--lock-upload-delay", "5s")
+	srv := hardenServer(t, root, t.TempDir(), "--shared", rds.URL(), "--lock-upload-delay", "5s")
 	lock := []byte(`{"time":"2026-12-06T08:00:00Z","exclusive":false,"hostname":"h","pid":1}`)
 	api, file := upload(t, srv, "locks", lock)
 	if err := redisOf(t, rds).FlushAll(context.Background()).Err(); err != nil {

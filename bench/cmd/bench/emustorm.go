@@ -22,7 +22,7 @@ type setup struct {
 	slug      string // folder names
 	kind      string // steady or rclone
 	instances int
-	overlay   bool // steadyrest instances share an --overlay on a redis-server
+	overlay   bool // steadyrest instances share their records (--shared) on a redis-server
 }
 
 // emuStorm is what one storm on the emulator measured.
@@ -86,7 +86,11 @@ func (b *bench) emuStorm(ctx context.Context, emu *emulator, scenario string, st
 		if st.kind == steady {
 			extra := []string{"--rclone-config", emu.conf, "--no-request-log", "--metrics-no-auth"}
 			if rds != nil {
-				extra = append(extra, "--overlay", rds.URL())
+				shared, err := rds.flagsFor(b.c.steadyrest)
+				if err != nil {
+					return nil, err
+				}
+				extra = append(extra, shared...)
 			}
 			spec = e2e.SteadyrestSpec(b.c.steadyrest, remote, filepath.Join(dir, fmt.Sprintf("state%d", i)), extra...)
 		} else {
@@ -304,7 +308,7 @@ func (b *bench) addEmuStorm(scenario, column string, round int, m *emuStorm, tai
 }
 
 // multi: the storm through 1 steadyrest instance (its own journal) and
-// through 3 instances sharing one --overlay on a redis-server, all on one
+// through 3 instances sharing one redis-server (--shared), all on one
 // pCloud emulator, counting the remote calls at the emulator.
 func (b *bench) multi(ctx context.Context) error {
 	emu, err := startEmulator(b.c.work)
@@ -313,11 +317,11 @@ func (b *bench) multi(ctx context.Context) error {
 	}
 	defer emu.close()
 	setups := []setup{
-		{column: "3 instances, shared --overlay (Redis)", slug: "three", kind: steady, instances: 3, overlay: true},
+		{column: "3 instances, one --shared Redis", slug: "three", kind: steady, instances: 3, overlay: true},
 		{column: "1 instance", slug: "one", kind: steady, instances: 1},
 	}
 	if b.c.multiOneRedis {
-		setups = append(setups[:1:1], setup{column: "1 instance, --overlay (Redis)", slug: "oneredis", kind: steady, instances: 1, overlay: true}, setups[1])
+		setups = append(setups[:1:1], setup{column: "1 instance, --shared Redis", slug: "oneredis", kind: steady, instances: 1, overlay: true}, setups[1])
 	}
 	cols := make([]string, 0, len(setups))
 	for _, s := range setups[:len(setups)-1] {

@@ -15,7 +15,7 @@
 //     13's own sequence there (3 × snapshots, then a backup);
 //  6. pcloud: the storm on the pCloud emulator, API calls counted by it;
 //  7. multi: the storm through 1 steadyrest instance and through 3 sharing
-//     one --overlay on a redis-server, on one pCloud emulator, API calls
+//     one redis-server (--shared), on one pCloud emulator, API calls
 //     counted by it and Redis commands by Redis;
 //  8. freshread: init, a 40 MiB backup and at once check --read-data on a
 //     pCloud emulator that refuses download links of files younger than
@@ -23,7 +23,7 @@
 //     serve restic;
 //  9. prune: restic prune of a repository holding many unreferenced packs
 //     on a lagging WebDAV and on the pCloud emulator, through steadyrest
-//     (local journal, --overlay Redis) and rclone serve restic, requests
+//     (local journal, --shared Redis) and rclone serve restic, requests
 //     counted at the remote by kind.
 //
 // Run it through bench/run.sh, which builds the binaries. It only talks to

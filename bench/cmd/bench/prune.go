@@ -16,16 +16,16 @@ type pruneSetup struct {
 	kind         string // steady or rclone
 	bin          string // steadyrest binary
 	flags        []string
-	redis        bool // --overlay on a redis-server of the run's own
+	redis        bool // --shared on a redis-server of the run's own
 }
 
-// pruneSetups are steadyrest with its local journal and with --overlay
+// pruneSetups are steadyrest with its local journal and with --shared
 // Redis, the same two for each --variant, and rclone serve restic last
 // (the base of the ratios).
 func (b *bench) pruneSetups() []pruneSetup {
 	out := []pruneSetup{
 		{column: steady + " (local journal)", slug: "journal", kind: steady, bin: b.c.steadyrest},
-		{column: steady + " (--overlay Redis)", slug: "redis", kind: steady, bin: b.c.steadyrest, redis: true},
+		{column: steady + " (--shared Redis)", slug: "redis", kind: steady, bin: b.c.steadyrest, redis: true},
 	}
 	for i, v := range b.c.variants {
 		bin := v.bin
@@ -34,7 +34,7 @@ func (b *bench) pruneSetups() []pruneSetup {
 		}
 		out = append(out,
 			pruneSetup{column: v.label + " (local journal)", slug: fmt.Sprintf("v%djournal", i+1), kind: steady, bin: bin, flags: v.flags},
-			pruneSetup{column: v.label + " (--overlay Redis)", slug: fmt.Sprintf("v%dredis", i+1), kind: steady, bin: bin, flags: v.flags, redis: true})
+			pruneSetup{column: v.label + " (--shared Redis)", slug: fmt.Sprintf("v%dredis", i+1), kind: steady, bin: bin, flags: v.flags, redis: true})
 	}
 	return append(out, pruneSetup{column: rclone, slug: "rclone", kind: rclone})
 }
@@ -116,7 +116,11 @@ func (b *bench) pruneRun(ctx context.Context, rm pruneRemote, st pruneSetup, bas
 					logf("warning: %v", err)
 				}
 			}()
-			flags = append(flags, "--overlay", rds.URL())
+			shared, err := rds.flagsFor(st.bin)
+			if err != nil {
+				return err
+			}
+			flags = append(flags, shared...)
 		}
 		spec = e2e.SteadyrestSpec(st.bin, tg.remote, filepath.Join(dir, "state"), flags...)
 	} else {

@@ -299,7 +299,7 @@ func fmtCounts(m map[string]float64) string {
 }
 
 // redisServer is a redis-server the bench starts on a unix socket in a
-// run folder, to be the shared overlay of several steadyrest instances.
+// run folder, to hold the shared overlay of several steadyrest instances.
 type redisServer struct {
 	cmd    *exec.Cmd
 	dir    string
@@ -345,8 +345,23 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 	}
 }
 
-// URL is the --overlay value for steadyrest.
+// URL is the --shared value for steadyrest.
 func (r *redisServer) URL() string { return "unix://" + r.sock }
+
+// flagsFor are the flags that share bin's records in r: --shared, or
+// --overlay for a steadyrest built before the rename (a --variant of an
+// older build), whose help has no --shared.
+func (r *redisServer) flagsFor(bin string) ([]string, error) {
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return nil, fmt.Errorf("%s --help: %w", bin, err)
+	}
+	if strings.Contains(string(out), "--shared ") {
+		return []string{"--shared", r.URL()}, nil
+	}
+	return []string{"--overlay", r.URL()}, nil
+}
 
 var cmdstatRE = regexp.MustCompile(`(?m)^cmdstat_([^:]+):calls=(\d+)`)
 

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/steadyrest/steadyrest/internal/e2e"
 )
 
 func TestFolderGroup(t *testing.T) {
@@ -59,5 +63,29 @@ func TestMarkdownColumns(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// The tree's steadyrest is given --shared; a build from before the rename,
+// whose help lists only --overlay (a script here), is given --overlay.
+func TestRedisFlagsFor(t *testing.T) {
+	r := &redisServer{sock: "/run/r.sock"}
+	bin, err := e2e.BuildBinary(t.TempDir(), "./cmd/steadyrest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(t.TempDir(), "old-steadyrest")
+	script := "#!/bin/sh\necho '      --overlay string   share the overlay with other instances in Redis'\n"
+	if err := os.WriteFile(old, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for b, want := range map[string]string{bin: "--shared unix:///run/r.sock", old: "--overlay unix:///run/r.sock"} {
+		got, err := r.flagsFor(b)
+		if err != nil || strings.Join(got, " ") != want {
+			t.Errorf("flagsFor(%s) = %v, %v; want %s", filepath.Base(b), got, err, want)
+		}
+	}
+	if _, err := r.flagsFor(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("flagsFor of a missing binary: no error")
 	}
 }

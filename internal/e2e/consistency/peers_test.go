@@ -31,7 +31,7 @@ const peerError = `level=ERROR msg="another steadyrest instance serves this remo
 // startPeers runs two steadyrest instances on one remote path, each with
 // its own state folder, heartbeats every peerPeriod, and extraA/extraB
 // appended to their flags. It is the hook for the shared-overlay case:
-// the same --overlay in both extras must give no warning.
+// the same --shared in both extras must give no warning.
 func startPeers(t *testing.T, remote string, extraA, extraB []string) (a, b *e2e.Server) {
 	t.Helper()
 	hb := []string{"--heartbeat-interval", peerPeriod.String()}
@@ -76,7 +76,7 @@ func peerGauge(t *testing.T, s *e2e.Server) int {
 var thisInstanceRE = regexp.MustCompile(`this_instance="[^"(]*\(instance ([0-9a-f]{16})\)"`)
 
 // Two default-mode instances on one remote path (the deployment of issue
-// 12 without --overlay): each logs the error naming the other within one
+// 12 without --shared): each logs the error naming the other within one
 // heartbeat period, /readyz stays 200 but says so, /metrics and /status
 // count 1. When one stops, the other's count drops to 0 within a period,
 // and nothing of either stays in the heartbeat folder.
@@ -169,14 +169,14 @@ func heartbeats(t *testing.T, remote string) []string {
 	return out
 }
 
-// Two instances on one remote path with the same --overlay share their
+// Two instances on one remote path with the same --shared share their
 // records: they see each other's heartbeats but do not warn, for several
 // periods; /readyz is plainly ready and the gauge stays 0.
 func TestSecondInstanceWithSharedOverlayIsQuiet(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	remote := t.TempDir()
-	overlay := []string{"--overlay", srv.URL()}
-	a, b := startPeers(t, remote, overlay, overlay)
+	shared := []string{"--shared", srv.URL()}
+	a, b := startPeers(t, remote, shared, shared)
 	testutil.Eventually(t, "both heartbeats on the remote", peerPeriod+peerSlack, func() bool { return len(heartbeats(t, remote)) == 2 })
 	time.Sleep(3 * peerPeriod) // rounds that have seen each other
 	for _, s := range []*e2e.Server{a, b} {

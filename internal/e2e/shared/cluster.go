@@ -30,7 +30,7 @@ type ClusterOptions struct {
 	N          int
 	Emulator   *e2e.Emulator
 	Path       string // folder on the emulator, e.g. "multi"
-	Overlay    string // --overlay URL shared by all instances; "" for none
+	Shared     string // --shared URL given to all instances; "" for none
 	RequestLog bool   // log every request (for e2e.MergeRequests)
 	Extra      []string
 }
@@ -53,8 +53,8 @@ func StartCluster(t testing.TB, opt ClusterOptions) *Cluster {
 	for i := range opt.N {
 		state := t.TempDir()
 		extra := []string{"--rclone-config", opt.Emulator.Conf}
-		if opt.Overlay != "" {
-			extra = append(extra, "--overlay", opt.Overlay)
+		if opt.Shared != "" {
+			extra = append(extra, "--shared", opt.Shared)
 		}
 		if !opt.RequestLog {
 			extra = append(extra, "--no-request-log")

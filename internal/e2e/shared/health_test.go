@@ -39,7 +39,7 @@ func TestHealthAcrossSharedOverlay(t *testing.T) {
 	restic := e2e.DefaultRestic(t)
 	emu := e2e.StartEmulator(t, LaggingPcloud())
 	rds := redistest.Start(t, redistest.Options{})
-	cl := StartCluster(t, ClusterOptions{Bin: steadyrestBin, N: 2, Emulator: emu, Path: "health", Overlay: rds.URL()})
+	cl := StartCluster(t, ClusterOptions{Bin: steadyrestBin, N: 2, Emulator: emu, Path: "health", Shared: rds.URL()})
 	a, b := cl.Instances[0], cl.Instances[1]
 	const name = "steadyrest_repository_last_snapshot_timestamp_seconds"
 

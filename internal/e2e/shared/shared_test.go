@@ -14,7 +14,7 @@ import (
 	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
-// sharedCluster is three instances with one --overlay on one lagging
+// sharedCluster is three instances with one --shared on one lagging
 // remote path, and a per-request balancer over them.
 type sharedCluster struct {
 	emu   *e2e.Emulator
@@ -31,7 +31,7 @@ func startShared(t *testing.T, path string, redisOpt redistest.Options, extra ..
 	s.emu = e2e.StartEmulator(t, LaggingPcloud())
 	s.redis = redistest.Start(t, redisOpt)
 	s.cl = StartCluster(t, ClusterOptions{Bin: steadyrestBin, N: 3, Emulator: s.emu, Path: path,
-		Overlay: s.redis.URL(), RequestLog: true, Extra: extra})
+		Shared: s.redis.URL(), RequestLog: true, Extra: extra})
 	s.lb = s.cl.Balancer(t)
 	return s
 }
@@ -139,7 +139,7 @@ func (s *sharedCluster) checkStorm(t *testing.T, c *consistency.StormConfig, res
 		len(reqs), ok, failed, len(locks))
 }
 
-// TestSharedOverlay: three instances with one --overlay on the lagging
+// TestSharedOverlay: three instances with one --shared on the lagging
 // remote serve one repository as one strongly consistent server would,
 // whether clients stick to an instance or every request goes to the next.
 // The instances, Redis and the emulator are shared by the subtests; each

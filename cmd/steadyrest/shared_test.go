@@ -11,14 +11,14 @@ import (
 	"github.com/steadyrest/steadyrest/internal/redistest"
 )
 
-// --overlay wires the shared overlay: /readyz is ready with Redis up and
+// --shared wires the shared overlay: /readyz is ready with Redis up and
 // 503 with the reason while it is down, the metrics show the shared
 // store, and the status page says where the records live.
 func TestRunWithSharedOverlay(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	dir := t.TempDir()
 	addr := startRun(t, "--remote", filepath.Join(dir, "store"), "--state-dir", filepath.Join(dir, "state"),
-		"--listen", "127.0.0.1:0", "--no-request-log", "--overlay", srv.URL())
+		"--listen", "127.0.0.1:0", "--no-request-log", "--shared", srv.URL())
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + path)
@@ -72,14 +72,14 @@ func TestRunWithSharedOverlay(t *testing.T) {
 	}
 }
 
-func TestOverlayURLIsChecked(t *testing.T) {
+func TestSharedURLIsChecked(t *testing.T) {
 	for _, ok := range []string{"", "redis://127.0.0.1:6379/0", "rediss://u:p@h:6380/1", "unix:///run/redis.sock"} {
-		if err := checkOverlayURL(ok); err != nil {
-			t.Errorf("checkOverlayURL(%q): %v", ok, err)
+		if err := checkSharedURL(ok); err != nil {
+			t.Errorf("checkSharedURL(%q): %v", ok, err)
 		}
 	}
-	err := checkOverlayURL("http://user:secret@h/")
+	err := checkSharedURL("http://user:secret@h/")
 	if err == nil || strings.Contains(err.Error(), "secret") {
-		t.Errorf("checkOverlayURL of an http URL: %v (want an error that hides the password)", err)
+		t.Errorf("checkSharedURL of an http URL: %v (want an error that hides the password)", err)
 	}
 }
