@@ -412,7 +412,7 @@ func (w *PeerWatch) reportPeers(now time.Time, peers []Peer) {
 	case key != w.warned || now.Sub(w.warnedAt) >= remindPeriods*w.interval:
 		w.log.Error("another steadyrest instance serves this remote path without a shared overlay: "+
 			"the consistency guarantee does not hold between them (a lock written through one can be missing from the other's listings); "+
-			"run one instance per remote path, or give every instance the same --overlay",
+			"run one instance per remote path, or give every instance the same --shared",
 			"peer_instances", len(bad), "peers", key, "this_instance", w.self.host+" (instance "+w.self.instance+")", "heartbeats", peersDir)
 		w.warnedAt = now
 	}

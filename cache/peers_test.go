@@ -154,7 +154,7 @@ func TestPeerInstancesSeeEachOther(t *testing.T) {
 			t.Errorf("%s logged %d peer errors, want 1 (once at first sight, not every round): %q", who, len(errs), errs)
 			continue
 		}
-		if !strings.Contains(errs[0], c.other.self.instance) || !strings.Contains(errs[0], "--overlay") ||
+		if !strings.Contains(errs[0], c.other.self.instance) || !strings.Contains(errs[0], "--shared") ||
 			!strings.Contains(errs[0], "peer_instances=1") {
 			t.Errorf("%s's error does not name the other instance and the remedy: %s", who, errs[0])
 		}

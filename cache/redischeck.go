@@ -23,7 +23,7 @@ const redisCheckTimeout = 2 * time.Second
 // no password on a non-loopback address, and no append-only file.
 func checkRedis(rdb redis.UniversalClient, opt *redis.Options, log *slog.Logger) {
 	if opt.Password == "" && !loopbackAddr(opt.Network, opt.Addr) {
-		log.Warn("shared overlay: Redis has no password on a non-loopback address; anyone who reaches it can forge records that make steadyrest remove objects (or, under --append-only, locks). Set requirepass or an ACL user and put the password in the --overlay URL",
+		log.Warn("shared overlay: Redis has no password on a non-loopback address; anyone who reaches it can forge records that make steadyrest remove objects (or, under --append-only, locks). Set requirepass or an ACL user and put the password in the --shared URL",
 			"addr", opt.Addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisCheckTimeout)

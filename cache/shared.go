@@ -67,7 +67,7 @@ const (
 func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Logger, obs Observer, event func(string, int)) (*sharedOverlay, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("overlay URL: %w", err)
+		return nil, fmt.Errorf("Redis URL: %w", err)
 	}
 	opt.DialTimeout = 2 * time.Second
 	opt.ReadTimeout = 3 * time.Second

@@ -42,7 +42,7 @@ func TestSharedOverlayAcrossInstances(t *testing.T) {
 	a, b := st[0], st[1]
 	sharedView(t, a, b)
 	if !a.Stats().Shared {
-		t.Fatal("Stats().Shared is false with an --overlay")
+		t.Fatal("Stats().Shared is false with --shared")
 	}
 	// The reap (the remote refused the fresh upload's removal) is pending
 	// in the shared records, visible from both.

@@ -107,7 +107,7 @@ func TestSecondInstanceDetected(t *testing.T) {
 				break
 			}
 		}
-		if !strings.Contains(line, "(instance "+c.other+")") || !strings.Contains(line, "--overlay") || !strings.Contains(line, "peer_instances=1") {
+		if !strings.Contains(line, "(instance "+c.other+")") || !strings.Contains(line, "--shared") || !strings.Contains(line, "peer_instances=1") {
 			t.Errorf("peer error does not name the other instance %s and the remedy:\n%s", c.other, line)
 		}
 		code, body := httpGet(t, c.s, "/readyz")
