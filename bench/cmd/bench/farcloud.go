@@ -205,7 +205,10 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, ki
 		listed = fc.listed
 	}
 	settle := func() { time.Sleep(300 * time.Millisecond) }
-	start, _, err := calls()
+	// A long-running server's start-up calls (steadyrest writes its
+	// heartbeat and lists its peers' as it starts) are not the commands':
+	// count from a quiet remote, as an operator's commands find it.
+	start, err := quietCalls(calls, time.Second, 15*time.Second)
 	if err != nil {
 		return 0, err
 	}
@@ -269,4 +272,25 @@ func (b *bench) farOps(ctx context.Context, fc farCounters, ops []farOp, dir, ki
 		return 0, fmt.Errorf("after forget --keep-last 1 the repository lists %d snapshots, want 1", n)
 	}
 	return wall, nil
+}
+
+// quietCalls waits until calls has not moved for quiet (at most limit)
+// and returns its count then.
+func quietCalls(calls func() (float64, map[string]float64, error), quiet, limit time.Duration) (float64, error) {
+	n, _, err := calls()
+	if err != nil {
+		return 0, err
+	}
+	since, end := time.Now(), time.Now().Add(limit)
+	for time.Now().Before(end) && time.Since(since) < quiet {
+		time.Sleep(100 * time.Millisecond)
+		m, _, err := calls()
+		if err != nil {
+			return 0, err
+		}
+		if m != n {
+			n, since = m, time.Now()
+		}
+	}
+	return n, nil
 }
