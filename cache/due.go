@@ -95,6 +95,19 @@ func (l *workList) active(r record) {
 	l.w.units[u] = a
 }
 
+// unread tells that records up to newest await confirmation beyond those
+// added (a store read only a batch of them): which units they fall in is
+// unknown, so every unit counts as active until newest. Its confirmation
+// then waits for the whole burst to end, or for maxDefer.
+func (l *workList) unread(newest time.Time) {
+	for u, a := range l.w.units {
+		if newest.After(a.newest) {
+			a.newest = newest
+			l.w.units[u] = a
+		}
+	}
+}
+
 // add puts r's work, if any, in the list.
 func (l *workList) add(r record) {
 	d := dutyOf(r, l.now, l.settle)

@@ -33,6 +33,7 @@ type sharedOverlay struct {
 	marker atomic.Pointer[string] // the marker id seen last
 	acked  *ackedLocks            // locks acknowledged here, kept until confirmed (ackedlocks.go)
 	views  dirViews               // listed folders' records, kept fresh by their version (shared_view.go)
+	batch  int                    // dueBatch; smaller in tests
 
 	leader atomic.Bool  // holds the background lease
 	down   atomic.Bool  // the last call to Redis failed
@@ -83,6 +84,7 @@ func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Lo
 		obs:       obs,
 		event:     event,
 		acked:     newAckedLocks(),
+		batch:     dueBatch,
 		stopRenew: make(chan struct{}),
 	}
 	checkRedis(o.rdb, opt, log)

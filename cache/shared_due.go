@@ -37,21 +37,22 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 	queries := []struct {
 		set      stateSet
 		min, max string
+		confirm  bool // the records awaiting confirmation, whose times pace it
 	}{
-		{setCreated, "-inf", ms(settleAt)}, // expire
-		{setTombstones, "-inf", ms(settleAt)},
-		{setReaps, "-inf", ms(settleAt)},
-		{setConfirmed, "-inf", ms(now.Add(-retireGrace))}, // retire
-		{setReapQueue, "-inf", ms(now)},                   // reaps
-		{setCreated, "(" + ms(settleAt), "+inf"},          // confirm (the pacing picks when)
-		{setTombstones, "(" + ms(settleAt), "+inf"},
-		{setDeferred, "-inf", "+inf"}, // deferred locks: few, the live ones
+		{setCreated, "-inf", ms(settleAt), false}, // expire
+		{setTombstones, "-inf", ms(settleAt), false},
+		{setReaps, "-inf", ms(settleAt), false},
+		{setConfirmed, "-inf", ms(now.Add(-retireGrace)), false}, // retire
+		{setReapQueue, "-inf", ms(now), false},                   // reaps
+		{setCreated, "(" + ms(settleAt), "+inf", true},           // confirm (the pacing picks when)
+		{setTombstones, "(" + ms(settleAt), "+inf", true},
+		{setDeferred, "-inf", "+inf", false}, // deferred locks: few, the live ones
 	}
 	cmds := make([]*redis.StringSliceCmd, len(queries))
 	_, err := o.do(ctx, SharedDue, func(ctx context.Context) error {
 		_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, q := range queries {
-				cmds[i] = p.ZRangeByScore(ctx, o.k.set(q.set), &redis.ZRangeBy{Min: q.min, Max: q.max, Count: dueBatch})
+				cmds[i] = p.ZRangeByScore(ctx, o.k.set(q.set), &redis.ZRangeBy{Min: q.min, Max: q.max, Count: int64(o.batch)})
 			}
 			return nil
 		})
@@ -72,5 +73,32 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 	for _, r := range recs {
 		l.add(r)
 	}
+	// A confirm query cut at the batch read the oldest records of its set:
+	// the newer ones, a burst still going on (a prune's deletes), would
+	// make every unit look quiet and be proven in rounds during it.
+	for i, q := range queries {
+		if !q.confirm || len(cmds[i].Val()) < o.batch {
+			continue
+		}
+		newest, err := o.newestIn(ctx, q.set)
+		if err != nil {
+			return work{}, err
+		}
+		l.unread(newest)
+	}
 	return l.w, nil
+}
+
+// newestIn is the newest score (a record's time) in set.
+func (o *sharedOverlay) newestIn(ctx context.Context, set stateSet) (time.Time, error) {
+	var zs []redis.Z
+	_, err := o.do(ctx, SharedDue, func(ctx context.Context) error {
+		var err error
+		zs, err = o.rdb.ZRevRangeByScoreWithScores(ctx, o.k.set(set), &redis.ZRangeBy{Min: "-inf", Max: "+inf", Count: 1}).Result()
+		return err
+	})
+	if err != nil || len(zs) == 0 {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(int64(zs[0].Score)), nil
 }

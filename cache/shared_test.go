@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -279,5 +280,45 @@ func TestRecordEncoding(t *testing.T) {
 	}
 	if _, err := decodeRecord("repo/locks/"+strings.Repeat("a", 64), "c 1 0"); err == nil {
 		t.Fatal("a short record decoded")
+	}
+}
+
+// TestSharedDueBatchKeepsTheBurst: a round that reads only the oldest
+// records of a set (its batch) must not take the units it read for quiet
+// while newer records, a burst still going on, wait unread: with Redis at
+// 20k pending deletes, a prune's folders were proven twice, once during
+// the burst and once after.
+func TestSharedDueBatchKeepsTheBurst(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	o, err := openSharedOverlay(srv.URL(), "remote", time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.close() })
+	o.batch = 3
+	now := time.Now()
+	pack := func(folder string, i int) string {
+		n := folder + hexName(fmt.Sprint(folder, i))[2:]
+		return "repo/data/" + folder + "/" + n
+	}
+	for i := range 4 {
+		mustCreate(t, o, newRec(t, created, pack("aa", i), now.Add(-time.Minute+time.Duration(i)*time.Second)), nil)
+	}
+	newest := now.Add(-time.Second).Truncate(time.Millisecond)
+	mustCreate(t, o, newRec(t, created, pack("bb", 0), newest), nil)
+	w, err := o.due(context.Background(), now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := w.units["repo/data/aa"]
+	if !ok {
+		t.Fatalf("units %v: repo/data/aa missing", w.units)
+	}
+	if a.newest.Before(newest) {
+		t.Errorf("repo/data/aa newest %v, want the unread record's %v: the folder looks quiet in a burst", a.newest, newest)
+	}
+	p := confirmPace{wait: confirmMinAge, maxDefer: time.Hour}
+	if p.due(a, &confirmState{}, now) {
+		t.Error("a folder is proven while newer records of the set wait unread")
 	}
 }
