@@ -34,7 +34,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	// (configs, data prefix folders); the other units are type folders.
 	recs := map[string][]record{}
 	for _, r := range w.configs {
-		recs[r.key] = append(recs[r.key], r)
+		recs[r.key.path] = append(recs[r.key.path], r)
 	}
 	for _, r := range w.data {
 		u := confirmUnit(r.key) // repo/data/xx
@@ -255,7 +255,7 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 	s.confirmMu.Unlock()
 	var cs []change
 	for _, r := range rs {
-		i, found := slices.BinarySearchFunc(entries, r.name, func(e Entry, name string) int { return strings.Compare(e.Name, name) })
+		i, found := slices.BinarySearchFunc(entries, r.key.name, func(e Entry, name string) int { return strings.Compare(e.Name, name) })
 		var size int64
 		if found {
 			size = entries[i].Size
@@ -277,9 +277,9 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 // in a big folder. It returns how many records it confirmed (0 or 1).
 func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	start := time.Now()
-	obj, err := s.stat(ctx, r.key)
+	obj, err := s.stat(ctx, r.key.path)
 	if err != nil && !isNotFound(err) {
-		s.log.Debug("confirming lookup failed", "object", r.key, "err", err)
+		s.log.Debug("confirming lookup failed", "object", r.key.path, "err", err)
 		return 0
 	}
 	var size int64
@@ -293,7 +293,7 @@ func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	}
 	n, err := s.apply(ctx, []change{c})
 	if err != nil {
-		s.log.Warn("overlay: could not record a confirmation", "object", r.key, "err", err)
+		s.log.Warn("overlay: could not record a confirmation", "object", r.key.path, "err", err)
 	}
 	return n
 }

@@ -93,10 +93,7 @@ func (s *Store) listFresh(ctx context.Context, dir string) ([]Entry, int, error)
 
 func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 	start := time.Now()
-	depth := 1
-	if isDataDir(dir) {
-		depth = 2 // data objects sit in prefix folders
-	}
+	depth := listDepth(dir)
 	entries := []Entry{}
 	var objs []fs.Object
 	err := s.remote(OpList, func() error {

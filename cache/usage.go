@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -67,13 +66,12 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 				if !ok || IsOwnObject(o.Remote()) {
 					continue
 				}
-				key := o.Remote()
-				if folder, ok := prefixFolder(key); ok {
+				k, restic := parseKey(o.Remote())
+				if folder, ok := k.prefixFolder(); restic && ok {
 					folders[folder]++
 				}
-				dir, name, restic := splitKey(key)
-				if restic && recorded[dir][name] {
-					withRecords[dir] = append(withRecords[dir], Entry{Name: name, Size: o.Size()})
+				if restic && recorded[k.dir][k.name] {
+					withRecords[k.dir] = append(withRecords[k.dir], Entry{Name: k.name, Size: o.Size()})
 					continue
 				}
 				total.count(o.Size())
@@ -116,20 +114,20 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 func (s *Store) recordedNames(ctx context.Context) (names map[string]map[string]bool, configs map[string]record, err error) {
 	names, configs = map[string]map[string]bool{}, map[string]record{}
 	note := func(r record) {
-		if names[r.dir] == nil {
-			names[r.dir] = map[string]bool{}
+		if names[r.key.dir] == nil {
+			names[r.key.dir] = map[string]bool{}
 		}
-		names[r.dir][r.name] = true
+		names[r.key.dir][r.key.name] = true
 	}
 	for repo := range s.ov.countsByRepo() {
-		config := Handle{Repo: repo, Type: Config}.remotePath()
+		config := Handle{Repo: repo, Type: Config}.key()
 		r, ok, err := s.ov.get(ctx, config)
 		if err != nil {
-			return nil, nil, fmt.Errorf("overlay record of %s: %w", config, err)
+			return nil, nil, fmt.Errorf("overlay record of %s: %w", config.path, err)
 		}
 		if ok {
 			note(r)
-			configs[r.dir] = r
+			configs[r.key.dir] = r
 		}
 		for _, t := range Types[1:] {
 			dir := typeDir(repo, t)
@@ -170,12 +168,11 @@ func (s *Store) PrefixFolderSizes() map[string]int {
 // listing) is taken for new, but for a config, the one name restic
 // writes again, which is looked up on the remote. A re-upload of an older
 // object is then counted twice: the count errs high, never low.
-func (s *Store) countPut(ctx context.Context, h Handle, size int64, err *error) func() {
+func (s *Store) countPut(ctx context.Context, key objectKey, size int64, err *error) func() {
 	if _, on := s.Usage(); !on {
 		return func() {}
 	}
-	key := h.remotePath()
-	prior, existed := s.sizeBefore(ctx, h, key)
+	prior, existed := s.sizeBefore(ctx, key)
 	return func() {
 		if *err != nil {
 			return
@@ -188,33 +185,33 @@ func (s *Store) countPut(ctx context.Context, h Handle, size int64, err *error) 
 	}
 }
 
-// sizeBefore returns the size of the object under key as the store knows
-// it, and whether it exists.
-func (s *Store) sizeBefore(ctx context.Context, h Handle, key string) (int64, bool) {
+// sizeBefore returns the size of the object key as the store knows it,
+// and whether it exists.
+func (s *Store) sizeBefore(ctx context.Context, key objectKey) (int64, bool) {
 	if r, ok, err := s.ov.get(ctx, key); err == nil && ok {
 		if r.kind == created {
 			return r.size, true
 		}
 		return 0, false // deleted, and no longer counted
 	}
-	if obj := s.handles.get(key); obj != nil {
+	if obj := s.handles.get(key.path); obj != nil {
 		return max(obj.Size(), 0), true
 	}
-	if h.Type != Config {
+	if !key.isConfig() {
 		return 0, false
 	}
-	obj, err := s.stat(ctx, key)
+	obj, err := s.stat(ctx, key.path)
 	if err != nil {
 		return 0, false
 	}
 	return max(obj.Size(), 0), true
 }
 
-// countRemoved is called by Remove once it deleted key: prev is the
+// countRemoved is called by Remove once it deleted key's object: prev is the
 // object's record (nil for none), obj its handle (nil when the remote did
 // not show it). A delete of an object the store knows nothing of counts
 // nothing.
-func (s *Store) countRemoved(key string, prev *record, obj fs.Object) {
+func (s *Store) countRemoved(key objectKey, prev *record, obj fs.Object) {
 	if _, on := s.Usage(); !on {
 		return
 	}
@@ -228,21 +225,13 @@ func (s *Store) countRemoved(key string, prev *record, obj fs.Object) {
 
 // change adds bytes and objects (negative for a delete) to the count,
 // for key's object.
-func (u *usage) change(key string, bytes, objects int64) {
+func (u *usage) change(key objectKey, bytes, objects int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.cur.Bytes, u.cur.Objects = max(u.cur.Bytes+bytes, 0), max(u.cur.Objects+objects, 0)
-	if folder, ok := prefixFolder(key); ok && objects != 0 {
+	if folder, ok := key.prefixFolder(); ok && objects != 0 {
 		u.folders[folder] = max(u.folders[folder]+int(objects), 0)
 	}
-}
-
-// prefixFolder returns the data prefix folder ("repo/data/ab") key sits
-// in, ok false for any other object.
-func prefixFolder(key string) (string, bool) {
-	dir, _, ok := splitKey(key)
-	folder := path.Dir(key)
-	return folder, ok && isDataDir(dir) && folder != dir
 }
 
 // count adds one listed object of size bytes (a size the remote cannot
