@@ -228,9 +228,7 @@ func lookupListsFolder(f fs.Fs) bool {
 // known size. Either way judge decides, with the call's start, as for
 // every listing. It returns how many records it confirmed.
 func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confirmed int) {
-	s.confirmMu.Lock()
-	n, ok := s.folderSize[dir]
-	s.confirmMu.Unlock()
+	n, ok := s.folders.size(dir)
 	if !ok {
 		n = unknownFolderSize
 	}
@@ -250,9 +248,7 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 		s.log.Debug("confirming listing failed", "dir", dir, "err", err)
 		return 0
 	}
-	s.confirmMu.Lock()
-	s.folderSize[dir] = len(entries)
-	s.confirmMu.Unlock()
+	s.folders.set(map[string]int{dir: len(entries)})
 	var cs []change
 	for _, r := range rs {
 		i, found := slices.BinarySearchFunc(entries, r.key.name, func(e Entry, name string) int { return strings.Compare(e.Name, name) })

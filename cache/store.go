@@ -136,15 +136,13 @@ type Store struct {
 	listMu    sync.Mutex
 	listCache map[string]listing // dir -> the last remote listing (see listCacheTTL)
 	events    map[string]*atomic.Uint64
-	lag       lagState // observations of pending records, for the lag (lag.go)
-	usage     usage    // what the repositories hold, for a quota (usage.go)
+	lag       lagState     // observations of pending records, for the lag (lag.go)
+	usage     usage        // what the repositories hold, for a quota (usage.go)
+	folders   *folderSizes // the objects of each data prefix folder (foldersizes.go)
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
 	lastProbe time.Time                // the confirmer's last look to measure the lag
-	// folderSize is the last known size of each data prefix folder, so
-	// the confirmer can pick a lookup or a listing (lookupCheaper).
-	folderSize map[string]int
 	// lookupLists: the remote answers a lookup by listing the folder
 	// (lookupListsFolder), so the confirmer always lists.
 	lookupLists bool
@@ -193,7 +191,7 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		listCache:   map[string]listing{},
 		events:      map[string]*atomic.Uint64{},
 		pace:        map[string]*confirmState{},
-		folderSize:  map[string]int{},
+		folders:     newFolderSizes(),
 		lookupLists: lookupListsFolder(f),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -31,9 +30,6 @@ type usage struct {
 	mu   sync.Mutex
 	on   bool
 	cur  Usage
-	// folders counts the objects of each data prefix folder
-	// ("repo/data/ab"), as the remote holds them.
-	folders map[string]int
 }
 
 // CountUsage counts, once, what the store holds, and keeps the count
@@ -41,7 +37,9 @@ type usage struct {
 // remote with the overlay applied, as a client's listing is: an upload
 // the remote does not show yet counts, an object deleted through
 // steadyrest that the remote still shows does not. A later call returns
-// the kept count without listing again.
+// the kept count without listing again. The listing also seeds the
+// count of each data prefix folder's objects (folderSizes), which the
+// same uploads and deletes keep current.
 //
 // Call it before the store serves writes: one acknowledged while the
 // listing runs may be counted twice or not at all.
@@ -100,8 +98,9 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 			total.count(e.Size)
 		}
 	}
+	s.folders.seed(folders)
 	s.usage.mu.Lock()
-	s.usage.on, s.usage.cur, s.usage.folders = true, total, folders
+	s.usage.on, s.usage.cur = true, total
 	s.usage.mu.Unlock()
 	return total, nil
 }
@@ -150,17 +149,6 @@ func (s *Store) Usage() (u Usage, ok bool) {
 	return s.usage.cur, s.usage.on
 }
 
-// PrefixFolderSizes returns how many objects each data prefix folder
-// ("repo/data/ab") holds on the remote, as CountUsage's listing found
-// them and uploads and deletes through the store changed them since; nil
-// until CountUsage ran. The confirmer can start from it instead of
-// guessing a folder's size until its first listing.
-func (s *Store) PrefixFolderSizes() map[string]int {
-	s.usage.mu.Lock()
-	defer s.usage.mu.Unlock()
-	return maps.Clone(s.usage.folders)
-}
-
 // countPut is called by Put under key's lock, before the upload: it learns
 // the size the object has now, and returns what counts the upload once
 // Put returned *err, if that is nil. An overwrite counts the difference;
@@ -181,7 +169,7 @@ func (s *Store) countPut(ctx context.Context, key objectKey, size int64, err *er
 		if existed {
 			objects = 0
 		}
-		s.usage.change(key, size-prior, objects)
+		s.countChange(key, size-prior, objects)
 	}
 }
 
@@ -217,20 +205,21 @@ func (s *Store) countRemoved(key objectKey, prev *record, obj fs.Object) {
 	}
 	switch {
 	case prev != nil:
-		s.usage.change(key, -prev.size, -1)
+		s.countChange(key, -prev.size, -1)
 	case obj != nil:
-		s.usage.change(key, -max(obj.Size(), 0), -1)
+		s.countChange(key, -max(obj.Size(), 0), -1)
 	}
 }
 
-// change adds bytes and objects (negative for a delete) to the count,
-// for key's object.
-func (u *usage) change(key objectKey, bytes, objects int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.cur.Bytes, u.cur.Objects = max(u.cur.Bytes+bytes, 0), max(u.cur.Objects+objects, 0)
+// countChange adds bytes and objects (negative for a delete) of key's
+// object to the count, and the objects to its prefix folder's.
+func (s *Store) countChange(key objectKey, bytes, objects int64) {
+	s.usage.mu.Lock()
+	u := &s.usage.cur
+	u.Bytes, u.Objects = max(u.Bytes+bytes, 0), max(u.Objects+objects, 0)
+	s.usage.mu.Unlock()
 	if folder, ok := key.prefixFolder(); ok && objects != 0 {
-		u.folders[folder] = max(u.folders[folder]+int(objects), 0)
+		s.folders.add(folder, int(objects))
 	}
 }
 
