@@ -118,7 +118,7 @@ func (s *Store) reap(ctx context.Context, r record) {
 			// The remote still hides a fresh upload: its lag, not a failure.
 			s.log.Debug("reaper: the remote does not show the object yet", "object", r.key.path, "tries", tries)
 		} else {
-			s.objectEvent(EventReapFailed, r.key.path, err, time.Now())
+			s.objectEvent(EventReapFailed, r.key, err, time.Now())
 			s.log.Warn("reaper could not remove an object yet", "object", r.key.path, "tries", tries, "err", err)
 		}
 	}

@@ -193,7 +193,7 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 		switch c.op {
 		case chConfirm:
 			confirmed++
-			s.objectEvent(EventRetiredConfirmed, r.key.path, nil, c.at)
+			s.objectEvent(EventRetiredConfirmed, r.key, nil, c.at)
 			pre := r // as it was until this confirmation
 			pre.confirmed = time.Time{}
 			if lag, ok := s.lag.settle(&pre, c.at, s.f.Features().IsLocal); ok && pre.kind == created {
@@ -202,14 +202,14 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 				s.obs.Visible(VisibleDelete, lag)
 			}
 		case chReaped:
-			s.objectEvent(EventReapDone, r.key.path, nil, c.at)
+			s.objectEvent(EventReapDone, r.key, nil, c.at)
 			s.log.Info("reaper removed a deleted object", "object", r.key.path, "after", c.at.Sub(r.at).Round(time.Millisecond))
 		case chRefused:
 			s.event(EventReapRefused, 1)
 			s.log.Error("refused what a record asked of the background: the policy forbids it (under --append-only only locks are removed; only locks are written behind); the record is dropped and the object stays on the remote as it is (a forged journal or Redis record, or one left by a run under another policy)",
 				"object", r.key.path, "state", r.state())
 		case chExpire:
-			s.objectEvent(EventRetiredTimeout, r.key.path, nil, c.at)
+			s.objectEvent(EventRetiredTimeout, r.key, nil, c.at)
 			s.lag.forget(&r)
 			// The one place the guarantee can lapse, so each is logged.
 			s.log.Warn("overlay record retired at the settle window without the remote confirming it",

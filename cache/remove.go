@@ -104,7 +104,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	default:
 		// The remote could not remove an object we know exists (it still
 		// hides a fresh upload, or failed): absorb the delete, reap later.
-		s.objectEvent(EventDeleteAbsorbed, key.path, err, time.Now())
+		s.objectEvent(EventDeleteAbsorbed, key, err, time.Now())
 		s.log.Info("delete absorbed: the remote could not remove the object yet; the reaper will retry",
 			"object", h, "err", err)
 	}

@@ -94,7 +94,8 @@ type Observer interface {
 // ObjectEvent is an overlay event about one object.
 type ObjectEvent struct {
 	Event string    // EventReapDone, EventReapFailed, EventDeleteAbsorbed, EventRetiredConfirmed or EventRetiredTimeout
-	Key   string    // the object's remote path ("repo/locks/<id>"), which names its repository
+	Key   string    // the object's remote path ("repo/locks/<id>")
+	Repo  string    // the repository it belongs to ("" for the root)
 	Err   error     // the remote's answer, with EventReapFailed and EventDeleteAbsorbed
 	At    time.Time // when it happened
 }
@@ -303,9 +304,9 @@ func (s *Store) event(name string, n int) {
 
 // objectEvent counts an event about the object key and reports it, with
 // the object, to the observer.
-func (s *Store) objectEvent(name, key string, err error, at time.Time) {
+func (s *Store) objectEvent(name string, key objectKey, err error, at time.Time) {
 	s.event(name, 1)
-	s.obs.Object(ObjectEvent{Event: name, Key: key, Err: err, At: at})
+	s.obs.Object(ObjectEvent{Event: name, Key: key.path, Repo: key.repo(), Err: err, At: at})
 }
 
 // remote times one call to the remote and reports it.
