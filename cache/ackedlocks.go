@@ -40,14 +40,14 @@ func newAckedLocks() *ackedLocks { return &ackedLocks{m: map[string]ackedLock{}}
 
 // add keeps r, a lock record about to be published, with its bytes.
 func (a *ackedLocks) add(r record, data []byte) {
-	if !isLockKey(r.key) || int64(len(data)) != r.size {
+	if !isLockKey(r.key.path) || int64(len(data)) != r.size {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.m) < ackedMax {
 		r.obj = nil
-		a.m[r.key] = ackedLock{r: r, data: data}
+		a.m[r.key.path] = ackedLock{r: r, data: data}
 	}
 }
 
@@ -89,7 +89,7 @@ func (o *sharedOverlay) settleAcked(ctx context.Context) {
 	if len(locks) == 0 {
 		return
 	}
-	keys := make([]string, len(locks))
+	keys := make([]objectKey, len(locks))
 	for i, l := range locks {
 		keys[i] = l.r.key
 	}
@@ -111,7 +111,7 @@ func (o *sharedOverlay) settleAcked(ctx context.Context) {
 				continue // still needed
 			}
 		}
-		o.acked.remove(l.r.key)
+		o.acked.remove(l.r.key.path)
 	}
 }
 
@@ -126,7 +126,7 @@ func (o *sharedOverlay) republishAcked(ctx context.Context) {
 	}
 	ws := make([]write, len(locks))
 	for i, l := range locks {
-		ws[i] = write{key: l.r.key, expect: expectAbsent, r: l.r, data: l.data}
+		ws[i] = write{expect: expectAbsent, r: l.r, data: l.data}
 	}
 	ok, err := o.writeAll(ctx, SharedCreate, ws)
 	o.acked.unpublished.Store(err != nil) // tried again next round

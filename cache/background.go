@@ -102,11 +102,11 @@ func (s *Store) reap(ctx context.Context, r record) {
 		return
 	}
 	defer unlock()
-	if !s.mayRemove(r.key, removeForClient) {
+	if !s.mayRemove(r.key.path, removeForClient) {
 		s.refuse(ctx, r)
 		return
 	}
-	obj, err := s.stat(ctx, r.key)
+	obj, err := s.stat(ctx, r.key.path)
 	if err == nil {
 		err = s.removeObject(ctx, obj, removeForClient)
 	}
@@ -116,13 +116,13 @@ func (s *Store) reap(ctx context.Context, r record) {
 		c.op, c.at = chReapFailed, retryAt(c.at, tries)
 		if isNotFound(err) {
 			// The remote still hides a fresh upload: its lag, not a failure.
-			s.log.Debug("reaper: the remote does not show the object yet", "object", r.key, "tries", tries)
+			s.log.Debug("reaper: the remote does not show the object yet", "object", r.key.path, "tries", tries)
 		} else {
 			s.objectEvent(EventReapFailed, r.key, err, time.Now())
-			s.log.Warn("reaper could not remove an object yet", "object", r.key, "tries", tries, "err", err)
+			s.log.Warn("reaper could not remove an object yet", "object", r.key.path, "tries", tries, "err", err)
 		}
 	}
 	if _, err := s.apply(ctx, []change{c}); err != nil {
-		s.log.Warn("overlay: could not record a reap", "object", r.key, "err", err)
+		s.log.Warn("overlay: could not record a reap", "object", r.key.path, "err", err)
 	}
 }

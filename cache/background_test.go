@@ -77,8 +77,8 @@ func TestObjectEvents(t *testing.T) {
 	h, _ := obj("never shows")
 	put(t, s, h, "never shows")
 	testutil.Eventually(t, "timeout retirement", 5*time.Second, func() bool { _, ok := lagging.first(EventRetiredTimeout); return ok })
-	if e, _ := lagging.first(EventRetiredTimeout); e.Key != h.remotePath() || e.Err != nil || e.At.Before(start) {
-		t.Errorf("retirement by timeout: %+v, want the key %s", e, h.remotePath())
+	if e, _ := lagging.first(EventRetiredTimeout); e.Key != h.remotePath() || e.Repo != h.Repo || e.Err != nil || e.At.Before(start) {
+		t.Errorf("retirement by timeout: %+v, want the key %s in %q", e, h.remotePath(), h.Repo)
 	}
 
 	failing := &objectLog{}
@@ -91,8 +91,8 @@ func TestObjectEvents(t *testing.T) {
 	testutil.Eventually(t, "a failed reap", 10*time.Second, func() bool { _, ok := failing.first(EventReapFailed); return ok })
 	for _, name := range []string{EventDeleteAbsorbed, EventReapFailed} {
 		e, _ := failing.first(name)
-		if e.Key != h.remotePath() || e.Err == nil || classify(e.Err) != failTransient || e.At.Before(start) {
-			t.Errorf("%s: %+v, want the key %s and the remote's transient error", name, e, h.remotePath())
+		if e.Key != h.remotePath() || e.Repo != h.Repo || e.Err == nil || classify(e.Err) != failTransient || e.At.Before(start) {
+			t.Errorf("%s: %+v, want the key %s in %q and the remote's transient error", name, e, h.remotePath(), h.Repo)
 		}
 	}
 	if n := s.Stats().Events[EventReapFailed]; n == 0 {

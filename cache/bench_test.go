@@ -108,8 +108,7 @@ func benchFolder(n int) ([]record, []Entry) {
 	}
 	var recs []record
 	add := func(name string, kind recKind) {
-		h := Handle{Repo: "repo", Type: Data, Name: name}
-		recs = append(recs, record{kind: kind, key: h.remotePath(), dir: dir, name: name, size: 100, at: at})
+		recs = append(recs, record{kind: kind, key: keyIn(dir, name), size: 100, at: at})
 	}
 	for _, name := range fresh {
 		add(name, created)
@@ -171,7 +170,7 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			name := hexNames(1, 9)[0]
 			h := Handle{Repo: "repo", Type: Data, Name: name}
-			mem(s).set(record{kind: created, key: h.remotePath(), dir: typeDir("repo", Data), name: name, size: 42, at: time.Now()}, nil)
+			mem(s).set(record{kind: created, key: h.key(), size: 42, at: time.Now()}, nil)
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -213,7 +212,7 @@ func BenchmarkRecordRetire(b *testing.B) {
 				if _, _, err := s.listFresh(ctx, typeDir("repo", Locks)); err != nil {
 					b.Fatalf("list: %v", err)
 				}
-				if r, ok, _ := s.ov.get(ctx, h.remotePath()); ok && r.pending() {
+				if r, ok, _ := s.ov.get(ctx, h.key()); ok && r.pending() {
 					b.Fatal("the listing did not confirm the record")
 				}
 			}
@@ -257,8 +256,7 @@ func BenchmarkRetireBatch(b *testing.B) {
 		b.StopTimer()
 		at := time.Now()
 		for _, name := range names {
-			h := Handle{Repo: "repo", Type: Data, Name: name}
-			mem(s).set(record{kind: created, key: h.remotePath(), dir: dir, name: name, size: 10, at: at}, nil)
+			mem(s).set(record{kind: created, key: keyIn(dir, name), size: 10, at: at}, nil)
 		}
 		time.Sleep(time.Microsecond)
 		b.StartTimer()
@@ -298,7 +296,7 @@ func BenchmarkRestart100kTombstones(b *testing.B) {
 			if err != nil {
 				return err
 			}
-			if err := bk.Put([]byte(r.key), v); err != nil {
+			if err := bk.Put([]byte(r.key.path), v); err != nil {
 				return err
 			}
 		}

@@ -35,13 +35,14 @@ func journalOf(r record, data []byte) journalRecord {
 	return jr
 }
 
-// fromJournal is the record the journal kept as jr under key.
+// fromJournal is the record the journal kept as jr under key, the one
+// place a journal's key is read back into an objectKey.
 func fromJournal(key string, jr journalRecord) (record, error) {
-	dir, name, ok := splitKey(key)
+	k, ok := parseKey(key)
 	if !ok {
 		return record{}, fmt.Errorf("journal record %q: not an object path", key)
 	}
-	r := record{key: key, dir: dir, name: name, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm, deferred: jr.Def}
+	r := record{key: k, size: jr.Size, at: jr.At, reap: jr.Reap, removedAt: jr.Rm, deferred: jr.Def}
 	switch jr.Kind {
 	case "c":
 		r.kind = created
@@ -92,25 +93,21 @@ func encodeRecord(r record) string {
 		strconv.FormatInt(nanos(r.nextTry), 10) + " " + strconv.Itoa(r.tries)
 }
 
-// decodeRecord is the record whose shared form under key is v.
-func decodeRecord(key, v string) (record, error) {
-	dir, name, ok := splitKey(key)
-	if !ok {
-		return record{}, fmt.Errorf("shared record %q: not an object path", key)
-	}
+// decodeRecord is the record of key whose shared form is v.
+func decodeRecord(key objectKey, v string) (record, error) {
 	f := strings.Fields(strings.Replace(v, "\n", " ", 1))
 	if len(f) != 9 {
-		return record{}, fmt.Errorf("shared record %q is damaged: %q", key, v)
+		return record{}, fmt.Errorf("shared record %q is damaged: %q", key.path, v)
 	}
 	var n [6]int64
 	for i, s := range []string{f[1], f[3], f[4], f[6], f[7], f[8]} {
 		x, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return record{}, fmt.Errorf("shared record %q is damaged: %w", key, err)
+			return record{}, fmt.Errorf("shared record %q is damaged: %w", key.path, err)
 		}
 		n[i] = x
 	}
-	r := record{key: key, dir: dir, name: name, at: fromNanos(n[0]), reap: f[2] == "1", deferred: f[5] == "1",
+	r := record{key: key, at: fromNanos(n[0]), reap: f[2] == "1", deferred: f[5] == "1",
 		removedAt: fromNanos(n[1]), confirmed: fromNanos(n[2]), size: n[3], nextTry: fromNanos(n[4]), tries: int(n[5])}
 	switch f[0] {
 	case "c":
@@ -118,7 +115,7 @@ func decodeRecord(key, v string) (record, error) {
 	case "t":
 		r.kind = tombstone
 	default:
-		return record{}, fmt.Errorf("shared record %q: unknown kind %q", key, f[0])
+		return record{}, fmt.Errorf("shared record %q: unknown kind %q", key.path, f[0])
 	}
 	return r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,12 +47,12 @@ func TestJournalCodec(t *testing.T) {
 			t.Errorf("%s: journalOf = %+v, want %+v", c.name, jr, c.want)
 			continue
 		}
-		back, err := fromJournal(c.r.key, jr)
+		back, err := fromJournal(c.r.key.path, jr)
 		if err != nil {
 			t.Errorf("%s: fromJournal: %v", c.name, err)
 			continue
 		}
-		if back.key != c.r.key || back.dir != c.r.dir || back.name != c.r.name || back.kind != c.r.kind ||
+		if back.key != c.r.key || back.kind != c.r.kind ||
 			!back.at.Equal(c.r.at) || back.reap != c.r.reap || !back.removedAt.Equal(c.r.removedAt) || back.deferred != jr.Def {
 			t.Errorf("%s: read back %+v from %+v", c.name, back, c.r)
 		}
@@ -61,8 +62,8 @@ func TestJournalCodec(t *testing.T) {
 		jr  journalRecord
 	}{
 		{"nopath", journalRecord{Kind: "c", At: now}},
-		{lock.key, journalRecord{Kind: "x", At: now}},
-		{lock.key, journalRecord{Kind: "c", Size: 10, At: now, Def: true}}, // its bytes missing
+		{lock.key.path, journalRecord{Kind: "x", At: now}},
+		{lock.key.path, journalRecord{Kind: "c", Size: 10, At: now, Def: true}}, // its bytes missing
 	} {
 		if _, err := fromJournal(bad.key, bad.jr); err == nil {
 			t.Errorf("fromJournal(%q, %+v) took a bad record", bad.key, bad.jr)
@@ -70,15 +71,21 @@ func TestJournalCodec(t *testing.T) {
 	}
 }
 
-// A journal the previous version wrote (its JSON, byte for byte) loads:
-// the format did not change.
+// A journal the previous version wrote (its JSON, byte for byte, under
+// its keys: remote paths) loads: the format did not change. Each record
+// comes back at the place its Handle names, listed in its folder: a pack
+// in its prefix folder, a config at the root and in a repository.
 func TestJournalOldFormatLoads(t *testing.T) {
 	dir := t.TempDir()
 	lock, gone, deferred := "repo/locks/"+name('a'), "repo/locks/"+name('b'), "repo/locks/"+name('c')
+	pack := "repo/data/dd/" + name('d')
 	fixture := map[string]string{
-		lock:     `{"k":"c","s":4,"at":"2026-12-06T08:00:00.123456789Z","d":"bG9jaw=="}`,
-		gone:     `{"k":"t","at":"2026-12-06T08:00:01Z","r":true}`,
-		deferred: `{"k":"c","s":2,"at":"2026-12-06T08:00:02Z","u":true,"d":"aGk="}`,
+		lock:          `{"k":"c","s":4,"at":"2026-12-06T08:00:00.123456789Z","d":"bG9jaw=="}`,
+		gone:          `{"k":"t","at":"2026-12-06T08:00:01Z","r":true}`,
+		deferred:      `{"k":"c","s":2,"at":"2026-12-06T08:00:02Z","u":true,"d":"aGk="}`,
+		pack:          `{"k":"t","at":"2026-12-06T08:00:03Z","rm":"2026-12-06T08:00:04Z"}`,
+		"config":      `{"k":"c","s":3,"at":"2026-12-06T08:00:05Z"}`,
+		"repo/config": `{"k":"c","s":5,"at":"2026-12-06T08:00:06Z"}`,
 	}
 	db, err := bolt.Open(filepath.Join(dir, "overlay.db"), 0o600, nil)
 	if err != nil {
@@ -103,27 +110,48 @@ func TestJournalOldFormatLoads(t *testing.T) {
 	o := openTestOverlay(t, dir, func(key string, data []byte) { kept[key] = string(data) })
 	defer o.close()
 	at, _ := time.Parse(time.RFC3339Nano, "2026-12-06T08:00:00.123456789Z")
-	if r := mustGet(t, o, lock); r.kind != created || r.size != 4 || !r.at.Equal(at) || r.deferred {
+	if r := mustGet(t, o, keyOf(lock)); r.kind != created || r.size != 4 || !r.at.Equal(at) || r.deferred {
 		t.Errorf("lock = %+v", r)
 	}
 	if kept[lock] != "lock" {
 		t.Errorf("the lock's bytes = %q, want %q", kept[lock], "lock")
 	}
-	if r := mustGet(t, o, gone); r.kind != tombstone || !r.reap {
+	if r := mustGet(t, o, keyOf(gone)); r.kind != tombstone || !r.reap {
 		t.Errorf("pending reap = %+v", r)
 	}
-	if r := mustGet(t, o, deferred); !r.deferred || r.size != 2 {
+	if r := mustGet(t, o, keyOf(deferred)); !r.deferred || r.size != 2 {
 		t.Errorf("deferred lock = %+v", r)
 	}
-	if b, ok, _ := o.content(context.Background(), deferred); !ok || string(b) != "hi" {
+	if b, ok, _ := o.content(context.Background(), keyOf(deferred)); !ok || string(b) != "hi" {
 		t.Errorf("deferred lock's bytes = %q, %v", b, ok)
+	}
+	for _, h := range []Handle{
+		{Repo: "repo", Type: Locks, Name: name('a')},
+		{Repo: "repo", Type: Data, Name: name('d')},
+		{Type: Config},
+		{Repo: "repo", Type: Config},
+	} {
+		r := mustGet(t, o, h.key())
+		if r.key != h.key() {
+			t.Errorf("%s: reloaded at %+v, want %+v", h, r.key, h.key())
+		}
+		if h.Type == Config {
+			continue
+		}
+		recs, err := o.viewDir(context.Background(), typeDir(h.Repo, h.Type))
+		if err != nil || !slices.ContainsFunc(recs, func(r *record) bool { return r.key.name == h.Name }) {
+			t.Errorf("%s: not listed in its folder (%v)", h, err)
+		}
+	}
+	if r := mustGet(t, o, keyOf(pack)); r.kind != tombstone || r.removedAt.IsZero() {
+		t.Errorf("pack = %+v", r)
 	}
 }
 
 // A shared record the previous version wrote decodes.
 func TestSharedOldFormatDecodes(t *testing.T) {
 	key := "repo/locks/" + name('a')
-	r, err := decodeRecord(key, "t 1765008000000000000 1 0 0 0\n0 1765008060000000000 2")
+	r, err := decodeRecord(keyOf(key), "t 1765008000000000000 1 0 0 0\n0 1765008060000000000 2")
 	if err != nil {
 		t.Fatal(err)
 	}

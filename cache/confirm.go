@@ -34,7 +34,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	// (configs, data prefix folders); the other units are type folders.
 	recs := map[string][]record{}
 	for _, r := range w.configs {
-		recs[r.key] = append(recs[r.key], r)
+		recs[r.key.path] = append(recs[r.key.path], r)
 	}
 	for _, r := range w.data {
 		u := confirmUnit(r.key) // repo/data/xx
@@ -238,9 +238,7 @@ func lookupListsFolder(f fs.Fs) bool {
 // known size. Either way judge decides, with the call's start, as for
 // every listing. It returns how many records it confirmed.
 func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confirmed int) {
-	s.confirmMu.Lock()
-	n, ok := s.folderSize[dir]
-	s.confirmMu.Unlock()
+	n, ok := s.folders.size(dir)
 	if !ok {
 		n = unknownFolderSize
 	}
@@ -260,12 +258,10 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 		s.log.Debug("confirming listing failed", "dir", dir, "err", err)
 		return 0
 	}
-	s.confirmMu.Lock()
-	s.folderSize[dir] = len(entries)
-	s.confirmMu.Unlock()
+	s.folders.set(map[string]int{dir: len(entries)})
 	var cs []change
 	for _, r := range rs {
-		i, found := slices.BinarySearchFunc(entries, r.name, func(e Entry, name string) int { return strings.Compare(e.Name, name) })
+		i, found := slices.BinarySearchFunc(entries, r.key.name, func(e Entry, name string) int { return strings.Compare(e.Name, name) })
 		var size int64
 		if found {
 			size = entries[i].Size
@@ -287,9 +283,9 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 // in a big folder. It returns how many records it confirmed (0 or 1).
 func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	start := time.Now()
-	obj, err := s.stat(ctx, r.key)
+	obj, err := s.stat(ctx, r.key.path)
 	if err != nil && !isNotFound(err) {
-		s.log.Debug("confirming lookup failed", "object", r.key, "err", err)
+		s.log.Debug("confirming lookup failed", "object", r.key.path, "err", err)
 		return 0
 	}
 	var size int64
@@ -303,7 +299,7 @@ func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	}
 	n, err := s.apply(ctx, []change{c})
 	if err != nil {
-		s.log.Warn("overlay: could not record a confirmation", "object", r.key, "err", err)
+		s.log.Warn("overlay: could not record a confirmation", "object", r.key.path, "err", err)
 	}
 	return n
 }

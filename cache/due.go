@@ -1,9 +1,6 @@
 package cache
 
-import (
-	"path"
-	"time"
-)
+import "time"
 
 // The background work, decided once for both record stores: each store
 // only finds the records (all of them, or those its indexes point at) and
@@ -41,20 +38,21 @@ func dutyOf(r record, now time.Time, settle time.Duration) duty {
 		return dutyNone
 	case r.isConfig():
 		return dutyConfirmConfig
-	case isDataDir(r.dir):
+	case isDataDir(r.key.dir):
 		return dutyConfirmData
 	}
 	return dutyConfirmDir
 }
 
-// confirmUnit is what one confirming call proves the records of, named by
-// a record's key: a config by itself (a lookup), a data pack by its prefix
-// folder (repo/data/xx), any other record by its type folder.
-func confirmUnit(key string) string {
-	if path.Base(key) == string(Config) {
-		return key
+// confirmUnit is what one confirming call proves the records of, named
+// for the record of key: a config by itself (a lookup), any other record
+// by the folder it sits in, a data pack's prefix folder (repo/data/xx) or
+// a type folder.
+func confirmUnit(key objectKey) string {
+	if key.isConfig() {
+		return key.path
 	}
-	return path.Dir(key)
+	return key.folder()
 }
 
 // unitActivity is when the records awaiting confirmation in one unit were
@@ -115,9 +113,9 @@ func (l *workList) add(r record) {
 		l.active(r)
 	}
 	if d == dutyConfirmDir {
-		if !l.dirs[r.dir] {
-			l.dirs[r.dir] = true
-			l.w.dirs = append(l.w.dirs, r.dir)
+		if dir := r.key.dir; !l.dirs[dir] {
+			l.dirs[dir] = true
+			l.w.dirs = append(l.w.dirs, dir)
 		}
 		return
 	}

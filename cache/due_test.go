@@ -30,12 +30,12 @@ func dueCases(now time.Time, settle time.Duration) []dueCase {
 	reap := at('d', tombstone, 10*time.Second)
 	reap.reap = true
 	reapLater := reap
-	reapLater.key, reapLater.name = "repo/locks/"+name('e'), name('e')
+	reapLater.key = keyIn("repo/locks", name('e'))
 	reapLater.nextTry = now.Add(time.Minute)
 	oldReap := at('f', tombstone, 2*settle)
 	oldReap.reap = true
-	cfg := record{kind: created, key: "repo/config", dir: "repo", name: "config", size: 3, at: now.Add(-10 * time.Second)}
-	data := record{kind: created, key: "repo/data/" + name('1')[:2] + "/" + name('1'), dir: "repo/data", name: name('1'), size: 3, at: now.Add(-10 * time.Second)}
+	cfg := record{kind: created, key: keyIn("repo", "config"), size: 3, at: now.Add(-10 * time.Second)}
+	data := record{kind: created, key: keyIn("repo/data", name('1')), size: 3, at: now.Add(-10 * time.Second)}
 	removed := at('2', tombstone, 10*time.Second)
 	removed.removedAt = now.Add(-9 * time.Second)
 	return []dueCase{
@@ -68,7 +68,7 @@ func workOf(w work) map[string][]string {
 	keys := func(rs []record) []string {
 		var out []string
 		for _, r := range rs {
-			out = append(out, r.key)
+			out = append(out, r.key.path)
 		}
 		sort.Strings(out)
 		return out
@@ -107,11 +107,11 @@ func TestDueSameInBothStores(t *testing.T) {
 		kind := map[duty]string{dutyUpload: "uploads", dutyRetire: "retire", dutyExpire: "expire", dutyReap: "reaps",
 			dutyConfirmConfig: "configs", dutyConfirmData: "data", dutyConfirmDir: "dirs"}[c.want]
 		if kind == "dirs" {
-			if !slices.Contains(want[kind], c.r.dir) {
-				want[kind] = append(want[kind], c.r.dir)
+			if !slices.Contains(want[kind], c.r.key.dir) {
+				want[kind] = append(want[kind], c.r.key.dir)
 			}
 		} else if kind != "" {
-			want[kind] = append(want[kind], c.r.key)
+			want[kind] = append(want[kind], c.r.key.path)
 			sort.Strings(want[kind])
 		}
 	}

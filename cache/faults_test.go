@@ -134,7 +134,7 @@ func TestRecentReadDoesNotRetryPermanent(t *testing.T) {
 	// s2 learns of the object as a recent write through the overlay.
 	// s2 learns of the object as a recent write through the overlay,
 	// without the upload's handle (as after a restart).
-	rec, _, _ := s.ov.get(context.Background(), h.remotePath())
+	rec, _, _ := s.ov.get(context.Background(), h.key())
 	rec.obj = nil
 	mem(s2).set(rec, nil)
 	o, err := s2.Lookup(context.Background(), h)
@@ -177,7 +177,7 @@ func TestJournalWriteFailureFailsPut(t *testing.T) {
 	if errors.As(err, &re) || !strings.Contains(err.Error(), "journal") {
 		t.Fatalf("journal failure reported as %v (%T); want a non-remote error naming the journal", err, err)
 	}
-	if _, ok, _ := s.ov.get(context.Background(), h2.remotePath()); ok {
+	if _, ok, _ := s.ov.get(context.Background(), h2.key()); ok {
 		t.Fatal("an unjournaled upload entered the overlay")
 	}
 	// A delete cannot be promised either.

@@ -21,7 +21,7 @@ type folder struct {
 const folderDegree = 32
 
 func newFolder() *folder {
-	return &folder{t: btree.NewG(folderDegree, func(a, b *record) bool { return a.name < b.name })}
+	return &folder{t: btree.NewG(folderDegree, func(a, b *record) bool { return a.key.name < b.key.name })}
 }
 
 // set puts r, replacing the record of the same name.
@@ -36,7 +36,7 @@ func (f *folder) remove(r *record) {
 
 // get returns name's record, nil for none.
 func (f *folder) get(name string) *record {
-	r, _ := f.t.Get(&record{name: name})
+	r, _ := f.t.Get(&record{key: objectKey{name: name}})
 	return r
 }
 

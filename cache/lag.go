@@ -54,7 +54,7 @@ const (
 
 // lagKey names one record: its object and the time it refers to.
 type lagKey struct {
-	key string
+	key objectKey
 	ref int64
 }
 
@@ -389,12 +389,7 @@ func (l *lagState) stillListed(since time.Time) map[string]int {
 		if t.kind != VisibleDelete || t.miss.IsZero() || !t.hit.IsZero() || k.ref < since.UnixNano() {
 			continue
 		}
-		r := record{key: k.key}
-		r.dir, r.name, _ = splitKey(k.key)
-		if r.name == "" {
-			continue
-		}
-		out[r.repo()]++
+		out[k.key.repo()]++
 	}
 	return out
 }

@@ -225,7 +225,7 @@ func TestLagStateEstimate(t *testing.T) {
 	t0 := time.Now()
 	sec := func(f float64) time.Time { return t0.Add(time.Duration(f * float64(time.Second))) }
 	rec := func(name string, at time.Time) record {
-		return record{kind: created, key: "repo/locks/" + name, dir: "repo/locks", name: name, size: 1, at: at}
+		return record{kind: created, key: keyIn("repo/locks", name), size: 1, at: at}
 	}
 	t.Run("own interval", func(t *testing.T) {
 		var l lagState
@@ -270,7 +270,7 @@ func TestLagStateEstimate(t *testing.T) {
 		if lag, ok := l.settle(&r, sec(0.8), false); !ok || lag != 400*time.Millisecond {
 			t.Errorf("lag %v %v, want 0.4s (confirmed elsewhere by 0.8 s)", lag, ok)
 		}
-		r.key = "repo/locks/" + name('b')
+		r.key = keyIn("repo/locks", name('b'))
 		if lag, ok := l.settle(&r, sec(2), false); ok {
 			t.Errorf("lag %v reported for a record first seen at 2 s: only an upper bound, half of it the schedule's", lag)
 		}
@@ -320,7 +320,7 @@ func TestLagProbe(t *testing.T) {
 	t0 := time.Now()
 	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 	rec := func(c byte, at time.Time) record {
-		return record{kind: created, key: "repo/locks/" + name(c), dir: "repo/locks", name: name(c), size: 1, at: at}
+		return record{kind: created, key: keyIn("repo/locks", name(c)), size: 1, at: at}
 	}
 	var l lagState
 	if age, ok := l.probe(VisibleCreate, t0, confirmMinAge); !ok || age != sec(2.5) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -93,10 +92,7 @@ func (s *Store) listFresh(ctx context.Context, dir string) ([]Entry, int, error)
 
 func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 	start := time.Now()
-	depth := 1
-	if isDataDir(dir) {
-		depth = 2 // data objects sit in prefix folders
-	}
+	depth := listDepth(dir)
 	entries := []Entry{}
 	var objs []fs.Object
 	err := s.remote(OpList, func() error {
@@ -124,7 +120,7 @@ func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 	}
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	if isDataDir(dir) {
-		s.noteFolderSizes(dir, objs)
+		s.noteFolderSizes(objs)
 	}
 	// Keep the handles: restic reads or deletes what it just listed (a
 	// prune deletes from its one listing of data/ for minutes, and a
@@ -138,17 +134,16 @@ func (s *Store) listRemote(ctx context.Context, dir string) ([]Entry, error) {
 	return entries, nil
 }
 
-// noteFolderSizes remembers the size of each prefix folder of a data/
-// listing, which the confirmer uses to choose lookups or a listing. A
-// folder now empty is left out: its last size stays, as an estimate.
-func (s *Store) noteFolderSizes(dir string, objs []fs.Object) {
+// noteFolderSizes counts the objects of each prefix folder a data/
+// listing shows (folderSizes).
+func (s *Store) noteFolderSizes(objs []fs.Object) {
 	sizes := map[string]int{}
 	for _, o := range objs {
-		sizes[path.Dir(o.Remote())]++
+		if k, ok := parseKey(o.Remote()); ok {
+			if folder, ok := k.prefixFolder(); ok {
+				sizes[folder]++
+			}
+		}
 	}
-	s.confirmMu.Lock()
-	defer s.confirmMu.Unlock()
-	for d, n := range sizes {
-		s.folderSize[d] = n
-	}
+	s.folders.set(sizes)
 }

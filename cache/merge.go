@@ -80,7 +80,7 @@ func mergeListing(l listing, recs []*record) merged {
 	rp, ep := make([]uint64, len(recs)), make([]uint64, len(l.entries))
 	creates := 0 // the most entries the records can add
 	for i, r := range recs {
-		rp[i] = namePrefix(r.name)
+		rp[i] = namePrefix(r.key.name)
 		if r.kind == created {
 			creates++
 		}
@@ -93,7 +93,7 @@ func mergeListing(l listing, recs []*record) merged {
 	// missed is a record the listing does not show.
 	missed := func(r *record) {
 		if r.kind == created {
-			out = append(out, Entry{Name: r.name, Size: r.size})
+			out = append(out, Entry{Name: r.key.name, Size: r.size})
 			m.added++
 		}
 		m.note(r, false, 0)
@@ -105,7 +105,7 @@ func mergeListing(l listing, recs []*record) merged {
 		if rp[i] != ep[j] {
 			return cmp.Compare(rp[i], ep[j])
 		}
-		return strings.Compare(recs[i].name, l.entries[j].Name)
+		return strings.Compare(recs[i].key.name, l.entries[j].Name)
 	}
 	i := 0
 	for j, e := range l.entries {
@@ -124,7 +124,7 @@ func mergeListing(l listing, recs []*record) merged {
 		r := recs[i]
 		i++
 		if r.kind == tombstone {
-			m.masked = append(m.masked, r.key)
+			m.masked = append(m.masked, r.key.path)
 		} else {
 			out = append(out, Entry{Name: e.Name, Size: r.size})
 		}
@@ -203,17 +203,17 @@ func (s *Store) apply(ctx context.Context, cs []change) (int, error) {
 			}
 		case chReaped:
 			s.objectEvent(EventReapDone, r.key, nil, c.at)
-			s.log.Info("reaper removed a deleted object", "object", r.key, "after", c.at.Sub(r.at).Round(time.Millisecond))
+			s.log.Info("reaper removed a deleted object", "object", r.key.path, "after", c.at.Sub(r.at).Round(time.Millisecond))
 		case chRefused:
 			s.event(EventReapRefused, 1)
 			s.log.Error("refused what a record asked of the background: the policy forbids it (under --append-only only locks are removed; only locks are written behind); the record is dropped and the object stays on the remote as it is (a forged journal or Redis record, or one left by a run under another policy)",
-				"object", r.key, "state", r.state())
+				"object", r.key.path, "state", r.state())
 		case chExpire:
 			s.objectEvent(EventRetiredTimeout, r.key, nil, c.at)
 			s.lag.forget(&r)
 			// The one place the guarantee can lapse, so each is logged.
 			s.log.Warn("overlay record retired at the settle window without the remote confirming it",
-				"object", r.key, "state", r.state(), "age", c.at.Sub(r.at).Round(time.Second))
+				"object", r.key.path, "state", r.state(), "age", c.at.Sub(r.at).Round(time.Second))
 		}
 	}
 	return confirmed, err

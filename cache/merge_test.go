@@ -16,7 +16,7 @@ func name(c byte) string { return strings.Repeat(string(c), 64) }
 
 func locksRec(kind recKind, c byte, at time.Time) record {
 	n := name(c)
-	return record{kind: kind, key: "repo/locks/" + n, dir: "repo/locks", name: n, size: 10, at: at}
+	return record{kind: kind, key: keyIn("repo/locks", n), size: 10, at: at}
 }
 
 func TestJudge(t *testing.T) {
@@ -165,6 +165,6 @@ func inNameOrder(recs []record) []*record {
 	for i := range recs {
 		out[i] = &recs[i]
 	}
-	slices.SortFunc(out, func(a, b *record) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(out, func(a, b *record) int { return strings.Compare(a.key.name, b.key.name) })
 	return out
 }

@@ -16,6 +16,7 @@ import (
 type Object struct {
 	s    *Store
 	h    Handle
+	key  objectKey // h's place
 	size int64
 	obj  fs.Object // as the remote listed it; nil for an overlay record
 	rec  *record   // a copy of the overlay's record of a recent write
@@ -32,7 +33,7 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 	if length < 0 || offset+length > o.size {
 		length = o.size - offset
 	}
-	if rc, ok := o.s.spool.open(o.h.remotePath(), o.size, offset, length); ok {
+	if rc, ok := o.s.spool.open(o.key.path, o.size, offset, length); ok {
 		o.s.event(EventSpoolRead, 1)
 		return rc, nil
 	}
@@ -43,7 +44,7 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 	} else {
 		rc, err = o.s.openRecent(ctx, o.h, o.rec, offset, length)
 	}
-	if err != nil && o.s.deleted(ctx, o.h.remotePath()) {
+	if err != nil && o.s.deleted(ctx, o.key) {
 		// A DELETE won the race with this read: answer as after it.
 		return nil, fmt.Errorf("open %s: %w", o.h, ErrNotFound)
 	}
@@ -55,11 +56,11 @@ func (o *Object) Open(ctx context.Context, offset, length int64) (io.ReadCloser,
 // whole once and then served from the content cache; restic objects are
 // named by their content, and config changes only through us.
 func (s *Store) openSmall(ctx context.Context, o *Object, offset, length int64) (io.ReadCloser, error) {
-	key := o.h.remotePath()
+	key := o.key
 	if !s.content.fits(o.size) {
 		return s.open(ctx, o.h, o.obj, offset, length)
 	}
-	if b, ok := s.content.get(key); ok && int64(len(b)) == o.size {
+	if b, ok := s.content.get(key.path); ok && int64(len(b)) == o.size {
 		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 	}
 	rc, err := s.open(ctx, o.h, o.obj, 0, o.size)
@@ -75,7 +76,7 @@ func (s *Store) openSmall(ctx context.Context, o *Object, offset, length int64) 
 		return nil, &RemoteError{Op: fmt.Sprintf("read %s", o.h), Err: fmt.Errorf("remote returned %d bytes, listed %d", len(b), o.size)}
 	}
 	if !s.deleted(ctx, key) {
-		s.content.add(key, b)
+		s.content.add(key.path, b)
 	}
 	return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 }
@@ -83,7 +84,7 @@ func (s *Store) openSmall(ctx context.Context, o *Object, offset, length int64) 
 // deleted reports whether the overlay holds a tombstone for key. When the
 // overlay cannot answer it says no: its callers only use it to give up
 // early or to skip caching, and the lookup that follows reports the error.
-func (s *Store) deleted(ctx context.Context, key string) bool {
+func (s *Store) deleted(ctx context.Context, key objectKey) bool {
 	r, ok, err := s.ov.get(ctx, key)
 	return err == nil && ok && r.kind == tombstone
 }
@@ -118,15 +119,15 @@ func (s *Store) open(ctx context.Context, h Handle, obj fs.Object, offset, lengt
 // instance still holds: the content cache's, else the overlay's (a
 // deferred lock, a small upload through another instance), which then
 // go into the cache. err is the overlay's failure to answer.
-func (s *Store) keptBytes(ctx context.Context, key string, size int64) ([]byte, bool, error) {
-	if b, ok := s.content.get(key); ok && int64(len(b)) == size {
+func (s *Store) keptBytes(ctx context.Context, key objectKey, size int64) ([]byte, bool, error) {
+	if b, ok := s.content.get(key.path); ok && int64(len(b)) == size {
 		return b, true, nil
 	}
 	b, ok, err := s.ov.content(ctx, key)
 	if err != nil || !ok || int64(len(b)) != size {
 		return nil, false, err
 	}
-	s.content.add(key, b)
+	s.content.add(key.path, b)
 	return b, true, nil
 }
 
@@ -135,7 +136,7 @@ func (s *Store) keptBytes(ctx context.Context, key string, size int64) ([]byte, 
 // then by asking the remote again with backoff. It never answers not-found
 // for an object we wrote and did not delete.
 func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, length int64) (io.ReadCloser, error) {
-	key := h.remotePath()
+	key := rec.key
 	if b, ok, _ := s.keptBytes(ctx, key, rec.size); ok {
 		return io.NopCloser(bytes.NewReader(b[offset : offset+length])), nil
 	}
@@ -151,7 +152,7 @@ func (s *Store) openRecent(ctx context.Context, h Handle, rec *record, offset, l
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		obj, err := s.stat(ctx, key)
+		obj, err := s.stat(ctx, key.path)
 		if err == nil {
 			s.lag.observe(rec, true, obj.Size(), start)
 		} else if isNotFound(err) {
@@ -188,15 +189,15 @@ func (s *Store) Lookup(ctx context.Context, h Handle) (*Object, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
-	o, err := s.lookup(ctx, h)
+	o, err := s.lookup(ctx, h, h.key())
 	if err == nil && o.rec != nil && o.rec.pending() {
 		s.event(EventReadFromOverlay, 1)
 	}
 	return o, err
 }
 
-func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
-	key := h.remotePath()
+// lookup finds h, whose place is key.
+func (s *Store) lookup(ctx context.Context, h Handle, key objectKey) (*Object, error) {
 	rec, ok, err := s.ov.get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: overlay: %w", h, err)
@@ -205,24 +206,24 @@ func (s *Store) lookup(ctx context.Context, h Handle) (*Object, error) {
 		if rec.kind == tombstone {
 			return nil, fmt.Errorf("look up %s: %w", h, ErrNotFound)
 		}
-		return &Object{s: s, h: h, size: rec.size, rec: &rec}, nil
+		return &Object{s: s, h: h, key: key, size: rec.size, rec: &rec}, nil
 	}
-	if obj := s.handles.get(key); obj != nil {
-		return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
+	if obj := s.handles.get(key.path); obj != nil {
+		return &Object{s: s, h: h, key: key, size: obj.Size(), obj: obj}, nil
 	}
 	start := time.Now()
-	obj, err := s.stat(ctx, key)
+	obj, err := s.stat(ctx, key.path)
 	if err != nil {
 		return nil, remoteErr(fmt.Sprintf("look up %s", h), err)
 	}
 	obj = share(obj) // the handle cache hands it to other requests
-	s.handles.add(key, obj, start)
-	return &Object{s: s, h: h, size: obj.Size(), obj: obj}, nil
+	s.handles.add(key.path, obj, start)
+	return &Object{s: s, h: h, key: key, size: obj.Size(), obj: obj}, nil
 }
 
-// exists reports whether h exists, the overlay first.
-func (s *Store) exists(ctx context.Context, h Handle) (bool, error) {
-	_, err := s.lookup(ctx, h)
+// exists reports whether h (at key) exists, the overlay first.
+func (s *Store) exists(ctx context.Context, h Handle, key objectKey) (bool, error) {
+	_, err := s.lookup(ctx, h, key)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}

@@ -73,14 +73,14 @@ func (o *overlay) reload(onData func(key string, data []byte)) error {
 	return nil
 }
 
-func (o *overlay) lock(_ context.Context, key string) (func(), error) {
-	return o.locks.lock(key), nil
+func (o *overlay) lock(_ context.Context, key objectKey) (func(), error) {
+	return o.locks.lock(key.path), nil
 }
 
-func (o *overlay) get(_ context.Context, key string) (record, bool, error) {
+func (o *overlay) get(_ context.Context, key objectKey) (record, bool, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	if r := o.byKey[key]; r != nil {
+	if r := o.byKey[key.path]; r != nil {
 		return *r, true, nil
 	}
 	return record{}, false, nil
@@ -90,7 +90,7 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 	if o.journal != nil {
 		// Without the journal entry a restart could not keep the object
 		// visible, so the caller must not acknowledge it.
-		if err := o.journal.put(r.key, journalOf(r, data)); err != nil {
+		if err := o.journal.put(r.key.path, journalOf(r, data)); err != nil {
 			return err
 		}
 	}
@@ -100,10 +100,10 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 
 // content answers for deferred locks only: reload put the journal's other
 // bytes in the Store's content cache, and nothing else holds them.
-func (o *overlay) content(_ context.Context, key string) ([]byte, bool, error) {
+func (o *overlay) content(_ context.Context, key objectKey) ([]byte, bool, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	b, ok := o.held[key]
+	b, ok := o.held[key.path]
 	return b, ok, nil
 }
 
@@ -111,7 +111,7 @@ func (o *overlay) prepareDelete(_ context.Context, r record) error {
 	if o.journal == nil {
 		return nil
 	}
-	return o.journal.put(r.key, journalOf(r, nil))
+	return o.journal.put(r.key.path, journalOf(r, nil))
 }
 
 func (o *overlay) tombstone(_ context.Context, r record) error {
@@ -122,33 +122,33 @@ func (o *overlay) tombstone(_ context.Context, r record) error {
 	case !r.pending():
 		// Confirmed: the journal needs nothing of it, only the entry it
 		// replaces gone (what a confirmation's drop would do after).
-		return o.journal.delete(r.key)
+		return o.journal.delete(r.key.path)
 	}
 	// If this fails the entry on disk still says reap: after a restart the
 	// reaper finds the object gone and the tombstone retires at the settle
 	// window, still hiding it until then. So a removal the remote accepted
 	// (after prepareDelete) is not waited for: the delete is durable.
 	if !r.removedAt.IsZero() {
-		o.journal.putLater(r.key, journalOf(r, nil), func(err error) {
-			o.log.Warn("could not update the journal", "key", r.key, "err", err)
+		o.journal.putLater(r.key.path, journalOf(r, nil), func(err error) {
+			o.log.Warn("could not update the journal", "key", r.key.path, "err", err)
 		})
 		return nil
 	}
-	return o.journal.put(r.key, journalOf(r, nil))
+	return o.journal.put(r.key.path, journalOf(r, nil))
 }
 
 // cancelDelete writes prev back over the prepared entry, without its
 // bytes (prepareDelete overwrote them). A deferred prev is never one the
 // remote lacks (Remove tombstones those without asking the remote), so
 // journalOf keeps it as a plain created record.
-func (o *overlay) cancelDelete(_ context.Context, key string, prev *record) error {
+func (o *overlay) cancelDelete(_ context.Context, key objectKey, prev *record) error {
 	if o.journal == nil {
 		return nil
 	}
 	if prev != nil {
-		return o.journal.put(key, journalOf(*prev, nil))
+		return o.journal.put(key.path, journalOf(*prev, nil))
 	}
-	return o.journal.delete(key)
+	return o.journal.delete(key.path)
 }
 
 func (o *overlay) viewDir(_ context.Context, dir string) ([]*record, error) {
@@ -166,7 +166,7 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 	var rewrite []journalEntry // records whose journal entry changes, as of now
 	o.mu.Lock()
 	for _, c := range cs {
-		cur := o.byKey[c.rec.key]
+		cur := o.byKey[c.rec.key.path]
 		if cur == nil || !c.rec.unchanged(*cur) {
 			continue // written again, retired, or changed since the decision
 		}
@@ -181,9 +181,9 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 		// entry keeps its bytes: a lagging remote may not serve it yet.
 		switch c.op {
 		case chConfirm, chExpire, chRefused:
-			drop = append(drop, retiredRec{key: cur.key, at: cur.at})
+			drop = append(drop, retiredRec{key: cur.key.path, at: cur.at})
 		case chFlip, chReaped, chUploaded:
-			rewrite = append(rewrite, journalEntry{key: cur.key, jr: journalOf(*cur, o.held[cur.key])})
+			rewrite = append(rewrite, journalEntry{key: cur.key.path, jr: journalOf(*cur, o.held[cur.key.path])})
 		}
 		c.rec = *cur
 		applied = append(applied, c)
@@ -269,9 +269,9 @@ func (o *overlay) set(rec record, data []byte) {
 	defer o.mu.Unlock()
 	r := o.putLocked(rec)
 	if r.deferred {
-		o.held[r.key] = data
+		o.held[r.key.path] = data
 	} else {
-		delete(o.held, r.key)
+		delete(o.held, r.key.path)
 	}
 }
 
@@ -279,14 +279,14 @@ func (o *overlay) set(rec record, data []byte) {
 // it; the overlay owns it, and never changes it (caller holds mu).
 func (o *overlay) putLocked(rec record) *record {
 	r := &rec
-	o.byKey[r.key] = r
+	o.byKey[r.key.path] = r
 	if r.isConfig() {
 		return r // never listed: confirmed by a lookup instead
 	}
-	f := o.byDir[r.dir]
+	f := o.byDir[r.key.dir]
 	if f == nil {
 		f = newFolder()
-		o.byDir[r.dir] = f
+		o.byDir[r.key.dir] = f
 	}
 	f.set(r)
 	return r
@@ -294,12 +294,12 @@ func (o *overlay) putLocked(rec record) *record {
 
 // dropLocked removes r, the current record of its key (caller holds mu).
 func (o *overlay) dropLocked(r *record) {
-	delete(o.byKey, r.key)
-	delete(o.held, r.key)
-	if f := o.byDir[r.dir]; f != nil {
+	delete(o.byKey, r.key.path)
+	delete(o.held, r.key.path)
+	if f := o.byDir[r.key.dir]; f != nil {
 		f.remove(r)
 		if f.len() == 0 {
-			delete(o.byDir, r.dir)
+			delete(o.byDir, r.key.dir)
 		}
 	}
 }

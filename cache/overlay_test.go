@@ -21,11 +21,11 @@ func openTestOverlay(t *testing.T, stateDir string, onData func(string, []byte))
 	return o
 }
 
-func mustGet(t *testing.T, o recordStore, key string) record {
+func mustGet(t *testing.T, o recordStore, key objectKey) record {
 	t.Helper()
 	r, ok, err := o.get(context.Background(), key)
 	if err != nil || !ok {
-		t.Fatalf("get %s: ok %v, err %v", key, ok, err)
+		t.Fatalf("get %s: ok %v, err %v", key.path, ok, err)
 	}
 	return r
 }
@@ -144,7 +144,7 @@ func TestOverlayDue(t *testing.T) {
 	expired := locksRec(created, 'c', now.Add(-2*settle))       // past the settle window
 	retired := locksRec(created, 'd', now.Add(-10*time.Second)) // confirmed long ago
 	reap := locksRec(tombstone, 'e', now.Add(-10*time.Second))  // a pending reap, due
-	cfg := record{kind: created, key: "repo/config", dir: "repo", name: "config", size: 3, at: now.Add(-10 * time.Second)}
+	cfg := record{kind: created, key: keyIn("repo", "config"), size: 3, at: now.Add(-10 * time.Second)}
 	reap.reap = true
 	for _, r := range []record{fresh, old, expired, retired, reap, cfg} {
 		if err := o.create(ctx, r, nil); err != nil {
@@ -158,20 +158,20 @@ func TestOverlayDue(t *testing.T) {
 	}
 	keys := func(rs []record) (out []string) {
 		for _, r := range rs {
-			out = append(out, r.key)
+			out = append(out, r.key.path)
 		}
 		return out
 	}
-	if got := keys(w.expire); len(got) != 1 || got[0] != expired.key {
+	if got := keys(w.expire); len(got) != 1 || got[0] != expired.key.path {
 		t.Errorf("expire = %v", got)
 	}
-	if got := keys(w.retire); len(got) != 1 || got[0] != retired.key {
+	if got := keys(w.retire); len(got) != 1 || got[0] != retired.key.path {
 		t.Errorf("retire = %v", got)
 	}
-	if got := keys(w.reaps); len(got) != 1 || got[0] != reap.key {
+	if got := keys(w.reaps); len(got) != 1 || got[0] != reap.key.path {
 		t.Errorf("reaps = %v", got)
 	}
-	if got := keys(w.configs); len(got) != 1 || got[0] != cfg.key {
+	if got := keys(w.configs); len(got) != 1 || got[0] != cfg.key.path {
 		t.Errorf("configs = %v", got)
 	}
 	if len(w.dirs) != 1 || w.dirs[0] != "repo/locks" {
@@ -222,8 +222,8 @@ func TestOverlayRestartInsideSettleWindow(t *testing.T) {
 	if r := mustGet(t, o2, lock.key); r.kind != created || r.size != 10 || !r.at.Equal(now) {
 		t.Errorf("created record after restart: %+v", r)
 	}
-	if data[lock.key] != "0123456789" {
-		t.Errorf("small upload's bytes after restart: %q", data[lock.key])
+	if data[lock.key.path] != "0123456789" {
+		t.Errorf("small upload's bytes after restart: %q", data[lock.key.path])
 	}
 	if r := mustGet(t, o2, gone.key); r.kind != tombstone || r.reap || !r.removedAt.Equal(gone.removedAt) {
 		t.Errorf("tombstone after restart: %+v", r)
@@ -239,8 +239,8 @@ func TestOverlayRestartInsideSettleWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mergeListing(listing{entries: []Entry{{Name: gone.name, Size: 10}}, start: now.Add(time.Second)}, recs)
-	if len(m.entries) != 1 || m.entries[0].Name != lock.name {
+	m := mergeListing(listing{entries: []Entry{{Name: gone.key.name, Size: 10}}, start: now.Add(time.Second)}, recs)
+	if len(m.entries) != 1 || m.entries[0].Name != lock.key.name {
 		t.Errorf("listing after restart = %v, want only the created lock", m.entries)
 	}
 	if c := o2.counts(); c.created != 1 || c.tombstones != 1 || c.reaps != 1 {

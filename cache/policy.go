@@ -57,9 +57,10 @@ func (s *Store) removeObject(ctx context.Context, obj fs.Object, why removal) er
 	return s.remote(OpDelete, func() error { return obj.Remove(ctx) })
 }
 
-// checkRemove is mayRemove for a client's DELETE of h, as an error.
-func (s *Store) checkRemove(h Handle) error {
-	if !s.mayRemove(h.remotePath(), removeForClient) {
+// checkRemove is mayRemove for a client's DELETE of h (at key), as an
+// error.
+func (s *Store) checkRemove(h Handle, key objectKey) error {
+	if !s.mayRemove(key.path, removeForClient) {
 		return fmt.Errorf("delete %s: %w", h, ErrAppendOnly)
 	}
 	return nil
@@ -72,6 +73,6 @@ func (s *Store) checkRemove(h Handle) error {
 // rather than keeping it and retrying, counts and logs it once (apply).
 func (s *Store) refuse(ctx context.Context, r record) {
 	if _, err := s.apply(ctx, []change{{op: chRefused, rec: r}}); err != nil {
-		s.log.Warn("overlay: could not drop a record the policy refuses", "object", r.key, "err", err)
+		s.log.Warn("overlay: could not drop a record the policy refuses", "object", r.key.path, "err", err)
 	}
 }

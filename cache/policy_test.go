@@ -45,13 +45,13 @@ func redisClient(t *testing.T, srv *redistest.Server) *redis.Client {
 func forgeRedisTombstone(t *testing.T, c *redis.Client, p, key string) {
 	t.Helper()
 	ctx := context.Background()
-	dir, name, ok := splitKey(key)
+	k, ok := parseKey(key)
 	if !ok {
 		t.Fatalf("bad key %q", key)
 	}
 	at := time.Now().Add(-time.Second)
 	val := "t " + strconv.FormatInt(at.UnixNano(), 10) + " 1 0 0 0\n0 0 0"
-	if err := c.HSet(ctx, p+"d:"+dir, name, val).Err(); err != nil {
+	if err := c.HSet(ctx, p+"d:"+k.dir, k.name, val).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.ZAdd(ctx, p+"z:pr", redis.Z{Score: float64(at.UnixMilli()), Member: key}).Err(); err != nil {
@@ -208,8 +208,8 @@ func TestForgedDeferredUploadOfPackRefused(t *testing.T) {
 	s := newStore(t, localRemote(t, root), Options{Overlay: srv.URL(), LockUploadDelay: time.Millisecond})
 	pack := handleOf(Data, "a pack of the backup")
 	put(t, s, pack, "a pack of the backup")
-	key := pack.remotePath()
-	dir, name, _ := splitKey(key)
+	k := pack.key()
+	key, dir, name := k.path, k.dir, k.name
 	c, p, ctx := redisClient(t, srv), string(shared(s).k), context.Background()
 	at := time.Now().Add(-time.Minute)
 	val := "c " + strconv.FormatInt(at.UnixNano(), 10) + " 0 0 0 1\n7 0 0"

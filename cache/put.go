@@ -35,8 +35,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if size < 0 {
 		return fmt.Errorf("%w: unknown size", ErrSizeMismatch)
 	}
-	k := h.key()
-	key := k.path
+	key := h.key()
 	unlock, err := s.ov.lock(ctx, key)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
@@ -44,7 +43,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	defer func() { unlock() }() // putChecked may hand the lock on
 
 	if opt.NoOverwrite {
-		found, err := s.exists(ctx, h)
+		found, err := s.exists(ctx, h, key)
 		if err != nil {
 			return err
 		}
@@ -52,7 +51,7 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 			return fmt.Errorf("put %s: %w", h, ErrExists)
 		}
 	}
-	defer s.countPut(ctx, h, size, &err)() // usage.go
+	defer s.countPut(ctx, key, size, &err)() // usage.go
 
 	behind := s.writeBehind(h, size)
 	if behind {
@@ -77,11 +76,11 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 			return fmt.Errorf("upload %s: %w", h, err)
 		}
 		if behind {
-			return s.putDeferred(ctx, h, kept.Bytes())
+			return s.putDeferred(ctx, h, key, kept.Bytes())
 		}
-		obj, err = s.putSmall(ctx, key, kept.Bytes())
+		obj, err = s.putSmall(ctx, key.path, kept.Bytes())
 	} else {
-		spooled = s.spool.begin(key, size)
+		spooled = s.spool.begin(key.path, size)
 		defer spooled.abort() // unless committed below
 		if spooled == nil && s.spool != nil {
 			s.event(EventSpoolSkipped, 1)
@@ -108,15 +107,15 @@ func (s *Store) Put(ctx context.Context, h Handle, body io.Reader, size int64, o
 	if kept != nil {
 		data = kept.Bytes()
 	}
-	rec := record{kind: created, key: key, dir: k.dir, name: k.name, size: size, obj: share(obj), at: time.Now()}
+	rec := record{kind: created, key: key, size: size, obj: share(obj), at: time.Now()}
 	if err := s.ov.create(ctx, rec, data); err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
 	}
-	s.handles.remove(key) // the record holds the new handle
+	s.handles.remove(key.path) // the record holds the new handle
 	if kept != nil {
-		s.content.add(key, kept.Bytes())
+		s.content.add(key.path, kept.Bytes())
 	} else {
-		s.content.remove(key)
+		s.content.remove(key.path)
 		spooled.commit()
 	}
 	return nil

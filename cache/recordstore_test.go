@@ -104,27 +104,22 @@ func hexName(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// newRec is a record of kind for key (a folder path and a name, as
-// splitKey reads it), acknowledged at at.
-func newRec(t *testing.T, kind recKind, key string, at time.Time) record {
+// newRec is a record of kind for key, acknowledged at at.
+func newRec(t *testing.T, kind recKind, key objectKey, at time.Time) record {
 	t.Helper()
-	dir, name, ok := splitKey(key)
-	if !ok {
-		t.Fatalf("bad key %q", key)
-	}
-	r := record{kind: kind, key: key, dir: dir, name: name, at: at}
+	r := record{kind: kind, key: key, at: at}
 	if kind == created {
-		r.size = int64(len(key))
+		r.size = int64(len(key.path))
 	}
 	return r
 }
 
-func lockKey(s string) string { return "repo/locks/" + hexName(s) }
+func lockKey(s string) objectKey { return keyIn("repo/locks", hexName(s)) }
 
 // sameRecord reports what differs between got and want in what every
 // implementation keeps across a restart.
 func sameRecord(got, want record) error {
-	if got.kind != want.kind || got.key != want.key || got.dir != want.dir || got.name != want.name ||
+	if got.kind != want.kind || got.key != want.key ||
 		got.size != want.size || !got.at.Equal(want.at) || got.reap != want.reap ||
 		!got.removedAt.Equal(want.removedAt) || got.deferred != want.deferred {
 		return fmt.Errorf("record %+v, want %+v", got, want)
@@ -132,11 +127,11 @@ func sameRecord(got, want record) error {
 	return nil
 }
 
-func lookupRec(t *testing.T, rs recordStore, key string) (record, bool) {
+func lookupRec(t *testing.T, rs recordStore, key objectKey) (record, bool) {
 	t.Helper()
 	r, ok, err := rs.get(context.Background(), key)
 	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
+		t.Fatalf("get %s: %v", key.path, err)
 	}
 	return r, ok
 }
@@ -145,7 +140,7 @@ func wantRecord(t *testing.T, rs recordStore, want record) {
 	t.Helper()
 	got, ok := lookupRec(t, rs, want.key)
 	if !ok {
-		t.Fatalf("get %s: no record, want %s", want.key, want.state())
+		t.Fatalf("get %s: no record, want %s", want.key.path, want.state())
 	}
 	if err := sameRecord(got, want); err != nil {
 		t.Fatal(err)
@@ -194,7 +189,7 @@ func mustApply(t *testing.T, rs recordStore, cs ...change) []change {
 func keysOf(rs []record) []string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, r.key)
+		out = append(out, r.key.path)
 	}
 	slices.Sort(out)
 	return out
@@ -261,7 +256,7 @@ var contractCases = []struct {
 			t.Fatalf("content of a deferred lock: %q, %v, %v; want its bytes", b, ok, err)
 		}
 		// A config record, listed in no folder, is kept by key as well.
-		cfg := newRec(t, created, "repo/config", now)
+		cfg := newRec(t, created, keyOf("repo/config"), now)
 		mustCreate(t, c.rs, cfg, nil)
 		wantRecord(t, c.rs, cfg)
 	}},
@@ -344,14 +339,14 @@ var contractCases = []struct {
 		now := time.Now()
 		l1, l2 := newRec(t, created, lockKey("1"), now), newRec(t, tombstone, lockKey("2"), now)
 		l2.removedAt = now
-		idx := newRec(t, created, "repo/index/"+hexName("i"), now)
+		idx := newRec(t, created, keyOf("repo/index/"+hexName("i")), now)
 		dn := hexName("d")
-		data := newRec(t, created, "repo/data/"+dn[:2]+"/"+dn, now)
+		data := newRec(t, created, keyOf("repo/data/"+dn[:2]+"/"+dn), now)
 		mustCreate(t, c.rs, l1, nil)
 		deleteRec(t, c.rs, l2)
 		mustCreate(t, c.rs, idx, nil)
 		mustCreate(t, c.rs, data, nil)
-		mustCreate(t, c.rs, newRec(t, created, "repo/config", now), nil)
+		mustCreate(t, c.rs, newRec(t, created, keyOf("repo/config"), now), nil)
 		view := func(dir string, look ...string) (found, missed []record) {
 			t.Helper()
 			recs, err := c.rs.viewDir(context.Background(), dir)
@@ -359,7 +354,7 @@ var contractCases = []struct {
 				t.Fatal(err)
 			}
 			for _, r := range recs {
-				if slices.Contains(look, r.name) {
+				if slices.Contains(look, r.key.name) {
 					found = append(found, *r)
 				} else {
 					missed = append(missed, *r)
@@ -367,9 +362,9 @@ var contractCases = []struct {
 			}
 			return found, missed
 		}
-		found, missed := view("repo/locks", l1.name, "nonexistent")
+		found, missed := view("repo/locks", l1.key.name, "nonexistent")
 		if len(found) != 1 || sameRecord(found[0], l1) != nil || len(missed) != 1 || sameRecord(missed[0], l2) != nil {
-			t.Fatalf("locks: found %+v, missed %+v; want %s found and %s missed", found, missed, l1.name, l2.name)
+			t.Fatalf("locks: found %+v, missed %+v; want %s found and %s missed", found, missed, l1.key.name, l2.key.name)
 		}
 		if found, missed = view("repo/data"); len(found) != 0 || len(missed) != 1 || sameRecord(missed[0], data) != nil {
 			t.Fatalf("data: %+v, want the record below its prefix folder", missed)
@@ -430,14 +425,14 @@ var contractCases = []struct {
 		fresh := newRec(t, created, lockKey("fresh"), now)
 		lock := newRec(t, created, lockKey("old"), old)
 		dn := hexName("d")
-		data := newRec(t, created, "repo/data/"+dn[:2]+"/"+dn, old)
-		cfg := newRec(t, created, "repo/config", old)
-		expired := newRec(t, created, "repo/index/"+hexName("x"), now.Add(-settle-time.Minute))
-		reap := newRec(t, tombstone, "repo/snapshots/"+hexName("s"), old)
+		data := newRec(t, created, keyOf("repo/data/"+dn[:2]+"/"+dn), old)
+		cfg := newRec(t, created, keyOf("repo/config"), old)
+		expired := newRec(t, created, keyOf("repo/index/"+hexName("x")), now.Add(-settle-time.Minute))
+		reap := newRec(t, tombstone, keyOf("repo/snapshots/"+hexName("s")), old)
 		reap.reap = true
-		def := newRec(t, created, "repo2/locks/"+hexName("def"), old)
+		def := newRec(t, created, keyOf("repo2/locks/"+hexName("def")), old)
 		def.deferred, def.size = true, 3
-		conf := newRec(t, created, "repo/keys/"+hexName("k"), now.Add(-2*retireGrace))
+		conf := newRec(t, created, keyOf("repo/keys/"+hexName("k")), now.Add(-2*retireGrace))
 		for _, r := range []record{fresh, lock, data, cfg, expired, conf} {
 			mustCreate(t, c.rs, r, nil)
 		}
@@ -452,13 +447,13 @@ var contractCases = []struct {
 		}
 		slices.Sort(w.dirs)
 		for what, pair := range map[string][2][]string{
-			"uploads": {keysOf(w.uploads), {def.key}},
-			"reaps":   {keysOf(w.reaps), {reap.key}},
+			"uploads": {keysOf(w.uploads), {def.key.path}},
+			"reaps":   {keysOf(w.reaps), {reap.key.path}},
 			"dirs":    {w.dirs, {"repo/locks"}},
-			"data":    {keysOf(w.data), {data.key}},
-			"configs": {keysOf(w.configs), {cfg.key}},
-			"expire":  {keysOf(w.expire), {expired.key}},
-			"retire":  {keysOf(w.retire), {conf.key}},
+			"data":    {keysOf(w.data), {data.key.path}},
+			"configs": {keysOf(w.configs), {cfg.key.path}},
+			"expire":  {keysOf(w.expire), {expired.key.path}},
+			"retire":  {keysOf(w.retire), {conf.key.path}},
 		} {
 			if !slices.Equal(pair[0], pair[1]) {
 				t.Errorf("due %s = %q, want %q", what, pair[0], pair[1])
@@ -470,15 +465,15 @@ var contractCases = []struct {
 		if err := c.rs.ready(context.Background()); err != nil {
 			t.Fatalf("ready: %v", err)
 		}
-		mustCreate(t, c.rs, newRec(t, created, "a/locks/"+hexName("1"), now), nil)
-		mustCreate(t, c.rs, newRec(t, created, "b/config", now), nil)
-		ts := newRec(t, tombstone, "b/locks/"+hexName("2"), now)
+		mustCreate(t, c.rs, newRec(t, created, keyOf("a/locks/"+hexName("1")), now), nil)
+		mustCreate(t, c.rs, newRec(t, created, keyOf("b/config"), now), nil)
+		ts := newRec(t, tombstone, keyOf("b/locks/"+hexName("2")), now)
 		ts.removedAt = now
 		deleteRec(t, c.rs, ts)
-		reap := newRec(t, tombstone, "b/snapshots/"+hexName("3"), now.Add(-time.Minute).Truncate(time.Millisecond))
+		reap := newRec(t, tombstone, keyOf("b/snapshots/"+hexName("3")), now.Add(-time.Minute).Truncate(time.Millisecond))
 		reap.reap = true
 		deleteRec(t, c.rs, reap)
-		conf := newRec(t, created, "a/keys/"+hexName("4"), now)
+		conf := newRec(t, created, keyOf("a/keys/"+hexName("4")), now)
 		mustCreate(t, c.rs, conf, nil)
 		mustApply(t, c.rs, change{op: chConfirm, rec: conf, at: now}) // no longer pending: not counted
 		got := c.rs.counts()
@@ -502,14 +497,14 @@ var contractCases = []struct {
 	{"records survive a restart", func(t *testing.T, c *contractStore) {
 		ctx := context.Background()
 		now := time.Now()
-		small := newRec(t, created, "repo/snapshots/"+hexName("s"), now)
+		small := newRec(t, created, keyOf("repo/snapshots/"+hexName("s")), now)
 		def := newRec(t, created, lockKey("def"), now)
 		def.deferred, def.size = true, 4
 		reap := newRec(t, tombstone, lockKey("reap"), now)
 		reap.reap = true
 		gone := newRec(t, tombstone, lockKey("gone"), now)
 		gone.removedAt = now.Add(time.Second)
-		cfg := newRec(t, created, "repo/config", now)
+		cfg := newRec(t, created, keyOf("repo/config"), now)
 		mustCreate(t, c.rs, small, []byte("snapshot"))
 		mustCreate(t, c.rs, def, []byte("lock"))
 		mustCreate(t, c.rs, cfg, nil)
@@ -530,9 +525,9 @@ var contractCases = []struct {
 		ctx := context.Background()
 		now := time.Now()
 		const writers, rounds = 8, 5
-		keys := []string{lockKey("x"), lockKey("y")}
+		keys := []objectKey{lockKey("x"), lockKey("y")}
 		var mu sync.Mutex
-		last := map[string]record{} // the last write of each key, in lock order
+		last := map[objectKey]record{} // the last write of each key, in lock order
 		var wg sync.WaitGroup
 		errs := make(chan error, writers*rounds*len(keys))
 		for w := range writers {
@@ -597,12 +592,12 @@ func viewOf(t *testing.T, rs recordStore, dir string) map[string]record {
 	if err != nil {
 		t.Fatalf("view %s: %v", dir, err)
 	}
-	if !slices.IsSortedFunc(recs, func(a, b *record) int { return strings.Compare(a.name, b.name) }) {
+	if !slices.IsSortedFunc(recs, func(a, b *record) int { return strings.Compare(a.key.name, b.key.name) }) {
 		t.Fatalf("view of %s not in name order", dir)
 	}
 	out := map[string]record{}
 	for _, r := range recs {
-		out[r.name] = *r
+		out[r.key.name] = *r
 	}
 	return out
 }
@@ -612,14 +607,14 @@ func wantView(t *testing.T, rs recordStore, dir string, want ...record) {
 	t.Helper()
 	got := viewOf(t, rs, dir)
 	for _, w := range want {
-		g, ok := got[w.name]
+		g, ok := got[w.key.name]
 		if !ok {
 			t.Fatalf("view of %s lacks %s (%s); shows %d records", dir, w.key, w.state(), len(got))
 		}
 		if err := sameRecord(g, w); err != nil || !g.confirmed.Equal(w.confirmed) {
 			t.Fatalf("view of %s: record %+v, want %+v", dir, g, w)
 		}
-		delete(got, w.name)
+		delete(got, w.key.name)
 	}
 	for _, g := range got {
 		t.Fatalf("view of %s shows %s (%s), which is not there", dir, g.key, g.state())
@@ -638,7 +633,7 @@ var viewCases = []struct {
 		wantView(t, c.rs, locks) // this instance holds a view of the folder from now on
 		a, b, d := newRec(t, created, lockKey("a"), now), newRec(t, created, lockKey("b"), now), newRec(t, created, lockKey("d"), now)
 		dn := hexName("data")
-		data := newRec(t, created, "repo/data/"+dn[:2]+"/"+dn, now)
+		data := newRec(t, created, keyOf("repo/data/"+dn[:2]+"/"+dn), now)
 		for _, r := range []record{a, b, d, data} {
 			mustCreate(t, o, r, nil)
 		}

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"io"
-	"path"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -20,7 +19,7 @@ type putResult struct {
 	err error
 }
 
-// putChecked streams a verified body to the remote under key (and to
+// putChecked streams a verified body to the remote as key (and to
 // spooled, when not nil).
 //
 // When the verifier rejects the body (short, long, or the wrong SHA-256)
@@ -33,7 +32,7 @@ type putResult struct {
 // is gone: then it returns at once, and the backend finishes in the
 // background holding the name's lock (handed over through unlock), so a
 // retried upload of the same name cannot race that clean-up.
-func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, size int64, unlock *func(), spooled *spoolWriter) (obj fs.Object, rejected bool, err error) {
+func (s *Store) putChecked(ctx context.Context, key objectKey, vr *verifyReader, size int64, unlock *func(), spooled *spoolWriter) (obj fs.Object, rejected bool, err error) {
 	before := s.knownSize(key)
 	var body io.Reader = vr
 	if spooled != nil {
@@ -45,7 +44,7 @@ func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, si
 	vr.onFail = cancel
 	done := make(chan putResult, 1)
 	go func() {
-		o, err := s.putStream(upCtx, key, body, size)
+		o, err := s.putStream(upCtx, key.path, body, size)
 		done <- putResult{o, err}
 	}()
 	var res *putResult
@@ -85,16 +84,16 @@ func (s *Store) putChecked(ctx context.Context, key string, vr *verifyReader, si
 	return nil, true, nil
 }
 
-// knownSize is the size of the object under key that the overlay or the
-// handle cache knows of, or -1: what a rejected upload must not remove.
-func (s *Store) knownSize(key string) int64 {
+// knownSize is the size of the object key that the overlay or the handle
+// cache knows of, or -1: what a rejected upload must not remove.
+func (s *Store) knownSize(key objectKey) int64 {
 	if r, ok, err := s.ov.get(s.bgCtx, key); err == nil && ok {
 		if r.kind == created {
 			return r.size
 		}
 		return -1
 	}
-	if obj := s.handles.get(key); obj != nil {
+	if obj := s.handles.get(key.path); obj != nil {
 		return obj.Size()
 	}
 	return -1
@@ -107,18 +106,18 @@ func (s *Store) knownSize(key string) int64 {
 // the name is the aborted upload's partial and goes. The handle a failed
 // Put returns is never removed: it may be a placeholder without identity
 // (pcloud's has no file id, and removing it sends deletefile?fileid=).
-func (s *Store) dropRejected(key string, size, before int64, res putResult) {
+func (s *Store) dropRejected(key objectKey, size, before int64, res putResult) {
 	ctx := s.bgCtx
 	obj := res.obj
 	if res.err != nil || obj == nil {
 		obj = nil
 		err := s.remote(OpStat, func() (err error) {
-			obj, err = s.f.NewObject(ctx, key)
+			obj, err = s.f.NewObject(ctx, key.path)
 			return err
 		})
 		if err != nil {
 			if !isNotFound(err) && ctx.Err() == nil {
-				s.log.Warn("could not check for what a rejected upload left", "object", key, "err", err)
+				s.log.Warn("could not check for what a rejected upload left", "object", key.path, "err", err)
 			}
 			return
 		}
@@ -128,24 +127,24 @@ func (s *Store) dropRejected(key string, size, before int64, res putResult) {
 	}
 	err := s.removeObject(ctx, obj, removeOwnUpload)
 	if err != nil && !isNotFound(err) {
-		s.log.Warn("could not remove what a rejected upload left", "object", key, "size", obj.Size(), "err", err)
+		s.log.Warn("could not remove what a rejected upload left", "object", key.path, "size", obj.Size(), "err", err)
 		return
 	}
-	s.log.Info("removed what a failed or rejected upload left", "object", key, "size", obj.Size())
+	s.log.Info("removed what a failed or rejected upload left", "object", key.path, "size", obj.Size())
 }
 
-// leftover tells whether an object of got bytes under key, found after a
+// leftover tells whether an object of got bytes at key, found after a
 // failed or rejected upload of size bytes, is what that upload left: not
 // of the declared size (complete) nor of the size known before (an
 // earlier object). Every name but config is its content's hash, so an
 // earlier object under it has the declared size; a config's may differ
 // and be whole, so an unknown config goes only when empty (a config never
 // is; rclone's local backend leaves an empty file on a full disk).
-func leftover(key string, got, size, before int64) bool {
+func leftover(key objectKey, got, size, before int64) bool {
 	switch {
 	case got == size || (before >= 0 && got == before):
 		return false
-	case path.Base(key) == string(Config) && before < 0:
+	case key.isConfig() && before < 0:
 		return got == 0
 	}
 	return true
@@ -158,7 +157,7 @@ func leftover(key string, got, size, before int64) bool {
 // The rule is dropRejected's: an object of the declared size, or of the
 // size known before, is a complete one and stays. Called under the name's
 // lock, before the client is answered.
-func (s *Store) dropFailed(key string, size int64, res putResult) {
+func (s *Store) dropFailed(key objectKey, size int64, res putResult) {
 	if res.err != nil && isNotFound(res.err) {
 		return
 	}

@@ -211,7 +211,8 @@ func TestLeftover(t *testing.T) {
 		{"repo/config", 150, 155, 150, false},
 		{"repo/config", 10, 155, 150, true},
 	} {
-		if got := leftover(c.key, c.got, c.size, c.before); got != c.want {
+		k, _ := parseKey(c.key)
+		if got := leftover(k, c.got, c.size, c.before); got != c.want {
 			t.Errorf("leftover(%s, got %d, size %d, before %d) = %v, want %v", c.key, c.got, c.size, c.before, got, c.want)
 		}
 	}

@@ -15,11 +15,10 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	if err := s.checkRemove(h); err != nil {
+	key := h.key()
+	if err := s.checkRemove(h, key); err != nil {
 		return err
 	}
-	k := h.key()
-	key, dir, name := k.path, k.dir, k.name
 	unlock, err := s.ov.lock(ctx, key)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", h, err)
@@ -42,7 +41,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		// whose record did not apply), it turns into a reap and the copy
 		// is removed, instead of being hidden until the settle window and
 		// then coming back.
-		ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now()}
+		ts := record{kind: tombstone, key: key, at: time.Now()}
 		if prev.uploadNeverTried() {
 			// No upload of it was ever started: the remote holds nothing
 			// a listing could show, so the tombstone is born confirmed,
@@ -55,27 +54,27 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 			return fmt.Errorf("delete %s: %w", h, err)
 		}
 		s.countRemoved(key, &prev, nil)
-		s.forget(key)
+		s.forget(key.path)
 		s.event(EventLockNeverUploaded, 1)
 		return nil
 	}
-	ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now(), reap: true}
+	ts := record{kind: tombstone, key: key, at: time.Now(), reap: true}
 	// Durable intent first: a crash between the remote removal and the
 	// record must not let a lagging listing bring the object back.
 	if err := s.ov.prepareDelete(ctx, ts); err != nil {
 		return fmt.Errorf("delete %s: %w", h, err)
 	}
 	// Known to exist: we wrote it, or the remote listed or showed it.
-	obj := s.handles.forDelete(key)
+	obj := s.handles.forDelete(key.path)
 	known := had || obj != nil
 	var prevp *record
 	if had {
 		obj, prevp = prev.obj, &prev
 	}
-	s.handles.remove(key)
+	s.handles.remove(key.path)
 	start := time.Now()
 	if obj == nil {
-		obj, err = s.stat(ctx, key)
+		obj, err = s.stat(ctx, key.path)
 	}
 	if err == nil {
 		known = true
@@ -122,7 +121,7 @@ func (s *Store) Remove(ctx context.Context, h Handle) error {
 		s.log.Warn("could not update the journal", "object", h, "err", err)
 	}
 	s.countRemoved(key, prevp, obj)
-	s.forget(key)
+	s.forget(key.path)
 	return nil
 }
 

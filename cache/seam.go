@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"path"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -28,10 +27,10 @@ type recordStore interface {
 	// lock orders operations on one object until unlock is called: a Put
 	// and a Remove of one name never interleave. Shared by instances, it
 	// is a lease that lapses if its holder dies.
-	lock(ctx context.Context, key string) (unlock func(), err error)
+	lock(ctx context.Context, key objectKey) (unlock func(), err error)
 
 	// get returns key's current record, ok false when there is none.
-	get(ctx context.Context, key string) (r record, ok bool, err error)
+	get(ctx context.Context, key objectKey) (r record, ok bool, err error)
 
 	// create records an upload the remote confirmed, replacing any
 	// record of key, and returns once it is durable (the Store
@@ -43,7 +42,7 @@ type recordStore interface {
 	// false when it has none. The Store asks only after its own content
 	// cache missed, so an implementation that feeds that cache itself
 	// (the local one, at reload) may always answer false.
-	content(ctx context.Context, key string) (data []byte, ok bool, err error)
+	content(ctx context.Context, key objectKey) (data []byte, ok bool, err error)
 
 	// prepareDelete makes the intent to delete durable without publishing
 	// it: reads still see the previous record, and after a crash the
@@ -58,7 +57,7 @@ type recordStore interface {
 	tombstone(ctx context.Context, r record) error
 	// cancelDelete undoes prepareDelete after the remote refused the
 	// delete: prev (nil for none) is what key had before.
-	cancelDelete(ctx context.Context, key string, prev *record) error
+	cancelDelete(ctx context.Context, key objectKey, prev *record) error
 
 	// viewDir returns the records of one listed folder in name order, for
 	// one merge: records the store never changes in place, so the caller
@@ -100,9 +99,7 @@ const (
 // (its listing or a lookup agrees) or the settle window passes.
 type record struct {
 	kind recKind
-	key  string // the object's remote path
-	dir  string // the type folder the object is listed under (repo/type)
-	name string
+	key  objectKey // the object's place: remote path, listed folder, name
 	size int64     // created: the size written
 	obj  fs.Object // created: the upload's handle; a local hint, nil after a restart or from a shared store
 	at   time.Time // when the write or delete was acknowledged; with key, names this record
@@ -166,23 +163,11 @@ func (r record) state() string {
 // pending reports whether the remote has not confirmed r yet.
 func (r record) pending() bool { return r.confirmed.IsZero() }
 
-// isConfig tells a repository's config record: it lives in no listed
-// folder, so a lookup confirms it instead of a listing.
-func (r record) isConfig() bool { return r.name == string(Config) }
+// isConfig tells a repository's config record (objectKey.isConfig).
+func (r record) isConfig() bool { return r.key.isConfig() }
 
-// repo is the repository path the record belongs to ("" for the root): a
-// config record sits in its repository's folder, every other record in
-// the repository's type folder.
-func (r record) repo() string {
-	repo := r.dir
-	if !r.isConfig() {
-		repo = path.Dir(r.dir)
-	}
-	if repo == "." {
-		return ""
-	}
-	return repo
-}
+// repo is the repository path the record belongs to ("" for the root).
+func (r record) repo() string { return r.key.repo() }
 
 // unchanged reports whether cur is still the record a decision saw as r:
 // the same record (kind and time) in the same state.

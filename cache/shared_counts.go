@@ -65,11 +65,11 @@ func (o *sharedOverlay) countsByRepo() map[string]counts {
 	for i, s := range countedSets {
 		for _, z := range members[i].Val() {
 			key, _ := z.Member.(string) // go-redis gives ZRANGE members as strings
-			dir, name, ok := splitKey(key)
+			k, ok := parseKey(key)
 			if !ok {
 				continue
 			}
-			repo := record{dir: dir, name: name}.repo()
+			repo := k.repo()
 			n := by[repo]
 			n.add(s.class(), 1, time.UnixMilli(int64(z.Score)))
 			by[repo] = n

@@ -38,13 +38,12 @@ func keysFor(remote string) sharedKeys {
 	return sharedKeys("steadyrest:{" + hex.EncodeToString(sum[:8]) + "}:")
 }
 
-// holder is the hash holding key's record, and its field there.
-func (k sharedKeys) holder(key string) (hash, field string) {
-	dir, name, _ := splitKey(key)
-	if (record{dir: dir, name: name}).isConfig() {
-		return string(k) + "c", key
+// holder is the hash holding the record of obj, and its field there.
+func (k sharedKeys) holder(obj objectKey) (hash, field string) {
+	if obj.isConfig() {
+		return string(k) + "c", obj.path
 	}
-	return k.dir(dir), name
+	return k.dir(obj.dir), obj.name
 }
 
 func (k sharedKeys) dir(dir string) string     { return string(k) + "d:" + dir }

@@ -24,8 +24,8 @@ func (o *sharedOverlay) tryLease(ctx context.Context, op, lk, token string) (boo
 
 // lock takes key's lease, waiting while another instance (or request)
 // holds it, and renews it until unlock.
-func (o *sharedOverlay) lock(ctx context.Context, key string) (func(), error) {
-	lk := o.k.lease(key)
+func (o *sharedOverlay) lock(ctx context.Context, key objectKey) (func(), error) {
+	lk := o.k.lease(key.path)
 	token := randomID()
 	wait := time.Millisecond
 	for {
@@ -38,7 +38,7 @@ func (o *sharedOverlay) lock(ctx context.Context, key string) (func(), error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the lease of %s: %w", key, ctx.Err())
+			return nil, fmt.Errorf("wait for the lease of %s: %w", key.path, ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 50*time.Millisecond)

@@ -59,19 +59,24 @@ func (o *sharedOverlay) recoverPrepared(ctx context.Context, now time.Time) erro
 		return err
 	}
 	for key, val := range prepared {
-		ts, err := decodeRecord(key, val)
+		k, ok := parseKey(key)
+		if !ok {
+			continue // not an object's: nothing to publish
+		}
+		ts, err := decodeRecord(k, val)
 		if err != nil || now.Sub(ts.at) < leaseTTL {
 			continue // a live holder publishes it in time
 		}
-		if err := o.recoverOne(ctx, key, ts); err != nil {
+		if err := o.recoverOne(ctx, ts); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (o *sharedOverlay) recoverOne(ctx context.Context, key string, ts record) error {
-	lk := o.k.lease(key)
+func (o *sharedOverlay) recoverOne(ctx context.Context, ts record) error {
+	key := ts.key
+	lk := o.k.lease(key.path)
 	took, err := o.tryLease(ctx, SharedRecover, lk, o.token)
 	if err != nil || !took {
 		return err // held: the deleting instance is alive
@@ -81,7 +86,7 @@ func (o *sharedOverlay) recoverOne(ctx context.Context, key string, ts record) e
 	if err != nil {
 		return err
 	}
-	w := write{key: key, r: ts, dropData: true, clearPrep: true}
+	w := write{r: ts, dropData: true, clearPrep: true}
 	if had && cur.at.After(ts.at) {
 		w.expect, w.r = stampOf(cur), cur // keep the newer record, drop the intent
 	}
@@ -89,7 +94,7 @@ func (o *sharedOverlay) recoverOne(ctx context.Context, key string, ts record) e
 		return err
 	}
 	if !had || !cur.at.After(ts.at) {
-		o.log.Warn("shared overlay: published the delete of an instance that stopped before it could", "object", key)
+		o.log.Warn("shared overlay: published the delete of an instance that stopped before it could", "object", key.path)
 	}
 	return nil
 }

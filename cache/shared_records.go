@@ -3,13 +3,14 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // The records: read with plain commands, changed only by shared_set.lua.
 
-func (o *sharedOverlay) get(ctx context.Context, key string) (record, bool, error) {
+func (o *sharedOverlay) get(ctx context.Context, key objectKey) (record, bool, error) {
 	hash, field := o.k.holder(key)
 	var v string
 	found, err := o.do(ctx, SharedGet, func(ctx context.Context) error {
@@ -29,7 +30,7 @@ func (o *sharedOverlay) get(ctx context.Context, key string) (record, bool, erro
 
 func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error {
 	r.obj = nil // a handle of this process means nothing to the others
-	w := write{key: r.key, r: r, dropData: true}
+	w := write{r: r, dropData: true}
 	if data != nil && int64(len(data)) == r.size && r.size <= journalDataMax {
 		w.data, w.dropData = data, false
 	}
@@ -37,16 +38,16 @@ func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error
 	o.acked.add(r, w.data)
 	_, err := o.writeAll(ctx, SharedCreate, []write{w})
 	if err != nil {
-		o.acked.remove(r.key)
+		o.acked.remove(r.key.path)
 	}
 	return err
 }
 
-func (o *sharedOverlay) content(ctx context.Context, key string) ([]byte, bool, error) {
+func (o *sharedOverlay) content(ctx context.Context, key objectKey) ([]byte, bool, error) {
 	var b []byte
 	found, err := o.do(ctx, SharedContent, func(ctx context.Context) error {
 		var err error
-		b, err = o.rdb.Get(ctx, o.k.data(key)).Bytes()
+		b, err = o.rdb.Get(ctx, o.k.data(key.path)).Bytes()
 		return err
 	})
 	if err != nil || !found {
@@ -62,7 +63,7 @@ func (o *sharedOverlay) content(ctx context.Context, key string) ([]byte, bool, 
 func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
 	_, err := o.do(ctx, SharedPrepare, func(ctx context.Context) error {
 		_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, o.k.prepared(), r.key, encodeRecord(r))
+			p.HSet(ctx, o.k.prepared(), r.key.path, encodeRecord(r))
 			p.PExpire(ctx, o.k.prepared(), o.ttl)
 			return nil
 		})
@@ -72,17 +73,17 @@ func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
 }
 
 func (o *sharedOverlay) tombstone(ctx context.Context, r record) error {
-	o.acked.remove(r.key)
+	o.acked.remove(r.key.path)
 	r.obj = nil
-	_, err := o.writeAll(ctx, SharedTombstone, []write{{key: r.key, r: r, dropData: true, clearPrep: true}})
+	_, err := o.writeAll(ctx, SharedTombstone, []write{{r: r, dropData: true, clearPrep: true}})
 	return err
 }
 
 // cancelDelete drops the prepared intent: the published record was never
 // changed, so prev needs no restoring.
-func (o *sharedOverlay) cancelDelete(ctx context.Context, key string, _ *record) error {
+func (o *sharedOverlay) cancelDelete(ctx context.Context, key objectKey, _ *record) error {
 	_, err := o.do(ctx, SharedCancel, func(ctx context.Context) error {
-		return o.rdb.HDel(ctx, o.k.prepared(), key).Err()
+		return o.rdb.HDel(ctx, o.k.prepared(), key.path).Err()
 	})
 	return err
 }
@@ -92,7 +93,7 @@ func (o *sharedOverlay) apply(ctx context.Context, cs []change) ([]change, error
 	next := make([]record, 0, len(cs))
 	for _, c := range cs {
 		r, drops := c.next(c.rec)
-		w := write{key: r.key, expect: stampOf(c.rec), drop: drops, dropData: drops}
+		w := write{expect: stampOf(c.rec), drop: drops, dropData: drops}
 		r.obj = nil
 		w.r = r
 		ws = append(ws, w)
@@ -131,7 +132,7 @@ func readOf(c *redis.StringCmd) fieldRead {
 // readRecords reads the records of keys in one round trip: one HGET each,
 // after a GET of the marker when withMarker, then in one transaction so
 // that the records and the marker are of one moment.
-func (o *sharedOverlay) readRecords(ctx context.Context, keys []string, withMarker bool) (marker fieldRead, recs []fieldRead, err error) {
+func (o *sharedOverlay) readRecords(ctx context.Context, keys []objectKey, withMarker bool) (marker fieldRead, recs []fieldRead, err error) {
 	pipe := o.rdb.Pipelined
 	if withMarker {
 		pipe = o.rdb.TxPipelined
@@ -167,10 +168,19 @@ func (o *sharedOverlay) readRecords(ctx context.Context, keys []string, withMark
 	return marker, recs, nil
 }
 
-// fetch reads the records of keys in one round trip. Index entries whose
-// record is gone (its folder's hash expired) are dropped.
-func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]record, error) {
+// fetch reads the records of stored keys (the state sets' members) in
+// one round trip. Index entries whose record is gone (its folder's hash
+// expired) are dropped.
+func (o *sharedOverlay) fetch(ctx context.Context, stored []string) (map[string]record, error) {
 	out := map[string]record{}
+	keys := make([]objectKey, 0, len(stored))
+	for _, s := range stored {
+		if k, ok := parseKey(s); ok {
+			keys = append(keys, k)
+		} else {
+			o.log.Warn("shared overlay: skipping a damaged record", "err", fmt.Errorf("shared record %q: not an object path", s))
+		}
+	}
 	if len(keys) == 0 {
 		return out, nil
 	}
@@ -184,7 +194,7 @@ func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]re
 		case rd.err != nil:
 			return nil, &RemoteError{Op: "shared overlay fetch", Err: rd.err}
 		case !rd.found:
-			stale = append(stale, keys[i])
+			stale = append(stale, keys[i].path)
 			continue
 		}
 		r, err := decodeRecord(keys[i], rd.val)
@@ -192,7 +202,7 @@ func (o *sharedOverlay) fetch(ctx context.Context, keys []string) (map[string]re
 			o.log.Warn("shared overlay: skipping a damaged record", "err", err)
 			continue
 		}
-		out[keys[i]] = r
+		out[keys[i].path] = r
 	}
 	if len(stale) > 0 {
 		_, _ = o.do(ctx, SharedFetch, func(ctx context.Context) error {

@@ -33,10 +33,9 @@ var (
 // record.
 const expectAbsent = "-"
 
-// write is one setScript call: r replaces key's record (drop: removes
-// it) if the current one still has stamp expect ("" for any).
+// write is one setScript call: r replaces the record of r.key (drop:
+// removes it) if the current one still has stamp expect ("" for any).
 type write struct {
-	key       string
 	expect    string
 	r         record
 	drop      bool
@@ -47,13 +46,13 @@ type write struct {
 
 // args are w's KEYS and ARGV, in the order shared_set.lua names them.
 func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
-	hash, field := o.k.holder(w.key)
-	dir, _, _ := splitKey(w.key)
+	key := w.r.key
+	hash, field := o.k.holder(key)
 	keys = append([]string{hash}, o.k.sets()...)
-	keys = append(keys, o.k.data(w.key), o.k.prepared(), o.k.version(dir), o.k.changes(dir))
-	listed := "0"
-	if hash == o.k.dir(dir) {
-		listed = "1"
+	keys = append(keys, o.k.data(key.path), o.k.prepared(), o.k.version(key.dir), o.k.changes(key.dir))
+	listed := "1"
+	if key.isConfig() {
+		listed = "0"
 	}
 	value, set, score, reapAt := "", setNone, int64(0), ""
 	if !w.drop {
@@ -78,7 +77,7 @@ func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
 	if w.clearPrep {
 		clear = "1"
 	}
-	argv = []any{field, w.expect, value, w.key, int(set), score, reapAt, mode, w.data, o.ttl.Milliseconds(), clear, listed, viewLogMax}
+	argv = []any{field, w.expect, value, key.path, int(set), score, reapAt, mode, w.data, o.ttl.Milliseconds(), clear, listed, viewLogMax}
 	return keys, argv
 }
 

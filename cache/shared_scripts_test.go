@@ -108,21 +108,21 @@ func TestSetScriptAsBefore(t *testing.T) {
 	confirmed.confirmed = now.Add(time.Second)
 	reap := locksRec(tombstone, 'c', now)
 	reap.reap, reap.nextTry, reap.tries = true, now.Add(time.Minute), 1
-	cfg := record{kind: created, key: "repo/config", dir: "repo", name: "config", size: 3, at: now}
+	cfg := record{kind: created, key: keyIn("repo", "config"), size: 3, at: now}
 	gone := locksRec(tombstone, 'd', now)
 	gone.removedAt = now.Add(time.Second)
 	steps := []write{
-		{key: lock.key, r: lock, data: make([]byte, lock.size)},
-		{key: plain.key, r: plain, dropData: true},
-		{key: reap.key, r: reap, dropData: true},
-		{key: plain.key, expect: stampOf(plain), r: confirmed},
-		{key: lock.key, expect: "c 1 0 0 0 0", r: plain}, // stamp changed: not applied
-		{key: lock.key, expect: expectAbsent, r: plain},  // a record exists: not applied
-		{key: "repo/locks/" + name('e'), expect: expectAbsent, r: locksRec(created, 'e', now)},
-		{key: reap.key, expect: stampOf(reap), drop: true, dropData: true},
-		{key: cfg.key, r: cfg, data: []byte("cfg")},
-		{key: gone.key, r: gone, dropData: true, clearPrep: true},
-		{key: lock.key, expect: stampOf(lock), drop: true, dropData: true},
+		{r: lock, data: make([]byte, lock.size)},
+		{r: plain, dropData: true},
+		{r: reap, dropData: true},
+		{expect: stampOf(plain), r: confirmed},
+		{expect: "c 1 0 0 0 0", r: lock}, // stamp changed: not applied
+		{expect: expectAbsent, r: lock},  // a record exists: not applied
+		{expect: expectAbsent, r: locksRec(created, 'e', now)},
+		{expect: stampOf(reap), r: reap, drop: true, dropData: true},
+		{r: cfg, data: []byte("cfg")},
+		{r: gone, dropData: true, clearPrep: true},
+		{expect: stampOf(lock), r: lock, drop: true, dropData: true},
 	}
 	for _, o := range []*sharedOverlay{cur, old} {
 		if err := o.prepareDelete(ctx, gone); err != nil {

@@ -91,13 +91,13 @@ func TestSharedLeaseOrdersOneName(t *testing.T) {
 	st := sharedStores(t, srv, f, 2, Options{})
 	oa, ob := shared(st[0]), shared(st[1])
 	ctx := context.Background()
-	unlock, err := oa.lock(ctx, "repo/locks/x")
+	unlock, err := oa.lock(ctx, keyIn("repo/locks", "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	if _, err := ob.lock(short, "repo/locks/x"); err == nil {
+	if _, err := ob.lock(short, keyIn("repo/locks", "x")); err == nil {
 		t.Fatal("B took a lease A holds")
 	}
 	if st[0].Stats().LeasesHeld != 1 {
@@ -105,7 +105,7 @@ func TestSharedLeaseOrdersOneName(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() {
-		u, err := ob.lock(ctx, "repo/locks/x")
+		u, err := ob.lock(ctx, keyIn("repo/locks", "x"))
 		if err == nil {
 			u()
 		}
@@ -194,9 +194,8 @@ func TestSharedPreparedDeleteOfDeadInstanceIsPublished(t *testing.T) {
 	s := sharedStores(t, srv, f, 1, Options{})[0]
 	ctx := context.Background()
 	h, _ := obj("deleted by a dead instance")
-	key := h.remotePath()
-	dir, name, _ := splitKey(key)
-	ts := record{kind: tombstone, key: key, dir: dir, name: name, at: time.Now().Add(-2 * leaseTTL), reap: true}
+	key := h.key()
+	ts := record{kind: tombstone, key: key, at: time.Now().Add(-2 * leaseTTL), reap: true}
 	if err := shared(s).prepareDelete(ctx, ts); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +217,7 @@ func TestSharedKeysExpire(t *testing.T) {
 	put(t, s, h, "expiring")
 	o := shared(s)
 	ctx := context.Background()
-	hash, _ := o.k.holder(h.remotePath())
+	hash, _ := o.k.holder(h.key())
 	for _, k := range append([]string{hash, o.k.data(h.remotePath())}, o.k.set(setCreated)) {
 		ttl, err := o.rdb.PTTL(ctx, k).Result()
 		if err != nil {
@@ -261,24 +260,23 @@ func TestSharedRecordsAcrossStoresOnRedis(t *testing.T) {
 func TestRecordEncoding(t *testing.T) {
 	at := time.Now()
 	for _, r := range []record{
-		{kind: created, key: "repo/locks/" + strings.Repeat("a", 64), size: 123, at: at},
-		{kind: tombstone, key: "repo/data/ab/ab" + strings.Repeat("c", 62), at: at, reap: true, nextTry: at.Add(time.Second), tries: 3},
-		{kind: tombstone, key: "a/b/config", at: at, removedAt: at.Add(time.Millisecond), confirmed: at.Add(time.Second)},
+		{kind: created, key: keyOf("repo/locks/" + strings.Repeat("a", 64)), size: 123, at: at},
+		{kind: tombstone, key: keyOf("repo/data/ab/ab" + strings.Repeat("c", 62)), at: at, reap: true, nextTry: at.Add(time.Second), tries: 3},
+		{kind: tombstone, key: keyOf("a/b/config"), at: at, removedAt: at.Add(time.Millisecond), confirmed: at.Add(time.Second)},
 	} {
-		r.dir, r.name, _ = splitKey(r.key)
 		got, err := decodeRecord(r.key, encodeRecord(r))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !r.unchanged(got) || got.size != r.size || got.tries != r.tries || !got.nextTry.Equal(r.nextTry) ||
-			got.dir != r.dir || got.name != r.name || stampOf(got) != stampOf(r) {
+			got.key != r.key || stampOf(got) != stampOf(r) {
 			t.Fatalf("round trip of %+v gave %+v", r, got)
 		}
 	}
-	if _, err := decodeRecord("repo/locks/"+strings.Repeat("a", 64), "x 1 0 0 0 0\n1 0 0"); err == nil {
+	if _, err := decodeRecord(keyOf("repo/locks/"+strings.Repeat("a", 64)), "x 1 0 0 0 0\n1 0 0"); err == nil {
 		t.Fatal("an unknown kind decoded")
 	}
-	if _, err := decodeRecord("repo/locks/"+strings.Repeat("a", 64), "c 1 0"); err == nil {
+	if _, err := decodeRecord(keyOf("repo/locks/"+strings.Repeat("a", 64)), "c 1 0"); err == nil {
 		t.Fatal("a short record decoded")
 	}
 }
@@ -297,9 +295,8 @@ func TestSharedDueBatchKeepsTheBurst(t *testing.T) {
 	t.Cleanup(func() { o.close() })
 	o.batch = 3
 	now := time.Now()
-	pack := func(folder string, i int) string {
-		n := folder + hexName(fmt.Sprint(folder, i))[2:]
-		return "repo/data/" + folder + "/" + n
+	pack := func(folder string, i int) objectKey {
+		return keyIn("repo/data", folder+hexName(fmt.Sprint(folder, i))[2:])
 	}
 	for i := range 4 {
 		mustCreate(t, o, newRec(t, created, pack("aa", i), now.Add(-time.Minute+time.Duration(i)*time.Second)), nil)

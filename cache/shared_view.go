@@ -117,7 +117,7 @@ func (o *sharedOverlay) refresh(ctx context.Context, dir string, v *dirView) err
 				}
 				continue
 			}
-			r, err := decodeRecord(keyInDir(dir, name), *d.vals[i])
+			r, err := decodeRecord(keyIn(dir, name), *d.vals[i])
 			if err != nil {
 				return err
 			}
@@ -132,22 +132,8 @@ func (o *sharedOverlay) refresh(ctx context.Context, dir string, v *dirView) err
 	return nil
 }
 
-// keyInDir is the key of name listed in dir.
-func keyInDir(dir, name string) string {
-	return string(appendKey(nil, dir, name))
-}
-
-// appendKey appends the key of name listed in dir to b.
-func appendKey(b []byte, dir, name string) []byte {
-	b = append(append(b, dir...), '/')
-	if isDataDir(dir) && len(name) > 2 {
-		b = append(append(b, name[:2]...), '/') // the prefix folder
-	}
-	return append(b, name...)
-}
-
 // packRecords decodes a folder read whole into records laid out in name
-// order, their keys in one block in the same order: a merge walks them in
+// order, their paths in one block in the same order: a merge walks them in
 // that order, and reads memory in sequence instead of one scattered record
 // and name per step (a third of a 100,000-record merge's time).
 func packRecords(dir string, names []string, vals []*string) ([]record, error) {
@@ -163,14 +149,14 @@ func packRecords(dir string, names []string, vals []*string) ([]record, error) {
 	buf := make([]byte, 0, size)
 	ends := make([]int, len(order))
 	for k, i := range order {
-		buf = appendKey(buf, dir, names[i])
+		buf = appendPath(buf, dir, names[i])
 		ends[k] = len(buf)
 	}
 	block := string(buf)
 	recs := make([]record, len(order))
 	start := 0
 	for k, i := range order {
-		r, err := decodeRecord(block[start:ends[k]], *vals[i])
+		r, err := decodeRecord(objectKey{path: block[start:ends[k]], dir: dir, name: names[i]}, *vals[i])
 		if err != nil {
 			return nil, err
 		}

@@ -29,7 +29,7 @@ func twoInstances(t *testing.T) (a, b *sharedOverlay) {
 func dataRecs(n int, seed uint64, at time.Time) []record {
 	out := make([]record, n)
 	for i, name := range hexNames(n, seed) {
-		out[i] = record{kind: created, key: keyInDir("repo/data", name), dir: "repo/data", name: name, size: 7, at: at}
+		out[i] = record{kind: created, key: keyIn("repo/data", name), size: 7, at: at}
 	}
 	return out
 }
@@ -39,7 +39,7 @@ func writeRecs(t testing.TB, o *sharedOverlay, recs []record) {
 	t.Helper()
 	ws := make([]write, len(recs))
 	for i, r := range recs {
-		ws[i] = write{key: r.key, r: r}
+		ws[i] = write{r: r}
 	}
 	for len(ws) > 0 {
 		k := min(len(ws), 5000)

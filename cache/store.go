@@ -94,7 +94,8 @@ type Observer interface {
 // ObjectEvent is an overlay event about one object.
 type ObjectEvent struct {
 	Event string    // EventReapDone, EventReapFailed, EventDeleteAbsorbed, EventRetiredConfirmed or EventRetiredTimeout
-	Key   string    // the object's remote path ("repo/locks/<id>"), which names its repository
+	Key   string    // the object's remote path ("repo/locks/<id>")
+	Repo  string    // the repository it belongs to ("" for the root)
 	Err   error     // the remote's answer, with EventReapFailed and EventDeleteAbsorbed
 	At    time.Time // when it happened
 }
@@ -136,15 +137,13 @@ type Store struct {
 	listMu    sync.Mutex
 	listCache map[string]listing // dir -> the last remote listing (see listCacheTTL)
 	events    map[string]*atomic.Uint64
-	lag       lagState // observations of pending records, for the lag (lag.go)
-	usage     usage    // what the repositories hold, for a quota (usage.go)
+	lag       lagState     // observations of pending records, for the lag (lag.go)
+	usage     usage        // what the repositories hold, for a quota (usage.go)
+	folders   *folderSizes // the objects of each data prefix folder (foldersizes.go)
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
 	lastProbe map[recKind]time.Time    // the confirmer's last look to measure each kind's lag
-	// folderSize is the last known size of each data prefix folder, so
-	// the confirmer can pick a lookup or a listing (lookupCheaper).
-	folderSize map[string]int
 	// lookupLists: the remote answers a lookup by listing the folder
 	// (lookupListsFolder), so the confirmer always lists.
 	lookupLists bool
@@ -194,7 +193,7 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		events:      map[string]*atomic.Uint64{},
 		pace:        map[string]*confirmState{},
 		lastProbe:   map[recKind]time.Time{},
-		folderSize:  map[string]int{},
+		folders:     newFolderSizes(),
 		lookupLists: lookupListsFolder(f),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -306,9 +305,9 @@ func (s *Store) event(name string, n int) {
 
 // objectEvent counts an event about the object key and reports it, with
 // the object, to the observer.
-func (s *Store) objectEvent(name, key string, err error, at time.Time) {
+func (s *Store) objectEvent(name string, key objectKey, err error, at time.Time) {
 	s.event(name, 1)
-	s.obs.Object(ObjectEvent{Event: name, Key: key, Err: err, At: at})
+	s.obs.Object(ObjectEvent{Event: name, Key: key.path, Repo: key.repo(), Err: err, At: at})
 }
 
 // remote times one call to the remote and reports it.

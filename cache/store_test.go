@@ -154,7 +154,7 @@ func TestConcurrentPutDeleteList(t *testing.T) {
 	wg.Wait()
 }
 
-func TestSplitKey(t *testing.T) {
+func TestParseKey(t *testing.T) {
 	id := strings.Repeat("ab", 32)
 	for _, tc := range []struct{ key, dir string }{
 		{"repo/data/ab/" + id, "repo/data"},
@@ -162,17 +162,17 @@ func TestSplitKey(t *testing.T) {
 		{"a/b/locks/" + id, "a/b/locks"},
 		{"locks/" + id, "locks"},
 	} {
-		dir, name, ok := splitKey(tc.key)
-		if !ok || dir != tc.dir || name != id {
-			t.Errorf("splitKey(%q) = %q, %q, %v; want %q", tc.key, dir, name, ok, tc.dir)
+		k, ok := parseKey(tc.key)
+		if !ok || k.path != tc.key || k.dir != tc.dir || k.name != id {
+			t.Errorf("parseKey(%q) = %+v, %v; want dir %q", tc.key, k, ok, tc.dir)
 		}
 	}
 	for key, dir := range map[string]string{"config": "", "a/b/config": "a/b"} {
-		if d, name, ok := splitKey(key); !ok || d != dir || name != "config" {
-			t.Errorf("splitKey(%q) = %q, %q, %v", key, d, name, ok)
+		if k, ok := parseKey(key); !ok || k.path != key || k.dir != dir || k.name != "config" {
+			t.Errorf("parseKey(%q) = %+v, %v", key, k, ok)
 		}
 	}
-	if _, _, ok := splitKey("repo/locks/notanid"); ok {
-		t.Error("splitKey accepted a name that is not an ID")
+	if _, ok := parseKey("repo/locks/notanid"); ok {
+		t.Error("parseKey accepted a name that is not an ID")
 	}
 }

@@ -167,54 +167,101 @@ func validRepo(repo string) error {
 	return nil
 }
 
-// objectKey is an object's place, built once from its Handle (key) or
-// from a stored key (splitKey): path, where it lives below the remote
-// root, which is also its key in the journal and in Redis; dir, the
-// folder restic lists it under; name, its name there.
+// objectKey is an object's place, built once: from its Handle (key),
+// from the folder it is listed in and its name (keyIn), or from a stored
+// key (parseKey). path: where it lives below the remote root, which is
+// also its key in the journal and in Redis; dir: the folder restic lists
+// it under (a config's: its repository); name: its name there.
 type objectKey struct{ path, dir, name string }
 
 // key is h's place (h valid).
 func (h Handle) key() objectKey {
 	if h.Type == Config {
-		return objectKey{path: path.Join(h.Repo, string(Config)), dir: h.Repo, name: string(Config)}
+		return keyIn(h.Repo, string(Config))
 	}
-	dir := typeDir(h.Repo, h.Type)
-	return objectKey{path: objectPath(dir, h.Name), dir: dir, name: h.Name}
+	return keyIn(typeDir(h.Repo, h.Type), h.Name)
 }
 
-// remotePath is where the object lives below the remote root.
-func (h Handle) remotePath() string { return h.key().path }
+// keyIn is the place of name listed in dir (a config's dir is its
+// repository).
+func keyIn(dir, name string) objectKey {
+	return objectKey{path: string(appendPath(nil, dir, name)), dir: dir, name: name}
+}
 
-// objectPath is the one rule of where an object of a listed folder lives:
-// data objects sit in two-character prefix folders, as restic's own layout
-// has them, so that `restic -r rclone:remote:path` opens the same
-// repository. splitKey is its inverse.
-func objectPath(dir, name string) string {
+// appendPath appends to b where name, listed in dir, lives: the one rule
+// of an object's place. Data objects sit in two-character prefix folders,
+// as restic's own layout has them, so that `restic -r
+// rclone:remote:path` opens the same repository. parseKey is its
+// inverse, listDepth and objectKey.folder follow from it.
+func appendPath(b []byte, dir, name string) []byte {
+	if dir != "" {
+		b = append(append(b, dir...), '/')
+	}
+	if isDataDir(dir) && len(name) > 2 {
+		b = append(append(b, name[:2]...), '/')
+	}
+	return append(b, name...)
+}
+
+// listDepth is how deep a listing of dir goes to find its objects: data
+// objects sit one folder further down (appendPath).
+func listDepth(dir string) int {
 	if isDataDir(dir) {
-		return path.Join(dir, name[:2], name)
+		return 2
 	}
-	return path.Join(dir, name)
+	return 1
 }
 
-// splitKey splits a stored key (an object's remote path, from the journal
-// or Redis) into the folder it is listed under and its name, undoing
-// objectPath; ok tells it names a restic object.
-func splitKey(key string) (dir, name string, ok bool) {
+// parseKey reads a stored key (an object's remote path, from the journal,
+// Redis or a listing) back into its place, undoing appendPath; ok tells
+// it names a restic object.
+func parseKey(key string) (k objectKey, ok bool) {
 	i := strings.LastIndexByte(key, '/')
-	dir, name = "", key
+	dir, name := "", key
 	if i >= 0 {
 		dir, name = key[:i], key[i+1:]
 	}
 	if name == string(Config) {
-		return dir, name, true
+		return objectKey{path: key, dir: dir, name: name}, true
 	}
 	if i < 0 {
-		return "", "", false
+		return objectKey{}, false
 	}
 	if j := strings.LastIndexByte(dir, '/'); j >= 0 && len(dir)-j-1 == 2 && isDataDir(dir[:j]) {
 		dir = dir[:j]
 	}
-	return dir, name, IsHexID(name)
+	return objectKey{path: key, dir: dir, name: name}, IsHexID(name)
+}
+
+// isConfig tells a repository's config: it lives in no listed folder, so
+// a lookup confirms it instead of a listing.
+func (k objectKey) isConfig() bool { return k.name == string(Config) }
+
+// folder is the folder the object sits in on the remote: the one it is
+// listed under, for data its prefix folder (repo/data/ab).
+func (k objectKey) folder() string {
+	return k.path[:max(strings.LastIndexByte(k.path, '/'), 0)]
+}
+
+// prefixFolder is the data prefix folder (repo/data/ab) the object sits
+// in, ok false for any other object (or a stray one listed in data/
+// itself).
+func (k objectKey) prefixFolder() (string, bool) {
+	f := k.folder()
+	return f, isDataDir(k.dir) && f != k.dir
+}
+
+// repo is the repository path the object belongs to ("" for the root): a
+// config sits in its repository's folder, every other object in the
+// repository's type folder.
+func (k objectKey) repo() string {
+	if k.isConfig() {
+		return k.dir
+	}
+	if repo := path.Dir(k.dir); repo != "." {
+		return repo
+	}
+	return ""
 }
 
 // typeDir is the folder that holds every object of type t in repo.

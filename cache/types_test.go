@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"path"
 	"strings"
 	"testing"
 )
@@ -21,9 +22,24 @@ func TestValidRepoSegment(t *testing.T) {
 	}
 }
 
-// A handle's key and splitKey agree: a stored key comes back as the
-// folder and name the handle was built with, for every type.
-func TestHandleKeyAndSplitKeyAgree(t *testing.T) {
+// remotePath is where h's object lives below the remote root: for tests,
+// which name objects by their Handle.
+func (h Handle) remotePath() string { return h.key().path }
+
+// keyOf is the place of a stored key a test names, which must be an
+// object's.
+func keyOf(key string) objectKey {
+	k, ok := parseKey(key)
+	if !ok {
+		panic("not an object's key: " + key)
+	}
+	return k
+}
+
+// A handle's key and parseKey agree: a stored key comes back as the place
+// the handle was built with, for every type; its folder and repository
+// are the handle's.
+func TestHandleKeyAndParseKeyAgree(t *testing.T) {
 	id := strings.Repeat("ab", 32)
 	for _, repo := range []string{"", "r", "alice/proj"} {
 		for _, typ := range Types {
@@ -32,16 +48,34 @@ func TestHandleKeyAndSplitKeyAgree(t *testing.T) {
 				h.Name = ""
 			}
 			k := h.key()
-			dir, name, ok := splitKey(k.path)
-			if !ok || dir != k.dir || name != k.name {
-				t.Errorf("%s: key %+v, splitKey(%q) = %q, %q, %v", h, k, k.path, dir, name, ok)
+			back, ok := parseKey(k.path)
+			if !ok || back != k {
+				t.Errorf("%s: key %+v, parseKey(%q) = %+v, %v", h, k, k.path, back, ok)
 			}
-			if h.remotePath() != k.path {
-				t.Errorf("%s: remotePath %q, key.path %q", h, h.remotePath(), k.path)
+			if k != keyIn(k.dir, k.name) {
+				t.Errorf("%s: key %+v, keyIn(%q, %q) = %+v", h, k, k.dir, k.name, keyIn(k.dir, k.name))
+			}
+			if k.repo() != repo {
+				t.Errorf("%s: repo %q", h, k.repo())
+			}
+			folder, prefixed := k.prefixFolder()
+			switch {
+			case typ == Data && (!prefixed || folder != path.Join(repo, "data", "ab")):
+				t.Errorf("%s: prefix folder %q, %v", h, folder, prefixed)
+			case typ != Data && prefixed:
+				t.Errorf("%s: a prefix folder %q for a %s", h, folder, typ)
+			case typ != Data && typ != Config && k.folder() != k.dir:
+				t.Errorf("%s: folder %q, listed in %q", h, k.folder(), k.dir)
 			}
 		}
 	}
 	if got := (Handle{Repo: "r", Type: Data, Name: id}).key().path; got != "r/data/ab/"+id {
 		t.Errorf("data object at %q, want it in its prefix folder", got)
+	}
+	// A stray object listed in data/ itself is in no prefix folder.
+	if k, ok := parseKey("r/data/" + id); !ok || k.dir != "r/data" {
+		t.Errorf("parseKey of a stray data object = %+v, %v", k, ok)
+	} else if f, prefixed := k.prefixFolder(); prefixed {
+		t.Errorf("a stray data object in prefix folder %q", f)
 	}
 }

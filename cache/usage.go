@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -32,9 +30,6 @@ type usage struct {
 	mu   sync.Mutex
 	on   bool
 	cur  Usage
-	// folders counts the objects of each data prefix folder
-	// ("repo/data/ab"), as the remote holds them.
-	folders map[string]int
 }
 
 // CountUsage counts, once, what the store holds, and keeps the count
@@ -42,7 +37,9 @@ type usage struct {
 // remote with the overlay applied, as a client's listing is: an upload
 // the remote does not show yet counts, an object deleted through
 // steadyrest that the remote still shows does not. A later call returns
-// the kept count without listing again.
+// the kept count without listing again. The listing also seeds the
+// count of each data prefix folder's objects (folderSizes), which the
+// same uploads and deletes keep current.
 //
 // Call it before the store serves writes: one acknowledged while the
 // listing runs may be counted twice or not at all.
@@ -67,13 +64,12 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 				if !ok || IsOwnObject(o.Remote()) {
 					continue
 				}
-				key := o.Remote()
-				if folder, ok := prefixFolder(key); ok {
+				k, restic := parseKey(o.Remote())
+				if folder, ok := k.prefixFolder(); restic && ok {
 					folders[folder]++
 				}
-				dir, name, restic := splitKey(key)
-				if restic && recorded[dir][name] {
-					withRecords[dir] = append(withRecords[dir], Entry{Name: name, Size: o.Size()})
+				if restic && recorded[k.dir][k.name] {
+					withRecords[k.dir] = append(withRecords[k.dir], Entry{Name: k.name, Size: o.Size()})
 					continue
 				}
 				total.count(o.Size())
@@ -102,8 +98,9 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 			total.count(e.Size)
 		}
 	}
+	s.folders.seed(folders)
 	s.usage.mu.Lock()
-	s.usage.on, s.usage.cur, s.usage.folders = true, total, folders
+	s.usage.on, s.usage.cur = true, total
 	s.usage.mu.Unlock()
 	return total, nil
 }
@@ -116,20 +113,20 @@ func (s *Store) CountUsage(ctx context.Context) (Usage, error) {
 func (s *Store) recordedNames(ctx context.Context) (names map[string]map[string]bool, configs map[string]record, err error) {
 	names, configs = map[string]map[string]bool{}, map[string]record{}
 	note := func(r record) {
-		if names[r.dir] == nil {
-			names[r.dir] = map[string]bool{}
+		if names[r.key.dir] == nil {
+			names[r.key.dir] = map[string]bool{}
 		}
-		names[r.dir][r.name] = true
+		names[r.key.dir][r.key.name] = true
 	}
 	for repo := range s.ov.countsByRepo() {
-		config := Handle{Repo: repo, Type: Config}.remotePath()
+		config := Handle{Repo: repo, Type: Config}.key()
 		r, ok, err := s.ov.get(ctx, config)
 		if err != nil {
-			return nil, nil, fmt.Errorf("overlay record of %s: %w", config, err)
+			return nil, nil, fmt.Errorf("overlay record of %s: %w", config.path, err)
 		}
 		if ok {
 			note(r)
-			configs[r.dir] = r
+			configs[r.key.dir] = r
 		}
 		for _, t := range Types[1:] {
 			dir := typeDir(repo, t)
@@ -152,17 +149,6 @@ func (s *Store) Usage() (u Usage, ok bool) {
 	return s.usage.cur, s.usage.on
 }
 
-// PrefixFolderSizes returns how many objects each data prefix folder
-// ("repo/data/ab") holds on the remote, as CountUsage's listing found
-// them and uploads and deletes through the store changed them since; nil
-// until CountUsage ran. The confirmer can start from it instead of
-// guessing a folder's size until its first listing.
-func (s *Store) PrefixFolderSizes() map[string]int {
-	s.usage.mu.Lock()
-	defer s.usage.mu.Unlock()
-	return maps.Clone(s.usage.folders)
-}
-
 // countPut is called by Put under key's lock, before the upload: it learns
 // the size the object has now, and returns what counts the upload once
 // Put returned *err, if that is nil. An overwrite counts the difference;
@@ -170,12 +156,11 @@ func (s *Store) PrefixFolderSizes() map[string]int {
 // listing) is taken for new, but for a config, the one name restic
 // writes again, which is looked up on the remote. A re-upload of an older
 // object is then counted twice: the count errs high, never low.
-func (s *Store) countPut(ctx context.Context, h Handle, size int64, err *error) func() {
+func (s *Store) countPut(ctx context.Context, key objectKey, size int64, err *error) func() {
 	if _, on := s.Usage(); !on {
 		return func() {}
 	}
-	key := h.remotePath()
-	prior, existed := s.sizeBefore(ctx, h, key)
+	prior, existed := s.sizeBefore(ctx, key)
 	return func() {
 		if *err != nil {
 			return
@@ -184,65 +169,58 @@ func (s *Store) countPut(ctx context.Context, h Handle, size int64, err *error) 
 		if existed {
 			objects = 0
 		}
-		s.usage.change(key, size-prior, objects)
+		s.countChange(key, size-prior, objects)
 	}
 }
 
-// sizeBefore returns the size of the object under key as the store knows
-// it, and whether it exists.
-func (s *Store) sizeBefore(ctx context.Context, h Handle, key string) (int64, bool) {
+// sizeBefore returns the size of the object key as the store knows it,
+// and whether it exists.
+func (s *Store) sizeBefore(ctx context.Context, key objectKey) (int64, bool) {
 	if r, ok, err := s.ov.get(ctx, key); err == nil && ok {
 		if r.kind == created {
 			return r.size, true
 		}
 		return 0, false // deleted, and no longer counted
 	}
-	if obj := s.handles.get(key); obj != nil {
+	if obj := s.handles.get(key.path); obj != nil {
 		return max(obj.Size(), 0), true
 	}
-	if h.Type != Config {
+	if !key.isConfig() {
 		return 0, false
 	}
-	obj, err := s.stat(ctx, key)
+	obj, err := s.stat(ctx, key.path)
 	if err != nil {
 		return 0, false
 	}
 	return max(obj.Size(), 0), true
 }
 
-// countRemoved is called by Remove once it deleted key: prev is the
+// countRemoved is called by Remove once it deleted key's object: prev is the
 // object's record (nil for none), obj its handle (nil when the remote did
 // not show it). A delete of an object the store knows nothing of counts
 // nothing.
-func (s *Store) countRemoved(key string, prev *record, obj fs.Object) {
+func (s *Store) countRemoved(key objectKey, prev *record, obj fs.Object) {
 	if _, on := s.Usage(); !on {
 		return
 	}
 	switch {
 	case prev != nil:
-		s.usage.change(key, -prev.size, -1)
+		s.countChange(key, -prev.size, -1)
 	case obj != nil:
-		s.usage.change(key, -max(obj.Size(), 0), -1)
+		s.countChange(key, -max(obj.Size(), 0), -1)
 	}
 }
 
-// change adds bytes and objects (negative for a delete) to the count,
-// for key's object.
-func (u *usage) change(key string, bytes, objects int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.cur.Bytes, u.cur.Objects = max(u.cur.Bytes+bytes, 0), max(u.cur.Objects+objects, 0)
-	if folder, ok := prefixFolder(key); ok && objects != 0 {
-		u.folders[folder] = max(u.folders[folder]+int(objects), 0)
+// countChange adds bytes and objects (negative for a delete) of key's
+// object to the count, and the objects to its prefix folder's.
+func (s *Store) countChange(key objectKey, bytes, objects int64) {
+	s.usage.mu.Lock()
+	u := &s.usage.cur
+	u.Bytes, u.Objects = max(u.Bytes+bytes, 0), max(u.Objects+objects, 0)
+	s.usage.mu.Unlock()
+	if folder, ok := key.prefixFolder(); ok && objects != 0 {
+		s.folders.add(folder, int(objects))
 	}
-}
-
-// prefixFolder returns the data prefix folder ("repo/data/ab") key sits
-// in, ok false for any other object.
-func prefixFolder(key string) (string, bool) {
-	dir, _, ok := splitKey(key)
-	folder := path.Dir(key)
-	return folder, ok && isDataDir(dir) && folder != dir
 }
 
 // count adds one listed object of size bytes (a size the remote cannot

@@ -126,7 +126,7 @@ func testUsageOnLaggingRemote(t *testing.T, opt Options) {
 	if got := countUsage(t, s); got != (Usage{Bytes: 307, Objects: 2}) {
 		t.Fatalf("seed: %+v, want 307 bytes in 2 objects", got)
 	}
-	if got := s.PrefixFolderSizes(); len(got) != 1 || got["old/data/"+old.Name[:2]] != 1 {
+	if got := s.folders.all(); len(got) != 1 || got["old/data/"+old.Name[:2]] != 1 {
 		t.Errorf("prefix folders after the seed: %v, want old's one folder of 1", got)
 	}
 
@@ -140,7 +140,7 @@ func testUsageOnLaggingRemote(t *testing.T, opt Options) {
 		}
 	}
 	wantUsage(t, s, Usage{Bytes: 307 + 100 + 50 + 45, Objects: 5}, "after two uploads and a config written twice")
-	if got := s.PrefixFolderSizes()["repo/data/"+fresh.Name[:2]]; got != 1 {
+	if got, _ := s.folders.size("repo/data/" + fresh.Name[:2]); got != 1 {
 		t.Errorf("prefix folder of the upload holds %d, want 1", got)
 	}
 
@@ -176,7 +176,7 @@ func testUsageOnLaggingRemote(t *testing.T, opt Options) {
 	if got := countUsage(t, s); got != want {
 		t.Errorf("seed after a restart on the lagging remote (which lists %+v): %+v, want %+v", listedUsage(t, f), got, want)
 	}
-	if got := s.PrefixFolderSizes(); got["old/data/"+old.Name[:2]] != 1 {
+	if got := s.folders.all(); got["old/data/"+old.Name[:2]] != 1 {
 		t.Errorf("prefix folders after the restart: %v, want old's folder still listed with 1", got)
 	}
 	testutil.Eventually(t, "the remote to hold what the store counts", time.Minute, func() bool { return diskUsage(t, root) == want })
@@ -215,7 +215,7 @@ func TestUsageOff(t *testing.T) {
 	if u, ok := s.Usage(); ok || u != (Usage{}) {
 		t.Errorf("usage %+v, %v before CountUsage, want none", u, ok)
 	}
-	if s.PrefixFolderSizes() != nil {
-		t.Error("prefix folder sizes before CountUsage")
+	if got := s.folders.all(); len(got) != 0 {
+		t.Errorf("prefix folder sizes %v before CountUsage", got)
 	}
 }

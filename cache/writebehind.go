@@ -34,7 +34,7 @@ func (s *Store) writeBehind(h Handle, size int64) bool {
 // remove, and the copy would come back when the tombstone retires. restic
 // never reuses a lock's name, so its locks are all written behind still;
 // the check costs one read of the record.
-func (s *Store) remoteLacks(ctx context.Context, key string) (bool, error) {
+func (s *Store) remoteLacks(ctx context.Context, key objectKey) (bool, error) {
 	r, ok, err := s.ov.get(ctx, key)
 	switch {
 	case err != nil:
@@ -50,15 +50,13 @@ func (s *Store) remoteLacks(ctx context.Context, key string) (bool, error) {
 
 // putDeferred acknowledges a verified lock once the overlay holds it, with
 // its bytes, durably; the background uploads it later (uploadDeferred).
-func (s *Store) putDeferred(ctx context.Context, h Handle, data []byte) error {
-	k := h.key()
-	key := k.path
-	rec := record{kind: created, key: key, dir: k.dir, name: k.name, size: int64(len(data)), at: time.Now(), deferred: true, createdHere: true}
+func (s *Store) putDeferred(ctx context.Context, h Handle, key objectKey, data []byte) error {
+	rec := record{kind: created, key: key, size: int64(len(data)), at: time.Now(), deferred: true, createdHere: true}
 	if err := s.ov.create(ctx, rec, data); err != nil {
 		return fmt.Errorf("upload %s: %w", h, err)
 	}
-	s.handles.remove(key)
-	s.content.add(key, data)
+	s.handles.remove(key.path)
+	s.content.add(key.path, data)
 	s.event(EventLockDeferred, 1)
 	return nil
 }
@@ -73,7 +71,7 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		return
 	}
 	defer unlock()
-	if !isLockKey(r.key) {
+	if !isLockKey(r.key.path) {
 		// Only locks are written behind (writeBehind): anything else is a
 		// forged record that would overwrite an object.
 		s.refuse(ctx, r)
@@ -93,9 +91,9 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		// again with the backoff of a failed upload, so this is logged
 		// at most once a minute.
 		c.op, c.at = chReapFailed, retryAt(time.Now(), tries)
-		s.log.Error("a deferred lock's bytes are gone; it is not uploaded (restic unlock --remove-all removes it)", "object", r.key, "tries", tries)
+		s.log.Error("a deferred lock's bytes are gone; it is not uploaded (restic unlock --remove-all removes it)", "object", r.key.path, "tries", tries)
 	} else {
-		obj, err := s.putSmall(ctx, r.key, data)
+		obj, err := s.putSmall(ctx, r.key.path, data)
 		if err != nil {
 			s.dropFailed(r.key, r.size, putResult{obj, err})
 		} else {
@@ -103,11 +101,11 @@ func (s *Store) uploadDeferred(ctx context.Context, r record) {
 		}
 		if err != nil {
 			c.op, c.at = chReapFailed, retryAt(time.Now(), tries)
-			s.log.Warn("could not upload a deferred lock yet; retrying", "object", r.key, "tries", tries, "err", err)
+			s.log.Warn("could not upload a deferred lock yet; retrying", "object", r.key.path, "tries", tries, "err", err)
 		}
 	}
 	if _, err := s.apply(ctx, []change{c}); err != nil {
-		s.log.Warn("overlay: could not record a deferred upload", "object", r.key, "err", err)
+		s.log.Warn("overlay: could not record a deferred upload", "object", r.key.path, "err", err)
 	}
 }
 

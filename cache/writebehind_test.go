@@ -65,7 +65,7 @@ func TestDeferredLockIsUploadedAfterDelay(t *testing.T) {
 	if got := rawNames(t, f, "repo/locks"); !slices.Equal(got, []string{h.Name}) {
 		t.Fatalf("remote locks/ = %v", got)
 	}
-	if r, _, _ := mem(s).get(context.Background(), h.remotePath()); r.deferred {
+	if r, _, _ := mem(s).get(context.Background(), h.key()); r.deferred {
 		t.Fatal("record still deferred after the upload")
 	}
 	if err := s.Remove(context.Background(), h); err != nil {
@@ -156,11 +156,11 @@ func TestLockOverRemoteCopyIsWrittenThrough(t *testing.T) {
 	put(t, s, h, "a lock posted twice")
 	testutil.Eventually(t, "the lock uploaded", 5*time.Second, func() bool { return len(testutil.FilesBelow(t, dir)) == 1 })
 	testutil.Eventually(t, "the upload recorded", 5*time.Second, func() bool {
-		r, _, _ := mem(s).get(context.Background(), h.remotePath())
+		r, _, _ := mem(s).get(context.Background(), h.key())
 		return !r.deferred
 	})
 	put(t, s, h, "a lock posted twice")
-	if r, _, _ := mem(s).get(context.Background(), h.remotePath()); r.deferred {
+	if r, _, _ := mem(s).get(context.Background(), h.key()); r.deferred {
 		t.Fatal("a POST over the remote's copy was written behind")
 	}
 	if err := s.Remove(context.Background(), h); err != nil {
@@ -179,9 +179,8 @@ func TestDeferredLockWithoutBytesBacksOff(t *testing.T) {
 	logs := &logRecords{}
 	s := newStore(t, f, Options{LockUploadDelay: 10 * time.Millisecond, Logger: slog.New(logs)})
 	h, _ := obj("a lock whose bytes were lost")
-	key := h.remotePath()
-	d, n, _ := splitKey(key)
-	rec := record{kind: created, key: key, dir: d, name: n, size: 27, at: time.Now(), deferred: true}
+	key := h.key()
+	rec := record{kind: created, key: key, size: 27, at: time.Now(), deferred: true}
 	if err := mem(s).create(context.Background(), rec, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +228,7 @@ func TestDeferredLockCopyFromFailedUploadIsReaped(t *testing.T) {
 	h, _ := obj("an upload whose answer was lost")
 	put(t, s, h, "an upload whose answer was lost")
 	testutil.Eventually(t, "the failed upload recorded", 5*time.Second, func() bool {
-		r, _, _ := mem(s).get(context.Background(), h.remotePath())
+		r, _, _ := mem(s).get(context.Background(), h.key())
 		return r.tries > 0
 	})
 	if files := testutil.FilesBelow(t, dir); len(files) != 1 {

@@ -582,6 +582,27 @@ func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *testutil.List[Req
 
 // startUpload sends the head of a POST declaring size bytes and returns
 // the connection for the caller to feed.
+// startDownload stores body as the pack hexA of repository r, served with
+// the idle timeout idle, and sends a GET of it (with the header lines hdr)
+// on a connection of its own, which it returns unread.
+func startDownload(t *testing.T, idle time.Duration, body []byte, hdr string) (*testutil.List[RequestInfo], net.Conn) {
+	t.Helper()
+	e, infos := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
+	h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
+	if err := e.store.Put(context.Background(), h, bytes.NewReader(body), int64(len(body)), cache.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET /r/data/%s HTTP/1.1\r\nHost: test\r\n%s\r\n", hexA, hdr); err != nil {
+		t.Fatal(err)
+	}
+	return infos, conn
+}
+
 func startUpload(t *testing.T, addr, target string, size int) net.Conn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -609,7 +630,6 @@ func readAnswer(t *testing.T, conn net.Conn, method string) (int, []byte) {
 
 func TestIdleBodyTimeout(t *testing.T) {
 	const idle = 500 * time.Millisecond
-	ctx := context.Background()
 	for _, backend := range backends {
 		t.Run(backend+"/stalled upload is cut off and stores nothing", func(t *testing.T) {
 			e, _ := timeoutEnv(t, newFs(t, backend), Options{IdleBodyTimeout: idle})
@@ -686,19 +706,9 @@ func TestIdleBodyTimeout(t *testing.T) {
 	})
 
 	t.Run("download to a client that stops reading is cut off", func(t *testing.T) {
-		e, infos := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
 		// More than loopback socket buffers can hold, so writes block.
 		big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
-		h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
-		if err := e.store.Put(ctx, h, bytes.NewReader(big), int64(len(big)), cache.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET /r/data/%s HTTP/1.1\r\nHost: test\r\n\r\n", hexA)
+		infos, conn := startDownload(t, idle, big, "")
 		if _, err := io.ReadFull(conn, make([]byte, 4096)); err != nil {
 			t.Fatal(err)
 		}
@@ -729,18 +739,8 @@ func TestIdleBodyTimeout(t *testing.T) {
 		// shared cores, CI run 10 at load 11) the reader's own hiccups
 		// reached 1 s, and they must stay well inside it.
 		const idle = 6 * idle
-		e, _ := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
 		big := bytes.Repeat([]byte("fedcba9876543210"), 1<<20) // 16 MiB
-		h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
-		if err := e.store.Put(ctx, h, bytes.NewReader(big), int64(len(big)), cache.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET /r/data/%s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", hexA)
+		_, conn := startDownload(t, idle, big, "Connection: close\r\n")
 		res, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "GET"})
 		if err != nil {
 			t.Fatal(err)

@@ -179,6 +179,16 @@ func (s *Server) deleteFile(_ *http.Request, p url.Values) (map[string]any, erro
 }
 
 func (s *Server) renameFile(_ *http.Request, p url.Values) (map[string]any, error) {
+	return s.toDest(p, (*Server).rename)
+}
+
+func (s *Server) copyFile(_ *http.Request, p url.Values) (map[string]any, error) {
+	return s.toDest(p, (*Server).copy)
+}
+
+// toDest resolves the file and the target that renamefile and copyfile
+// name, and applies op to them under mu.
+func (s *Server) toDest(p url.Values, op func(s *Server, p url.Values, n, dst *node, name string) (map[string]any, error)) (map[string]any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, err := s.fileArg(p)
@@ -189,6 +199,11 @@ func (s *Server) renameFile(_ *http.Request, p url.Values) (map[string]any, erro
 	if err != nil {
 		return nil, err
 	}
+	return op(s, p, n, dst, name)
+}
+
+// rename moves file n to name in dst (renamefile).
+func (s *Server) rename(_ url.Values, n, dst *node, name string) (map[string]any, error) {
 	if !validName(name) {
 		return nil, errInvalidName
 	}
@@ -210,17 +225,8 @@ func (s *Server) renameFile(_ *http.Request, p url.Values) (map[string]any, erro
 	return map[string]any{"metadata": n.metadata()}, nil
 }
 
-func (s *Server) copyFile(_ *http.Request, p url.Values) (map[string]any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, err := s.fileArg(p)
-	if err != nil {
-		return nil, err
-	}
-	dst, name, err := s.destArg(p, n.name)
-	if err != nil {
-		return nil, err
-	}
+// copy copies file n to name in dst (copyfile).
+func (s *Server) copy(p url.Values, n, dst *node, name string) (map[string]any, error) {
 	mtime, hasM := unixParam(p, "mtime")
 	ctime, hasC := unixParam(p, "ctime")
 	if dst == n.parent && name == n.name {
