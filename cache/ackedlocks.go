@@ -80,7 +80,7 @@ func (a *ackedLocks) all() []ackedLock {
 // transaction, so that a record gone because Redis lost everything is not
 // taken for one deleted: then the marker differs, and checkMarker
 // publishes the locks again instead.
-func (o *sharedOverlay) settleAcked(ctx context.Context) {
+func (o *sharedRecords) settleAcked(ctx context.Context) {
 	if o.acked.unpublished.Load() {
 		o.republishAcked(ctx)
 		return
@@ -118,7 +118,7 @@ func (o *sharedOverlay) settleAcked(ctx context.Context) {
 // republishAcked publishes the kept locks again after Redis lost its
 // data, each only where no record of its name exists now (a delete
 // through another instance since the loss wins).
-func (o *sharedOverlay) republishAcked(ctx context.Context) {
+func (o *sharedRecords) republishAcked(ctx context.Context) {
 	locks := o.acked.all()
 	if len(locks) == 0 {
 		o.acked.unpublished.Store(false)

@@ -25,7 +25,7 @@ func flushAll(t *testing.T, srv *redistest.Server) {
 func TestFlushKeepsAcknowledgedDeferredLock(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	root := t.TempDir()
-	s := newStore(t, localRemote(t, root), Options{Overlay: srv.URL(), LockUploadDelay: 5 * time.Second})
+	s := newStore(t, localRemote(t, root), Options{Shared: srv.URL(), LockUploadDelay: 5 * time.Second})
 	held := handleOf(Locks, "held by a running backup")
 	put(t, s, held, "held by a running backup")
 	gone := handleOf(Locks, "deleted before the flush")

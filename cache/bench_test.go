@@ -322,7 +322,7 @@ func BenchmarkRestart100kTombstones(b *testing.B) {
 		return dir
 	}
 	// What the start reloads (the overlay alone: no background to reap).
-	o, err := openOverlay(stateDir(), fs.ConfigString(f), slog.Default(), func(string, []byte) {})
+	o, err := openLocalRecords(stateDir(), fs.ConfigString(f), slog.Default(), func(string, []byte) {})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,17 +31,17 @@ type leased interface {
 }
 
 var (
-	_ journaled = (*overlay)(nil)
-	_ marked    = (*sharedOverlay)(nil)
-	_ leased    = (*sharedOverlay)(nil)
+	_ journaled = (*localRecords)(nil)
+	_ marked    = (*sharedRecords)(nil)
+	_ leased    = (*sharedRecords)(nil)
 )
 
-func (o *overlay) journalLost() (string, bool) {
+func (o *localRecords) journalLost() (string, bool) {
 	if o.journal == nil {
 		return "", false
 	}
 	return o.journal.path, o.journal.lost
 }
 
-func (o *sharedOverlay) leading() bool   { return o.leader.Load() }
-func (o *sharedOverlay) leasesHeld() int { return int(o.leases.Load()) }
+func (o *sharedRecords) leading() bool   { return o.leader.Load() }
+func (o *sharedRecords) leasesHeld() int { return int(o.leases.Load()) }

@@ -13,7 +13,7 @@ import (
 // asserts a recordStore to a concrete store; it asks for an optional
 // capability (capabilities.go) instead.
 func TestNoConcreteStoreAssertions(t *testing.T) {
-	concrete := map[string]bool{"overlay": true, "sharedOverlay": true}
+	concrete := map[string]bool{"localRecords": true, "sharedRecords": true}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

@@ -86,7 +86,7 @@ func TestDueSameInBothStores(t *testing.T) {
 	ctx := context.Background()
 	now, settle := time.Now(), time.Minute
 	srv := redistest.Start(t, redistest.Options{})
-	shared, err := openSharedOverlay(srv.URL(), "due-test", settle, slog.Default(), nopObserver{}, func(string, int) {})
+	shared, err := openSharedRecords(srv.URL(), "due-test", settle, slog.Default(), nopObserver{}, func(string, int) {})
 	if err != nil {
 		t.Fatal(err)
 	}

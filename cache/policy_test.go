@@ -106,7 +106,7 @@ func TestAppendOnlyReaperIgnoresForgedRedisTombstone(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	root := t.TempDir()
 	f := localRemote(t, root)
-	s := newStore(t, f, Options{Overlay: srv.URL(), AppendOnly: true})
+	s := newStore(t, f, Options{Shared: srv.URL(), AppendOnly: true})
 	pack := handleOf(Data, "a pack of the backup")
 	put(t, s, pack, "a pack of the backup")
 	lock := handleOf(Locks, "a lock")
@@ -173,7 +173,7 @@ func forgeJournalTombstone(t *testing.T, state string, f fs.Fs, key string) {
 func TestReaperObeysRecordWithoutAppendOnly(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	root := t.TempDir()
-	s := newStore(t, localRemote(t, root), Options{Overlay: srv.URL()})
+	s := newStore(t, localRemote(t, root), Options{Shared: srv.URL()})
 	pack := handleOf(Data, "a pack of the backup")
 	put(t, s, pack, "a pack of the backup")
 	forgeRedisTombstone(t, redisClient(t, srv), string(shared(s).k), pack.remotePath())
@@ -205,7 +205,7 @@ func TestAppendOnlyRemoveOfPackRefused(t *testing.T) {
 func TestForgedDeferredUploadOfPackRefused(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	root := t.TempDir()
-	s := newStore(t, localRemote(t, root), Options{Overlay: srv.URL(), LockUploadDelay: time.Millisecond})
+	s := newStore(t, localRemote(t, root), Options{Shared: srv.URL(), LockUploadDelay: time.Millisecond})
 	pack := handleOf(Data, "a pack of the backup")
 	put(t, s, pack, "a pack of the backup")
 	k := pack.key()

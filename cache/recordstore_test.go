@@ -63,7 +63,7 @@ func recordStores(t *testing.T) map[string]func(t *testing.T) *contractStore {
 		"local": func(t *testing.T) *contractStore {
 			dir := t.TempDir()
 			c := open(t, func() (recordStore, error) {
-				return openOverlay(dir, "remote", slog.Default(), func(string, []byte) {})
+				return openLocalRecords(dir, "remote", slog.Default(), func(string, []byte) {})
 			})
 			c.other = func(*testing.T) recordStore { return c.rs }
 			return c
@@ -71,7 +71,7 @@ func recordStores(t *testing.T) map[string]func(t *testing.T) *contractStore {
 		"shared": func(t *testing.T) *contractStore {
 			remote := "remote " + t.Name() // each case its own records in the one server
 			openOne := func() (recordStore, error) {
-				return openSharedOverlay(srv.URL(), remote, time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
+				return openSharedRecords(srv.URL(), remote, time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
 			}
 			c := open(t, openOne)
 			c.other = func(t *testing.T) recordStore {

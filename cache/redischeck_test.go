@@ -28,7 +28,7 @@ func TestRedisWithoutPersistenceIsWarned(t *testing.T) {
 	for _, aof := range []bool{false, true} {
 		srv := redistest.Start(t, redistest.Options{AppendOnly: aof})
 		logs := &logRecords{}
-		newStore(t, localRemote(t, t.TempDir()), Options{Overlay: srv.URL(), Logger: slog.New(logs)})
+		newStore(t, localRemote(t, t.TempDir()), Options{Shared: srv.URL(), Logger: slog.New(logs)})
 		if got := logs.logged(slog.LevelWarn, "appendonly no"); (len(got) > 0) == aof {
 			t.Errorf("appendonly %v: warnings %q", aof, got)
 		}
@@ -48,7 +48,7 @@ func TestRedisPersistenceUncheckable(t *testing.T) {
 	}
 	url := strings.Replace(srv.URL(), "unix://", "unix://limited:secret@", 1)
 	logs := &logRecords{}
-	s := newStore(t, localRemote(t, t.TempDir()), Options{Overlay: url, Logger: slog.New(logs)})
+	s := newStore(t, localRemote(t, t.TempDir()), Options{Shared: url, Logger: slog.New(logs)})
 	if got := logs.logged(slog.LevelInfo, "could not check whether Redis persists"); len(got) != 1 {
 		t.Errorf("INFO lines about the unchecked persistence: %q, want one", got)
 	}

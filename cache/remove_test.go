@@ -125,7 +125,7 @@ func BenchmarkRemove2000(b *testing.B) {
 				hs := burstPacks(b, f, n, 256)
 				opt := Options{StateDir: b.TempDir()}
 				if srv != nil {
-					opt.Overlay = srv.URL()
+					opt.Shared = srv.URL()
 				}
 				remove := func(h Handle) error {
 					// The peer's cost: the remote call alone.

@@ -9,7 +9,7 @@ import (
 
 // recordStore is the seam between the Store (protocol, remote calls,
 // caches) and the overlay's record state. It has two implementations:
-// overlay (memory plus a bbolt journal, one instance's) and sharedOverlay
+// localRecords (memory plus a bbolt journal, one instance's) and sharedRecords
 // (Redis, shared by the instances given one --shared URL). The Store and the
 // rules in merge.go are the same over both. The rules decide (judge,
 // mergeListing); a recordStore only keeps records and applies the changes

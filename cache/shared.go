@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// sharedOverlay is the recordStore of several instances: the records live
+// sharedRecords is the recordStore of several instances: the records live
 // in Redis (or a protocol-compatible server such as Valkey), so that a
 // write or delete through one instance is seen through every other one at
 // once. Nothing of the contract is kept in this process; every read asks
@@ -22,7 +22,7 @@ import (
 // read-modify-write from Go.
 //
 // The keys are in shared_keys.go, the scripts in shared_*.lua.
-type sharedOverlay struct {
+type sharedRecords struct {
 	rdb    redis.UniversalClient
 	k      sharedKeys
 	ttl    time.Duration
@@ -47,7 +47,7 @@ type sharedOverlay struct {
 	closeOnce sync.Once
 }
 
-var _ recordStore = (*sharedOverlay)(nil)
+var _ recordStore = (*sharedRecords)(nil)
 
 const (
 	// leaseTTL is how long a lease outlives a holder that died; a live
@@ -61,11 +61,11 @@ const (
 	dueBatch = 10000
 )
 
-// openSharedOverlay connects to the Redis at rawURL (redis://, rediss://
+// openSharedRecords connects to the Redis at rawURL (redis://, rediss://
 // or unix://) for the records of the remote named remote. It does not
 // fail when Redis is unreachable: the requests that need it answer 503,
 // and /readyz says why, until it answers.
-func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Logger, obs Observer, event func(string, int)) (*sharedOverlay, error) {
+func openSharedRecords(rawURL, remote string, settle time.Duration, log *slog.Logger, obs Observer, event func(string, int)) (*sharedRecords, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("Redis URL: %w", err)
@@ -75,7 +75,7 @@ func openSharedOverlay(rawURL, remote string, settle time.Duration, log *slog.Lo
 	opt.WriteTimeout = 3 * time.Second
 	opt.MaxRetries = 1
 	quietRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
-	o := &sharedOverlay{
+	o := &sharedRecords{
 		rdb:       redis.NewClient(opt),
 		k:         keysFor(remote),
 		ttl:       settle + retireGrace + time.Minute,
@@ -117,7 +117,7 @@ func randomID() string {
 //
 // fn returns go-redis's error; redis.Nil (a key or field absent) is no
 // failure, and do reports it as found false.
-func (o *sharedOverlay) do(ctx context.Context, op string, fn func(context.Context) error) (found bool, err error) {
+func (o *sharedRecords) do(ctx context.Context, op string, fn func(context.Context) error) (found bool, err error) {
 	caller := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -134,7 +134,7 @@ func (o *sharedOverlay) do(ctx context.Context, op string, fn func(context.Conte
 	if err != nil {
 		result = ResultError
 	}
-	o.obs.OverlayOp(op, result, time.Since(start))
+	o.obs.SharedOp(op, result, time.Since(start))
 	if err != nil {
 		// A caller that gave up (a client gone, a shutdown) says nothing
 		// of Redis, nor does a client closed at shutdown.
@@ -149,7 +149,7 @@ func (o *sharedOverlay) do(ctx context.Context, op string, fn func(context.Conte
 	return found, nil
 }
 
-func (o *sharedOverlay) ready(ctx context.Context) error {
+func (o *sharedRecords) ready(ctx context.Context) error {
 	if err := o.checkMarker(ctx); err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (o *sharedOverlay) ready(ctx context.Context) error {
 
 // close hands the background lease on at once (instead of at leaseTTL)
 // and disconnects. The records stay in Redis for the other instances.
-func (o *sharedOverlay) close() error {
+func (o *sharedRecords) close() error {
 	var err error
 	o.closeOnce.Do(func() {
 		close(o.stopRenew)

@@ -28,7 +28,7 @@ func overlayStore(b *testing.B, kind string, opt Options) *Store {
 	case "journal":
 		opt.StateDir = b.TempDir()
 	case "redis":
-		opt.Overlay = redistest.Start(b, redistest.Options{AppendOnly: true}).URL()
+		opt.Shared = redistest.Start(b, redistest.Options{AppendOnly: true}).URL()
 	default:
 		b.Fatalf("unknown overlay kind %q", kind)
 	}

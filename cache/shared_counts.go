@@ -12,7 +12,7 @@ var countedSets = []stateSet{setCreated, setTombstones, setReaps, setDeferred}
 
 // counts reads the state sets' sizes, and the oldest pending reap; while
 // Redis is away it answers the counts it read last.
-func (o *sharedOverlay) counts() counts {
+func (o *sharedRecords) counts() counts {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	sizes := make([]*redis.IntCmd, len(countedSets))
@@ -45,7 +45,7 @@ func (o *sharedOverlay) counts() counts {
 }
 
 // countsByRepo reads every member of the state sets, by repository.
-func (o *sharedOverlay) countsByRepo() map[string]counts {
+func (o *sharedRecords) countsByRepo() map[string]counts {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	members := make([]*redis.ZSliceCmd, len(countedSets))

@@ -14,7 +14,7 @@ import (
 //
 // While Redis is out of reach there is no work, and no error: do logged
 // the outage once, and a round's warning would repeat it every tick.
-func (o *sharedOverlay) due(ctx context.Context, now time.Time, settle time.Duration) (work, error) {
+func (o *sharedRecords) due(ctx context.Context, now time.Time, settle time.Duration) (work, error) {
 	if err := o.checkMarker(ctx); err != nil {
 		o.leader.Store(false)
 		return work{}, nil
@@ -31,7 +31,7 @@ func (o *sharedOverlay) due(ctx context.Context, now time.Time, settle time.Dura
 
 // collect reads the records the state sets say may call for work at now,
 // and lets the rule (dutyOf) decide what each does call for.
-func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.Duration) (work, error) {
+func (o *sharedRecords) collect(ctx context.Context, now time.Time, settle time.Duration) (work, error) {
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 	settleAt := now.Add(-settle)
 	queries := []struct {
@@ -90,7 +90,7 @@ func (o *sharedOverlay) collect(ctx context.Context, now time.Time, settle time.
 }
 
 // newestIn is the newest score (a record's time) in set.
-func (o *sharedOverlay) newestIn(ctx context.Context, set stateSet) (time.Time, error) {
+func (o *sharedRecords) newestIn(ctx context.Context, set stateSet) (time.Time, error) {
 	var zs []redis.Z
 	_, err := o.do(ctx, SharedDue, func(ctx context.Context) error {
 		var err error

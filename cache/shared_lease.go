@@ -12,7 +12,7 @@ import (
 // does the background work of all.
 
 // tryLease takes the lease lk for token if nobody holds it.
-func (o *sharedOverlay) tryLease(ctx context.Context, op, lk, token string) (bool, error) {
+func (o *sharedRecords) tryLease(ctx context.Context, op, lk, token string) (bool, error) {
 	var took bool
 	_, err := o.do(ctx, op, func(ctx context.Context) error {
 		var err error
@@ -24,7 +24,7 @@ func (o *sharedOverlay) tryLease(ctx context.Context, op, lk, token string) (boo
 
 // lock takes key's lease, waiting while another instance (or request)
 // holds it, and renews it until unlock.
-func (o *sharedOverlay) lock(ctx context.Context, key objectKey) (func(), error) {
+func (o *sharedRecords) lock(ctx context.Context, key objectKey) (func(), error) {
 	lk := o.k.lease(key.path)
 	token := randomID()
 	wait := time.Millisecond
@@ -62,7 +62,7 @@ func (o *sharedOverlay) lock(ctx context.Context, key objectKey) (func(), error)
 
 // release gives a lease up; one that cannot be released lapses at
 // leaseTTL.
-func (o *sharedOverlay) release(lk, token string) {
+func (o *sharedRecords) release(lk, token string) {
 	_, _ = o.do(context.Background(), SharedUnlock, func(ctx context.Context) error {
 		_, err := o.runLease(ctx, releaseScript, lk, token)
 		return err
@@ -72,7 +72,7 @@ func (o *sharedOverlay) release(lk, token string) {
 // renew keeps a held lease alive until stop. A lease found lost (Redis
 // was away longer than leaseTTL) is logged: another instance may have
 // taken the name meanwhile.
-func (o *sharedOverlay) renew(lk, token string, stop chan struct{}) {
+func (o *sharedRecords) renew(lk, token string, stop chan struct{}) {
 	t := time.NewTicker(leaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -100,7 +100,7 @@ func (o *sharedOverlay) renew(lk, token string, stop chan struct{}) {
 // lead takes or renews the background lease, and tells whether this
 // instance holds it now. A leader that dies loses the lease within
 // leaseTTL, and another instance takes it at its next round.
-func (o *sharedOverlay) lead(ctx context.Context) bool {
+func (o *sharedRecords) lead(ctx context.Context) bool {
 	var held int
 	_, err := o.do(ctx, SharedLead, func(ctx context.Context) error {
 		var err error

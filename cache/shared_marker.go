@@ -9,7 +9,7 @@ import (
 // recovery publishes what instances that died could not.
 
 // id is the marker's id: equal for every instance sharing these records.
-func (o *sharedOverlay) id() string {
+func (o *sharedRecords) id() string {
 	if m := o.marker.Load(); m != nil {
 		return *m
 	}
@@ -21,7 +21,7 @@ func (o *sharedOverlay) id() string {
 // persistence, a flush, a failover to an empty replica): the guarantee
 // lapsed for the writes of the last settle window, which is logged and
 // counted.
-func (o *sharedOverlay) checkMarker(ctx context.Context) error {
+func (o *sharedRecords) checkMarker(ctx context.Context) error {
 	key := o.k.marker()
 	var id string
 	_, err := o.do(ctx, SharedMarker, func(ctx context.Context) error {
@@ -36,7 +36,7 @@ func (o *sharedOverlay) checkMarker(ctx context.Context) error {
 		return err
 	}
 	if prev := o.marker.Swap(&id); prev != nil && *prev != id {
-		o.event(EventOverlayLost, 1)
+		o.event(EventSharedLost, 1)
 		o.log.Error("shared overlay: Redis lost its records (restarted without persistence, flushed, or failed over to an empty replica); writes and deletes of the last settle window may show wrongly until the remote catches up, but for the locks each running instance acknowledged, which it publishes again",
 			"marker_was", *prev, "marker_now", id)
 		o.republishAcked(ctx)
@@ -48,7 +48,7 @@ func (o *sharedOverlay) checkMarker(ctx context.Context) error {
 // before publishing them: an intent whose name's lease is free (its holder
 // released or lost it) and that is still prepared becomes a pending reap,
 // unless a newer record of the name exists.
-func (o *sharedOverlay) recoverPrepared(ctx context.Context, now time.Time) error {
+func (o *sharedRecords) recoverPrepared(ctx context.Context, now time.Time) error {
 	var prepared map[string]string
 	_, err := o.do(ctx, SharedRecover, func(ctx context.Context) error {
 		var err error
@@ -74,7 +74,7 @@ func (o *sharedOverlay) recoverPrepared(ctx context.Context, now time.Time) erro
 	return nil
 }
 
-func (o *sharedOverlay) recoverOne(ctx context.Context, ts record) error {
+func (o *sharedRecords) recoverOne(ctx context.Context, ts record) error {
 	key := ts.key
 	lk := o.k.lease(key.path)
 	took, err := o.tryLease(ctx, SharedRecover, lk, o.token)

@@ -10,7 +10,7 @@ import (
 
 // The records: read with plain commands, changed only by shared_set.lua.
 
-func (o *sharedOverlay) get(ctx context.Context, key objectKey) (record, bool, error) {
+func (o *sharedRecords) get(ctx context.Context, key objectKey) (record, bool, error) {
 	hash, field := o.k.holder(key)
 	var v string
 	found, err := o.do(ctx, SharedGet, func(ctx context.Context) error {
@@ -28,7 +28,7 @@ func (o *sharedOverlay) get(ctx context.Context, key objectKey) (record, bool, e
 	return r, true, nil
 }
 
-func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error {
+func (o *sharedRecords) create(ctx context.Context, r record, data []byte) error {
 	r.obj = nil // a handle of this process means nothing to the others
 	w := write{r: r, dropData: true}
 	if data != nil && int64(len(data)) == r.size && r.size <= journalDataMax {
@@ -43,7 +43,7 @@ func (o *sharedOverlay) create(ctx context.Context, r record, data []byte) error
 	return err
 }
 
-func (o *sharedOverlay) content(ctx context.Context, key objectKey) ([]byte, bool, error) {
+func (o *sharedRecords) content(ctx context.Context, key objectKey) ([]byte, bool, error) {
 	var b []byte
 	found, err := o.do(ctx, SharedContent, func(ctx context.Context) error {
 		var err error
@@ -60,7 +60,7 @@ func (o *sharedOverlay) content(ctx context.Context, key objectKey) ([]byte, boo
 // deleting instance holds the name's lease until it publishes or cancels;
 // if it dies first, the background leader finds the intent with the lease
 // lapsed and publishes it as a pending reap (recoverPrepared).
-func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
+func (o *sharedRecords) prepareDelete(ctx context.Context, r record) error {
 	_, err := o.do(ctx, SharedPrepare, func(ctx context.Context) error {
 		_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.HSet(ctx, o.k.prepared(), r.key.path, encodeRecord(r))
@@ -72,7 +72,7 @@ func (o *sharedOverlay) prepareDelete(ctx context.Context, r record) error {
 	return err
 }
 
-func (o *sharedOverlay) tombstone(ctx context.Context, r record) error {
+func (o *sharedRecords) tombstone(ctx context.Context, r record) error {
 	o.acked.remove(r.key.path)
 	r.obj = nil
 	_, err := o.writeAll(ctx, SharedTombstone, []write{{r: r, dropData: true, clearPrep: true}})
@@ -81,14 +81,14 @@ func (o *sharedOverlay) tombstone(ctx context.Context, r record) error {
 
 // cancelDelete drops the prepared intent: the published record was never
 // changed, so prev needs no restoring.
-func (o *sharedOverlay) cancelDelete(ctx context.Context, key objectKey, _ *record) error {
+func (o *sharedRecords) cancelDelete(ctx context.Context, key objectKey, _ *record) error {
 	_, err := o.do(ctx, SharedCancel, func(ctx context.Context) error {
 		return o.rdb.HDel(ctx, o.k.prepared(), key.path).Err()
 	})
 	return err
 }
 
-func (o *sharedOverlay) apply(ctx context.Context, cs []change) ([]change, error) {
+func (o *sharedRecords) apply(ctx context.Context, cs []change) ([]change, error) {
 	ws := make([]write, 0, len(cs))
 	next := make([]record, 0, len(cs))
 	for _, c := range cs {
@@ -132,7 +132,7 @@ func readOf(c *redis.StringCmd) fieldRead {
 // readRecords reads the records of keys in one round trip: one HGET each,
 // after a GET of the marker when withMarker, then in one transaction so
 // that the records and the marker are of one moment.
-func (o *sharedOverlay) readRecords(ctx context.Context, keys []objectKey, withMarker bool) (marker fieldRead, recs []fieldRead, err error) {
+func (o *sharedRecords) readRecords(ctx context.Context, keys []objectKey, withMarker bool) (marker fieldRead, recs []fieldRead, err error) {
 	pipe := o.rdb.Pipelined
 	if withMarker {
 		pipe = o.rdb.TxPipelined
@@ -171,7 +171,7 @@ func (o *sharedOverlay) readRecords(ctx context.Context, keys []objectKey, withM
 // fetch reads the records of stored keys (the state sets' members) in
 // one round trip. Index entries whose record is gone (its folder's hash
 // expired) are dropped.
-func (o *sharedOverlay) fetch(ctx context.Context, stored []string) (map[string]record, error) {
+func (o *sharedRecords) fetch(ctx context.Context, stored []string) (map[string]record, error) {
 	out := map[string]record{}
 	keys := make([]objectKey, 0, len(stored))
 	for _, s := range stored {

@@ -45,7 +45,7 @@ type write struct {
 }
 
 // args are w's KEYS and ARGV, in the order shared_set.lua names them.
-func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
+func (o *sharedRecords) args(w write) (keys []string, argv []any) {
 	key := w.r.key
 	hash, field := o.k.holder(key)
 	keys = append([]string{hash}, o.k.sets()...)
@@ -82,7 +82,7 @@ func (o *sharedOverlay) args(w write) (keys []string, argv []any) {
 }
 
 // writeAll runs the writes in one round trip and reports which applied.
-func (o *sharedOverlay) writeAll(ctx context.Context, op string, ws []write) ([]bool, error) {
+func (o *sharedRecords) writeAll(ctx context.Context, op string, ws []write) ([]bool, error) {
 	ok := make([]bool, len(ws))
 	run := func(ctx context.Context) ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(ws))
@@ -125,6 +125,6 @@ func (o *sharedOverlay) writeAll(ctx context.Context, op string, ws []write) ([]
 
 // runLease runs one of the lease scripts on lease for token, returning
 // its integer answer (0: the lease is another's).
-func (o *sharedOverlay) runLease(ctx context.Context, s *redis.Script, lease, token string, args ...any) (int, error) {
+func (o *sharedRecords) runLease(ctx context.Context, s *redis.Script, lease, token string, args ...any) (int, error) {
 	return s.Run(ctx, o.rdb, []string{lease}, append([]any{token}, args...)...).Int()
 }

@@ -46,7 +46,7 @@ return 1
 
 // dumpShared is every key under o's prefix but the marker, by its name
 // after the prefix, with its content and whether it expires.
-func dumpShared(t *testing.T, o *sharedOverlay) map[string]string {
+func dumpShared(t *testing.T, o *sharedRecords) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := o.rdb.Keys(ctx, string(o.k)+"*").Result()
@@ -89,8 +89,8 @@ func dumpShared(t *testing.T, o *sharedOverlay) map[string]string {
 func TestSetScriptAsBefore(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{})
-	open := func(remote string) *sharedOverlay {
-		o, err := openSharedOverlay(srv.URL(), remote, time.Minute, slog.Default(), nopObserver{}, func(string, int) {})
+	open := func(remote string) *sharedRecords {
+		o, err := openSharedRecords(srv.URL(), remote, time.Minute, slog.Default(), nopObserver{}, func(string, int) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestSetScriptAsBefore(t *testing.T) {
 		{r: gone, dropData: true, clearPrep: true},
 		{expect: stampOf(lock), r: lock, drop: true, dropData: true},
 	}
-	for _, o := range []*sharedOverlay{cur, old} {
+	for _, o := range []*sharedRecords{cur, old} {
 		if err := o.prepareDelete(ctx, gone); err != nil {
 			t.Fatal(err)
 		}

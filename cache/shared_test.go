@@ -19,7 +19,7 @@ import (
 // sharedStores opens n Stores over f sharing one overlay in srv.
 func sharedStores(t *testing.T, srv *redistest.Server, f fs.Fs, n int, opt Options) []*Store {
 	t.Helper()
-	opt.Overlay = srv.URL()
+	opt.Shared = srv.URL()
 	if opt.readRetry == 0 {
 		opt.readRetry = time.Millisecond // reads must come from the overlay, not from waiting out the lag
 	}
@@ -30,7 +30,7 @@ func sharedStores(t *testing.T, srv *redistest.Server, f fs.Fs, n int, opt Optio
 	return out
 }
 
-func shared(s *Store) *sharedOverlay { return s.ov.(*sharedOverlay) }
+func shared(s *Store) *sharedRecords { return s.ov.(*sharedRecords) }
 
 // Two instances over one lagging remote keep the contract for each other:
 // a lock written through A is read (its bytes come from Redis: B never saw
@@ -162,7 +162,7 @@ func TestSharedOverlayRedisDown(t *testing.T) {
 	if got, err := read(t, s, h); err != nil || got != "before the outage" {
 		t.Fatalf("read after Redis returned: %q, %v", got, err)
 	}
-	if s.Stats().Events[EventOverlayLost] != 0 {
+	if s.Stats().Events[EventSharedLost] != 0 {
 		t.Fatal("a restart with persistence was counted as a loss")
 	}
 }
@@ -179,7 +179,7 @@ func TestSharedOverlayLossIsDetected(t *testing.T) {
 	before := shared(s).id()
 	srv.Stop()
 	srv.Restart()
-	testutil.Eventually(t, "the loss counted", 10*time.Second, func() bool { return s.Stats().Events[EventOverlayLost] == 1 })
+	testutil.Eventually(t, "the loss counted", 10*time.Second, func() bool { return s.Stats().Events[EventSharedLost] == 1 })
 	if after := shared(s).id(); after == before || after == "" {
 		t.Fatalf("marker id %q after the loss, was %q", after, before)
 	}
@@ -233,7 +233,7 @@ func TestSharedKeysExpire(t *testing.T) {
 func TestSharedRecordsAcrossStoresOnRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	f := testutil.LagFs(t, "create_lag=10s,delete_lag=10s")
-	o, err := openSharedOverlay(srv.URL(), fs.ConfigString(f), time.Minute, slog.Default(), nopObserver{}, func(string, int) {})
+	o, err := openSharedRecords(srv.URL(), fs.ConfigString(f), time.Minute, slog.Default(), nopObserver{}, func(string, int) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestRecordEncoding(t *testing.T) {
 // the burst and once after.
 func TestSharedDueBatchKeepsTheBurst(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	o, err := openSharedOverlay(srv.URL(), "remote", time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
+	o, err := openSharedRecords(srv.URL(), "remote", time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
 	if err != nil {
 		t.Fatal(err)
 	}

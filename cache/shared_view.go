@@ -73,7 +73,7 @@ func (vs *dirViews) get(dir string, now time.Time) *dirView {
 	return v
 }
 
-func (o *sharedOverlay) viewDir(ctx context.Context, dir string) ([]*record, error) {
+func (o *sharedRecords) viewDir(ctx context.Context, dir string) ([]*record, error) {
 	v := o.views.get(dir, time.Now())
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -84,7 +84,7 @@ func (o *sharedOverlay) viewDir(ctx context.Context, dir string) ([]*record, err
 }
 
 // refresh brings v up to dir's records in Redis (caller holds v.mu).
-func (o *sharedOverlay) refresh(ctx context.Context, dir string, v *dirView) error {
+func (o *sharedRecords) refresh(ctx context.Context, dir string, v *dirView) error {
 	whole := v.recs == nil || v.marker == "" || time.Since(v.loaded) > viewRefresh
 	for range 2 {
 		since := v.version
@@ -177,7 +177,7 @@ type viewRead struct {
 }
 
 // readView runs shared_view.lua for dir.
-func (o *sharedOverlay) readView(ctx context.Context, dir, since string) (viewRead, error) {
+func (o *sharedRecords) readView(ctx context.Context, dir, since string) (viewRead, error) {
 	var reply []any
 	_, err := o.do(ctx, SharedView, func(ctx context.Context) error {
 		keys := []string{o.k.dir(dir), o.k.version(dir), o.k.changes(dir), o.k.marker()}

@@ -10,11 +10,11 @@ import (
 )
 
 // twoInstances opens two shared overlays over the same records.
-func twoInstances(t *testing.T) (a, b *sharedOverlay) {
+func twoInstances(t *testing.T) (a, b *sharedRecords) {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{})
-	open := func() *sharedOverlay {
-		o, err := openSharedOverlay(srv.URL(), "remote", time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
+	open := func() *sharedRecords {
+		o, err := openSharedRecords(srv.URL(), "remote", time.Hour, slog.Default(), nopObserver{}, func(string, int) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func dataRecs(n int, seed uint64, at time.Time) []record {
 }
 
 // writeRecs writes recs through o, as creates, in a few round trips.
-func writeRecs(t testing.TB, o *sharedOverlay, recs []record) {
+func writeRecs(t testing.TB, o *sharedRecords, recs []record) {
 	t.Helper()
 	ws := make([]write, len(recs))
 	for i, r := range recs {

@@ -44,11 +44,11 @@ type Options struct {
 	// sooner costs the remote nothing. 0 uploads every lock before the
 	// acknowledgement.
 	LockUploadDelay time.Duration
-	// Overlay, when set, is the URL of a Redis (redis://, rediss://,
+	// Shared, when set, is the URL of a Redis (redis://, rediss://,
 	// unix://) holding the records instead of the local journal, shared
 	// by every instance given the same URL and remote: the guarantee then
-	// holds across them (see sharedOverlay).
-	Overlay string
+	// holds across them (see sharedRecords).
+	Shared string
 	// AppendOnly is the repository policy of --append-only, which the
 	// background obeys as the API does (policy.go): whatever a journal or
 	// Redis record asks, it removes from the remote only locks and the
@@ -82,9 +82,9 @@ type Observer interface {
 	// not-found: kind is the store's class of the failure ("transient",
 	// "permission denied", "insufficient storage", "permanent").
 	RemoteFailed(op, kind string, err error)
-	// OverlayOp reports one call to the shared overlay (an Overlay*
+	// SharedOp reports one call to the shared overlay (an Overlay*
 	// name), with ResultOK or ResultError.
-	OverlayOp(op, result string, d time.Duration)
+	SharedOp(op, result string, d time.Duration)
 	// Object reports an event about one object, after Event has counted
 	// it: what the status page keeps per repository (reaps, their
 	// failures, retirements) comes from here, not from the log.
@@ -205,14 +205,14 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 	switch {
 	case opt.records != nil:
 		s.ov = opt.records
-	case opt.Overlay != "":
-		ov, err := openSharedOverlay(opt.Overlay, fs.ConfigString(f), opt.SettleWindow, s.log, s.obs, s.event)
+	case opt.Shared != "":
+		ov, err := openSharedRecords(opt.Shared, fs.ConfigString(f), opt.SettleWindow, s.log, s.obs, s.event)
 		if err != nil {
 			return nil, err
 		}
 		s.ov = ov
 	default:
-		ov, err := openOverlay(opt.StateDir, fs.ConfigString(f), s.log, s.content.add)
+		ov, err := openLocalRecords(opt.StateDir, fs.ConfigString(f), s.log, s.content.add)
 		if err != nil {
 			return nil, err
 		}
@@ -371,10 +371,10 @@ func (s *Store) CreateRepo(ctx context.Context, repo string) error {
 
 type nopObserver struct{}
 
-func (nopObserver) RemoteOp(string, string, time.Duration)  {}
-func (nopObserver) Event(string)                            {}
-func (nopObserver) Visible(string, time.Duration)           {}
-func (nopObserver) Retry(string)                            {}
-func (nopObserver) RemoteFailed(string, string, error)      {}
-func (nopObserver) OverlayOp(string, string, time.Duration) {}
-func (nopObserver) Object(ObjectEvent)                      {}
+func (nopObserver) RemoteOp(string, string, time.Duration) {}
+func (nopObserver) Event(string)                           {}
+func (nopObserver) Visible(string, time.Duration)          {}
+func (nopObserver) Retry(string)                           {}
+func (nopObserver) RemoteFailed(string, string, error)     {}
+func (nopObserver) SharedOp(string, string, time.Duration) {}
+func (nopObserver) Object(ObjectEvent)                     {}

@@ -22,7 +22,7 @@ import (
 )
 
 // mem is the store's in-memory overlay, for tests that plant records.
-func mem(s *Store) *overlay { return s.ov.(*overlay) }
+func mem(s *Store) *localRecords { return s.ov.(*localRecords) }
 
 func newStore(t *testing.T, f fs.Fs, opt Options) *Store {
 	t.Helper()

@@ -103,7 +103,7 @@ func TestUsageOnLaggingRemote(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			opt := Options{StateDir: t.TempDir()}
 			if shared {
-				opt = Options{Overlay: redistest.Start(t, redistest.Options{}).URL()}
+				opt = Options{Shared: redistest.Start(t, redistest.Options{}).URL()}
 			}
 			testUsageOnLaggingRemote(t, opt)
 		})

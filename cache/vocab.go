@@ -46,14 +46,14 @@ const (
 	EventLockNeverUploaded = "lock_never_uploaded"     // a deferred lock deleted before its upload: no remote call at all
 	EventSpoolRead         = "spool_read"              // a read of a recent upload served from the spool, not the remote
 	EventSpoolSkipped      = "spool_skipped"           // an upload above the content cache's limit the spool could not keep (no room, or the disk refused)
-	EventOverlayLost       = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
+	EventSharedLost        = "shared_overlay_lost"     // the shared overlay's marker vanished: Redis lost the records
 	EventLeaseLost         = "shared_lease_lost"       // a lease lapsed while held (Redis out of reach too long)
 	EventReapRefused       = "reap_refused"            // a record asked the background for what the policy forbids (a removal under --append-only, a write-behind of anything but a lock): refused, record dropped
 	EventJournalLost       = "journal_lost"            // the journal was missing or empty while its marker said it had existed: its records are lost
 	EventLocksRepublished  = "locks_republished"       // acknowledged locks this instance published again after the shared overlay lost them
 )
 
-// Calls to the shared overlay (Redis), passed to Observer.OverlayOp with
+// Calls to the shared overlay (Redis), passed to Observer.SharedOp with
 // ResultOK or ResultError. The values are the op label of the
 // steadyrest_shared_overlay_* metrics, which dashboards use: keep them.
 const (
@@ -81,7 +81,7 @@ var (
 	resultNames  = []string{ResultOK, ResultNotFound, ResultError}
 	visibleKinds = []string{VisibleCreate, VisibleDelete}
 	eventNames   = []string{EventMaskedStale, EventAddedMissing, EventReadFromOverlay, EventReadAfterRemote,
-		EventDeleteAbsorbed, EventReapDone, EventReapFailed, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventOverlayLost, EventLeaseLost,
+		EventDeleteAbsorbed, EventReapDone, EventReapFailed, EventRetiredConfirmed, EventRetiredTimeout, EventLockDeferred, EventLockNeverUploaded, EventSpoolRead, EventSpoolSkipped, EventSharedLost, EventLeaseLost,
 		EventReapRefused, EventJournalLost, EventLocksRepublished}
 	sharedOps = []string{SharedMarker, SharedLock, SharedUnlock, SharedRenew, SharedGet, SharedCreate,
 		SharedContent, SharedPrepare, SharedTombstone, SharedCancel, SharedView, SharedApply, SharedLead,

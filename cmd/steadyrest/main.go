@@ -125,7 +125,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 	obs := statusObserver{cacheObserver{m}, rec}
 	store, err = cache.New(f, cache.Options{
 		StateDir:          cfg.stateDir,
-		Overlay:           cfg.shared,
+		Shared:            cfg.shared,
 		SettleWindow:      cfg.settleWindow,
 		LockUploadDelay:   cfg.lockUploadDelay,
 		AppendOnly:        cfg.appendOnly,

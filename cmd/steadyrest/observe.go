@@ -21,7 +21,7 @@ func (o cacheObserver) Visible(kind string, lag time.Duration)      { o.m.Observ
 func (o cacheObserver) Retry(op string)                             { o.m.RemoteRetry(op) }
 func (cacheObserver) RemoteFailed(string, string, error)            {} // counted by RemoteOp
 func (cacheObserver) Object(cache.ObjectEvent)                      {} // counted by Event
-func (o cacheObserver) OverlayOp(op, result string, d time.Duration) {
+func (o cacheObserver) SharedOp(op, result string, d time.Duration) {
 	o.m.ObserveShared(op, result, d)
 }
 

@@ -26,8 +26,8 @@ func (o statusObserver) RemoteFailed(op, kind string, err error) {
 	o.rec.RemoteError(kind, op, err)
 }
 func (o statusObserver) Event(name string) { o.next.Event(name) }
-func (o statusObserver) OverlayOp(op, result string, d time.Duration) {
-	o.next.OverlayOp(op, result, d)
+func (o statusObserver) SharedOp(op, result string, d time.Duration) {
+	o.next.SharedOp(op, result, d)
 }
 func (o statusObserver) Retry(op string) { o.next.Retry(op) }
 func (o statusObserver) Visible(kind string, lag time.Duration) {

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// overlay is the recordStore of one instance: records in memory, indexed
+// localRecords is the recordStore of one instance: records in memory, indexed
 // by remote path and by folder, made durable in a bbolt journal (nil
 // without a state folder). It is the only code that reads or changes
 // record state: everything else holds copies and asks for changes.
@@ -16,7 +16,7 @@ import (
 // A record in byKey and byDir is never changed in place: a change puts a
 // new one (set, apply). So a listing's view, taken under the read lock,
 // is read after the lock is released, and listings block no other read.
-type overlay struct {
+type localRecords struct {
 	mu    sync.RWMutex
 	byKey map[string]*record
 	byDir map[string]*folder // listed folder -> its records, by name
@@ -32,13 +32,13 @@ type overlay struct {
 	log     *slog.Logger
 }
 
-var _ recordStore = (*overlay)(nil)
+var _ recordStore = (*localRecords)(nil)
 
-// openOverlay opens the overlay of the remote named remote, reloading the
+// openLocalRecords opens the overlay of the remote named remote, reloading the
 // journal in stateDir ("" keeps records in memory only). onData receives
 // the bytes the journal kept of small uploads.
-func openOverlay(stateDir, remote string, log *slog.Logger, onData func(key string, data []byte)) (*overlay, error) {
-	o := &overlay{byKey: map[string]*record{}, byDir: map[string]*folder{}, held: map[string][]byte{}, log: log}
+func openLocalRecords(stateDir, remote string, log *slog.Logger, onData func(key string, data []byte)) (*localRecords, error) {
+	o := &localRecords{byKey: map[string]*record{}, byDir: map[string]*folder{}, held: map[string][]byte{}, log: log}
 	if stateDir == "" {
 		return o, nil
 	}
@@ -55,7 +55,7 @@ func openOverlay(stateDir, remote string, log *slog.Logger, onData func(key stri
 }
 
 // reload brings the journal's records back after a restart.
-func (o *overlay) reload(onData func(key string, data []byte)) error {
+func (o *localRecords) reload(onData func(key string, data []byte)) error {
 	err := o.journal.load(func(key string, jr journalRecord) error {
 		r, err := fromJournal(key, jr)
 		if err != nil {
@@ -73,11 +73,11 @@ func (o *overlay) reload(onData func(key string, data []byte)) error {
 	return nil
 }
 
-func (o *overlay) lock(_ context.Context, key objectKey) (func(), error) {
+func (o *localRecords) lock(_ context.Context, key objectKey) (func(), error) {
 	return o.locks.lock(key.path), nil
 }
 
-func (o *overlay) get(_ context.Context, key objectKey) (record, bool, error) {
+func (o *localRecords) get(_ context.Context, key objectKey) (record, bool, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	if r := o.byKey[key.path]; r != nil {
@@ -86,7 +86,7 @@ func (o *overlay) get(_ context.Context, key objectKey) (record, bool, error) {
 	return record{}, false, nil
 }
 
-func (o *overlay) create(_ context.Context, r record, data []byte) error {
+func (o *localRecords) create(_ context.Context, r record, data []byte) error {
 	if o.journal != nil {
 		// Without the journal entry a restart could not keep the object
 		// visible, so the caller must not acknowledge it.
@@ -100,21 +100,21 @@ func (o *overlay) create(_ context.Context, r record, data []byte) error {
 
 // content answers for deferred locks only: reload put the journal's other
 // bytes in the Store's content cache, and nothing else holds them.
-func (o *overlay) content(_ context.Context, key objectKey) ([]byte, bool, error) {
+func (o *localRecords) content(_ context.Context, key objectKey) ([]byte, bool, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	b, ok := o.held[key.path]
 	return b, ok, nil
 }
 
-func (o *overlay) prepareDelete(_ context.Context, r record) error {
+func (o *localRecords) prepareDelete(_ context.Context, r record) error {
 	if o.journal == nil {
 		return nil
 	}
 	return o.journal.put(r.key.path, journalOf(r, nil))
 }
 
-func (o *overlay) tombstone(_ context.Context, r record) error {
+func (o *localRecords) tombstone(_ context.Context, r record) error {
 	o.set(r, nil)
 	switch {
 	case o.journal == nil || r.reap:
@@ -141,7 +141,7 @@ func (o *overlay) tombstone(_ context.Context, r record) error {
 // bytes (prepareDelete overwrote them). A deferred prev is never one the
 // remote lacks (Remove tombstones those without asking the remote), so
 // journalOf keeps it as a plain created record.
-func (o *overlay) cancelDelete(_ context.Context, key objectKey, prev *record) error {
+func (o *localRecords) cancelDelete(_ context.Context, key objectKey, prev *record) error {
 	if o.journal == nil {
 		return nil
 	}
@@ -151,7 +151,7 @@ func (o *overlay) cancelDelete(_ context.Context, key objectKey, prev *record) e
 	return o.journal.delete(key.path)
 }
 
-func (o *overlay) viewDir(_ context.Context, dir string) ([]*record, error) {
+func (o *localRecords) viewDir(_ context.Context, dir string) ([]*record, error) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	if f := o.byDir[dir]; f != nil {
@@ -160,7 +160,7 @@ func (o *overlay) viewDir(_ context.Context, dir string) ([]*record, error) {
 	return nil, nil
 }
 
-func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
+func (o *localRecords) apply(_ context.Context, cs []change) ([]change, error) {
 	var applied []change
 	var drop []retiredRec      // journal entries no longer needed
 	var rewrite []journalEntry // records whose journal entry changes, as of now
@@ -200,7 +200,7 @@ func (o *overlay) apply(_ context.Context, cs []change) ([]change, error) {
 	return applied, nil
 }
 
-func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (work, error) {
+func (o *localRecords) due(_ context.Context, now time.Time, settle time.Duration) (work, error) {
 	l := newWorkList(now, settle)
 	o.mu.RLock()
 	defer o.mu.RUnlock()
@@ -210,7 +210,7 @@ func (o *overlay) due(_ context.Context, now time.Time, settle time.Duration) (w
 	return l.w, nil
 }
 
-func (o *overlay) counts() counts {
+func (o *localRecords) counts() counts {
 	c := o.tally(func(record) string { return "" })[""]
 	if o.journal != nil {
 		c.journalBytes = o.journal.size()
@@ -218,10 +218,10 @@ func (o *overlay) counts() counts {
 	return c
 }
 
-func (o *overlay) countsByRepo() map[string]counts { return o.tally(record.repo) }
+func (o *localRecords) countsByRepo() map[string]counts { return o.tally(record.repo) }
 
 // tally counts the pending records by group.
-func (o *overlay) tally(group func(record) string) map[string]counts {
+func (o *localRecords) tally(group func(record) string) map[string]counts {
 	by := map[string]counts{}
 	o.mu.RLock()
 	defer o.mu.RUnlock()
@@ -238,7 +238,7 @@ func (o *overlay) tally(group func(record) string) map[string]counts {
 	return by
 }
 
-func (o *overlay) ready(context.Context) error {
+func (o *localRecords) ready(context.Context) error {
 	if o.journal == nil {
 		return nil
 	}
@@ -248,7 +248,7 @@ func (o *overlay) ready(context.Context) error {
 	return nil
 }
 
-func (o *overlay) close() error {
+func (o *localRecords) close() error {
 	o.drops.Wait()
 	if o.journal != nil {
 		return o.journal.close()
@@ -264,7 +264,7 @@ type journalEntry struct {
 
 // set replaces the record for key with a copy of r; data is a deferred
 // lock's content.
-func (o *overlay) set(rec record, data []byte) {
+func (o *localRecords) set(rec record, data []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r := o.putLocked(rec)
@@ -277,7 +277,7 @@ func (o *overlay) set(rec record, data []byte) {
 
 // putLocked makes a copy of rec the current record of its key and returns
 // it; the overlay owns it, and never changes it (caller holds mu).
-func (o *overlay) putLocked(rec record) *record {
+func (o *localRecords) putLocked(rec record) *record {
 	r := &rec
 	o.byKey[r.key.path] = r
 	if r.isConfig() {
@@ -293,7 +293,7 @@ func (o *overlay) putLocked(rec record) *record {
 }
 
 // dropLocked removes r, the current record of its key (caller holds mu).
-func (o *overlay) dropLocked(r *record) {
+func (o *localRecords) dropLocked(r *record) {
 	delete(o.byKey, r.key.path)
 	delete(o.held, r.key.path)
 	if f := o.byDir[r.key.dir]; f != nil {
@@ -308,7 +308,7 @@ func (o *overlay) dropLocked(r *record) {
 // in the background: a retirement need not be durable (a stale entry
 // reloaded after a restart is confirmed again), and a listing that
 // confirms thousands of records must not wait for the disk.
-func (o *overlay) journalDrop(retired []retiredRec) {
+func (o *localRecords) journalDrop(retired []retiredRec) {
 	if o.journal == nil || len(retired) == 0 {
 		return
 	}

@@ -9,12 +9,12 @@ import (
 
 // The overlay's transitions, with and without the journal; no remote.
 
-func openTestOverlay(t *testing.T, stateDir string, onData func(string, []byte)) *overlay {
+func openTestOverlay(t *testing.T, stateDir string, onData func(string, []byte)) *localRecords {
 	t.Helper()
 	if onData == nil {
 		onData = func(string, []byte) {}
 	}
-	o, err := openOverlay(stateDir, "test-remote", slog.Default(), onData)
+	o, err := openLocalRecords(stateDir, "test-remote", slog.Default(), onData)
 	if err != nil {
 		t.Fatal(err)
 	}
