@@ -6,7 +6,6 @@
 package status
 
 import (
-	"strings"
 	"sync"
 	"time"
 )
@@ -152,47 +151,26 @@ func (r *Recorder) RemoteError(kind, op string, err error) {
 	e.last, e.lastAt = op+": "+err.Error(), r.now()
 }
 
-// ReapFailed records that the reaper could not remove object (a remote
-// path, which names the repository) at at: the page shows each
-// repository's last such error.
-func (r *Recorder) ReapFailed(object string, err error, at time.Time) {
+// ReapFailed records that the reaper could not remove an object of repo
+// at at: the page shows each repository's last such error.
+func (r *Recorder) ReapFailed(repo string, err error, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.objectRepo(object)
+	s := r.objectRepo(repo)
 	s.lastReapErr, s.lastReapErrAt = err.Error(), at
 }
 
-// RetiredByTimeout records that the record of object retired at the
-// settle window without the remote confirming it: where the guarantee
-// may have lapsed.
-func (r *Recorder) RetiredByTimeout(object string) {
+// RetiredByTimeout records that the record of an object of repo retired
+// at the settle window without the remote confirming it: where the
+// guarantee may have lapsed.
+func (r *Recorder) RetiredByTimeout(repo string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.objectRepo(object).retiredByTimeout++
+	r.objectRepo(repo).retiredByTimeout++
 }
 
-// objectRepo returns the entry of the repository object is in. The
-// overlay reports only objects it holds: the repository exists.
-func (r *Recorder) objectRepo(object string) *repoState {
-	return r.entry(RepoOf(object), true)
-}
-
-// resticTypes are the folder names of a restic repository's object types.
-var resticTypes = map[string]bool{"data": true, "keys": true, "locks": true, "snapshots": true, "index": true}
-
-// RepoOf returns the repository an object's remote path belongs to:
-// "a/b/locks/x" and "/a/b/config" are in "a/b", "data/ab/x" in "".
-func RepoOf(object string) string {
-	segs := strings.Split(strings.Trim(object, "/"), "/")
-	if n := len(segs); n > 0 && segs[n-1] == "config" {
-		return strings.Join(segs[:n-1], "/")
-	}
-	// The type folder is the last restic type name: repository folders
-	// may not be named like one (the proxy refuses them).
-	for i := len(segs) - 2; i >= 0; i-- {
-		if resticTypes[segs[i]] {
-			return strings.Join(segs[:i], "/")
-		}
-	}
-	return strings.Join(segs[:max(len(segs)-1, 0)], "/")
+// objectRepo returns the entry of repo, which holds an object the
+// overlay reported: the repository exists.
+func (r *Recorder) objectRepo(repo string) *repoState {
+	return r.entry(repo, true)
 }

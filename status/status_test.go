@@ -40,8 +40,8 @@ func fixture(t *testing.T) (*Recorder, *time.Time) {
 	rec.RemoteError("transient", "put", errors.New("pcloud error: Internal error (5000)"))
 	rec.RemoteError("permission denied", "put", errors.New("access denied"))
 
-	rec.ReapFailed("hosts/b/locks/"+strings.Repeat("ab", 32), errors.New("pcloud error: File not found. (2009)"), now)
-	rec.RetiredByTimeout("hosts/b/data/ab/" + strings.Repeat("ab", 32))
+	rec.ReapFailed("hosts/b", errors.New("pcloud error: File not found. (2009)"), now)
+	rec.RetiredByTimeout("hosts/b")
 	now = now.Add(5 * time.Minute)
 	return rec, &now
 }
@@ -247,17 +247,6 @@ func TestPeerInstances(t *testing.T) {
 	}
 }
 
-func TestRepoOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"a/b/locks/x": "a/b", "/a/b/config": "a/b", "config": "", "data/ab/x": "", "r/data/ab/x": "r",
-		"/r/snapshots/x": "r", "index/x": "",
-	} {
-		if got := RepoOf(in); got != want {
-			t.Errorf("RepoOf(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Issue 21 item 3: a repository gets an entry only once an answer shows it
 // exists, and only as many as the metrics' cap admits; the rest share one.
 func TestRecorderBounded(t *testing.T) {
@@ -276,7 +265,7 @@ func TestRecorderBounded(t *testing.T) {
 		rec.Request(repo, http.StatusOK, true)
 	}
 	rec.Request("a", http.StatusNotFound, false)                  // a known repository counts everything
-	rec.RetiredByTimeout("d/data/ab/" + strings.Repeat("ab", 32)) // over the cap too
+	rec.RetiredByTimeout("d") // over the cap too
 
 	s := rec.Snapshot(info, nil)
 	if len(rec.repos) != 2 || len(s.Repos) != 2 || s.Repos[0].Name != "a" || s.Repos[0].Requests != 3 || s.Repos[1].Name != "b" {

@@ -41,9 +41,9 @@ func (o statusObserver) Object(e cache.ObjectEvent) {
 	o.next.Object(e)
 	switch {
 	case e.Event == cache.EventReapFailed && e.Err != nil:
-		o.rec.ReapFailed(e.Key, e.Err, e.At)
+		o.rec.ReapFailed(e.Repo, e.Err, e.At)
 	case e.Event == cache.EventRetiredTimeout:
-		o.rec.RetiredByTimeout(e.Key)
+		o.rec.RetiredByTimeout(e.Repo)
 	}
 }
 
