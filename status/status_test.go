@@ -264,8 +264,8 @@ func TestRecorderBounded(t *testing.T) {
 	for _, repo := range []string{"a", "b", "c", "a"} {
 		rec.Request(repo, http.StatusOK, true)
 	}
-	rec.Request("a", http.StatusNotFound, false)                  // a known repository counts everything
-	rec.RetiredByTimeout("d") // over the cap too
+	rec.Request("a", http.StatusNotFound, false) // a known repository counts everything
+	rec.RetiredByTimeout("d")                    // over the cap too
 
 	s := rec.Snapshot(info, nil)
 	if len(rec.repos) != 2 || len(s.Repos) != 2 || s.Repos[0].Name != "a" || s.Repos[0].Requests != 3 || s.Repos[1].Name != "b" {
