@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
 	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/scrub"
 )
 
@@ -76,8 +76,8 @@ func metricNames(t *testing.T) map[string]bool {
 	m.SetOverlayGauges(func() metrics.OverlayGauges { return metrics.OverlayGauges{} })
 	tr := health.New(nil, nil)
 	id := strings.Repeat("a", 64)
-	for _, typ := range []cache.Type{cache.Snapshots, cache.Data, cache.Locks} {
-		tr.Listed("r", typ, []cache.Entry{{Name: id, Size: 1}})
+	for _, typ := range []overlay.Type{overlay.Snapshots, overlay.Data, overlay.Locks} {
+		tr.Listed("r", typ, []overlay.Entry{{Name: id, Size: 1}})
 		tr.Stored("r", typ, id, 1)
 	}
 	m.SetHealth(tr)

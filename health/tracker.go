@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // StaleAfter is when restic itself calls a lock stale: a live restic
@@ -72,8 +72,8 @@ func (t *Tracker) entry(repo string, create bool) *repoHealth {
 // Listed records a successful listing of typ in repo. An empty listing of
 // a repository not seen before is ignored: the listing of a missing
 // repository is empty too, and must not take a place under the cap.
-func (t *Tracker) Listed(repo string, typ cache.Type, entries []cache.Entry) {
-	if t == nil || (typ != cache.Snapshots && typ != cache.Data && typ != cache.Locks) {
+func (t *Tracker) Listed(repo string, typ overlay.Type, entries []overlay.Entry) {
+	if t == nil || (typ != overlay.Snapshots && typ != overlay.Data && typ != overlay.Locks) {
 		return
 	}
 	now := t.now()
@@ -84,14 +84,14 @@ func (t *Tracker) Listed(repo string, typ cache.Type, entries []cache.Entry) {
 		return
 	}
 	switch typ {
-	case cache.Snapshots:
+	case overlay.Snapshots:
 		r.listedSnapshots(entries, now)
-	case cache.Data:
+	case overlay.Data:
 		r.dataKnown, r.packs, r.bytes = true, len(entries), 0
 		for _, e := range entries {
 			r.bytes += max(e.Size, 0)
 		}
-	case cache.Locks:
+	case overlay.Locks:
 		r.listedLocks(entries, now)
 	}
 }
@@ -100,7 +100,7 @@ func (t *Tracker) Listed(repo string, typ cache.Type, entries []cache.Entry) {
 // listing did not show was written since, by another client of the
 // shared overlay or past this server: it counts as written now. The first
 // listing after start is only a baseline: a listing tells no times.
-func (r *repoHealth) listedSnapshots(entries []cache.Entry, now time.Time) {
+func (r *repoHealth) listedSnapshots(entries []overlay.Entry, now time.Time) {
 	first := r.snapshots == nil
 	next := make(map[string]struct{}, len(entries))
 	for _, e := range entries {
@@ -117,7 +117,7 @@ func (r *repoHealth) listedSnapshots(entries []cache.Entry, now time.Time) {
 // modification time (asking for it would cost a call per lock on some
 // remotes), so a lock is called stale 30 minutes after this server first
 // saw it at the latest.
-func (r *repoHealth) listedLocks(entries []cache.Entry, now time.Time) {
+func (r *repoHealth) listedLocks(entries []overlay.Entry, now time.Time) {
 	next := make(map[string]time.Time, len(entries))
 	for _, e := range entries {
 		since, ok := r.locks[e.Name]
@@ -130,7 +130,7 @@ func (r *repoHealth) listedLocks(entries []cache.Entry, now time.Time) {
 }
 
 // Stored records a successful write of typ/name in repo, of size bytes.
-func (t *Tracker) Stored(repo string, typ cache.Type, name string, size int64) {
+func (t *Tracker) Stored(repo string, typ overlay.Type, name string, size int64) {
 	if t == nil {
 		return
 	}
@@ -138,7 +138,7 @@ func (t *Tracker) Stored(repo string, typ cache.Type, name string, size int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch typ {
-	case cache.Snapshots:
+	case overlay.Snapshots:
 		r := t.entry(repo, true)
 		if r == nil {
 			return
@@ -147,12 +147,12 @@ func (t *Tracker) Stored(repo string, typ cache.Type, name string, size int64) {
 		if r.snapshots != nil {
 			r.snapshots[name] = struct{}{}
 		}
-	case cache.Data:
+	case overlay.Data:
 		if r := t.entry(repo, true); r != nil && r.dataKnown {
 			r.packs++
 			r.bytes += max(size, 0)
 		}
-	case cache.Locks:
+	case overlay.Locks:
 		if r := t.entry(repo, true); r != nil {
 			if _, ok := r.locks[name]; !ok {
 				r.locks[name] = now
@@ -164,7 +164,7 @@ func (t *Tracker) Stored(repo string, typ cache.Type, name string, size int64) {
 // Removed records a successful delete of typ/name in repo. A deleted
 // pack's size is not known without a remote call: its share of the bytes
 // is the mean pack size, until the next listing of data/ sets it right.
-func (t *Tracker) Removed(repo string, typ cache.Type, name string) {
+func (t *Tracker) Removed(repo string, typ overlay.Type, name string) {
 	if t == nil {
 		return
 	}
@@ -175,14 +175,14 @@ func (t *Tracker) Removed(repo string, typ cache.Type, name string) {
 		return
 	}
 	switch typ {
-	case cache.Snapshots:
+	case overlay.Snapshots:
 		delete(r.snapshots, name)
-	case cache.Data:
+	case overlay.Data:
 		if r.dataKnown && r.packs > 0 {
 			r.bytes -= r.bytes / int64(r.packs)
 			r.packs--
 		}
-	case cache.Locks:
+	case overlay.Locks:
 		delete(r.locks, name)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 const (
@@ -27,7 +27,7 @@ func TestRepositoryHealth(t *testing.T) {
 
 	// Seen, but nothing listed yet: every figure absent, none 0 (a last
 	// snapshot of 0 would read as 1970).
-	tr.Stored("quiet", cache.Data, id("a"), 10)
+	tr.Stored("quiet", overlay.Data, id("a"), 10)
 	fams, _ := scrape(t, srv, "")
 	for _, name := range []string{mLastSnapshot, mSnapshots, mStoredBytes, mPacks, mLocks, mStaleLock} {
 		if find(fams, name, map[string]string{"repo": "/quiet"}) != nil {
@@ -36,11 +36,11 @@ func TestRepositoryHealth(t *testing.T) {
 	}
 
 	repo := map[string]string{"repo": "/r"}
-	tr.Listed("r", cache.Snapshots, []cache.Entry{{Name: id("1"), Size: 300}})
-	tr.Listed("r", cache.Data, []cache.Entry{{Name: id("2"), Size: 1000}})
-	tr.Stored("r", cache.Locks, id("3"), 200)
-	tr.Listed("r", cache.Locks, []cache.Entry{{Name: id("3"), Size: 200}})
-	tr.Stored("r", cache.Snapshots, id("4"), 300)
+	tr.Listed("r", overlay.Snapshots, []overlay.Entry{{Name: id("1"), Size: 300}})
+	tr.Listed("r", overlay.Data, []overlay.Entry{{Name: id("2"), Size: 1000}})
+	tr.Stored("r", overlay.Locks, id("3"), 200)
+	tr.Listed("r", overlay.Locks, []overlay.Entry{{Name: id("3"), Size: 200}})
+	tr.Stored("r", overlay.Snapshots, id("4"), 300)
 	fams, _ = scrape(t, srv, "")
 	for name, want := range map[string]float64{
 		mLastSnapshot: float64(now.Unix()), mSnapshots: 2, mStoredBytes: 1000, mPacks: 1, mLocks: 1, mStaleLock: 0,

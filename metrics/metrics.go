@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 const namespace = "steadyrest"
@@ -36,12 +36,12 @@ const other = "other"
 // results, lag kinds, overlay events, object types); taking its lists,
 // rather than copies, keeps a rename from silently becoming "other".
 var (
-	knownOps       = cache.Ops()
-	knownResults   = cache.Results()
-	knownKinds     = cache.VisibleKinds()
-	knownEvents    = cache.Events()
-	knownSharedOps = cache.SharedOps()
-	knownTypes     = cache.TypeNames()
+	knownOps       = overlay.Ops()
+	knownResults   = overlay.Results()
+	knownKinds     = overlay.VisibleKinds()
+	knownEvents    = overlay.Events()
+	knownSharedOps = overlay.SharedOps()
+	knownTypes     = overlay.TypeNames()
 	knownMethods   = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
 )
 
@@ -297,7 +297,7 @@ func (m *Metrics) repoLabel(repo string) string {
 }
 
 // ObserveRemote records one call to the rclone remote; op is one of
-// cache.Ops, result one of cache.Results.
+// overlay.Ops, result one of overlay.Results.
 func (m *Metrics) ObserveRemote(op, result string, d time.Duration) {
 	if m == nil {
 		return
@@ -315,7 +315,7 @@ func (m *Metrics) RemoteRetry(op string) {
 
 // ObserveVisibleLag records how long the remote took to show a create or
 // hide a delete, as the store estimated it from its calls (kind is one of
-// cache.VisibleKinds).
+// overlay.VisibleKinds).
 func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 	if m == nil {
 		return
@@ -324,7 +324,7 @@ func (m *Metrics) ObserveVisibleLag(kind string, d time.Duration) {
 }
 
 // ObserveShared records one call to the shared overlay; op is one of
-// cache.SharedOps, result cache.ResultOK or cache.ResultError. Its series
+// overlay.SharedOps, result overlay.ResultOK or overlay.ResultError. Its series
 // appear at the first call: an instance without a shared overlay has none.
 func (m *Metrics) ObserveShared(op, result string, d time.Duration) {
 	if m == nil {
@@ -365,7 +365,7 @@ func (c calls) observe(op, result string, d time.Duration) {
 	c.duration.WithLabelValues(op).Observe(d.Seconds())
 }
 
-// OverlayEvent counts one overlay event (one of cache.Events).
+// OverlayEvent counts one overlay event (one of overlay.Events).
 func (m *Metrics) OverlayEvent(event string) {
 	if m == nil {
 		return

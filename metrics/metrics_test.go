@@ -17,7 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // setup builds Metrics on a fresh registry and serves it from a real HTTP
@@ -199,7 +199,7 @@ func TestRemoteAndOverlay(t *testing.T) {
 
 	// Zero series exist before anything happens, so alerts can use rate().
 	f, _ := scrape(t, srv, "")
-	if got := value(t, f, "steadyrest_overlay_events_total", L{"event": cache.EventRetiredTimeout}); got != 0 {
+	if got := value(t, f, "steadyrest_overlay_events_total", L{"event": overlay.EventRetiredTimeout}); got != 0 {
 		t.Fatalf("retired_timeout starts at %v", got)
 	}
 	if got := value(t, f, "steadyrest_remote_operations_total", L{"op": "put", "result": "error"}); got != 0 {
@@ -209,15 +209,15 @@ func TestRemoteAndOverlay(t *testing.T) {
 		t.Fatal("overlay gauges present before a source is set")
 	}
 
-	m.ObserveRemote(cache.OpPut, cache.ResultOK, 300*time.Millisecond)
-	m.ObserveRemote(cache.OpPut, cache.ResultError, 2*time.Second)
-	m.ObserveRemote(cache.OpStat, cache.ResultNotFound, 10*time.Millisecond)
+	m.ObserveRemote(overlay.OpPut, overlay.ResultOK, 300*time.Millisecond)
+	m.ObserveRemote(overlay.OpPut, overlay.ResultError, 2*time.Second)
+	m.ObserveRemote(overlay.OpStat, overlay.ResultNotFound, 10*time.Millisecond)
 	m.ObserveRemote("frobnicate", "weird", time.Millisecond)
-	m.RemoteRetry(cache.OpDelete)
-	m.RemoteRetry(cache.OpDelete)
-	m.ObserveVisibleLag(cache.VisibleCreate, 3*time.Second)
-	m.ObserveVisibleLag(cache.VisibleDelete, 9*time.Minute)
-	for _, e := range []string{cache.EventMaskedStale, cache.EventMaskedStale, cache.EventRetiredTimeout, cache.EventReapDone, "bogus"} {
+	m.RemoteRetry(overlay.OpDelete)
+	m.RemoteRetry(overlay.OpDelete)
+	m.ObserveVisibleLag(overlay.VisibleCreate, 3*time.Second)
+	m.ObserveVisibleLag(overlay.VisibleDelete, 9*time.Minute)
+	for _, e := range []string{overlay.EventMaskedStale, overlay.EventMaskedStale, overlay.EventRetiredTimeout, overlay.EventReapDone, "bogus"} {
 		m.OverlayEvent(e)
 	}
 	var mu sync.Mutex
@@ -237,9 +237,9 @@ func TestRemoteAndOverlay(t *testing.T) {
 		{"steadyrest_remote_operations_total", L{"op": "other", "result": "other"}, 1},
 		{"steadyrest_remote_retries_total", L{"op": "delete"}, 2},
 		{"steadyrest_remote_retries_total", L{"op": "put"}, 0},
-		{"steadyrest_overlay_events_total", L{"event": cache.EventMaskedStale}, 2},
-		{"steadyrest_overlay_events_total", L{"event": cache.EventRetiredTimeout}, 1},
-		{"steadyrest_overlay_events_total", L{"event": cache.EventReapDone}, 1},
+		{"steadyrest_overlay_events_total", L{"event": overlay.EventMaskedStale}, 2},
+		{"steadyrest_overlay_events_total", L{"event": overlay.EventRetiredTimeout}, 1},
+		{"steadyrest_overlay_events_total", L{"event": overlay.EventReapDone}, 1},
 		{"steadyrest_overlay_events_total", L{"event": "other"}, 1},
 		{"steadyrest_overlay_records", L{"state": "created"}, 5},
 		{"steadyrest_overlay_records", L{"state": "tombstone"}, 2},
@@ -410,10 +410,10 @@ func TestOpenMetricsNegotiation(t *testing.T) {
 func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *Metrics
 	m.ObserveRequest("GET", "r", "data", 200, time.Millisecond, 0, 1)
-	m.ObserveRemote(cache.OpGet, cache.ResultOK, time.Millisecond)
-	m.RemoteRetry(cache.OpGet)
-	m.ObserveVisibleLag(cache.VisibleCreate, time.Second)
-	m.OverlayEvent(cache.EventReapDone)
+	m.ObserveRemote(overlay.OpGet, overlay.ResultOK, time.Millisecond)
+	m.RemoteRetry(overlay.OpGet)
+	m.ObserveVisibleLag(overlay.VisibleCreate, time.Second)
+	m.OverlayEvent(overlay.EventReapDone)
 	m.SetOverlayGauges(func() OverlayGauges { return OverlayGauges{} })
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 	rec := httptest.NewRecorder()
@@ -429,7 +429,7 @@ func TestNewOnDefaultRegistererTolerant(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
 	m := New(reg)
-	m.OverlayEvent(cache.EventDeleteAbsorbed)
+	m.OverlayEvent(overlay.EventDeleteAbsorbed)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -454,8 +454,8 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for j := range 200 {
 				m.ObserveRequest("POST", fmt.Sprintf("r%d", (i+j)%5), "data", 200, time.Millisecond, 1, 0)
-				m.ObserveRemote(cache.OpPut, cache.ResultOK, time.Millisecond)
-				m.OverlayEvent(cache.EventRetiredConfirmed)
+				m.ObserveRemote(overlay.OpPut, overlay.ResultOK, time.Millisecond)
+				m.OverlayEvent(overlay.EventRetiredConfirmed)
 			}
 		}()
 	}
@@ -490,7 +490,7 @@ func BenchmarkObserveRemote(b *testing.B) {
 	m := New(prometheus.NewRegistry())
 	b.ReportAllocs()
 	for b.Loop() {
-		m.ObserveRemote(cache.OpPut, cache.ResultOK, 40*time.Millisecond)
+		m.ObserveRemote(overlay.OpPut, overlay.ResultOK, 40*time.Millisecond)
 	}
 }
 
@@ -498,35 +498,35 @@ func BenchmarkObserveRemote(b *testing.B) {
 // come from the cache, so none falls into "other".
 func TestCacheVocabulariesAreKnownLabels(t *testing.T) {
 	m, srv := setup(t)
-	for _, e := range cache.Events() {
+	for _, e := range overlay.Events() {
 		m.OverlayEvent(e)
 	}
-	for _, op := range cache.Ops() {
-		for _, r := range cache.Results() {
+	for _, op := range overlay.Ops() {
+		for _, r := range overlay.Results() {
 			m.ObserveRemote(op, r, time.Millisecond)
 		}
 		m.RemoteRetry(op)
 	}
-	for _, k := range cache.VisibleKinds() {
+	for _, k := range overlay.VisibleKinds() {
 		m.ObserveVisibleLag(k, time.Second)
 	}
-	for _, typ := range cache.TypeNames() {
+	for _, typ := range overlay.TypeNames() {
 		m.ObserveRequest("GET", "r", typ, 200, time.Millisecond, 0, 1)
 	}
 	f, _ := scrape(t, srv, "")
-	for _, e := range cache.Events() {
+	for _, e := range overlay.Events() {
 		if got := value(t, f, "steadyrest_overlay_events_total", L{"event": e}); got != 1 {
 			t.Errorf("event %q counted %v times, want 1", e, got)
 		}
 	}
-	for _, op := range cache.Ops() {
-		for _, r := range cache.Results() {
+	for _, op := range overlay.Ops() {
+		for _, r := range overlay.Results() {
 			if got := value(t, f, "steadyrest_remote_operations_total", L{"op": op, "result": r}); got != 1 {
 				t.Errorf("remote op %q result %q counted %v times, want 1", op, r, got)
 			}
 		}
 	}
-	for _, typ := range cache.TypeNames() {
+	for _, typ := range overlay.TypeNames() {
 		if got := value(t, f, "steadyrest_blob_read_total", L{"repo": "/r", "type": typ}); got != 1 {
 			t.Errorf("type %q counted %v times, want 1", typ, got)
 		}

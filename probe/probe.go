@@ -25,7 +25,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/object"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // DirPrefix starts the name of every folder the probe creates.
@@ -63,7 +63,7 @@ type Options struct {
 	// string remotes by an internal hash).
 	Name string
 	// MinSettleWindow is the least settle window the report recommends
-	// (default: steadyrest's own default, cache.DefaultSettleWindow). The
+	// (default: steadyrest's own default, overlay.DefaultSettleWindow). The
 	// window is the one place the guarantee can lapse, so a short probe
 	// never talks a user below the default unless asked to.
 	MinSettleWindow time.Duration
@@ -98,7 +98,7 @@ func (o *Options) defaults() {
 		o.Logger = slog.Default()
 	}
 	if o.MinSettleWindow <= 0 {
-		o.MinSettleWindow = cache.DefaultSettleWindow
+		o.MinSettleWindow = overlay.DefaultSettleWindow
 	}
 }
 

@@ -16,10 +16,10 @@ import (
 	_ "github.com/rclone/rclone/backend/pcloud"
 	rfs "github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/internal/lagfs"
 	"github.com/steadyrest/steadyrest/internal/pcloudemu"
 	"github.com/steadyrest/steadyrest/internal/testutil"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // fastOpt keeps a run short: few rounds, a small "large" object, and
@@ -135,7 +135,7 @@ func TestLagBackendMeasuresConfiguredLag(t *testing.T) {
 	}
 	between(t, "fresh delete accepted", rep.Lags[FreshDeleteAccepted].Median, lag)
 	rec := rep.Recommendation
-	if !rec.NeedsSteadyrest || time.Duration(rec.SettleWindow) < cache.DefaultSettleWindow || time.Duration(rec.SettleWindow) < 4*time.Duration(rec.WorstLag) {
+	if !rec.NeedsSteadyrest || time.Duration(rec.SettleWindow) < overlay.DefaultSettleWindow || time.Duration(rec.SettleWindow) < 4*time.Duration(rec.WorstLag) {
 		t.Errorf("recommendation %+v", rec)
 	}
 	sameTree(t, dir, before)

@@ -21,8 +21,8 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/internal/testutil"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // maxHeaderBytes is what cmd/steadyrest sets on its http.Server; the 431
@@ -55,16 +55,16 @@ type badCase struct {
 	want    int
 	wantHdr map[string]string
 	check   remoteCheck
-	obj     cache.Handle // for nothingStored and unchanged
-	orig    []byte       // for unchanged
+	obj     overlay.Handle // for nothingStored and unchanged
+	orig    []byte         // for unchanged
 }
 
 // badEnv is one server set-up with its seeded repository "r".
 type badEnv struct {
 	addr   string
 	fs     *countingFs
-	store  *cache.Store
-	obj    cache.Handle // a 10-byte data object in r
+	store  *overlay.Store
+	obj    overlay.Handle // a 10-byte data object in r
 	objRaw []byte
 	cfg    []byte // r's config
 	logs   *testutil.Buffer
@@ -119,14 +119,14 @@ func newBadEnv(t *testing.T, backend, env string) *badEnv {
 	t.Helper()
 	ctx := context.Background()
 	cf := &countingFs{Fs: newFs(t, backend)}
-	store, err := cache.New(cf, cache.Options{Logger: testLogger(t)})
+	store, err := overlay.New(cf, overlay.Options{Logger: testLogger(t)})
 	if err != nil {
-		t.Fatalf("cache.New: %v", err)
+		t.Fatalf("overlay.New: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
 
 	be := &badEnv{fs: cf, store: store, logs: &testutil.Buffer{},
-		obj: cache.Handle{Repo: "r", Type: cache.Data, Name: badObjName}, objRaw: badObjBody, cfg: badCfg}
+		obj: overlay.Handle{Repo: "r", Type: overlay.Data, Name: badObjName}, objRaw: badObjBody, cfg: badCfg}
 	opt := badEnvOptions(env)
 	opt.Logger = testLogger(t)
 	if env == "auth" || env == "private" {
@@ -233,7 +233,9 @@ func badCases(t *testing.T) []badCase {
 	wrongName := hexName("what the name claims")
 	long, _ := blob(strings.Repeat("y", 2000))
 	longName := hexName(string(long))
-	h := func(typ cache.Type, name string) cache.Handle { return cache.Handle{Repo: "r", Type: typ, Name: name} }
+	h := func(typ overlay.Type, name string) overlay.Handle {
+		return overlay.Handle{Repo: "r", Type: typ, Name: name}
+	}
 	get := func(name, target string, want int) badCase {
 		return badCase{name: name, env: "plain", method: "GET", target: target, want: want}
 	}
@@ -257,7 +259,7 @@ func badCases(t *testing.T) []badCase {
 		return c
 	}
 	withHdr := func(c badCase, hdr ...string) badCase { c.hdr = hdr; return c }
-	stored := func(c badCase, hd cache.Handle) badCase { c.check, c.obj = nothingStored, hd; return c }
+	stored := func(c badCase, hd overlay.Handle) badCase { c.check, c.obj = nothingStored, hd; return c }
 
 	manyHeaders := make([]string, 0, 2100)
 	for i := range 2100 {
@@ -334,11 +336,11 @@ func badCases(t *testing.T) []badCase {
 
 		// Bodies.
 		post("over MaxSize", "/r/data/"+overName, over, 413),
-		stored(post("shorter than Content-Length", "/r/keys/"+halfName, half[:len(half)/2], 400), h(cache.Keys, halfName)),
-		stored(post("no body at all", "/r/data/"+halfName, nil, 400), h(cache.Data, halfName)),
-		stored(post("wrong SHA-256", "/r/data/"+wrongName, wrongBody, 400), h(cache.Data, wrongName)),
-		stored(post("wrong SHA-256 lock", "/r/locks/"+wrongName, wrongBody, 400), h(cache.Locks, wrongName)),
-		stored(post("longer than Content-Length", "/r/data/"+longName, long, 400), h(cache.Data, longName)),
+		stored(post("shorter than Content-Length", "/r/keys/"+halfName, half[:len(half)/2], 400), h(overlay.Keys, halfName)),
+		stored(post("no body at all", "/r/data/"+halfName, nil, 400), h(overlay.Data, halfName)),
+		stored(post("wrong SHA-256", "/r/data/"+wrongName, wrongBody, 400), h(overlay.Data, wrongName)),
+		stored(post("wrong SHA-256 lock", "/r/locks/"+wrongName, wrongBody, 400), h(overlay.Locks, wrongName)),
+		stored(post("longer than Content-Length", "/r/data/"+longName, long, 400), h(overlay.Data, longName)),
 		withHdr(post("chunked", "/r/data/"+halfName, []byte("5\r\nhello\r\n0\r\n\r\n"), 411), "Transfer-Encoding: chunked"),
 		post("negative Content-Length", "/r/data/"+halfName, nil, 400),
 		withHdr(post("two Content-Lengths", "/r/data/"+halfName, []byte("ab"), 400), "Content-Length: 1"),
@@ -393,9 +395,9 @@ func badCases(t *testing.T) []badCase {
 
 		// Append-only: add, never overwrite or delete.
 		{name: "overwrite object", env: "append", method: "POST", target: obj, clen: "10", body: badObjBody, want: 403,
-			check: unchanged, obj: h(cache.Data, badObjName), orig: badObjBody},
+			check: unchanged, obj: h(overlay.Data, badObjName), orig: badObjBody},
 		{name: "overwrite config", env: "append", method: "POST", target: "/r/config", clen: "4", body: []byte("evil"), want: 403,
-			check: unchanged, obj: cache.Handle{Repo: "r", Type: cache.Config}, orig: badCfg},
+			check: unchanged, obj: overlay.Handle{Repo: "r", Type: overlay.Config}, orig: badCfg},
 		{name: "delete object", env: "append", method: "DELETE", target: obj, want: 403},
 		{name: "delete config", env: "append", method: "DELETE", target: "/r/config", want: 403},
 	}
@@ -459,7 +461,7 @@ func (be *badEnv) run(t *testing.T, c badCase) {
 			t.Errorf("%s: %d calls reached the remote, want 0", c.name, calls)
 		}
 	case nothingStored:
-		if _, err := be.store.Lookup(ctx, c.obj); !errors.Is(err, cache.ErrNotFound) {
+		if _, err := be.store.Lookup(ctx, c.obj); !errors.Is(err, overlay.ErrNotFound) {
 			t.Errorf("%s: lookup after the refused upload: %v, want not found", c.name, err)
 		}
 		entries, err := be.store.List(ctx, c.obj.Repo, c.obj.Type)
@@ -561,9 +563,9 @@ func (s *slowConfirmFs) Put(ctx context.Context, in io.Reader, src fs.ObjectInfo
 // timeoutEnv serves a store over f with the given idle body timeout.
 func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *testutil.List[RequestInfo]) {
 	t.Helper()
-	store, err := cache.New(f, cache.Options{Logger: testLogger(t)})
+	store, err := overlay.New(f, overlay.Options{Logger: testLogger(t)})
 	if err != nil {
-		t.Fatalf("cache.New: %v", err)
+		t.Fatalf("overlay.New: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	infos := &testutil.List[RequestInfo]{}
@@ -588,8 +590,8 @@ func timeoutEnv(t *testing.T, f fs.Fs, opt Options) (*badEnv, *testutil.List[Req
 func startDownload(t *testing.T, idle time.Duration, body []byte, hdr string) (*testutil.List[RequestInfo], net.Conn) {
 	t.Helper()
 	e, infos := timeoutEnv(t, newFs(t, "memory"), Options{IdleBodyTimeout: idle})
-	h := cache.Handle{Repo: "r", Type: cache.Data, Name: hexA}
-	if err := e.store.Put(context.Background(), h, bytes.NewReader(body), int64(len(body)), cache.PutOptions{}); err != nil {
+	h := overlay.Handle{Repo: "r", Type: overlay.Data, Name: hexA}
+	if err := e.store.Put(context.Background(), h, bytes.NewReader(body), int64(len(body)), overlay.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
@@ -647,7 +649,7 @@ func TestIdleBodyTimeout(t *testing.T) {
 			if took < idle-50*time.Millisecond || took > idle+3*time.Second {
 				t.Errorf("stalled upload answered after %s, want about %s", took, idle)
 			}
-			h := cache.Handle{Repo: "r", Type: cache.Data, Name: name}
+			h := overlay.Handle{Repo: "r", Type: overlay.Data, Name: name}
 			e.run(t, badCase{name: "stalled upload", method: "HEAD", target: "/r/data/" + name, want: 404, check: nothingStored, obj: h})
 		})
 
@@ -669,7 +671,7 @@ func TestIdleBodyTimeout(t *testing.T) {
 				t.Fatalf("upload took %s, not longer than the timeout: proves nothing", took)
 			}
 			e.run(t, badCase{name: "steady upload", method: "GET", target: "/r/keys/" + name, want: 200, check: unchanged,
-				obj: cache.Handle{Repo: "r", Type: cache.Keys, Name: name}, orig: body})
+				obj: overlay.Handle{Repo: "r", Type: overlay.Keys, Name: name}, orig: body})
 		})
 	}
 

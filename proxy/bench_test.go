@@ -11,14 +11,14 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // BenchmarkSaveLoad measures one POST plus one GET of a 1 MiB data object
 // through HTTP, the proxy and the store on the memory remote.
 func BenchmarkSaveLoad(b *testing.B) {
 	f := newFs(b, "memory")
-	store, err := cache.New(f, cache.Options{Logger: slog.New(slog.DiscardHandler)})
+	store, err := overlay.New(f, overlay.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

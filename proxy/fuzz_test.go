@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/rclone/rclone/lib/encoder"
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -70,7 +70,7 @@ func checkRoute(t *testing.T, target, raw, decoded string, depth int) {
 		t.Fatalf("%q: repository depth %d > %d", target, len(rt.repo), depth)
 	}
 	for _, s := range rt.repo {
-		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") || !cache.ValidRepoSegment(s) {
+		if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") || !overlay.ValidRepoSegment(s) {
 			t.Fatalf("%q: accepted repository segment %q", target, s)
 		}
 		for _, e := range rcloneEncodings {
@@ -93,16 +93,16 @@ func checkRoute(t *testing.T, target, raw, decoded string, depth int) {
 	}
 	switch rt.kind {
 	case kindObject:
-		if !cache.IsHexID(rt.name) {
+		if !overlay.IsHexID(rt.name) {
 			t.Fatalf("%q: object name %q is not 64 lowercase hex", target, rt.name)
 		}
 		fallthrough
 	case kindConfig:
-		if err := (cache.Handle{Repo: rt.repoPath(), Type: rt.typ, Name: rt.name}).Validate(); err != nil {
+		if err := (overlay.Handle{Repo: rt.repoPath(), Type: rt.typ, Name: rt.name}).Validate(); err != nil {
 			t.Fatalf("%q: accepted a handle the store refuses: %v", target, err)
 		}
 	case kindDir:
-		if _, ok := cache.ParseType(string(rt.typ)); !ok || rt.typ == cache.Config {
+		if _, ok := overlay.ParseType(string(rt.typ)); !ok || rt.typ == overlay.Config {
 			t.Fatalf("%q: folder of type %q", target, rt.typ)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // Content types of the two listing formats.
@@ -139,15 +139,15 @@ func (s *Server) post(rq *request) {
 			fmt.Errorf("upload of %d bytes exceeds the %d byte limit", r.ContentLength, s.opt.MaxSize))
 		return
 	}
-	if h.Type == cache.Locks && r.ContentLength > maxLockSize {
+	if h.Type == overlay.Locks && r.ContentLength > maxLockSize {
 		s.fail(rq, http.StatusRequestEntityTooLarge, fmt.Errorf("lock of %d bytes: %w", r.ContentLength, errLockTooLarge))
 		return
 	}
 	if !s.quotaReserve(rq) {
 		return
 	}
-	opt := cache.PutOptions{NoOverwrite: s.opt.AppendOnly}
-	if h.Type != cache.Config && !s.opt.NoVerifyUpload {
+	opt := overlay.PutOptions{NoOverwrite: s.opt.AppendOnly}
+	if h.Type != overlay.Config && !s.opt.NoVerifyUpload {
 		sum, err := hex.DecodeString(h.Name)
 		if err != nil { // unreachable: parsePath checked the name
 			s.opt.Quota.release(r.ContentLength)
@@ -176,7 +176,7 @@ func (s *Server) post(rq *request) {
 
 func (s *Server) delete(rq *request) {
 	h := rq.handle()
-	if s.opt.AppendOnly && h.Type != cache.Locks {
+	if s.opt.AppendOnly && h.Type != overlay.Locks {
 		s.fail(rq, http.StatusForbidden, nil)
 		return
 	}
@@ -207,7 +207,7 @@ func (s *Server) list(rq *request) {
 	)
 	if strings.Contains(rq.r.Header.Get("Accept"), contentTypeV2) {
 		if entries == nil {
-			entries = []cache.Entry{}
+			entries = []overlay.Entry{}
 		}
 		out, ct = entries, contentTypeV2
 	} else {

@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/rclone/rclone/fs"
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/internal/testutil"
+	"github.com/steadyrest/steadyrest/overlay"
 
 	_ "github.com/rclone/rclone/backend/local"
 	_ "github.com/rclone/rclone/backend/memory"
@@ -108,7 +108,7 @@ func sanitize(s string) string {
 type testEnv struct {
 	srv   *httptest.Server
 	fs    *countingFs
-	store *cache.Store
+	store *overlay.Store
 	infos *testutil.List[RequestInfo]
 }
 
@@ -126,17 +126,17 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 func newEnv(t *testing.T, backend string, opt Options) *testEnv {
 	t.Helper()
-	return newEnvOver(t, backend, func(*cache.Store) Options { return opt })
+	return newEnvOver(t, backend, func(*overlay.Store) Options { return opt })
 }
 
 // newEnvOver is newEnv with the options made once the store is open (a
 // quota over its count).
-func newEnvOver(t *testing.T, backend string, options func(*cache.Store) Options) *testEnv {
+func newEnvOver(t *testing.T, backend string, options func(*overlay.Store) Options) *testEnv {
 	t.Helper()
 	cf := &countingFs{Fs: newFs(t, backend)}
-	store, err := cache.New(cf, cache.Options{Logger: testLogger(t)})
+	store, err := overlay.New(cf, overlay.Options{Logger: testLogger(t)})
 	if err != nil {
-		t.Fatalf("cache.New: %v", err)
+		t.Fatalf("overlay.New: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	opt := options(store)

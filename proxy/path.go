@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // defaultMaxRepoDepth bounds repository paths when Options.MaxRepoDepth is 0.
@@ -27,9 +27,9 @@ const (
 // route is a parsed request path.
 type route struct {
 	kind kind
-	repo []string   // repository folders; empty for a repository at the root
-	typ  cache.Type // for kindConfig, kindDir, kindObject
-	name string     // for kindObject
+	repo []string     // repository folders; empty for a repository at the root
+	typ  overlay.Type // for kindConfig, kindDir, kindObject
+	name string       // for kindObject
 }
 
 func (r route) repoPath() string { return strings.Join(r.repo, "/") }
@@ -41,9 +41,9 @@ var errBadPath = errors.New("malformed path")
 // errReservedRepo is a repository path through the folder where
 // steadyrest keeps its own objects (instance heartbeats): a 400 whose
 // reason reaches the client, since a user can pick the name by chance.
-var errReservedRepo = errors.New("the folder name " + cache.ReservedDir + " is reserved for steadyrest's own files; choose another repository path")
+var errReservedRepo = errors.New("the folder name " + overlay.ReservedDir + " is reserved for steadyrest's own files; choose another repository path")
 
-// errRepoName is a repository folder name outside cache.ValidRepoSegment's
+// errRepoName is a repository folder name outside overlay.ValidRepoSegment's
 // set: a 400 whose reason reaches the client, since names that once
 // worked (with a space, or non-ASCII letters) are refused now.
 var errRepoName = fmt.Errorf("%w: a repository folder name may hold only ASCII letters, digits and - _ . @ +, may not begin or end with '.', and may not be a restic type name", errBadPath)
@@ -105,20 +105,20 @@ func parsePath(raw, decoded string, maxDepth int) (route, error) {
 
 	i := 0
 	for i < len(segs) {
-		if _, isType := cache.ParseType(segs[i]); isType {
+		if _, isType := overlay.ParseType(segs[i]); isType {
 			break
 		}
 		i++
 	}
 	repo, rest := segs[:i], segs[i:]
 	for _, s := range repo {
-		if s == cache.ReservedDir {
+		if s == overlay.ReservedDir {
 			return route{}, errReservedRepo
 		}
 		// The store's own rule, so that no name passes here that it
 		// would refuse, nor one rclone's encoding would turn into
 		// another folder.
-		if !cache.ValidRepoSegment(s) {
+		if !overlay.ValidRepoSegment(s) {
 			return route{}, errRepoName
 		}
 	}
@@ -130,15 +130,15 @@ func parsePath(raw, decoded string, maxDepth int) (route, error) {
 		rt.kind = kindRepo
 		return rt, nil
 	}
-	rt.typ, _ = cache.ParseType(rest[0])
+	rt.typ, _ = overlay.ParseType(rest[0])
 	switch {
-	case rt.typ == cache.Config && len(rest) == 1 && !trailing:
+	case rt.typ == overlay.Config && len(rest) == 1 && !trailing:
 		rt.kind = kindConfig
-	case rt.typ == cache.Config:
+	case rt.typ == overlay.Config:
 		rt.kind = kindBad // "config/" is not a folder
 	case len(rest) == 1:
 		rt.kind = kindDir
-	case len(rest) == 2 && !trailing && cache.IsHexID(rest[1]):
+	case len(rest) == 2 && !trailing && overlay.IsHexID(rest[1]):
 		rt.kind = kindObject
 		rt.name = rest[1]
 	default:

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 var hexA = strings.Repeat("a", 64)
@@ -26,24 +26,24 @@ func TestParsePath(t *testing.T) {
 		{"/a/", "/a/", route{kind: kindRepo, repo: []string{"a"}}, nil},
 		{"/a", "/a", route{kind: kindRepo, repo: []string{"a"}}, nil},
 		{"/a/b/", "/a/b/", route{kind: kindRepo, repo: []string{"a", "b"}}, nil},
-		{"/config", "/config", route{kind: kindConfig, typ: cache.Config}, nil},
-		{"/a/config", "/a/config", route{kind: kindConfig, repo: []string{"a"}, typ: cache.Config}, nil},
-		{"/a/b/config", "/a/b/config", route{kind: kindConfig, repo: []string{"a", "b"}, typ: cache.Config}, nil},
-		{"/a/config/", "/a/config/", route{kind: kindBad, repo: []string{"a"}, typ: cache.Config}, nil},
-		{"/data/", "/data/", route{kind: kindDir, typ: cache.Data}, nil},
-		{"/a/locks/", "/a/locks/", route{kind: kindDir, repo: []string{"a"}, typ: cache.Locks}, nil},
-		{"/a/locks", "/a/locks", route{kind: kindDir, repo: []string{"a"}, typ: cache.Locks}, nil},
-		{"/a/b/keys/" + hexA, "/a/b/keys/" + hexA, route{kind: kindObject, repo: []string{"a", "b"}, typ: cache.Keys, name: hexA}, nil},
-		{"/data/" + hexA, "/data/" + hexA, route{kind: kindObject, typ: cache.Data, name: hexA}, nil},
-		{"/data/" + hexA + "/", "/data/" + hexA + "/", route{kind: kindBad, typ: cache.Data}, nil},
-		{"/data/" + strings.ToUpper(hexA), "/data/" + strings.ToUpper(hexA), route{kind: kindBad, typ: cache.Data}, nil},
-		{"/data/xyz", "/data/xyz", route{kind: kindBad, typ: cache.Data}, nil},
-		{"/data/" + hexA + "/x", "/data/" + hexA + "/x", route{kind: kindBad, typ: cache.Data}, nil},
+		{"/config", "/config", route{kind: kindConfig, typ: overlay.Config}, nil},
+		{"/a/config", "/a/config", route{kind: kindConfig, repo: []string{"a"}, typ: overlay.Config}, nil},
+		{"/a/b/config", "/a/b/config", route{kind: kindConfig, repo: []string{"a", "b"}, typ: overlay.Config}, nil},
+		{"/a/config/", "/a/config/", route{kind: kindBad, repo: []string{"a"}, typ: overlay.Config}, nil},
+		{"/data/", "/data/", route{kind: kindDir, typ: overlay.Data}, nil},
+		{"/a/locks/", "/a/locks/", route{kind: kindDir, repo: []string{"a"}, typ: overlay.Locks}, nil},
+		{"/a/locks", "/a/locks", route{kind: kindDir, repo: []string{"a"}, typ: overlay.Locks}, nil},
+		{"/a/b/keys/" + hexA, "/a/b/keys/" + hexA, route{kind: kindObject, repo: []string{"a", "b"}, typ: overlay.Keys, name: hexA}, nil},
+		{"/data/" + hexA, "/data/" + hexA, route{kind: kindObject, typ: overlay.Data, name: hexA}, nil},
+		{"/data/" + hexA + "/", "/data/" + hexA + "/", route{kind: kindBad, typ: overlay.Data}, nil},
+		{"/data/" + strings.ToUpper(hexA), "/data/" + strings.ToUpper(hexA), route{kind: kindBad, typ: overlay.Data}, nil},
+		{"/data/xyz", "/data/xyz", route{kind: kindBad, typ: overlay.Data}, nil},
+		{"/data/" + hexA + "/x", "/data/" + hexA + "/x", route{kind: kindBad, typ: overlay.Data}, nil},
 		// An unknown type is just another repository folder.
 		{"/a/foo/" + hexA, "/a/foo/" + hexA, route{kind: kindRepo, repo: []string{"a", "foo", hexA}}, nil},
 		{"/my%20repo/config", "/my repo/config", route{}, errRepoName},
-		{"/Host-1.example_org/a@b+c/config", "/Host-1.example_org/a@b+c/config", route{kind: kindConfig, repo: []string{"Host-1.example_org", "a@b+c"}, typ: cache.Config}, nil},
-		{"/1/2/3/4/5/6/7/8/config", "/1/2/3/4/5/6/7/8/config", route{kind: kindConfig, repo: strings.Split("1/2/3/4/5/6/7/8", "/"), typ: cache.Config}, nil},
+		{"/Host-1.example_org/a@b+c/config", "/Host-1.example_org/a@b+c/config", route{kind: kindConfig, repo: []string{"Host-1.example_org", "a@b+c"}, typ: overlay.Config}, nil},
+		{"/1/2/3/4/5/6/7/8/config", "/1/2/3/4/5/6/7/8/config", route{kind: kindConfig, repo: strings.Split("1/2/3/4/5/6/7/8", "/"), typ: overlay.Config}, nil},
 
 		{"/1/2/3/4/5/6/7/8/9/config", "/1/2/3/4/5/6/7/8/9/config", route{}, errTooDeep},
 		{"/1/2/3/4/5/6/7/8/9/", "/1/2/3/4/5/6/7/8/9/", route{}, errTooDeep},
@@ -85,7 +85,7 @@ func TestParsePath(t *testing.T) {
 		{"/M%C3%BCller/config", "/Müller/config", route{}, errRepoName},
 		{"/.a/config", "/.a/config", route{}, errRepoName},
 		{"/a./config", "/a./config", route{}, errRepoName},
-		{"/a..b/config", "/a..b/config", route{kind: kindConfig, repo: []string{"a..b"}, typ: cache.Config}, nil},
+		{"/a..b/config", "/a..b/config", route{kind: kindConfig, repo: []string{"a..b"}, typ: overlay.Config}, nil},
 		{"/~a/config", "/~a/config", route{}, errRepoName},
 		{"/%c0%ae%c0%ae/config", "/\xc0\xae\xc0\xae/config", route{}, errBadPath},
 		{"/r/data/%ff", "/r/data/\xff", route{}, errBadPath},

@@ -5,15 +5,15 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // UsageCounter is the layer below's count of what it holds: the store's
-// (cache.Store.CountUsage), kept current by every upload and delete
+// (overlay.Store.CountUsage), kept current by every upload and delete
 // through it.
 type UsageCounter interface {
 	// Usage returns the count, ok false while there is none.
-	Usage() (u cache.Usage, ok bool)
+	Usage() (u overlay.Usage, ok bool)
 }
 
 // Quota is rest-server's --max-size: a bound on the bytes stored under

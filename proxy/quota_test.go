@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // The quota takes an upload's declared size before any remote call, gives
@@ -21,10 +21,10 @@ import (
 func TestQuota(t *testing.T) {
 	b40, n40 := blob(strings.Repeat("o", 40))
 	var q *Quota
-	e := newEnvOver(t, "memory", func(store *cache.Store) Options {
+	e := newEnvOver(t, "memory", func(store *overlay.Store) Options {
 		ctx := context.Background()
 		sum := sha256.Sum256(b40)
-		if err := store.Put(ctx, cache.Handle{Repo: "old", Type: cache.Data, Name: n40}, bytes.NewReader(b40), 40, cache.PutOptions{SHA256: sum[:]}); err != nil {
+		if err := store.Put(ctx, overlay.Handle{Repo: "old", Type: overlay.Data, Name: n40}, bytes.NewReader(b40), 40, overlay.PutOptions{SHA256: sum[:]}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := store.CountUsage(ctx); err != nil {
@@ -70,7 +70,7 @@ func TestQuota(t *testing.T) {
 // moment it is let in until the store has counted it.
 func TestQuotaParallelUploads(t *testing.T) {
 	var q *Quota
-	e := newEnvOver(t, "memory", func(store *cache.Store) Options {
+	e := newEnvOver(t, "memory", func(store *overlay.Store) Options {
 		if _, err := store.CountUsage(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,5 @@
 // Package proxy serves the restic REST protocol (v1 and v2) over a
-// cache.Store, refusing what the options forbid before the store sees it
+// overlay.Store, refusing what the options forbid before the store sees it
 // (unauthenticated users, other users' repositories, removals under
 // append-only, bad paths, uploads past the quota), and routes the service
 // paths beside it (/healthz, /readyz, /metrics, /status).
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // Options configure a Server.
@@ -58,12 +58,12 @@ type RequestInfo struct {
 	// metric label. Listing is a successful listing's entries, shared:
 	// read it, do not keep or change it.
 	Name    string
-	Listing []cache.Entry
+	Listing []overlay.Entry
 }
 
 // Server is an http.Handler for the restic REST protocol.
 type Server struct {
-	store    *cache.Store
+	store    *overlay.Store
 	opt      Options
 	log      *slog.Logger
 	maxDepth int
@@ -71,7 +71,7 @@ type Server struct {
 }
 
 // New returns a Server over store.
-func New(store *cache.Store, opt Options) (*Server, error) {
+func New(store *overlay.Store, opt Options) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("proxy: nil store")
 	}
@@ -105,7 +105,7 @@ type request struct {
 	body    *countingReader // nil when the request has no body
 	user    string          // set by requireUser
 	rt      route           // set by routeRequest once the path is parsed and authorised
-	listing []cache.Entry   // set by list on success
+	listing []overlay.Entry // set by list on success
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -197,8 +197,8 @@ func (s *Server) dispatch(rq *request) {
 	s.fail(rq, badRouteStatus(method), nil)
 }
 
-func (rq *request) handle() cache.Handle {
-	return cache.Handle{Repo: rq.rt.repoPath(), Type: rq.rt.typ, Name: rq.rt.name}
+func (rq *request) handle() overlay.Handle {
+	return overlay.Handle{Repo: rq.rt.repoPath(), Type: rq.rt.typ, Name: rq.rt.name}
 }
 
 // fail answers status with a short text body. err, when set, is logged at
@@ -226,7 +226,7 @@ func (s *Server) fail(rq *request, status int, err error) {
 	}
 	msg := fmt.Sprintf("%d %s\n", status, strings.ToLower(http.StatusText(status)))
 	// Reasons a client can act on are told; others stay in the log.
-	for _, reason := range []error{errReservedRepo, errRepoName, errLockTooLarge, cache.ErrOverlayUnavailable} {
+	for _, reason := range []error{errReservedRepo, errRepoName, errLockTooLarge, overlay.ErrOverlayUnavailable} {
 		if errors.Is(err, reason) {
 			msg = fmt.Sprintf("%d %s: %v\n", status, strings.ToLower(http.StatusText(status)), reason)
 		}
@@ -240,16 +240,16 @@ func (s *Server) fail(rq *request, status int, err error) {
 // statusFor maps a store error to an HTTP status.
 func statusFor(err error) int {
 	switch {
-	case errors.Is(err, cache.ErrNotFound):
+	case errors.Is(err, overlay.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, cache.ErrExists):
+	case errors.Is(err, overlay.ErrExists):
 		return http.StatusForbidden
-	case errors.Is(err, cache.ErrHashMismatch), errors.Is(err, cache.ErrSizeMismatch), errors.Is(err, cache.ErrInvalid):
+	case errors.Is(err, overlay.ErrHashMismatch), errors.Is(err, overlay.ErrSizeMismatch), errors.Is(err, overlay.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, cache.ErrInsufficientStorage):
+	case errors.Is(err, overlay.ErrInsufficientStorage):
 		// 507, as rest-server answers a full disk; restic gives up at once.
 		return http.StatusInsufficientStorage
-	case errors.Is(err, cache.ErrPermissionDenied), errors.Is(err, cache.ErrPermanent):
+	case errors.Is(err, overlay.ErrPermissionDenied), errors.Is(err, overlay.ErrPermanent):
 		// Not 500/502: restic 0.19 retries every 5xx for up to 15 minutes,
 		// which a permission the remote refuses will never survive. restic
 		// treats 403 as permanent and stops with an error at once; the
@@ -264,6 +264,6 @@ func statusFor(err error) int {
 }
 
 func isRemote(err error) bool {
-	var re *cache.RemoteError
+	var re *overlay.RemoteError
 	return errors.As(err, &re)
 }

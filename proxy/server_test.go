@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 func TestNewOptions(t *testing.T) {
-	store, err := cache.New(newFs(t, "memory"), cache.Options{})
+	store, err := overlay.New(newFs(t, "memory"), overlay.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,13 +47,13 @@ func listV1(t *testing.T, e *testEnv, path string) []string {
 	return names
 }
 
-func listV2(t *testing.T, e *testEnv, path string) []cache.Entry {
+func listV2(t *testing.T, e *testEnv, path string) []overlay.Entry {
 	t.Helper()
 	r := e.mustStatus(t, 200, "GET", path, nil, "Accept", contentTypeV2)
 	if ct := r.header.Get("Content-Type"); ct != contentTypeV2 {
 		t.Fatalf("GET %s: Content-Type %q, want v2", path, ct)
 	}
-	var entries []cache.Entry
+	var entries []overlay.Entry
 	if err := json.Unmarshal(r.body, &entries); err != nil || entries == nil {
 		t.Fatalf("GET %s: body %q is not a JSON list: %v", path, r.body, err)
 	}
@@ -119,7 +119,7 @@ func testProtocol(t *testing.T, e *testEnv, p string) {
 		if got := listV1(t, e, p+"/"+typ+"/"); !reflect.DeepEqual(got, []string{name}) {
 			t.Fatalf("v1 list %s: %v", typ, got)
 		}
-		if got := listV2(t, e, p+"/"+typ+"/"); !reflect.DeepEqual(got, []cache.Entry{{Name: name, Size: int64(len(body))}}) {
+		if got := listV2(t, e, p+"/"+typ+"/"); !reflect.DeepEqual(got, []overlay.Entry{{Name: name, Size: int64(len(body))}}) {
 			t.Fatalf("v2 list %s: %v", typ, got)
 		}
 
@@ -378,7 +378,7 @@ func TestObserver(t *testing.T) {
 		{Method: "POST", Repo: "x/y", Type: "snapshots", Status: 200, BytesIn: int64(len(body)), Name: name},
 		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(body)), Name: name},
 		{Method: "GET", Repo: "x/y", Type: "snapshots", Status: 200, BytesOut: int64(len(`["` + name + `"]`)), List: true,
-			Listing: []cache.Entry{{Name: name, Size: int64(len(body))}}},
+			Listing: []overlay.Entry{{Name: name, Size: int64(len(body))}}},
 		{Method: "GET", Repo: "", Type: "", Status: 400, BytesOut: int64(len("400 bad request\n"))},
 	}
 	if len(got) != len(want) {

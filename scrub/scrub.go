@@ -15,7 +15,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/hash"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // Options tune a scrub. The zero value verifies by the remote's SHA-256
@@ -64,7 +64,7 @@ type scrubber struct {
 
 // Run scrubs every repository at or below f's root: the root itself if it
 // holds a config file, else each folder below that does (not looking into
-// a repository's own folders, nor into steadyrest's cache.ReservedDir).
+// a repository's own folders, nor into steadyrest's overlay.ReservedDir).
 // It returns the report even with an error (a listing failed, or ctx
 // ended), holding what was found until then.
 func Run(ctx context.Context, f fs.Fs, opt Options) (*Report, error) {
@@ -142,13 +142,13 @@ func (s *scrubber) walk(ctx context.Context, dir string) error {
 		name := path.Base(e.Remote())
 		switch e.(type) {
 		case fs.Object:
-			hasConfig = hasConfig || name == string(cache.Config)
+			hasConfig = hasConfig || name == string(overlay.Config)
 		case fs.Directory:
-			switch cache.Type(name) {
-			case cache.Keys, cache.Data, cache.Index, cache.Snapshots:
+			switch overlay.Type(name) {
+			case overlay.Keys, overlay.Data, overlay.Index, overlay.Snapshots:
 				resticDir = true
 			}
-			if name != cache.ReservedDir {
+			if name != overlay.ReservedDir {
 				subdirs = append(subdirs, e.Remote())
 			}
 		}
@@ -178,7 +178,7 @@ func (s *scrubber) repo(ctx context.Context, dir string) error {
 		name := path.Base(e.Remote())
 		switch e := e.(type) {
 		case fs.Object:
-			if name != string(cache.Config) {
+			if name != string(overlay.Config) {
 				s.stray(dir, e, "a file restic does not write at a repository's top")
 			} else if e.Size() == 0 {
 				s.add(Finding{Kind: WrongSize, Repository: dir, Path: e.Remote(), Size: 0, Source: "listing",
@@ -186,13 +186,13 @@ func (s *scrubber) repo(ctx context.Context, dir string) error {
 			}
 			return nil
 		case fs.Directory:
-			switch cache.Type(name) {
-			case cache.Data:
+			switch overlay.Type(name) {
+			case overlay.Data:
 				return s.dataDir(ctx, dir, e.Remote())
-			case cache.Keys, cache.Locks, cache.Snapshots, cache.Index:
+			case overlay.Keys, overlay.Locks, overlay.Snapshots, overlay.Index:
 				return s.flatDir(ctx, dir, e.Remote())
 			}
-			if name != cache.ReservedDir {
+			if name != overlay.ReservedDir {
 				s.stray(dir, e, "a folder restic does not make at a repository's top")
 			}
 		}
@@ -205,7 +205,7 @@ func (s *scrubber) flatDir(ctx context.Context, repo, dir string) error {
 	return s.list(ctx, dir, func(e fs.DirEntry) error {
 		switch e := e.(type) {
 		case fs.Object:
-			if !cache.IsHexID(path.Base(e.Remote())) {
+			if !overlay.IsHexID(path.Base(e.Remote())) {
 				s.foreign(repo, e, "its name is not 64 lowercase hex digits, the SHA-256 restic names its files by")
 				return nil
 			}
@@ -244,7 +244,7 @@ func (s *scrubber) dataDir(ctx context.Context, repo, dir string) error {
 			case fs.Object:
 				name := path.Base(e.Remote())
 				switch {
-				case !cache.IsHexID(name):
+				case !overlay.IsHexID(name):
 					s.foreign(repo, e, "its name is not 64 lowercase hex digits, the SHA-256 restic names its files by")
 				case !strings.HasPrefix(name, prefix):
 					s.foreign(repo, e, "a pack in the wrong folder: restic keeps it in data/"+name[:2]+"/")
@@ -265,7 +265,7 @@ func (s *scrubber) dataDir(ctx context.Context, repo, dir string) error {
 
 // isPrefix reports whether name is two lowercase hex digits.
 func isPrefix(name string) bool {
-	return len(name) == 2 && cache.IsHexID(strings.Repeat(name, 32))
+	return len(name) == 2 && overlay.IsHexID(strings.Repeat(name, 32))
 }
 
 // list streams dir's entries to fn: page by page where the backend pages

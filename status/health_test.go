@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // TestHealthRowsAndStaleLock shows a repository's health, and a lock its
@@ -18,10 +18,10 @@ func TestHealthRowsAndStaleLock(t *testing.T) {
 	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 	tr := health.New(func() time.Time { return now }, nil)
 	id := func(c string) string { return strings.Repeat(c, 64) }
-	tr.Listed("hosts/a", cache.Snapshots, []cache.Entry{{Name: id("1")}})
-	tr.Stored("hosts/a", cache.Snapshots, id("2"), 300)
-	tr.Listed("hosts/a", cache.Data, []cache.Entry{{Name: id("3"), Size: 3 << 20}})
-	tr.Stored("hosts/a", cache.Locks, id("4"), 200)
+	tr.Listed("hosts/a", overlay.Snapshots, []overlay.Entry{{Name: id("1")}})
+	tr.Stored("hosts/a", overlay.Snapshots, id("2"), 300)
+	tr.Listed("hosts/a", overlay.Data, []overlay.Entry{{Name: id("3"), Size: 3 << 20}})
+	tr.Stored("hosts/a", overlay.Locks, id("4"), 200)
 	h := Handler(rec, Info{Health: tr, BaseURL: "/backup"}, records, nil)
 
 	body := get(t, h, "/status").Body.String()
@@ -62,7 +62,7 @@ func TestHealthRowsAndStaleLock(t *testing.T) {
 func TestHealthUnknownIsNotZero(t *testing.T) {
 	rec, _ := fixture(t)
 	tr := health.New(nil, nil)
-	tr.Stored("b", cache.Data, strings.Repeat("a", 64), 10)
+	tr.Stored("b", overlay.Data, strings.Repeat("a", 64), 10)
 	body := get(t, Handler(rec, Info{Health: tr}, records, nil), "/status").Body.String()
 	if !strings.Contains(body, "none seen since the start") || !strings.Contains(body, notListed) || strings.Contains(body, "1970") {
 		t.Fatalf("unknown figures misread:\n%s", body)

@@ -40,7 +40,7 @@ type Info struct {
 }
 
 // RepoRecords is one repository's overlay records that wait for the
-// remote (from the cache; see cache.Store.RecordsByRepo).
+// remote (from the cache; see overlay.Store.RecordsByRepo).
 type RepoRecords struct {
 	Repo                              string
 	Created, Tombstones, PendingReaps int

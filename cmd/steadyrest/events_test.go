@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/internal/testutil"
 	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/status"
 )
 
@@ -28,27 +28,27 @@ import (
 func TestStoreEventsReachStatusPageWithoutLogs(t *testing.T) {
 	ctx := context.Background()
 	rec, reg := newStatusRecorder(), prometheus.NewRegistry()
-	obs := statusObserver{cacheObserver{metrics.New(reg)}, rec}
+	obs := statusObserver{metricsObserver{metrics.New(reg)}, rec}
 	quiet := slog.New(slog.DiscardHandler)
-	open := func(opts string, settle time.Duration) *cache.Store {
+	open := func(opts string, settle time.Duration) *overlay.Store {
 		t.Helper()
 		f, err := fs.NewFs(ctx, testutil.LagSpec(t.TempDir(), opts))
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := cache.New(f, cache.Options{StateDir: t.TempDir(), SettleWindow: settle, Observer: obs, Logger: quiet})
+		s, err := overlay.New(f, overlay.Options{StateDir: t.TempDir(), SettleWindow: settle, Observer: obs, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
-	lock := func(s *cache.Store, repo string) cache.Handle {
+	lock := func(s *overlay.Store, repo string) overlay.Handle {
 		t.Helper()
 		data := []byte("lock of " + repo)
 		sum := sha256.Sum256(data)
-		h := cache.Handle{Repo: repo, Type: cache.Locks, Name: hex.EncodeToString(sum[:])}
-		if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), cache.PutOptions{SHA256: sum[:]}); err != nil {
+		h := overlay.Handle{Repo: repo, Type: overlay.Locks, Name: hex.EncodeToString(sum[:])}
+		if err := s.Put(ctx, h, bytes.NewReader(data), int64(len(data)), overlay.PutOptions{SHA256: sum[:]}); err != nil {
 			t.Fatal(err)
 		}
 		return h
@@ -91,7 +91,7 @@ func TestStoreEventsReachStatusPageWithoutLogs(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
-	for _, event := range []string{cache.EventRetiredTimeout, cache.EventReapFailed} {
+	for _, event := range []string{overlay.EventRetiredTimeout, overlay.EventReapFailed} {
 		if n := overlayEvents(t, reg, event); n < 1 {
 			t.Errorf("steadyrest_overlay_events_total{event=%q} = %v", event, n)
 		}

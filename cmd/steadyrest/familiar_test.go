@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
@@ -138,7 +138,7 @@ func do(t *testing.T, c *http.Client, method, url string, body []byte, user, pas
 func TestRepositoryQuota(t *testing.T) {
 	dir := t.TempDir()
 	store := storeHolding(t, dir, 300)
-	own := filepath.Join(store, cache.ReservedDir, "instances")
+	own := filepath.Join(store, overlay.ReservedDir, "instances")
 	if err := os.MkdirAll(own, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // config is the command line of `steadyrest serve` (and of healthcheck,
@@ -150,7 +150,7 @@ func defineServeFlags(fl *pflag.FlagSet, c *config) {
 	d.own("settle-window", "")
 	fl.DurationVar(&c.lockUploadDelay, "lock-upload-delay", 5*time.Second, "acknowledge a lock from the overlay and upload it only if it still exists this long after (0: upload every lock before answering)")
 	d.own("lock-upload-delay", "")
-	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", cache.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote and look for other instances serving the same path without a shared overlay (0: neither)")
+	fl.DurationVar(&c.heartbeatInterval, "heartbeat-interval", overlay.DefaultHeartbeatInterval, "how often to write this instance's heartbeat on the remote and look for other instances serving the same path without a shared overlay (0: neither)")
 	d.own("heartbeat-interval", "")
 	fl.DurationVar(&c.scrubInterval, "scrub-interval", 0, "every this long, check every object of the served repositories against its SHA-256 name with the remote's own hash, as 'steadyrest scrub' does, never downloading or writing; the first run is one interval after the start (0: off). A run lists every folder and asks each object's hash: on pCloud one checksum call per object, on a local folder the disk reads every file, hence off by default")
 	d.own("scrub-interval", "")

@@ -25,10 +25,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
 	_ "github.com/steadyrest/steadyrest/internal/lagfs" // the "lag" test backend, for reproducing a lagging cloud
 	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 	"github.com/steadyrest/steadyrest/status"
 )
@@ -121,9 +121,9 @@ func runWithReload(ctx context.Context, cfg *config, log *slog.Logger, hup <-cha
 // starts second-instance detection (peers is nil with
 // --heartbeat-interval 0); it feeds their events and state to m and to the
 // status page's recorder.
-func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (store *cache.Store, peers *cache.PeerWatch, err error) {
-	obs := statusObserver{cacheObserver{m}, rec}
-	store, err = cache.New(f, cache.Options{
+func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *status.Recorder) (store *overlay.Store, peers *overlay.PeerWatch, err error) {
+	obs := statusObserver{metricsObserver{m}, rec}
+	store, err = overlay.New(f, overlay.Options{
 		StateDir:          cfg.stateDir,
 		Shared:            cfg.shared,
 		SettleWindow:      cfg.settleWindow,
@@ -146,7 +146,7 @@ func openStore(f fs.Fs, cfg *config, log *slog.Logger, m *metrics.Metrics, rec *
 	return store, peers, nil
 }
 
-func closeStore(store *cache.Store, peers *cache.PeerWatch, log *slog.Logger) {
+func closeStore(store *overlay.Store, peers *overlay.PeerWatch, log *slog.Logger) {
 	peers.Close()
 	if err := store.Close(); err != nil {
 		log.Error("close overlay", "err", err)
@@ -191,8 +191,8 @@ type wired struct {
 	cfg      *config
 	log      *slog.Logger
 	remote   fs.Fs
-	store    *cache.Store
-	peers    *cache.PeerWatch // nil: peer detection is off
+	store    *overlay.Store
+	peers    *overlay.PeerWatch // nil: peer detection is off
 	auth     proxy.Authenticator
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
@@ -244,7 +244,7 @@ func buildHandlers(ctx context.Context, w *wired) (api, metricsOnly http.Handler
 
 // serve answers on ln, and on --metrics-listen when given, until ctx ends
 // (then shuts down) or a server fails.
-func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Store, peers *cache.PeerWatch, ln net.Listener, api, metricsOnly http.Handler) error {
+func serve(ctx context.Context, cfg *config, log *slog.Logger, store *overlay.Store, peers *overlay.PeerWatch, ln net.Listener, api, metricsOnly http.Handler) error {
 	// Requests run under reqCtx, so that a shutdown past its timeout
 	// cancels their remote calls instead of leaving them running.
 	reqCtx, cutRequests := context.WithCancel(context.Background())
@@ -291,7 +291,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, store *cache.Stor
 // were never told their writes were saved, and the journal only ever holds
 // writes the remote confirmed, so a cut request loses nothing acknowledged.
 // The journal is closed after this returns (closeStore).
-func shutdown(log *slog.Logger, timeout time.Duration, store *cache.Store, peers *cache.PeerWatch, cutRequests context.CancelFunc, servers ...*http.Server) {
+func shutdown(log *slog.Logger, timeout time.Duration, store *overlay.Store, peers *overlay.PeerWatch, cutRequests context.CancelFunc, servers ...*http.Server) {
 	log.Info("shutting down: finishing requests in flight", "timeout", timeout)
 	peers.Stop()
 	store.Stop()
@@ -390,7 +390,7 @@ func isLoopback(addr net.Addr) bool {
 }
 
 // noneIsNegative maps a size flag's 0 ("none", as every size flag says it)
-// to the negative value by which cache.Options turns a feature off; its
+// to the negative value by which overlay.Options turns a feature off; its
 // own zero means "the default".
 func noneIsNegative(n int64) int64 {
 	if n == 0 {

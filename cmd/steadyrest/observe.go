@@ -6,28 +6,30 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
 	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
-// cacheObserver feeds the overlay's events and remote calls to the metrics.
-type cacheObserver struct{ m *metrics.Metrics }
+// metricsObserver feeds the overlay's events and remote calls to the metrics.
+type metricsObserver struct{ m *metrics.Metrics }
 
-func (o cacheObserver) RemoteOp(op, result string, d time.Duration) { o.m.ObserveRemote(op, result, d) }
-func (o cacheObserver) Event(name string)                           { o.m.OverlayEvent(name) }
-func (o cacheObserver) Visible(kind string, lag time.Duration)      { o.m.ObserveVisibleLag(kind, lag) }
-func (o cacheObserver) Retry(op string)                             { o.m.RemoteRetry(op) }
-func (cacheObserver) RemoteFailed(string, string, error)            {} // counted by RemoteOp
-func (cacheObserver) Object(cache.ObjectEvent)                      {} // counted by Event
-func (o cacheObserver) SharedOp(op, result string, d time.Duration) {
+func (o metricsObserver) RemoteOp(op, result string, d time.Duration) {
+	o.m.ObserveRemote(op, result, d)
+}
+func (o metricsObserver) Event(name string)                      { o.m.OverlayEvent(name) }
+func (o metricsObserver) Visible(kind string, lag time.Duration) { o.m.ObserveVisibleLag(kind, lag) }
+func (o metricsObserver) Retry(op string)                        { o.m.RemoteRetry(op) }
+func (metricsObserver) RemoteFailed(string, string, error)       {} // counted by RemoteOp
+func (metricsObserver) Object(overlay.ObjectEvent)               {} // counted by Event
+func (o metricsObserver) SharedOp(op, result string, d time.Duration) {
 	o.m.ObserveShared(op, result, d)
 }
 
 // overlayGauges reads the store's state, and the peers seen, at scrape
 // time.
-func overlayGauges(s *cache.Store, peers *cache.PeerWatch) func() metrics.OverlayGauges {
+func overlayGauges(s *overlay.Store, peers *overlay.PeerWatch) func() metrics.OverlayGauges {
 	return func() metrics.OverlayGauges {
 		st := s.Stats()
 		return metrics.OverlayGauges{
@@ -56,7 +58,7 @@ func withHealth(t *health.Tracker, next func(proxy.RequestInfo)) func(proxy.Requ
 		if ri.Status < 200 || ri.Status > 299 {
 			return
 		}
-		typ := cache.Type(ri.Type)
+		typ := overlay.Type(ri.Type)
 		switch {
 		case ri.List:
 			t.Listed(ri.Repo, typ, ri.Listing)

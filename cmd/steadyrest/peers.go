@@ -6,7 +6,7 @@ import (
 
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
@@ -14,18 +14,18 @@ import (
 // remote path without a shared overlay. The instance stays ready: it
 // serves correctly on its own, but the operator must learn that the
 // guarantee between instances is gone.
-func peerWarning(peers *cache.PeerWatch) proxy.ReadyWarning {
+func peerWarning(peers *overlay.PeerWatch) proxy.ReadyWarning {
 	return func() string { return peerText(peers.PeerInstances()) }
 }
 
 // startPeers starts second-instance detection on f's remote path, beside
 // store (whose overlay id tells the instances that share it); nil with
 // --heartbeat-interval 0.
-func startPeers(f fs.Fs, cfg *config, store *cache.Store, obs cache.Observer, log *slog.Logger) (*cache.PeerWatch, error) {
+func startPeers(f fs.Fs, cfg *config, store *overlay.Store, obs overlay.Observer, log *slog.Logger) (*overlay.PeerWatch, error) {
 	if cfg.heartbeatInterval <= 0 {
 		return nil, nil
 	}
-	w, err := cache.NewPeerWatch(f, cache.PeerOptions{
+	w, err := overlay.NewPeerWatch(f, overlay.PeerOptions{
 		Interval:  cfg.heartbeatInterval,
 		StateDir:  cfg.stateDir,
 		OverlayID: store.OverlayID,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/probe"
 )
 
@@ -33,7 +33,7 @@ func newProbeCommand(stdout, stderr io.Writer) *cobra.Command {
 	fl.DurationVar(&opt.Duration, "duration", 0, "start no new round after this long (0: run every round)")
 	fl.DurationVar(&opt.Timeout, "timeout", 2*time.Minute, "longest wait for the remote to show one change (rclone's --timeout: $RCLONE_TIMEOUT)")
 	fl.Var(sizeValue{&large}, "large-size", "size of the one large object (0: none)")
-	fl.DurationVar(&opt.MinSettleWindow, "min-settle-window", cache.DefaultSettleWindow, "the least --settle-window to recommend (lower it only if you accept a shorter guarantee)")
+	fl.DurationVar(&opt.MinSettleWindow, "min-settle-window", overlay.DefaultSettleWindow, "the least --settle-window to recommend (lower it only if you accept a shorter guarantee)")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	usage := fmt.Sprintf("Usage:\n  steadyrest probe [flags] REMOTE:PATH\n\n"+
 		"Measures how long the remote takes to show new and deleted objects, in a\n"+

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
 // startQuota has the store count what it holds for --max-size (one
 // recursive listing with the overlay applied, before the server takes
 // writes), and returns the quota over that count.
-func startQuota(ctx context.Context, cfg *config, store *cache.Store, log *slog.Logger) (*proxy.Quota, error) {
+func startQuota(ctx context.Context, cfg *config, store *overlay.Store, log *slog.Logger) (*proxy.Quota, error) {
 	if cfg.maxRepoSize == 0 {
 		return nil, nil
 	}

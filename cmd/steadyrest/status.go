@@ -6,9 +6,9 @@ import (
 
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/cache"
 	"github.com/steadyrest/steadyrest/health"
 	"github.com/steadyrest/steadyrest/metrics"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 	"github.com/steadyrest/steadyrest/status"
 )
@@ -16,7 +16,7 @@ import (
 // statusObserver passes the overlay's events to the metrics (next) and the
 // parts the status page keeps to its recorder.
 type statusObserver struct {
-	next cache.Observer
+	next overlay.Observer
 	rec  *status.Recorder
 }
 
@@ -37,12 +37,12 @@ func (o statusObserver) Visible(kind string, lag time.Duration) {
 
 // Object keeps per repository the reaper's last error and the retirements
 // by timeout.
-func (o statusObserver) Object(e cache.ObjectEvent) {
+func (o statusObserver) Object(e overlay.ObjectEvent) {
 	o.next.Object(e)
 	switch {
-	case e.Event == cache.EventReapFailed && e.Err != nil:
+	case e.Event == overlay.EventReapFailed && e.Err != nil:
 		o.rec.ReapFailed(e.Repo, e.Err, e.At)
-	case e.Event == cache.EventRetiredTimeout:
+	case e.Event == overlay.EventRetiredTimeout:
 		o.rec.RetiredByTimeout(e.Repo)
 	}
 }

@@ -22,9 +22,9 @@ import (
 	_ "github.com/rclone/rclone/backend/local"
 	"github.com/rclone/rclone/fs"
 
-	"github.com/steadyrest/steadyrest/cache"
 	_ "github.com/steadyrest/steadyrest/internal/lagfs"
 	"github.com/steadyrest/steadyrest/internal/testutil"
+	"github.com/steadyrest/steadyrest/overlay"
 	"github.com/steadyrest/steadyrest/proxy"
 )
 
@@ -38,7 +38,7 @@ func inProcess(t *testing.T, opts string) (addr, dir string) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := cache.New(f, cache.Options{StateDir: t.TempDir(), Logger: log})
+	st, err := overlay.New(f, overlay.Options{StateDir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

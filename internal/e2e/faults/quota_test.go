@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/steadyrest/steadyrest/cache"
+	"github.com/steadyrest/steadyrest/overlay"
 )
 
 // deleteTogether sends n DELETEs of target at once, and fails the test
@@ -109,7 +109,7 @@ func storedBytes(t *testing.T, root string) int64 {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && d.Name() == cache.ReservedDir {
+		if d.IsDir() && d.Name() == overlay.ReservedDir {
 			return filepath.SkipDir
 		}
 		if d.Type().IsRegular() {

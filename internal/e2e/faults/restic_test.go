@@ -118,7 +118,7 @@ func TestResticPermanentFailures(t *testing.T) {
 
 			// A fresh state folder: the remote does not lag, and the journal
 			// of the first server holds repo/config, whose reload is the
-			// bug TestRestartAfterConfigWrite in package cache shows.
+			// bug TestRestartAfterConfigWrite in package overlay shows.
 			clean := startSteadyrest(t, testutil.LagSpec(dir), t.TempDir(), "127.0.0.1:0", nil)
 			r.Repo = clean.URL("repo")
 			r.MustRun("unlock") // a failed backup may leave its lock if the delete was refused too
