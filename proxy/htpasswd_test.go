@@ -142,19 +142,13 @@ func TestHtpasswdReloadAndCache(t *testing.T) {
 	if !h.Authenticate("alice", "old") {
 		t.Fatal("alice/old refused")
 	}
-	h.mu.Lock()
-	cached := len(h.cache)
-	h.mu.Unlock()
-	if cached != 1 {
+	if cached := cacheLen(h); cached != 1 {
 		t.Fatalf("cache holds %d entries after one success, want 1", cached)
 	}
 	if h.Authenticate("alice", "bad") {
 		t.Fatal("alice/bad accepted")
 	}
-	h.mu.Lock()
-	cached = len(h.cache)
-	h.mu.Unlock()
-	if cached != 1 {
+	if cached := cacheLen(h); cached != 1 {
 		t.Fatalf("a failure was cached: %d entries", cached)
 	}
 
@@ -189,10 +183,7 @@ func TestHtpasswdReloadAndCache(t *testing.T) {
 	}
 
 	// Cache entries expire.
-	h.mu.Lock()
-	n := len(h.cache)
-	h.mu.Unlock()
-	if n != 1 {
+	if n := cacheLen(h); n != 1 {
 		t.Fatalf("cache holds %d entries, want 1", n)
 	}
 	clk.add(authCacheTTL + time.Second)
@@ -412,4 +403,11 @@ func TestHtpasswdReload(t *testing.T) {
 	if !h.Authenticate("sam", "new") {
 		t.Fatal("a failed Reload lost the users")
 	}
+}
+
+// cacheLen is how many successful checks h's cache holds.
+func cacheLen(h *Htpasswd) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.cache)
 }
