@@ -34,10 +34,10 @@ func (s *Store) runDue(ctx context.Context, now time.Time) {
 	}
 	var cs []change
 	for _, r := range w.expire {
-		cs = append(cs, change{op: chExpire, rec: r, at: now})
+		cs = append(cs, change{op: chExpire, rec: *r, at: now})
 	}
 	for _, r := range w.retire {
-		cs = append(cs, change{op: chRetire, rec: r, at: now})
+		cs = append(cs, change{op: chRetire, rec: *r, at: now})
 	}
 	if _, err := s.apply(ctx, cs); err != nil {
 		s.log.Warn("overlay: could not retire records", "err", err)
@@ -49,14 +49,14 @@ func (s *Store) runDue(ctx context.Context, now time.Time) {
 			return
 		}
 		if r.uploadDue(now, s.opt.LockUploadDelay) {
-			s.uploadDeferred(ctx, r)
+			s.uploadDeferred(ctx, *r)
 		}
 	}
 	for _, r := range w.reaps {
 		if ctx.Err() != nil {
 			return
 		}
-		s.reap(ctx, r)
+		s.reap(ctx, *r)
 	}
 	s.confirmDue(ctx, now, w)
 }

@@ -32,7 +32,7 @@ func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	}
 	// recs holds the records of the units confirmed record by record
 	// (configs, data prefix folders); the other units are type folders.
-	recs := map[string][]record{}
+	recs := map[string][]*record{}
 	for _, r := range w.configs {
 		recs[r.key.path] = append(recs[r.key.path], r)
 	}
@@ -237,12 +237,12 @@ func lookupListsFolder(f fs.Fs) bool {
 // folder (never of data/), as lookupCheaper picks from the folder's last
 // known size. Either way judge decides, with the call's start, as for
 // every listing. It returns how many records it confirmed.
-func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confirmed int) {
+func (s *Store) confirmData(ctx context.Context, dir string, rs []*record) (confirmed int) {
 	n, ok := s.folders.size(dir)
 	if !ok {
 		n = unknownFolderSize
 	}
-	creates := slices.ContainsFunc(rs, func(r record) bool { return r.kind == created })
+	creates := slices.ContainsFunc(rs, func(r *record) bool { return r.kind == created })
 	if !creates && lookupCheaper(len(rs), n, s.lookupLists) {
 		for _, r := range rs {
 			if ctx.Err() != nil {
@@ -266,8 +266,8 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 		if found {
 			size = entries[i].Size
 		}
-		s.lag.observe(&r, found, size, start)
-		if c, ok := judge(&r, found, size, start); ok {
+		s.lag.observe(r, found, size, start)
+		if c, ok := judge(r, found, size, start); ok {
 			cs = append(cs, c)
 		}
 	}
@@ -281,7 +281,7 @@ func (s *Store) confirmData(ctx context.Context, dir string, rs []record) (confi
 // confirmByLookup confirms one record by looking it up, with the rule
 // listings use (judge): a config, which no listing shows, or a data record
 // in a big folder. It returns how many records it confirmed (0 or 1).
-func (s *Store) confirmByLookup(ctx context.Context, r record) int {
+func (s *Store) confirmByLookup(ctx context.Context, r *record) int {
 	start := time.Now()
 	obj, err := s.stat(ctx, r.key.path)
 	if err != nil && !isNotFound(err) {
@@ -292,8 +292,8 @@ func (s *Store) confirmByLookup(ctx context.Context, r record) int {
 	if err == nil {
 		size = obj.Size()
 	}
-	s.lag.observe(&r, err == nil, size, start)
-	c, ok := judge(&r, err == nil, size, start)
+	s.lag.observe(r, err == nil, size, start)
+	c, ok := judge(r, err == nil, size, start)
 	if !ok {
 		return 0
 	}
@@ -312,4 +312,4 @@ type confirmState struct {
 
 // rs0IsConfig tells whether a unit's records are a config's (a unit of
 // its own, confirmed by a lookup).
-func rs0IsConfig(rs []record) bool { return len(rs) > 0 && rs[0].isConfig() }
+func rs0IsConfig(rs []*record) bool { return len(rs) > 0 && rs[0].isConfig() }

@@ -78,7 +78,7 @@ func newWorkList(now time.Time, settle time.Duration) *workList {
 }
 
 // active notes r, which awaits confirmation, in its unit.
-func (l *workList) active(r record) {
+func (l *workList) active(r *record) {
 	u := confirmUnit(r.key)
 	a, ok := l.w.units[u]
 	if !ok || r.at.After(a.newest) {
@@ -107,8 +107,8 @@ func (l *workList) unread(newest time.Time) {
 }
 
 // add puts r's work, if any, in the list.
-func (l *workList) add(r record) {
-	d := dutyOf(r, l.now, l.settle)
+func (l *workList) add(r *record) {
+	d := dutyOf(*r, l.now, l.settle)
 	if d == dutyConfirmConfig || d == dutyConfirmData || d == dutyConfirmDir {
 		l.active(r)
 	}
@@ -125,8 +125,8 @@ func (l *workList) add(r record) {
 }
 
 // of is the list of w that holds the records of duty d (nil: none does).
-func (w *work) of(d duty) *[]record {
-	return [...]*[]record{
+func (w *work) of(d duty) *[]*record {
+	return [...]*[]*record{
 		dutyUpload: &w.uploads, dutyRetire: &w.retire, dutyExpire: &w.expire, dutyReap: &w.reaps,
 		dutyConfirmConfig: &w.configs, dutyConfirmData: &w.data, dutyConfirmDir: nil, dutyNone: nil,
 	}[d]

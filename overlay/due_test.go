@@ -65,18 +65,10 @@ func TestDutyOf(t *testing.T) {
 
 // workOf is w as sorted keys per kind of work, to compare.
 func workOf(w work) map[string][]string {
-	keys := func(rs []record) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.key.path)
-		}
-		sort.Strings(out)
-		return out
-	}
 	dirs := slices.Clone(w.dirs)
 	sort.Strings(dirs)
-	return map[string][]string{"uploads": keys(w.uploads), "reaps": keys(w.reaps), "dirs": dirs,
-		"data": keys(w.data), "configs": keys(w.configs), "expire": keys(w.expire), "retire": keys(w.retire)}
+	return map[string][]string{"uploads": keysOf(w.uploads), "reaps": keysOf(w.reaps), "dirs": dirs,
+		"data": keysOf(w.data), "configs": keysOf(w.configs), "expire": keysOf(w.expire), "retire": keysOf(w.retire)}
 }
 
 // Both record stores hand out the same work for the same records: the

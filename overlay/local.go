@@ -205,7 +205,7 @@ func (o *localRecords) due(_ context.Context, now time.Time, settle time.Duratio
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	for _, r := range o.byKey {
-		l.add(*r)
+		l.add(r) // records are replaced, never changed in place: shared, not copied
 	}
 	return l.w, nil
 }

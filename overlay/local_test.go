@@ -156,22 +156,16 @@ func TestOverlayDue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := func(rs []record) (out []string) {
-		for _, r := range rs {
-			out = append(out, r.key.path)
-		}
-		return out
-	}
-	if got := keys(w.expire); len(got) != 1 || got[0] != expired.key.path {
+	if got := keysOf(w.expire); len(got) != 1 || got[0] != expired.key.path {
 		t.Errorf("expire = %v", got)
 	}
-	if got := keys(w.retire); len(got) != 1 || got[0] != retired.key.path {
+	if got := keysOf(w.retire); len(got) != 1 || got[0] != retired.key.path {
 		t.Errorf("retire = %v", got)
 	}
-	if got := keys(w.reaps); len(got) != 1 || got[0] != reap.key.path {
+	if got := keysOf(w.reaps); len(got) != 1 || got[0] != reap.key.path {
 		t.Errorf("reaps = %v", got)
 	}
-	if got := keys(w.configs); len(got) != 1 || got[0] != cfg.key.path {
+	if got := keysOf(w.configs); len(got) != 1 || got[0] != cfg.key.path {
 		t.Errorf("configs = %v", got)
 	}
 	if len(w.dirs) != 1 || w.dirs[0] != "repo/locks" {

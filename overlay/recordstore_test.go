@@ -186,7 +186,7 @@ func mustApply(t *testing.T, rs recordStore, cs ...change) []change {
 }
 
 // keysOf lists the keys of rs, sorted.
-func keysOf(rs []record) []string {
+func keysOf(rs []*record) []string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.key.path)

@@ -254,13 +254,13 @@ func (c change) next(r record) (_ record, drops bool) {
 
 // work is what the background loop has to do at one tick.
 type work struct {
-	uploads []record // deferred locks, to upload when uploadDue
-	reaps   []record // tombstones whose removal is due
-	dirs    []string // folders whose listing can confirm a record (data/ excepted)
-	data    []record // data records to confirm, by their prefix folder or by name
-	configs []record // config records only a lookup can confirm
-	expire  []record // pending past the settle window (deferred locks wait for their upload instead)
-	retire  []record // confirmed past retireGrace
+	uploads []*record // deferred locks, to upload when uploadDue
+	reaps   []*record // tombstones whose removal is due
+	dirs    []string  // folders whose listing can confirm a record (data/ excepted)
+	data    []*record // data records to confirm, by their prefix folder or by name
+	configs []*record // config records only a lookup can confirm
+	expire  []*record // pending past the settle window (deferred locks wait for their upload instead)
+	retire  []*record // confirmed past retireGrace
 	// units: for each confirmation unit (confirmUnit) with a record
 	// awaiting confirmation, young ones included, when its records were
 	// made. The confirmer waits for a unit to be quiet (confirm.go).

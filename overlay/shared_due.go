@@ -71,7 +71,7 @@ func (o *sharedRecords) collect(ctx context.Context, now time.Time, settle time.
 	}
 	l := newWorkList(now, settle)
 	for _, r := range recs {
-		l.add(r)
+		l.add(&r)
 	}
 	// A confirm query cut at the batch read the oldest records of its set:
 	// the newer ones, a burst still going on (a prune's deletes), would

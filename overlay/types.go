@@ -185,7 +185,8 @@ func (h Handle) key() objectKey {
 // keyIn is the place of name listed in dir (a config's dir is its
 // repository).
 func keyIn(dir, name string) objectKey {
-	return objectKey{path: string(appendPath(nil, dir, name)), dir: dir, name: name}
+	b := appendPath(make([]byte, 0, len(dir)+len(name)+4), dir, name) // sized once: every request builds one
+	return objectKey{path: string(b), dir: dir, name: name}
 }
 
 // appendPath appends to b where name, listed in dir, lives: the one rule
