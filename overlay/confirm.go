@@ -20,8 +20,9 @@ import (
 // Each unit is confirmed in one batch after a burst, not in rounds during
 // it (confirmPace): a prune's thousands of deletes over 256 folders cost
 // one listing per folder once it is over, where restic's own listing of
-// data/ costs the same. While the lag is unmeasured, one unit at a time
-// is looked at early instead, to measure it (probeDue).
+// data/ costs the same. While a kind's lag (creates, deletes) is
+// unmeasured, one unit at a time is looked at early for it as well, to
+// measure it (probeDue).
 func (s *Store) confirmDue(ctx context.Context, now time.Time, w work) {
 	for _, l := range s.lag.release(now) {
 		if l.kind == VisibleCreate {
