@@ -76,8 +76,7 @@ func (s *Server) removeFile(n *node, now time.Time) {
 	s.detachFile(n, now)
 	delete(s.files, n.id)
 	s.usedBytes -= int64(len(n.data))
-	md := n.metadata()
-	md["isdeleted"] = true
+	md := n.deletedMetadata()
 	s.recordEventMeta("deletefile", md, now)
 }
 
@@ -167,14 +166,11 @@ func (s *Server) deleteFile(_ *http.Request, p url.Values) (map[string]any, erro
 		return nil, err
 	}
 	now := time.Now()
-	if s.opt.FreshDeleteFails && now.Sub(n.writtenAt) < s.freshWindow() {
-		s.stats.FreshDeleteRefusals++
-		s.opt.Logger.Info("pcloudemu: refused delete of fresh file", "path", n.path())
+	if s.refusesFresh(s.opt.FreshDeleteFails, n, now, &s.stats.FreshDeleteRefusals, "delete") {
 		return nil, errNoFile
 	}
 	s.removeFile(n, now)
-	md := n.metadata()
-	md["isdeleted"] = true
+	md := n.deletedMetadata()
 	return map[string]any{"metadata": md}, nil
 }
 
@@ -251,4 +247,17 @@ func (s *Server) copy(p url.Values, n, dst *node, name string) (map[string]any, 
 		return nil, err
 	}
 	return map[string]any{"metadata": c.metadata()}, nil
+}
+
+// refusesFresh tells whether an operation (what) on n is refused because
+// n is younger than the fresh window and the option on says so, as
+// pCloud refuses some operations on new files; it counts the refusal.
+// Called with s.mu held.
+func (s *Server) refusesFresh(on bool, n *node, now time.Time, refusals *int64, what string) bool {
+	if !on || now.Sub(n.writtenAt) >= s.freshWindow() {
+		return false
+	}
+	*refusals++
+	s.opt.Logger.Info("pcloudemu: refused "+what+" of fresh file", "path", n.path())
+	return true
 }

@@ -77,9 +77,9 @@ func (s *Server) createFolderIfNotExists(_ *http.Request, p url.Values) (map[str
 	return s.mkdir(p, true)
 }
 
-func (s *Server) deleteFolder(_ *http.Request, p url.Values) (map[string]any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// folderToDelete is the folder p names for a delete: never the root.
+// Called with s.mu held.
+func (s *Server) folderToDelete(p url.Values) (*node, error) {
 	f, err := s.folderArg(p, "folderid", "path")
 	if err != nil {
 		return nil, err
@@ -87,13 +87,22 @@ func (s *Server) deleteFolder(_ *http.Request, p url.Values) (map[string]any, er
 	if f == s.root {
 		return nil, errDeleteRoot
 	}
+	return f, nil
+}
+
+func (s *Server) deleteFolder(_ *http.Request, p url.Values) (map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := s.folderToDelete(p)
+	if err != nil {
+		return nil, err
+	}
 	if len(f.children) > 0 {
 		return nil, errNotEmpty
 	}
 	delete(f.parent.children, f.name)
 	delete(s.folders, f.id)
-	md := f.metadata()
-	md["isdeleted"] = true
+	md := f.deletedMetadata()
 	s.recordEventMeta("deletefolder", md, time.Now())
 	return map[string]any{"metadata": md}, nil
 }
@@ -101,12 +110,9 @@ func (s *Server) deleteFolder(_ *http.Request, p url.Values) (map[string]any, er
 func (s *Server) deleteFolderRecursive(_ *http.Request, p url.Values) (map[string]any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := s.folderArg(p, "folderid", "path")
+	f, err := s.folderToDelete(p)
 	if err != nil {
 		return nil, err
-	}
-	if f == s.root {
-		return nil, errDeleteRoot
 	}
 	var files, folders int
 	now := time.Now()
@@ -120,14 +126,12 @@ func (s *Server) deleteFolderRecursive(_ *http.Request, p url.Values) (map[strin
 			delete(s.files, c.id)
 			s.usedBytes -= int64(len(c.data))
 			files++
-			md := c.metadata()
-			md["isdeleted"] = true
+			md := c.deletedMetadata()
 			s.recordEventMeta("deletefile", md, now)
 		}
 		delete(s.folders, d.id)
 		folders++
-		md := d.metadata()
-		md["isdeleted"] = true
+		md := d.deletedMetadata()
 		s.recordEventMeta("deletefolder", md, now)
 	}
 	walk(f)

@@ -27,9 +27,7 @@ func (s *Server) getFileLink(_ *http.Request, p url.Values) (map[string]any, err
 		return nil, err
 	}
 	now := time.Now()
-	if s.opt.FreshLinkFails && now.Sub(n.writtenAt) < s.freshWindow() {
-		s.stats.FreshLinkRefusals++
-		s.opt.Logger.Info("pcloudemu: refused link for fresh file", "path", n.path())
+	if s.refusesFresh(s.opt.FreshLinkFails, n, now, &s.stats.FreshLinkRefusals, "link") {
 		return nil, errNoFile
 	}
 	for k, l := range s.links {

@@ -88,6 +88,13 @@ func (n *node) isUnder(dir *node) bool {
 
 const pcloudTime = time.RFC1123Z
 
+// deletedMetadata is n's metadata as a delete answers and records it.
+func (n *node) deletedMetadata() map[string]any {
+	md := n.metadata()
+	md["isdeleted"] = true
+	return md
+}
+
 // metadata renders n the way pCloud's API does. Maps keep optional fields
 // out exactly where pCloud leaves them out (root has no parentfolderid).
 func (n *node) metadata() map[string]any {
