@@ -143,7 +143,7 @@ type Store struct {
 
 	confirmMu sync.Mutex
 	pace      map[string]*confirmState // dir -> when the confirmer lists it next
-	lastProbe map[recKind]time.Time    // the confirmer's last look to measure each kind's lag
+	lastProbe [tombstone + 1]time.Time // by recKind: the confirmer's last look to measure that kind's lag
 	// lookupLists: the remote answers a lookup by listing the folder
 	// (lookupListsFolder), so the confirmer always lists.
 	lookupLists bool
@@ -192,7 +192,6 @@ func New(f fs.Fs, opt Options) (*Store, error) {
 		listCache:   map[string]listing{},
 		events:      map[string]*atomic.Uint64{},
 		pace:        map[string]*confirmState{},
-		lastProbe:   map[recKind]time.Time{},
 		folders:     newFolderSizes(),
 		lookupLists: lookupListsFolder(f),
 		stop:        make(chan struct{}),
